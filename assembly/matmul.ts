@@ -1,0 +1,153 @@
+// matmul: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d], the kernel behind every linear layer.
+// Tiles of 2 tokens × 4 weight rows; each weight tile is read once per block of tokens.
+
+import { col4, hsum, hsum4 } from "./vec";
+
+// Tokens per block: the block's rows of x (X_BLOCK_BYTES) stay in L2 while every weight tile
+// streams past them once. 512 KiB fits the L2 of any x86/ARM server core of the last decade.
+const X_BLOCK_BYTES: usize = 512 * 1024;
+
+/**
+ * out[T][d] = x[T][n] · w[d][n]ᵀ (+ b[d] unless b = 0). Pointers need only 4-byte alignment;
+ * out must not overlap x, w or b.
+ */
+export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32, d: i32): void {
+  const rs = (<usize>n) << 2; // bytes per row of x and of w
+  const os = (<usize>d) << 2; // bytes per row of out
+  const TB = max<i32>(2, (<i32>(X_BLOCK_BYTES / max<usize>(rs, 1))) & ~1);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    let j = 0;
+    for (; j + 4 <= d; j += 4) {
+      const wj = w + <usize>j * rs; // w[j..j+4][n], stays in L1 across the block's tokens
+      const oj = out + ((<usize>j) << 2);
+      const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
+      let t = t0;
+      for (; t + 2 <= t1; t += 2) {
+        tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
+      }
+      if (t < t1)
+        v128.store(oj + <usize>t * os, f32x4.add(dot1x4(x + <usize>t * rs, wj, rs, n), bias));
+    }
+    for (; j < d; j++) {
+      // the last d % 4 outputs, one dot product each
+      const wj = w + <usize>j * rs;
+      const bj: f32 = b ? load<f32>(b + ((<usize>j) << 2)) : 0;
+      for (let t = t0; t < t1; t++) {
+        store<f32>(out + <usize>t * os + ((<usize>j) << 2), dot(x + <usize>t * rs, wj, n) + bj);
+      }
+    }
+  }
+}
+
+/**
+ * Two tokens (x rows at x, x + rs) against four weight rows (w + i·rs): 8 f32x4 accumulators.
+ * Measured on V8 x64, bigger tiles (4×4 = 16 accumulators) lose: only 15 xmm registers are
+ * allocatable, so they spill. 2×4 keeps 8 accumulators + 2 x + 1 w in registers and needs
+ * 6 loads per 8 multiply-adds. Stores out[0][0..4] at out and out[1][0..4] at out + os.
+ */
+function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
+  let a00 = f32x4.splat(0),
+    a01 = f32x4.splat(0),
+    a02 = f32x4.splat(0),
+    a03 = f32x4.splat(0);
+  let a10 = f32x4.splat(0),
+    a11 = f32x4.splat(0),
+    a12 = f32x4.splat(0),
+    a13 = f32x4.splat(0);
+  let p0 = w,
+    p1 = w + rs,
+    p2 = p1 + rs,
+    p3 = p2 + rs;
+  let q0 = x,
+    q1 = x + rs;
+  const end = x + ((<usize>(n & ~3)) << 2);
+  while (q0 < end) {
+    const x0 = v128.load(q0),
+      x1 = v128.load(q1);
+    let wv = v128.load(p0);
+    a00 = f32x4.add(a00, f32x4.mul(x0, wv));
+    a10 = f32x4.add(a10, f32x4.mul(x1, wv));
+    wv = v128.load(p1);
+    a01 = f32x4.add(a01, f32x4.mul(x0, wv));
+    a11 = f32x4.add(a11, f32x4.mul(x1, wv));
+    wv = v128.load(p2);
+    a02 = f32x4.add(a02, f32x4.mul(x0, wv));
+    a12 = f32x4.add(a12, f32x4.mul(x1, wv));
+    wv = v128.load(p3);
+    a03 = f32x4.add(a03, f32x4.mul(x0, wv));
+    a13 = f32x4.add(a13, f32x4.mul(x1, wv));
+    ((q0 += 16), (q1 += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
+  }
+  let s0 = f32x4.add(hsum4(a00, a01, a02, a03), bias);
+  let s1 = f32x4.add(hsum4(a10, a11, a12, a13), bias);
+  const stop = x + ((<usize>n) << 2);
+  while (q0 < stop) {
+    // n % 4 tail: column k of the four weight rows times x0[k] and x1[k]
+    const wc = col4(p0, rs);
+    s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(q0)), wc));
+    s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(q1)), wc));
+    ((q0 += 4), (q1 += 4), (p0 += 4));
+  }
+  v128.store(out, s0);
+  v128.store(out + os, s1);
+}
+
+/**
+ * One row x[n] against four rows w + i·ws: the four dot products as one vector. Four
+ * independent accumulators keep four weight streams in flight (T = 1 decode is memory-bound).
+ * Also used by attention for four keys at once (ws = the KV cache row stride).
+ */
+export function dot1x4(x: usize, w: usize, ws: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0),
+    a1 = f32x4.splat(0),
+    a2 = f32x4.splat(0),
+    a3 = f32x4.splat(0);
+  let p0 = w,
+    p1 = w + ws,
+    p2 = p1 + ws,
+    p3 = p2 + ws;
+  let q = x;
+  const end = x + ((<usize>(n & ~3)) << 2);
+  while (q < end) {
+    const xv = v128.load(q);
+    a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(p0)));
+    a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(p1)));
+    a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(p2)));
+    a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(p3)));
+    ((q += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
+  }
+  let s = hsum4(a0, a1, a2, a3);
+  const stop = x + ((<usize>n) << 2);
+  while (q < stop) {
+    s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q)), col4(p0, ws)));
+    ((q += 4), (p0 += 4));
+  }
+  return s;
+}
+
+/** x[n] · w[n] with two accumulators (to halve the add dependency chain) and a scalar tail. */
+export function dot(x: usize, w: usize, n: i32): f32 {
+  let a0 = f32x4.splat(0),
+    a1 = f32x4.splat(0);
+  let q = x,
+    p = w;
+  const end8 = x + ((<usize>(n & ~7)) << 2);
+  while (q < end8) {
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q), v128.load(p)));
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(q, 16), v128.load(p, 16)));
+    ((q += 32), (p += 32));
+  }
+  const end4 = x + ((<usize>(n & ~3)) << 2);
+  if (q < end4) {
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(q), v128.load(p)));
+    ((q += 16), (p += 16));
+  }
+  let s = hsum(f32x4.add(a0, a1));
+  const stop = x + ((<usize>n) << 2);
+  while (q < stop) {
+    s += load<f32>(q) * load<f32>(p);
+    ((q += 4), (p += 4));
+  }
+  return s;
+}

@@ -1,0 +1,97 @@
+// The models resident in this isolate, one engine each. Concurrent first requests share one
+// load; a failed load is forgotten so a later request retries; idle models are evicted when
+// another needs the memory budget.
+
+import { fetchManifest, loadModel, type WeightStore } from "../model/loader.js";
+import type { Manifest } from "../model/manifest.js";
+import { Engine, type EngineOptions } from "./engine.js";
+
+export interface RegistryOptions {
+  kernels: WebAssembly.Module | null;
+  budgetBytes: number;
+  slots: number;
+  rows?: number;
+  engine: EngineOptions;
+}
+
+export interface ModelInfo {
+  id: string;
+  n_ctx: number;
+  n_vocab: number;
+  created: number;
+}
+
+export class ModelRegistry {
+  private readonly engines = new Map<string, Promise<Engine>>();
+  private readonly ready = new Map<string, Engine>();
+
+  constructor(
+    readonly store: WeightStore & R2Listable,
+    readonly opts: RegistryOptions,
+  ) {}
+
+  /** The engine of a model, loading it on first use. */
+  get(name: string): Promise<Engine> {
+    let p = this.engines.get(name);
+    if (!p) {
+      p = this.load(name);
+      this.engines.set(name, p);
+      p.catch(() => this.engines.delete(name)); // a later request retries
+    }
+    return p;
+  }
+
+  /** The engine if it is already loaded (for status pages), without triggering a load. */
+  peek(name: string): Engine | undefined {
+    return this.ready.get(name);
+  }
+
+  private async load(name: string): Promise<Engine> {
+    // Evict idle models so the new one gets the budget; busy ones keep theirs.
+    let used = 0;
+    for (const [other, e] of this.ready) {
+      if (e.load === 0) {
+        this.ready.delete(other);
+        this.engines.delete(other);
+      } else used += e.lm.plan.totalBytes;
+    }
+    const lm = await loadModel(this.store, name, {
+      kernels: this.opts.kernels,
+      budgetBytes: this.opts.budgetBytes - used,
+      slots: this.opts.slots,
+      rows: this.opts.rows,
+    });
+    const engine = new Engine(lm, this.opts.engine);
+    this.ready.set(name, engine);
+    return engine;
+  }
+
+  /** Models present in the store: names under models/ with a manifest. */
+  async list(): Promise<ModelInfo[]> {
+    const names: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.store.list({ prefix: "models/", delimiter: "/", cursor });
+      for (const p of page.delimitedPrefixes) names.push(p.slice("models/".length, -1));
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+    const infos = await Promise.all(names.map((n) => this.info(n).catch(() => null)));
+    return infos.filter((i): i is ModelInfo => i !== null);
+  }
+
+  /** A model's public facts from its manifest (no weights are loaded). */
+  async info(name: string): Promise<ModelInfo> {
+    const m: Manifest = this.ready.get(name)?.lm.manifest ?? (await fetchManifest(this.store, name));
+    const created = Number(m.source?.created ?? 0);
+    return { id: m.name, n_ctx: m.config.n_ctx, n_vocab: m.config.n_vocab, created };
+  }
+}
+
+/** The listing part of R2Bucket. */
+export interface R2Listable {
+  list(opts: { prefix: string; delimiter: string; cursor?: string }): Promise<{
+    delimitedPrefixes: string[];
+    truncated: boolean;
+    cursor?: string;
+  }>;
+}

@@ -1,0 +1,71 @@
+// The Worker entry: the kernels module (compiled at deploy, instantiated per loaded model),
+// the models in R2, and the HTTP app. One registry per isolate keeps loaded models resident.
+
+import kernels from "../build/kernels.wasm";
+import { ModelRegistry, type R2Listable } from "./engine/registry.js";
+import { ModelLoadError, ModelNotFoundError } from "./model/loader.js";
+import { ModelTooLargeError } from "./model/plan.js";
+import { ApiError, modelNotFound, unavailable } from "./routes/errors.js";
+import { createApp, type Deps } from "./routes/index.js";
+
+export interface Env {
+  WEIGHTS: R2Bucket;
+  /** WASM memory budget for all resident models, MiB (default 112 of the isolate's 128). */
+  MEMORY_BUDGET_MB?: string;
+  /** KV-cache slots per model (concurrent sequences); fewer if the budget is tighter. */
+  MAX_SLOTS?: string;
+  MAX_QUEUE?: string;
+  MAX_N?: string;
+  MAX_TOKENS?: string;
+  MAX_PROMPT_TOKENS?: string;
+  /** Comma-separated API keys (set as a secret); unset means no authentication. */
+  API_KEYS?: string;
+  DEFAULT_MODEL?: string;
+}
+
+const int = (v: string | undefined, def: number) => {
+  const n = Number(v);
+  return v !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : def;
+};
+
+let cached: { env: Env; deps: Deps } | undefined;
+
+function depsOf(env: Env): Deps {
+  if (cached?.env === env) return cached.deps;
+  const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
+    kernels,
+    budgetBytes: int(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
+    slots: int(env.MAX_SLOTS, 16),
+    engine: { maxQueue: int(env.MAX_QUEUE, 64), prefillChunk: 64 },
+  });
+  const deps: Deps = {
+    caps: {
+      maxN: int(env.MAX_N, 16),
+      maxTokens: int(env.MAX_TOKENS, 4096),
+      maxPromptTokens: int(env.MAX_PROMPT_TOKENS, 4096),
+      maxBodyBytes: 4 * 1024 * 1024,
+    },
+    apiKeys: (env.API_KEYS ?? "").split(",").map((k) => k.trim()).filter(Boolean),
+    engine: (model) => registry.get(model).catch(toApiError(model)),
+    listModels: () => registry.list(),
+    modelInfo: (model) => registry.info(model).catch(toApiError(model)),
+  };
+  cached = { env, deps };
+  return deps;
+}
+
+/** Map load failures to client-facing errors: unknown model 404, anything else 503. */
+const toApiError = (model: string) => (e: unknown): never => {
+  if (e instanceof ModelNotFoundError) throw modelNotFound(model);
+  if (e instanceof ModelTooLargeError) {
+    throw new ApiError(503, e.message, "service_unavailable", "model", "model_over_memory_budget");
+  }
+  if (e instanceof ModelLoadError) {
+    throw unavailable(`The model '${model}' could not be loaded: ${e.message}`, 5, "model_load_failed");
+  }
+  throw e;
+};
+
+const app = createApp<Env>(depsOf);
+
+export default app;

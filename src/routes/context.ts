@@ -1,0 +1,61 @@
+// What every route gets from the app: the engines (through the registry) and the server's
+// caps, plus a size-limited JSON body reader. Routes touch nothing else of the platform.
+
+import type { Context } from "hono";
+import type { Engine } from "../engine/engine.js";
+import type { ModelInfo } from "../engine/registry.js";
+import { ApiError, invalid } from "./errors.js";
+
+export interface ServerCaps {
+  maxN: number;
+  maxTokens: number;
+  maxPromptTokens: number;
+  maxBodyBytes: number;
+}
+
+export interface Deps {
+  caps: ServerCaps;
+  /** The engine of a loaded model; throws ApiError (404 unknown, 503 loading failed/over budget). */
+  engine(model: string): Promise<Engine>;
+  listModels(): Promise<ModelInfo[]>;
+  modelInfo(model: string): Promise<ModelInfo>;
+  /** API keys; empty means no authentication. */
+  apiKeys: string[];
+}
+
+export type AppEnv = { Variables: { deps: Deps } };
+
+/** Parse the JSON body, refusing bodies over the cap (413) and malformed JSON (400). */
+export async function readJson(c: Context<AppEnv>): Promise<unknown> {
+  const max = c.get("deps").caps.maxBodyBytes;
+  const declared = Number(c.req.header("content-length") ?? "0");
+  const tooLarge = () =>
+    new ApiError(413, `The request body is larger than ${max} bytes.`, "invalid_request_error", null, "request_too_large");
+  if (declared > max) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) throw invalid("body", "The request needs a JSON body.");
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const ch of chunks) {
+    bytes.set(ch, at);
+    at += ch.byteLength;
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw invalid("body", "The request body is not valid JSON.");
+  }
+}

@@ -1,0 +1,131 @@
+// The Sampler: one per sequence. Turns a step's logits into the next token id under that
+// sequence's SamplingParams, its own seeded Rng, and the penalties from the tokens it has seen.
+import { applyLogitBias, applyPenalties, TokenHistory } from "./penalties.js";
+import { validateSamplingParams, type SamplingParams } from "./params.js";
+import type { Rng } from "./rng.js";
+import { argmax, nucleus, selectTopK } from "./select.js";
+
+// Work buffers shared by every Sampler in the isolate (~600 KB at V = 50257, instead of that per
+// sequence): sample() runs to completion without awaiting, so no two calls ever interleave.
+let work = new Float64Array(0); // (V) adjusted logits, then exp(logit - max) of the candidates
+let cand = new Int32Array(0); // (V) candidate token ids
+
+function scratch(V: number): void {
+  if (work.length < V) {
+    work = new Float64Array(V);
+    cand = new Int32Array(V);
+  }
+}
+
+/**
+ * Order of operations (llama.cpp's, with OpenAI's field semantics):
+ *   1. logit_bias                       added to the raw logits
+ *   2. penalties                        repetition (prompt + generated), then presence/frequency
+ *                                       (generated only); see penalties.ts
+ *   3. temperature 0 → greedy           argmax, ties → lowest id; consumes NO randomness
+ *   4. logits / temperature
+ *   5. top_k                            the k highest scaled logits (ties → lower id)
+ *   6. softmax                          over the top_k survivors, max-subtracted in float64
+ *   7. top_p                            smallest most-probable prefix with cumulative p ≥ top_p,
+ *                                       at least one token; p from step 6
+ *   8. min_p                            drop p < min_p · p_max (p_max is the top token's, which
+ *                                       top_p always keeps, so steps 7 and 8 commute)
+ *   9. renormalise and draw             exactly one rng.nextFloat() u per token; the first kept
+ *                                       token whose running weight exceeds u · total (inverse CDF)
+ * The kept tokens are walked in a deterministic order (ascending id with no cut-off; otherwise
+ * the heap order of select.ts), so a seed reproduces its ids given the same logits. Math.exp is
+ * not specified bit-exactly by ECMAScript, so cross-engine reproducibility holds for V8 (Workers,
+ * Node) rather than for every engine.
+ */
+export class Sampler {
+  private readonly params: SamplingParams;
+  private readonly history = new TokenHistory();
+  private readonly biasIds: Int32Array; // logit_bias as parallel arrays: no Map iteration per call
+  private readonly biasValues: Float64Array;
+
+  constructor(
+    params: SamplingParams,
+    private readonly rng: Rng,
+    readonly vocabSize: number,
+  ) {
+    validateSamplingParams(params, vocabSize);
+    this.params = { ...params };
+    const bias = [...(params.logit_bias ?? [])];
+    this.biasIds = Int32Array.from(bias, ([id]) => id);
+    this.biasValues = Float64Array.from(bias, ([, b]) => b);
+  }
+
+  /** Record the prompt (it counts for the repetition penalty, not presence/frequency). */
+  observePrompt(ids: number[]): void {
+    for (const id of ids) this.history.addPrompt(this.checkId(id));
+  }
+
+  /** Record the token appended to the sequence. */
+  observe(id: number): void {
+    this.history.addGenerated(this.checkId(id));
+  }
+
+  /** The next token id for these logits, (V), which are read but never modified. */
+  sample(logits: Float32Array): number {
+    const V = this.vocabSize;
+    if (logits.length !== V) {
+      throw new RangeError(
+        `logits has ${logits.length} entries; this sampler's vocabulary is ${V}`,
+      );
+    }
+    scratch(V);
+    const x = work;
+    const p = this.params;
+    for (let i = 0; i < V; i++) x[i] = logits[i];
+    applyLogitBias(x, this.biasIds, this.biasValues);
+    applyPenalties(x, this.history, p);
+    if (p.temperature === 0) return argmax(x, V);
+
+    const invT = 1 / p.temperature;
+    for (let i = 0; i < V; i++) x[i] *= invT;
+
+    let n = V;
+    if (p.top_k > 0 && p.top_k < V) {
+      n = p.top_k;
+      selectTopK(x, V, n, cand);
+    } else {
+      for (let i = 0; i < V; i++) cand[i] = i;
+    }
+
+    // Softmax weights in place: w = exp(x - max) ∈ (0, 1], the top token's exactly 1, so no
+    // overflow and no division yet (p = w / sum).
+    let max = -Infinity;
+    for (let j = 0; j < n; j++) if (x[cand[j]] > max) max = x[cand[j]];
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += x[cand[j]] = Math.exp(x[cand[j]] - max);
+
+    if (p.min_p > 0) {
+      // p < min_p · p_max  ⟺  w < min_p, since w = p / p_max. Done before top_p (they commute)
+      // so the nucleus heap is smaller; top_p still measures p against the full sum.
+      let kept = 0;
+      for (let j = 0; j < n; j++) if (x[cand[j]] >= p.min_p) cand[kept++] = cand[j];
+      n = kept;
+    }
+    let lo = 0;
+    if (p.top_p < 1) lo = nucleus(x, cand, n, p.top_p * sum); // Σ p ≥ top_p ⟺ Σ w ≥ top_p · sum
+
+    let total = 0;
+    for (let j = lo; j < n; j++) total += x[cand[j]];
+    const r = this.rng.nextFloat() * total;
+    let acc = 0;
+    for (let j = lo; j < n; j++) {
+      acc += x[cand[j]];
+      if (r < acc) return cand[j];
+    }
+    // Only when u · total rounded up to total: the last kept token with any weight.
+    for (let j = n - 1; j > lo; j--) if (x[cand[j]] > 0) return cand[j];
+    return cand[lo];
+  }
+
+  private checkId(id: number): number {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+      throw new RangeError(`token id ${id} outside the vocabulary [0, ${this.vocabSize})`);
+    }
+    return id;
+  }
+}

@@ -1,0 +1,210 @@
+// The GPT-2 byte-level BPE tokenizer: split text with the GPT-2 regex, UTF-8 encode each
+// piece, merge its bytes by rank, cache the result per piece; decode by concatenating bytes.
+
+import { bpe, BpeScratch } from "./bpe.js";
+import type { IdArray, MergeTable } from "./merge-table.js";
+import { pieceOffsets } from "./offsets.js";
+import { PieceCache, type CachedIds } from "./piece-cache.js";
+import { readTables, serializeTokenizer } from "./serialize.js";
+import { gpt2SplitRegex } from "./split.js";
+import { Utf8StreamDecoder } from "./stream-decoder.js";
+import { tablesFromData, type TokenizerTables } from "./tables.js";
+import { traceMerges } from "./trace.js";
+import type { EncodeOptions, MergeTrace, StreamDecoder, TokenizerData } from "./types.js";
+import { encodeUtf8Into } from "./utf8.js";
+
+export interface TokenizerOptions {
+  /** Pieces per cache generation (the cache holds at most twice this). Default 16384. */
+  cacheSize?: number;
+}
+
+/** Longer pieces are not cached: they are rare, and their keys and ids would dominate memory. */
+const MAX_CACHED_PIECE = 64;
+
+export class Tokenizer {
+  readonly vocabSize: number;
+  readonly eot: number | undefined;
+  private readonly tokenBytesAll: Uint8Array; // (B)
+  private readonly tokenStart: Uint32Array; // (V + 1)
+  private readonly byteToId: IdArray; // (256) byte -> its single-byte token
+  private readonly table: MergeTable;
+  private readonly specials: Map<string, number>;
+  private readonly specialRegex: RegExp | undefined;
+  private readonly split = gpt2SplitRegex();
+  private readonly cache: PieceCache;
+  private readonly utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+  // Scratch for one piece, grown on demand: its UTF-8 bytes and its ids while merging.
+  private bytes = new Uint8Array(1024);
+  private ids = new Int32Array(1024);
+  private readonly scratch = new BpeScratch();
+
+  /** From serializeTokenizer output: the Worker's path (typed reads, no JSON). */
+  static fromBytes(bytes: Uint8Array, options?: TokenizerOptions): Tokenizer {
+    return new Tokenizer(readTables(bytes), options);
+  }
+
+  static fromData(data: TokenizerData, options?: TokenizerOptions): Tokenizer {
+    return new Tokenizer(tablesFromData(data), options);
+  }
+
+  constructor(t: TokenizerTables, options: TokenizerOptions = {}) {
+    this.tokenBytesAll = t.tokenBytes;
+    this.tokenStart = t.tokenStart;
+    this.vocabSize = t.tokenStart.length - 1;
+    this.table = t.merges;
+    this.byteToId = t.byteToId;
+    this.specials = new Map(t.specials);
+    this.eot = this.specials.get("<|endoftext|>");
+    this.cache = new PieceCache(options.cacheSize ?? 16384);
+    // Longest first, so a special that is a prefix of another never wins the alternation.
+    const alternatives = [...this.specials.keys()].sort((a, b) => b.length - a.length);
+    if (alternatives.length > 0)
+      this.specialRegex = new RegExp(alternatives.map(escapeRegex).join("|"), "g");
+  }
+
+  encode(text: string, opts?: EncodeOptions): number[] {
+    const out: number[] = [];
+    if (!opts?.allowSpecial || !this.specialRegex) {
+      this.encodeOrdinary(text, out);
+      return out;
+    }
+    // Text between specials is split on its own, as tiktoken does: no piece spans a special.
+    let start = 0;
+    for (const m of text.matchAll(this.specialRegex)) {
+      this.encodeOrdinary(text.slice(start, m.index), out);
+      out.push(this.specials.get(m[0])!);
+      start = m.index + m[0].length;
+    }
+    this.encodeOrdinary(start === 0 ? text : text.slice(start), out);
+    return out;
+  }
+
+  /**
+   * Ids plus each token's [start, end) UTF-16 span in text. A character belongs to the token
+   * holding its last byte, so a token ending mid-character gets an empty span (offsets.ts).
+   */
+  encodeWithOffsets(
+    text: string,
+    opts?: EncodeOptions,
+  ): { ids: number[]; offsets: [number, number][] } {
+    const ids: number[] = [];
+    const offsets: [number, number][] = [];
+    const length = (id: number) => this.tokenLength(id);
+    const segment = (from: number, to: number) => {
+      const part = text.slice(from, to);
+      const re = this.split;
+      re.lastIndex = 0;
+      for (let m = re.exec(part); m !== null; m = re.exec(part)) {
+        const pieceIds = this.pieceIds(m[0]);
+        const list = typeof pieceIds === "number" ? [pieceIds] : pieceIds;
+        const at = from + m.index;
+        pieceOffsets(text, at, at + m[0].length, list, length, offsets);
+        for (const id of list) ids.push(id);
+      }
+    };
+    let start = 0;
+    if (opts?.allowSpecial && this.specialRegex) {
+      for (const m of text.matchAll(this.specialRegex)) {
+        segment(start, m.index);
+        ids.push(this.specials.get(m[0])!);
+        offsets.push([m.index, m.index + m[0].length]);
+        start = m.index + m[0].length;
+      }
+    }
+    segment(start, text.length);
+    return { ids, offsets };
+  }
+
+  decode(ids: number[]): string {
+    return this.utf8Decoder.decode(this.decodeBytes(ids));
+  }
+
+  decodeBytes(ids: number[]): Uint8Array {
+    let total = 0;
+    for (const id of ids) {
+      if (!this.isValidId(id))
+        throw new RangeError(`token id ${id} is not in the vocabulary (0..${this.vocabSize - 1})`);
+      total += this.tokenLength(id);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const id of ids) {
+      out.set(this.tokenBytesRaw(id), at);
+      at += this.tokenLength(id);
+    }
+    return out;
+  }
+
+  tokenBytes(id: number): Uint8Array {
+    if (!this.isValidId(id)) throw new RangeError(`token id ${id} is not in the vocabulary`);
+    return this.tokenBytesRaw(id).slice(); // a copy: callers must not edit the vocabulary
+  }
+
+  tokenString(id: number): string {
+    return this.utf8Decoder.decode(this.tokenBytes(id));
+  }
+
+  isValidId(id: number): boolean {
+    return Number.isInteger(id) && id >= 0 && id < this.vocabSize && this.tokenLength(id) > 0;
+  }
+
+  createDecoder(): StreamDecoder {
+    return new Utf8StreamDecoder((id) => this.tokenBytes(id));
+  }
+
+  trace(word: string): MergeTrace {
+    return traceMerges(
+      { byteToId: this.byteToId, table: this.table, tokenBytes: (id) => this.tokenBytes(id) },
+      word,
+    );
+  }
+
+  /** How many pre-tokens the cache holds now (bounded by twice options.cacheSize). */
+  get cachedPieces(): number {
+    return this.cache.size;
+  }
+
+  /** The compact form again (e.g. to store a tokenizer built with fromData). */
+  static serialize(data: TokenizerData): Uint8Array {
+    return serializeTokenizer(data);
+  }
+
+  private encodeOrdinary(text: string, out: number[]): void {
+    const re = this.split;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      const ids = this.pieceIds(m[0]);
+      if (typeof ids === "number") out.push(ids);
+      else for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+    }
+  }
+
+  /** The ids of one pre-token: cached, or UTF-8 encode + BPE and cache. */
+  private pieceIds(piece: string): CachedIds {
+    const hit = this.cache.get(piece);
+    if (hit !== undefined) return hit;
+    if (this.bytes.length < 3 * piece.length) {
+      this.bytes = new Uint8Array(3 * piece.length);
+      this.ids = new Int32Array(3 * piece.length);
+    }
+    const { bytes, ids } = this;
+    const n = encodeUtf8Into(piece, 0, piece.length, bytes);
+    for (let i = 0; i < n; i++) ids[i] = this.byteToId[bytes[i]];
+    const m = bpe(ids, n, this.table, this.scratch);
+    const result: CachedIds = m === 1 ? ids[0] : ids.slice(0, m);
+    if (piece.length <= MAX_CACHED_PIECE) this.cache.set(piece, result);
+    return result;
+  }
+
+  private tokenLength(id: number): number {
+    return this.tokenStart[id + 1] - this.tokenStart[id];
+  }
+
+  private tokenBytesRaw(id: number): Uint8Array {
+    return this.tokenBytesAll.subarray(this.tokenStart[id], this.tokenStart[id + 1]);
+  }
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&");
+}

@@ -1,0 +1,330 @@
+// The SIMD WASM kernels against their scalar TypeScript twins on the same memory, with sizes that
+// run every SIMD main loop at least twice and hit every tail; plus hand-checked values for the
+// twins themselves, and checks that the kernels write only their outputs and never grow memory.
+
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createKernels } from "../../src/kernels/node";
+import { scalarKernels } from "../../src/kernels/scalar";
+import { RESERVED_BYTES, type Kernels, type Ptr } from "../../src/kernels/types";
+import { fillUniform, mulberry32, type Rng } from "./helpers/random";
+
+const GUARD_BYTES = 64; // sentinel bytes before and after every WASM output
+const SENTINEL = 0x7fa5a5a5; // a NaN bit pattern: an output element left unwritten compares as NaN
+const TOL = 1e-5; // max |wasm - scalar| relative to max |scalar|: f32 sums vs f64 sums
+
+let wasm: Kernels;
+let scalar: Kernels;
+let memory: WebAssembly.Memory;
+let top: number; // bump allocator over memory, reset before each test
+let rng: Rng;
+
+beforeAll(() => {
+  ({ kernels: wasm, memory } = createKernels(64 << 20));
+  scalar = scalarKernels(memory);
+});
+beforeEach(() => {
+  top = RESERVED_BYTES;
+  rng = mulberry32(1234);
+});
+
+/** `floats` floats at a 16-byte boundary plus `misalign` bytes (4, 8, 12 test unaligned v128). */
+function alloc(floats: number, misalign = 0): { ptr: Ptr; a: Float32Array } {
+  const ptr = Math.ceil((top + GUARD_BYTES) / 16) * 16 + misalign;
+  top = ptr + floats * 4 + GUARD_BYTES;
+  return { ptr, a: new Float32Array(memory.buffer, ptr, floats) };
+}
+const random = (floats: number, lo = -1, hi = 1, misalign = 0) => {
+  const r = alloc(floats, misalign);
+  fillUniform(r.a, rng, lo, hi);
+  return r;
+};
+
+/**
+ * Runs `call` with the scalar twin into fresh buffers, then with WASM into sentinel-filled ones,
+ * and checks that WASM changed no byte of memory outside its outputs, then returns both.
+ */
+function twin(sizes: number[], call: (k: Kernels, outs: Ptr[]) => void, misalign = 0) {
+  const want = sizes.map((n) => alloc(n));
+  const got = sizes.map((n) => alloc(n, misalign));
+  const bytes = new Uint8Array(memory.buffer);
+  for (const { ptr, a } of got) {
+    new Uint32Array(memory.buffer, ptr - GUARD_BYTES, a.length + (2 * GUARD_BYTES) / 4).fill(
+      SENTINEL,
+    );
+  }
+  call(
+    scalar,
+    want.map((w) => w.ptr),
+  );
+  const before = bytes.slice(0, top + GUARD_BYTES);
+  const length = memory.buffer.byteLength;
+  call(
+    wasm,
+    got.map((g) => g.ptr),
+  );
+  expect(memory.buffer.byteLength).toBe(length);
+  const after = new Uint8Array(memory.buffer, 0, before.length);
+  const isOut = (i: number) => got.some(({ ptr, a }) => i >= ptr && i < ptr + a.length * 4);
+  let stray = -1;
+  for (let i = 0; i < before.length && stray < 0; i++)
+    if (after[i] !== before[i] && !isOut(i)) stray = i;
+  expect(stray, "WASM wrote outside its output").toBe(-1);
+  return { got: got.map((g) => g.a), want: want.map((w) => w.a) };
+}
+
+function expectClose(got: Float32Array, want: Float32Array, tol = TOL): void {
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  let at = 0;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    if (Number.isNaN(err) || err > worst) [worst, at] = [err, i];
+    if (Number.isNaN(err)) break; // an unwritten (sentinel) or poisoned element
+  }
+  const msg = `worst at ${at}: got ${got[at]}, want ${want[at]} (max |want| ${scale})`;
+  expect(worst <= tol * scale, msg).toBe(true);
+}
+
+describe("matmul", () => {
+  // n = 35: dot's 8-float loop 4x + one 4-float step + 3-float tail; d = 15: 3 column tiles + 3.
+  // T = 67 with n = 4099 rows of 16 KiB: three token blocks (512 KiB / 16 KiB = 30 tokens each).
+  const cases = [
+    { T: 1, n: 35, d: 15, bias: true, misalign: 0 },
+    { T: 3, n: 35, d: 15, bias: false, misalign: 0 },
+    { T: 8, n: 768, d: 12, bias: true, misalign: 0 },
+    { T: 5, n: 13, d: 9, bias: true, misalign: 4 },
+    { T: 2, n: 3, d: 6, bias: true, misalign: 8 },
+    { T: 67, n: 4099, d: 9, bias: true, misalign: 0 },
+  ];
+  for (const { T, n, d, bias, misalign } of cases) {
+    it(`Should match the twin for T=${T} n=${n} d=${d}${bias ? " with bias" : ""}`, () => {
+      const x = random(T * n, -1, 1, misalign);
+      const w = random(d * n, -1, 1, misalign);
+      const b = bias ? random(d, -1, 1, misalign).ptr : 0;
+      const { got, want } = twin(
+        [T * d],
+        (k, [out]) => k.matmul(out, x.ptr, w.ptr, b, T, n, d),
+        misalign,
+      );
+      expectClose(got[0], want[0]);
+    });
+  }
+});
+
+describe("layernorm", () => {
+  for (const [T, C] of [
+    [1, 35],
+    [3, 768],
+  ]) {
+    it(`Should match the twin for T=${T} C=${C}, rows offset far from 0`, () => {
+      const x = random(T * C, 40, 42); // mean 41, spread 1: one-pass variance would lose digits
+      const g = random(C),
+        b = random(C);
+      const { got, want } = twin([T * C], (k, [out]) =>
+        k.layernorm(out, x.ptr, g.ptr, b.ptr, T, C, 1e-5),
+      );
+      expectClose(got[0], want[0]);
+    });
+  }
+  it("Should give the same result in place (out = x)", () => {
+    const x = random(2 * 35),
+      g = random(35),
+      b = random(35);
+    const { want } = twin([70], (k, [out]) => k.layernorm(out, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5));
+    wasm.layernorm(x.ptr, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5);
+    expectClose(x.a, want[0]);
+  });
+});
+
+describe("gelu", () => {
+  it("Should match the twin over 1027 values in [-8, 8] and in place", () => {
+    const x = random(1027, -8, 8);
+    const { got, want } = twin([1027], (k, [out]) => k.gelu(out, x.ptr, 1027));
+    expectClose(got[0], want[0]);
+    wasm.gelu(x.ptr, x.ptr, 1027);
+    expectClose(x.a, want[0]);
+  });
+  // Observed max 1.2e-7·max(1, |x|), about 1 ulp. (Relative error is meaningless where gelu is
+  // tiny: there f64's 1 + tanh(u) itself cancels, and the WASM form x / (1 + e^-2u) is better.)
+  it("Should stay within 2e-7·max(1, |x|) of f64 gelu on [-10, 10] and be finite for huge |x|", () => {
+    const grid = Array.from({ length: 20003 }, (_, i) => -10 + i * 0.001);
+    const extremes = [-1e30, -1e10, -100, -20, -0, 0, 20, 100, 1e10, 1e30];
+    const x = alloc(grid.length + extremes.length);
+    x.a.set([...grid, ...extremes]);
+    const y = alloc(x.a.length);
+    wasm.gelu(y.ptr, x.ptr, x.a.length);
+    const f64 = (v: number) =>
+      0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+    for (let i = 0; i < x.a.length; i++) {
+      const err = Math.abs(y.a[i] - f64(x.a[i]));
+      expect(err, `gelu(${x.a[i]}) = ${y.a[i]}`).toBeLessThanOrEqual(
+        2e-7 * Math.max(1, Math.abs(x.a[i])),
+      );
+    }
+  });
+});
+
+describe("add", () => {
+  it("Should match the twin for 4099 floats and in place", () => {
+    const a = random(4099, -1, 1, 4),
+      b = random(4099);
+    const { got, want } = twin([4099], (k, [out]) => k.add(out, a.ptr, b.ptr, 4099), 12);
+    expectClose(got[0], want[0], 0); // one f32 rounding on both sides: exact
+    wasm.add(b.ptr, a.ptr, b.ptr, 4099);
+    expectClose(b.a, want[0], 0);
+  });
+});
+
+describe("softmax", () => {
+  const cases = [
+    { T: 1, n: 35, spread: 5 },
+    { T: 4, n: 1027, spread: 30 },
+    { T: 2, n: 50257, spread: 1000 }, // a vocabulary row; e^1000 would overflow without the max
+  ];
+  for (const { T, n, spread } of cases) {
+    it(`Should match the twin for T=${T} n=${n} with logits in ±${spread}`, () => {
+      const x = random(T * n, -spread, spread);
+      const { got, want } = twin([T * n], (k, [out]) => k.softmax(out, x.ptr, T, n));
+      expectClose(got[0], want[0]);
+      for (let t = 0; t < T; t++) {
+        const sum = got[0].subarray(t * n, (t + 1) * n).reduce((s, v) => s + v, 0);
+        expect(sum).toBeCloseTo(1, 5);
+      }
+    });
+  }
+  it("Should get every probability to 5e-7 relative for exponents in [-80, 0] (the vector exp)", () => {
+    const n = 4099; // max 0 exactly, so x - max is exact and only exp and the sum err
+    const x = alloc(n);
+    x.a.set(Array.from({ length: n }, (_, i) => -80 + (80 * i) / (n - 1)));
+    const y = alloc(n);
+    wasm.softmax(y.ptr, x.ptr, 1, n);
+    const e = Array.from(x.a, Math.exp);
+    const sum = e.reduce((s, v) => s + v, 0);
+    e.forEach((v, i) =>
+      expect(Math.abs(y.a[i] - v / sum), `x = ${x.a[i]}`).toBeLessThanOrEqual(5e-7 * (v / sum)),
+    );
+  });
+  it("Should give the same result in place and map -Infinity to exactly 0", () => {
+    const x = random(2 * 35, -3, 3);
+    x.a[5] = -Infinity;
+    const { want } = twin([70], (k, [out]) => k.softmax(out, x.ptr, 2, 35));
+    wasm.softmax(x.ptr, x.ptr, 2, 35);
+    expectClose(x.a, want[0]);
+    expect(x.a[5]).toBe(0);
+  });
+});
+
+describe("embed", () => {
+  for (const [T, C, pos0] of [
+    [5, 35, 7],
+    [3, 768, 0],
+  ]) {
+    it(`Should match the twin for T=${T} C=${C} pos0=${pos0}`, () => {
+      const V = 50;
+      const wte = random(V * C),
+        wpe = random((pos0 + T) * C);
+      const ids = alloc(T);
+      new Int32Array(memory.buffer, ids.ptr, T).set(
+        Array.from({ length: T }, () => (rng() * V) | 0),
+      );
+      const { got, want } = twin([T * C], (k, [out]) =>
+        k.embed(out, wte.ptr, wpe.ptr, ids.ptr, pos0, T, C),
+      );
+      expectClose(got[0], want[0], 0);
+    });
+  }
+});
+
+describe("attention", () => {
+  // HS = 39 = 2 blocks of 16 + one vector of 4 + 3 scalars (every path of the value sum and of
+  // the q·k dot); pos0 + t + 1 keys cover 4-key tiles and 1-3 leftover keys.
+  const cases = [
+    { NH: 3, HS: 39, T: 1, pos0: 0, qMul: 3 },
+    { NH: 3, HS: 39, T: 1, pos0: 37, qMul: 3 },
+    { NH: 3, HS: 39, T: 5, pos0: 0, qMul: 1 },
+    { NH: 3, HS: 39, T: 8, pos0: 3, qMul: 3 },
+    { NH: 2, HS: 39, T: 3, pos0: 20, qMul: 3 },
+    { NH: 12, HS: 64, T: 4, pos0: 60, qMul: 3 }, // GPT-2 small shapes
+  ];
+  for (const { NH, HS, T, pos0, qMul } of cases) {
+    it(`Should match the twin for NH=${NH} HS=${HS} T=${T} pos0=${pos0}`, () => {
+      const C = NH * HS;
+      const L = pos0 + T;
+      const q = random(T * qMul * C, -2, 2);
+      const k = random((L + 4) * C, -2, 2); // n_ctx = L + 4; rows >= L must never be read:
+      const v = random((L + 4) * C, -2, 2);
+      k.a.fill(NaN, L * C);
+      v.a.fill(NaN, L * C);
+      const { got, want } = twin([T * C, NH * T * L], (kk, [out, att]) =>
+        kk.attention(out, att, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, qMul * C),
+      );
+      expectClose(got[0], want[0]);
+      expectClose(got[1], want[1]);
+      for (let row = 0; row < NH * T; row++) {
+        const t = row % T;
+        const probs = got[1].subarray(row * L, (row + 1) * L);
+        expect(probs.slice(0, pos0 + t + 1).reduce((s, p) => s + p, 0)).toBeCloseTo(1, 5);
+        expect(Array.from(probs.slice(pos0 + t + 1))).toEqual(new Array(L - pos0 - t - 1).fill(0));
+      }
+    });
+  }
+});
+
+describe("scalar twins (the oracle) against hand-computed values", () => {
+  const both = () => [wasm, scalar];
+  const put = (values: number[]) => {
+    const r = alloc(values.length);
+    r.a.set(values);
+    return r;
+  };
+  it("Should compute matmul, layernorm, gelu and softmax by the book", () => {
+    for (const k of both()) {
+      const x = put([1, 2, 3]),
+        w = put([1, 0, 0, 0, 1, 0, 1, 1, 1, 2, 0, -1]),
+        b = put([0, 0, 0, 0.5]);
+      const y = alloc(4);
+      k.matmul(y.ptr, x.ptr, w.ptr, b.ptr, 1, 3, 4);
+      expect(Array.from(y.a)).toEqual([1, 2, 6, -0.5]);
+      const ln = put([1, 2, 3, 4]),
+        g = put([1, 1, 1, 2]),
+        zero = put([0, 0, 0, 1]);
+      k.layernorm(ln.ptr, ln.ptr, g.ptr, zero.ptr, 1, 4, 0); // mean 2.5, var 1.25
+      const r = 1 / Math.sqrt(1.25);
+      [-1.5 * r, -0.5 * r, 0.5 * r, 3 * r + 1].forEach((e, i) => expect(ln.a[i]).toBeCloseTo(e, 6));
+      const gx = put([1, -1, 3]);
+      k.gelu(gx.ptr, gx.ptr, 3);
+      [0.8411919906082768, -0.15880800939172324, 2.996362607918227].forEach((e, i) =>
+        expect(gx.a[i]).toBeCloseTo(e, 6),
+      );
+      const sm = put([0, Math.log(3)]);
+      k.softmax(sm.ptr, sm.ptr, 1, 2);
+      expect(sm.a[0]).toBeCloseTo(0.25, 6);
+      expect(sm.a[1]).toBeCloseTo(0.75, 6);
+    }
+  });
+  it("Should attend causally: equal scores average the visible values", () => {
+    for (const k of both()) {
+      // NH = 1, HS = 1, two tokens from pos0 = 0, all scores 0: row 0 sees v0, row 1 averages.
+      const q = put([0, 0]),
+        kc = put([0, 0]),
+        v = put([2, 4]);
+      const out = alloc(2),
+        att = alloc(4);
+      k.attention(out.ptr, att.ptr, q.ptr, kc.ptr, v.ptr, 2, 0, 1, 1, 1);
+      expect(Array.from(att.a)).toEqual([1, 0, 0.5, 0.5]);
+      expect(Array.from(out.a)).toEqual([2, 3]);
+    }
+  });
+  it("Should embed token plus position rows", () => {
+    for (const k of both()) {
+      const wte = put([1, 2, 10, 20, 100, 200]),
+        wpe = put([0.5, 0.25, 3, 4]);
+      const ids = alloc(2);
+      new Int32Array(memory.buffer, ids.ptr, 2).set([2, 0]);
+      const out = alloc(4);
+      k.embed(out.ptr, wte.ptr, wpe.ptr, ids.ptr, 0, 2, 2);
+      expect(Array.from(out.a)).toEqual([100.5, 200.25, 4, 6]);
+    }
+  });
+});

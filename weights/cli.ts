@@ -1,0 +1,173 @@
+// The weights CLI: `npm run weights -- <command>` (tsx weights/cli.ts). Converts HF GPT-2
+// checkpoints, uploads them to R2 (local or remote), inspects and packs converted models.
+// Exit codes: 0 ok, 1 the command failed, 2 bad usage.
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { convertCheckpoint } from "./convert.js";
+import { inspectModel } from "./inspect.js";
+import { packModelDir } from "./pack.js";
+import { DEFAULT_MAX_SHARD_BYTES } from "./shard.js";
+import { uploadModel } from "./upload.js";
+
+const USAGE = `usage: npm run weights -- <command> [options]
+
+  convert <hf-dir> <out-dir> [--name NAME] [--max-shard-bytes N] [--dtype f32]
+      Hugging Face GPT-2 dir (config.json, model.safetensors or model.safetensors.index.json,
+      vocab.json + merges.txt or encoder.json + vocab.bpe) -> manifest.json, tokenizer.bin,
+      shard-NNN.bin. NAME defaults to the hf-dir's basename. N: bytes, or 512KiB / 16MiB
+      (default 16MiB; multiple of 16).
+
+  upload <out-dir> [--local | --remote] [--persist-to DIR] [--bucket NAME] [--dry-run]
+      Put every file under models/<name>/ in R2, manifest.json last.
+      --local (default): wrangler's local state, served by \`wrangler dev\` run from the project
+        root with the same --persist-to (default .wrangler/state).
+      --remote: \`wrangler r2 object put --remote\` per file (needs \`wrangler login\`; wrangler
+        refuses files over 300 MiB, shards are 16 MiB).
+      --bucket defaults to the bucket bound as WEIGHTS in wrangler.toml.
+
+  inspect <out-dir>
+      Tensor table, bytes per dtype, shards, memory plan; verifies sizes and SHA-256s
+      (exit 1 on any mismatch).
+
+  pack <out-dir> <file.bin>
+      One-file bundle of a converted model (for workerd tests: unpackModel in weights/unpack.ts).
+
+example:
+  npm run weights -- convert weights/tiny-shakespeare build/models/tiny-shakespeare
+  npm run weights -- upload build/models/tiny-shakespeare --local`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  name: { type: "string" },
+  "max-shard-bytes": { type: "string" },
+  dtype: { type: "string" },
+  local: { type: "boolean" },
+  remote: { type: "boolean" },
+  "persist-to": { type: "string" },
+  bucket: { type: "string" },
+  "dry-run": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Which options each command accepts (parseArgs knows them all; we reject the rest). */
+const ALLOWED: Record<string, string[]> = {
+  convert: ["name", "max-shard-bytes", "dtype"],
+  upload: ["local", "remote", "persist-to", "bucket", "dry-run"],
+  inspect: [],
+  pack: [],
+};
+const ARITY: Record<string, number> = { convert: 2, upload: 1, inspect: 1, pack: 2 };
+
+/** "1048576", "512KiB", "16MiB", "1M" -> bytes. */
+export function parseBytes(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(|k|ki|kib|kb|m|mi|mib|mb|g|gi|gib|gb)$/i.exec(s.trim());
+  if (!m) throw new UsageError(`--max-shard-bytes ${s}: expected a number like 1048576 or 16MiB`);
+  const unit = m[2].toLowerCase()[0] as "k" | "m" | "g" | undefined;
+  return Math.round(Number(m[1]) * (unit ? { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit] : 1));
+}
+
+const DIR_HINTS: Record<string, string> = {
+  "hf-dir":
+    "a Hugging Face GPT-2 directory (config.json, model.safetensors, vocab.json, merges.txt)",
+  "out-dir": 'a converted model directory (made by "convert")',
+};
+
+function dirArg(p: string, what: "hf-dir" | "out-dir"): string {
+  if (!fs.existsSync(p) || !fs.statSync(p).isDirectory())
+    throw new Error(`${what} ${p} is not a directory; expected ${DIR_HINTS[what]}`);
+  return p;
+}
+
+export async function main(argv: string[], out = console.log): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values: v, positionals } = parsed;
+  const [cmd, ...args] = positionals;
+  if (v.help || cmd === "help" || cmd === undefined) {
+    (cmd === undefined && !v.help ? console.error : out)(USAGE);
+    return cmd === undefined && !v.help ? 2 : 0;
+  }
+  try {
+    if (!(cmd in ALLOWED)) throw new UsageError(`unknown command "${cmd}"`);
+    const extra = Object.keys(v).filter((k) => !ALLOWED[cmd].includes(k));
+    if (extra.length) throw new UsageError(`${cmd} does not take --${extra.join(", --")}`);
+    if (args.length !== ARITY[cmd])
+      throw new UsageError(`${cmd} takes ${ARITY[cmd]} argument(s), got ${args.length}`);
+    return await run(cmd, args, v, out);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    console.error(`error: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+async function run(
+  cmd: string,
+  args: string[],
+  v: Record<string, string | boolean | undefined>,
+  out: (s: string) => void,
+) {
+  const str = (k: string) => v[k] as string | undefined;
+  switch (cmd) {
+    case "convert": {
+      const dtype = str("dtype") ?? "f32";
+      if (dtype !== "f32") throw new UsageError(`--dtype ${dtype}: only f32 is implemented so far`);
+      const maxShardBytes = str("max-shard-bytes")
+        ? parseBytes(str("max-shard-bytes")!)
+        : DEFAULT_MAX_SHARD_BYTES;
+      if (maxShardBytes < 16 || maxShardBytes % 16)
+        throw new UsageError(
+          `--max-shard-bytes ${maxShardBytes}: must be a positive multiple of 16`,
+        );
+      const r = convertCheckpoint(dirArg(args[0], "hf-dir"), args[1], {
+        name: str("name"),
+        dtype,
+        maxShardBytes,
+        log: out,
+      });
+      out(
+        `wrote ${path.join(args[1], "manifest.json")} (${r.manifest.shards.length} shards) in ${r.seconds.toFixed(2)} s`,
+      );
+      return 0;
+    }
+    case "upload": {
+      if (v.local && v.remote) throw new UsageError("pass --local or --remote, not both");
+      if (v.remote && v["persist-to"]) throw new UsageError("--persist-to is for --local uploads");
+      const mode = v.remote ? "remote" : "local";
+      const items = await uploadModel(dirArg(args[0], "out-dir"), {
+        mode,
+        persistTo: str("persist-to"),
+        bucket: str("bucket"),
+        dryRun: !!v["dry-run"],
+        log: out,
+      });
+      out(`${v["dry-run"] ? "planned" : "uploaded"} ${items.length} objects (${mode})`);
+      return 0;
+    }
+    case "inspect":
+      return inspectModel(dirArg(args[0], "out-dir"), out) ? 0 : 1;
+    case "pack": {
+      const bytes = packModelDir(dirArg(args[0], "out-dir"));
+      fs.mkdirSync(path.dirname(path.resolve(args[1])), { recursive: true });
+      fs.writeFileSync(args[1], bytes);
+      out(`wrote ${args[1]} (${bytes.length} bytes)`);
+      return 0;
+    }
+  }
+  throw new UsageError(`unknown command "${cmd}"`);
+}
+
+// Run only when executed directly (tests import main()).
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  main(process.argv.slice(2)).then((code) => process.exit(code));

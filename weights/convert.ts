@@ -1,0 +1,221 @@
+// HF GPT-2 directory -> gpt-edge model directory (manifest.json, tokenizer.bin, shard-NNN.bin).
+// Streams: source tensors are read a few MiB at a time with positioned reads, and the image is
+// written shard by shard; the largest buffer is one linear weight being transposed (4C·C floats).
+import fs from "node:fs";
+import path from "node:path";
+import { FORMAT, type DType, type Manifest, type TensorEntry } from "../src/model/manifest.js";
+import {
+  parseHfTokenizer,
+  parseOpenAITokenizer,
+  serializeTokenizer,
+  Tokenizer,
+} from "../src/tokenizer/index.js";
+import { isLinearWeight, openHfCheckpoint, sourceDtypes, type HfCheckpoint } from "./checkpoint.js";
+import { FileHandles, numel, readF32, type SourceTensor } from "./safetensors.js";
+import {
+  DEFAULT_MAX_SHARD_BYTES,
+  layoutImage,
+  planShards,
+  sha256File,
+  ShardWriter,
+} from "./shard.js";
+
+export interface ConvertOptions {
+  /** Model id (R2 prefix models/<name>/ and API model name). Default: basename of the HF dir. */
+  name?: string;
+  /** Runtime dtype of every tensor. Only f32 for now; q8/q4 will plug into encode(). */
+  dtype?: DType;
+  maxShardBytes?: number;
+  log?: (line: string) => void;
+}
+
+export interface ConvertResult {
+  manifest: Manifest;
+  warnings: string[];
+  seconds: number;
+}
+
+export const TOKENIZER_FILE = "tokenizer.bin";
+/** Source elements per positioned read: 1 Mi floats = 4 MiB, whatever the source dtype. */
+const CHUNK_ELEMS = 1 << 20;
+/** Model names become R2 key segments and API ids: keep them URL- and path-safe. */
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function convertCheckpoint(
+  hfDir: string,
+  outDir: string,
+  opts: ConvertOptions = {},
+): ConvertResult {
+  const t0 = performance.now();
+  const log = opts.log ?? (() => {});
+  const name = opts.name ?? path.basename(path.resolve(hfDir));
+  if (!NAME_RE.test(name))
+    throw new Error(`model name "${name}" must match ${NAME_RE} (it becomes models/<name>/ in R2)`);
+  const dtype = opts.dtype ?? "f32";
+  const ck = openHfCheckpoint(hfDir);
+  const warnings = [...ck.warnings];
+  fs.mkdirSync(outDir, { recursive: true });
+  removeOldOutput(outDir);
+
+  const tok = writeTokenizer(ck, outDir, warnings);
+  const config = { ...ck.config, eot_token: tok.eot };
+  const { tensors, imageBytes } = layoutImage(config, dtype);
+  const plan = planShards(tensors, imageBytes, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
+  log(`${name}: ${tensors.length} tensors, ${mib(imageBytes)} ${dtype}, ${plan.length} shards`);
+
+  const files = new FileHandles();
+  const writer = new ShardWriter(outDir, plan);
+  try {
+    if (ck.lmHead) checkTied(files, ck.tensors.get("wte")!, ck.lmHead);
+    for (const t of tensors) {
+      writer.padTo(t.offset);
+      const bad = writeTensor(writer, files, t, ck.tensors.get(t.name)!);
+      if (bad) warnings.push(`${t.name} has ${bad} NaN/inf values`);
+      if (t.name.endsWith(".ln_1.weight")) log(`  ${t.name.split(".").slice(0, 2).join(".")}`);
+    }
+    writer.padTo(imageBytes);
+  } finally {
+    writer.abort();
+    files.closeAll();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const manifest: Manifest = {
+    format: FORMAT,
+    name,
+    config,
+    tokenizer: tok.entry,
+    image_bytes: imageBytes,
+    tensors,
+    shards: writer.finish(),
+    source: {
+      hf_dir: path.resolve(hfDir),
+      source_dtype: sourceDtypes(ck),
+      converter: "weights/convert.ts",
+      converted_at: new Date().toISOString(),
+      seconds: Math.round(seconds * 100) / 100,
+    },
+  };
+  // Written last: a directory with a manifest is a complete conversion.
+  fs.writeFileSync(path.join(outDir, "manifest.json"), manifestJson(manifest));
+  for (const w of warnings) log(`warning: ${w}`);
+  return { manifest, warnings, seconds };
+}
+
+/** Deletes what a previous conversion left (manifest first, so it never points at new shards). */
+function removeOldOutput(outDir: string): void {
+  fs.rmSync(path.join(outDir, "manifest.json"), { force: true });
+  for (const f of fs.readdirSync(outDir))
+    if (f === TOKENIZER_FILE || /^shard-\d+\.bin$/.test(f)) fs.rmSync(path.join(outDir, f));
+}
+
+/** Reads the tokenizer files, writes tokenizer.bin, and settles the eot id. */
+function writeTokenizer(ck: HfCheckpoint, outDir: string, warnings: string[]) {
+  const has = (f: string) => fs.existsSync(path.join(ck.dir, f));
+  const read = (f: string) => fs.readFileSync(path.join(ck.dir, f), "utf8");
+  let data;
+  if (has("vocab.json") && has("merges.txt"))
+    data = parseHfTokenizer(read("vocab.json"), read("merges.txt"));
+  else if (has("encoder.json") && has("vocab.bpe"))
+    data = parseOpenAITokenizer(read("encoder.json"), read("vocab.bpe"));
+  else
+    throw new Error(
+      `${ck.dir}: no tokenizer. Expected vocab.json + merges.txt (Hugging Face) or ` +
+        `encoder.json + vocab.bpe (OpenAI)` +
+        (has("tokenizer.json") ? "; tokenizer.json alone is not supported yet" : ""),
+    );
+  const bytes = serializeTokenizer(data);
+  const tokenizer = Tokenizer.fromBytes(bytes);
+  const V = ck.config.n_vocab;
+  if (tokenizer.vocabSize > V)
+    throw new Error(
+      `${ck.dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ` +
+        `${V}: ids past ${V - 1} would have no embedding. Wrong tokenizer files?`,
+    );
+  // <|endoftext|> from the tokenizer's specials; config's eos_token_id only as a fallback.
+  let eot = tokenizer.eot ?? ck.eosTokenId ?? V - 1;
+  if (tokenizer.eot === undefined)
+    warnings.push(`tokenizer has no <|endoftext|>; eot = ${eot} (from config.json or V-1)`);
+  else if (ck.eosTokenId !== undefined && ck.eosTokenId !== eot)
+    warnings.push(
+      `config eos_token_id ${ck.eosTokenId} != tokenizer <|endoftext|> ${eot}; using ${eot}`,
+    );
+  if (!(eot >= 0 && eot < V)) throw new Error(`${ck.dir}: eot id ${eot} is outside [0, ${V})`);
+  fs.writeFileSync(path.join(outDir, TOKENIZER_FILE), bytes);
+  const entry = {
+    file: TOKENIZER_FILE,
+    bytes: bytes.length,
+    sha256: sha256File(path.join(outDir, TOKENIZER_FILE)),
+  };
+  return { entry, eot };
+}
+
+/** Refuses an untied lm_head: compares it with wte bit for bit, chunk by chunk. */
+function checkTied(files: FileHandles, wte: SourceTensor, lmHead: SourceTensor): void {
+  const n = numel(wte.shape);
+  const C = wte.shape[1];
+  for (let first = 0; first < n; first += CHUNK_ELEMS) {
+    const count = Math.min(CHUNK_ELEMS, n - first);
+    const a = readF32(files.fd(wte.file), wte, first, count);
+    const b = readF32(files.fd(lmHead.file), lmHead, first, count);
+    const ua = new Uint32Array(a.buffer, a.byteOffset, count);
+    const ub = new Uint32Array(b.buffer, b.byteOffset, count);
+    for (let i = 0; i < count; i++)
+      if (ua[i] !== ub[i]) {
+        const e = first + i;
+        throw new Error(
+          `lm_head.weight differs from wte at [${Math.floor(e / C)}][${e % C}] (${b[i]} vs ` +
+            `${a[i]}): GPT-2 ties them and the runtime unembeds with wte, so an untied head ` +
+            `cannot be served. Drop lm_head.weight only if it is a copy of wte.`,
+        );
+      }
+  }
+}
+
+/** Writes one tensor in runtime layout and dtype; returns the count of non-finite values. */
+function writeTensor(w: ShardWriter, files: FileHandles, t: TensorEntry, s: SourceTensor) {
+  const fd = files.fd(s.file);
+  let nonFinite = 0;
+  const emit = (x: Float32Array) => {
+    for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) nonFinite++;
+    w.write(encode(x, t.dtype));
+  };
+  if (isLinearWeight(t.name)) {
+    // HF Conv1D computes y = x @ W with W [in][out]; the kernels compute out = W · x with W
+    // [out][in] so each output is one contiguous dot product. Transpose: dst[o][i] = src[i][o].
+    const [nOut, nIn] = t.shape;
+    const dst = new Float32Array(nOut * nIn); // [out][in]
+    const rows = Math.max(1, Math.floor(CHUNK_ELEMS / nOut));
+    for (let i0 = 0; i0 < nIn; i0 += rows) {
+      const r = Math.min(rows, nIn - i0);
+      const src = readF32(fd, s, i0 * nOut, r * nOut); // source rows i0..i0+r-1, [r][out]
+      // o outer: writes are contiguous and the r source rows' cache lines stay hot across o.
+      for (let o = 0; o < nOut; o++)
+        for (let i = 0, di = o * nIn + i0, si = o; i < r; i++, si += nOut) dst[di + i] = src[si];
+    }
+    emit(dst);
+  } else {
+    // wte [V][C], wpe [n_ctx][C], biases and LayerNorm params: same layout, whole rows per read.
+    const rowLen = t.shape[t.shape.length - 1];
+    const rows = numel(t.shape) / rowLen;
+    const step = Math.max(1, Math.floor(CHUNK_ELEMS / rowLen));
+    for (let r0 = 0; r0 < rows; r0 += step)
+      emit(readF32(fd, s, r0 * rowLen, Math.min(step, rows - r0) * rowLen));
+  }
+  return nonFinite;
+}
+
+/** f32 values -> image bytes in `dtype` (little-endian). Quantizers go here, per whole rows. */
+function encode(x: Float32Array, dtype: DType): Uint8Array {
+  if (dtype === "f32") return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  throw new Error(`dtype ${dtype as string} is not implemented yet`);
+}
+
+/** Pretty JSON with one line per tensor and per shard (gpt2-xl has 580 tensors). */
+export function manifestJson(m: Manifest): string {
+  const { tensors, shards, ...rest } = m;
+  const list = (xs: object[]) => `[\n${xs.map((x) => "    " + JSON.stringify(x)).join(",\n")}\n  ]`;
+  const head = JSON.stringify(rest, null, 2).slice(0, -2); // drop the closing "\n}"
+  return `${head},\n  "tensors": ${list(tensors)},\n  "shards": ${list(shards)}\n}\n`;
+}
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
