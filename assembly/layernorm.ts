@@ -1,6 +1,6 @@
 // layernorm: out[T][C] = (x - mean) / sqrt(var + eps) · g + b per row (ln_1, ln_2, ln_f).
 
-import { hsum } from "./vec";
+import { Vec } from "./vec";
 
 /** g, b: [C]. Biased variance (divide by C, as PyTorch). out may equal x. */
 export function layernorm(
@@ -21,7 +21,7 @@ export function layernorm(
     let acc = f32x4.splat(0);
     let i: usize = 0;
     for (; i < vecBytes; i += 16) acc = f32x4.add(acc, v128.load(xr + i));
-    let sum = hsum(acc);
+    let sum = Vec.hsum(acc);
     for (; i < rs; i += 4) sum += load<f32>(xr + i);
     const mean = sum / <f32>C;
     // Pass 2: the variance around that mean. Two passes, because the one-pass E[x²] - mean²
@@ -33,7 +33,7 @@ export function layernorm(
       const dx = f32x4.sub(v128.load(xr + i), m);
       acc = f32x4.add(acc, f32x4.mul(dx, dx));
     }
-    let ss = hsum(acc);
+    let ss = Vec.hsum(acc);
     for (; i < rs; i += 4) {
       const dx = load<f32>(xr + i) - mean;
       ss += dx * dx;

@@ -1,7 +1,7 @@
 // matmul: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d], the kernel behind every linear layer.
 // Tiles of 2 tokens × 4 weight rows; each weight tile is read once per block of tokens.
 
-import { col4, hsum, hsum4 } from "./vec";
+import { Vec } from "./vec";
 
 // Tokens per block: the block's rows of x (X_BLOCK_BYTES) stay in L2 while every weight tile
 // streams past them once. 512 KiB fits the L2 of any x86/ARM server core of the last decade.
@@ -26,8 +26,10 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
       for (; t + 2 <= t1; t += 2) {
         tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
       }
-      if (t < t1)
+      if (t < t1) {
+        // odd token out (and all of T = 1 decode)
         v128.store(oj + <usize>t * os, f32x4.add(dot1x4(x + <usize>t * rs, wj, rs, n), bias));
+      }
     }
     for (; j < d; j++) {
       // the last d % 4 outputs, one dot product each
@@ -79,12 +81,12 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
     a13 = f32x4.add(a13, f32x4.mul(x1, wv));
     ((q0 += 16), (q1 += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
   }
-  let s0 = f32x4.add(hsum4(a00, a01, a02, a03), bias);
-  let s1 = f32x4.add(hsum4(a10, a11, a12, a13), bias);
+  let s0 = f32x4.add(Vec.hsum4(a00, a01, a02, a03), bias);
+  let s1 = f32x4.add(Vec.hsum4(a10, a11, a12, a13), bias);
   const stop = x + ((<usize>n) << 2);
   while (q0 < stop) {
     // n % 4 tail: column k of the four weight rows times x0[k] and x1[k]
-    const wc = col4(p0, rs);
+    const wc = Vec.col4(p0, rs);
     s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(q0)), wc));
     s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(q1)), wc));
     ((q0 += 4), (q1 += 4), (p0 += 4));
@@ -117,10 +119,10 @@ export function dot1x4(x: usize, w: usize, ws: usize, n: i32): v128 {
     a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(p3)));
     ((q += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
   }
-  let s = hsum4(a0, a1, a2, a3);
+  let s = Vec.hsum4(a0, a1, a2, a3);
   const stop = x + ((<usize>n) << 2);
   while (q < stop) {
-    s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q)), col4(p0, ws)));
+    s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q)), Vec.col4(p0, ws)));
     ((q += 4), (p0 += 4));
   }
   return s;
@@ -143,7 +145,7 @@ export function dot(x: usize, w: usize, n: i32): f32 {
     a0 = f32x4.add(a0, f32x4.mul(v128.load(q), v128.load(p)));
     ((q += 16), (p += 16));
   }
-  let s = hsum(f32x4.add(a0, a1));
+  let s = Vec.hsum(f32x4.add(a0, a1));
   const stop = x + ((<usize>n) << 2);
   while (q < stop) {
     s += load<f32>(q) * load<f32>(p);

@@ -1,6 +1,6 @@
 // softmax: row-wise e^(x - max) / Σ e^(x - max) over x[T][n].
 
-import { exp4, hmax, hsum } from "./vec";
+import { Vec } from "./vec";
 
 /** out may equal x. */
 export function softmax(out: usize, x: usize, T: i32, n: i32): void {
@@ -20,18 +20,18 @@ export function softmaxRow(out: usize, x: usize, n: i32): void {
   let mv = f32x4.splat(-Infinity);
   let i: usize = 0;
   for (; i < vecBytes; i += 16) mv = f32x4.max(mv, v128.load(x + i));
-  let mx = hmax(mv);
+  let mx = Vec.hmax(mv);
   for (; i < bytes; i += 4) mx = max(mx, load<f32>(x + i));
   const m = f32x4.splat(mx);
   let sv = f32x4.splat(0);
   for (i = 0; i < vecBytes; i += 16) {
-    const e = exp4(f32x4.sub(v128.load(x + i), m));
+    const e = Vec.exp4(f32x4.sub(v128.load(x + i), m));
     v128.store(out + i, e);
     sv = f32x4.add(sv, e);
   }
-  let sum = hsum(sv);
+  let sum = Vec.hsum(sv);
   for (; i < bytes; i += 4) {
-    const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(x + i) - mx)), 0);
+    const e = f32x4.extract_lane(Vec.exp4(f32x4.splat(load<f32>(x + i) - mx)), 0);
     store<f32>(out + i, e);
     sum += e;
   }

@@ -1,56 +1,60 @@
 // SIMD helpers shared by the kernels: horizontal sums, a strided gather and a vector exp.
-// Not exported from the module; every kernel inlines what it uses.
+// Not exported from the module; inlined wherever they are used.
 
-/** Four horizontal sums at once: lane i of the result is the sum of the lanes of the i-th input. */
-export function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
-  // A 4x4 transpose folded into the adds: 4 shuffles + 3 adds instead of 4 separate reductions.
-  const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 1, 5), f32x4.shuffle(a, b, 2, 6, 3, 7));
-  const cd = f32x4.add(f32x4.shuffle(c, d, 0, 4, 1, 5), f32x4.shuffle(c, d, 2, 6, 3, 7));
-  return f32x4.add(f32x4.shuffle(ab, cd, 0, 1, 4, 5), f32x4.shuffle(ab, cd, 2, 3, 6, 7));
-}
+// Static methods only because @inline (AssemblyScript: inline at every call site) is a valid
+// decorator on methods but not on functions in TypeScript syntax, which prettier parses.
+export class Vec {
+  /** Four horizontal sums at once: lane i of the result is the sum of the lanes of the i-th input. */
+  @inline static hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+    // A 4x4 transpose folded into the adds: 4 shuffles + 3 adds instead of 4 separate reductions.
+    const ab = f32x4.add(f32x4.shuffle(a, b, 0, 4, 1, 5), f32x4.shuffle(a, b, 2, 6, 3, 7));
+    const cd = f32x4.add(f32x4.shuffle(c, d, 0, 4, 1, 5), f32x4.shuffle(c, d, 2, 6, 3, 7));
+    return f32x4.add(f32x4.shuffle(ab, cd, 0, 1, 4, 5), f32x4.shuffle(ab, cd, 2, 3, 6, 7));
+  }
 
-/** Sum of the four lanes of a. */
-export function hsum(a: v128): f32 {
-  const s = f32x4.add(a, f32x4.shuffle(a, a, 2, 3, 0, 1));
-  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
-}
+  /** Sum of the four lanes of a. */
+  @inline static hsum(a: v128): f32 {
+    const s = f32x4.add(a, f32x4.shuffle(a, a, 2, 3, 0, 1));
+    return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+  }
 
-/** Largest of the four lanes of a. */
-export function hmax(a: v128): f32 {
-  const m = f32x4.max(a, f32x4.shuffle(a, a, 2, 3, 0, 1));
-  return max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
-}
+  /** Largest of the four lanes of a. */
+  @inline static hmax(a: v128): f32 {
+    const m = f32x4.max(a, f32x4.shuffle(a, a, 2, 3, 0, 1));
+    return max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+  }
 
-/** The floats at p, p + stride, p + 2*stride, p + 3*stride (one column of four rows). */
-export function col4(p: usize, stride: usize): v128 {
-  let v = f32x4.splat(load<f32>(p));
-  v = f32x4.replace_lane(v, 1, load<f32>(p + stride));
-  v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * stride));
-  return f32x4.replace_lane(v, 3, load<f32>(p + 3 * stride));
-}
+  /** The floats at p, p + stride, p + 2*stride, p + 3*stride (one column of four rows). */
+  @inline static col4(p: usize, stride: usize): v128 {
+    let v = f32x4.splat(load<f32>(p));
+    v = f32x4.replace_lane(v, 1, load<f32>(p + stride));
+    v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * stride));
+    return f32x4.replace_lane(v, 3, load<f32>(p + 3 * stride));
+  }
 
-/**
- * e^x per lane, relative error ~2e-7 (about 1-2 ulp) for x in [-87, 88]. Cephes expf: write
- * x = n·ln2 + r with integer n and |r| <= ln2/2, take e^r from a degree-6 polynomial, and scale
- * by 2^n by building the float's exponent bits. x is clamped to [-88, 88] first: 2^127·e^r
- * stays below f32 max (no inf), and at -88 n = -127 gives exponent bits 0, i.e. exactly 0, so
- * e^-inf = 0 (masked scores vanish) and NaN still propagates through min/max.
- */
-export function exp4(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(-88.0)), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341))); // x / ln2
-  // r = x - n·ln2 with ln2 split into an exact high part and a small correction (Cody-Waite),
-  // so r keeps full precision even for |n| ~ 127.
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440e-4)));
-  let p = f32x4.splat(1.987569150e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  const er = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
-  // 2^n: biased exponent n + 127 shifted into bits 23..30 (0 for n = -127, giving 0.0).
-  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(er, pow2n);
+  /**
+   * e^x per lane, relative error ~2e-7 (about 1-2 ulp) for x in [-87, 88]. Cephes expf: write
+   * x = n·ln2 + r with integer n and |r| <= ln2/2, take e^r from a degree-6 polynomial, and scale
+   * by 2^n by building the float's exponent bits. x is clamped to [-88, 88] first: 2^127·e^r
+   * stays below f32 max (no inf), and at -88 n = -127 gives exponent bits 0, i.e. exactly 0, so
+   * e^-inf = 0 (masked scores vanish) and NaN still propagates through min/max.
+   */
+  @inline static exp4(x: v128): v128 {
+    x = f32x4.min(f32x4.max(x, f32x4.splat(-88.0)), f32x4.splat(88.0));
+    const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341))); // x / ln2
+    // r = x - n·ln2 with ln2 split into an exact high part and a small correction (Cody-Waite),
+    // so r keeps full precision even for |n| ~ 127.
+    let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+    r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.1219444e-4)));
+    let p = f32x4.splat(1.98756915e-4);
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+    p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+    const er = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
+    // 2^n: biased exponent n + 127 shifted into bits 23..30 (0 for n = -127, giving 0.0).
+    const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+    return f32x4.mul(er, pow2n);
+  }
 }

@@ -112,6 +112,22 @@ export class Engine {
     }
   }
 
+  /**
+   * Run a synchronous job (e.g. an inspection forward pass) on a free KV slot between steps.
+   * Throws EngineSaturatedError when every slot is taken. The slot is free again on return.
+   */
+  withSlot<T>(job: (slot: number) => T): T {
+    if (this.stepping) throw new Error("withSlot called inside a step");
+    this.retire();
+    const slot = this.freeSlots.pop();
+    if (slot === undefined) throw new EngineSaturatedError(1);
+    try {
+      return job(slot);
+    } finally {
+      this.freeSlots.push(slot);
+    }
+  }
+
   /** Free the slots of finished, cancelled or failed sequences; drop cancelled waiters. */
   private retire(): void {
     for (let i = this.running.length - 1; i >= 0; i--) {
