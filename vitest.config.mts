@@ -1,5 +1,6 @@
-// Two projects: unit tests in plain Node (kernels, tokenizer, converter, sampler, model)
-// and integration tests inside workerd with a real local R2 binding.
+// Three projects: unit tests in plain Node (kernels, tokenizer, converter, sampler, model),
+// end-to-end tests against `wrangler dev` (Node), and integration tests inside workerd with a
+// real local R2 binding.
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 
@@ -12,6 +13,15 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
           environment: "node",
           testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
       {

@@ -7,20 +7,23 @@
 import { utf8CharAt } from "./utf8.js";
 
 /**
- * Appends one [start, end) UTF-16 span per token of the pre-token text[start, end).
- * tokenLength(id) is the token's byte length; the lengths must add up to the piece's bytes.
+ * Appends one span per token ids[first..] of the pre-token text[start, end), shifted by base
+ * (where text begins in the caller's string). tokenLength(id) is the token's byte length; the
+ * lengths add up to the piece's UTF-8 length.
  */
 export function pieceOffsets(
   text: string,
   start: number,
   end: number,
   ids: ArrayLike<number>,
+  first: number,
   tokenLength: (id: number) => number,
+  base: number,
   out: [number, number][],
 ): void {
   let cursor = start; // next character not yet given to a token
   let owed = 0; // bytes of that character already covered by earlier tokens
-  for (let t = 0; t < ids.length; t++) {
+  for (let t = first; t < ids.length; t++) {
     const from = cursor;
     let bytes = tokenLength(ids[t]);
     while (bytes > 0 && cursor < end) {
@@ -34,6 +37,6 @@ export function pieceOffsets(
       cursor += info & 3;
       owed = 0;
     }
-    out.push([from, cursor]);
+    out.push([base + from, base + cursor]);
   }
 }

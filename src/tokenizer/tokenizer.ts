@@ -4,7 +4,7 @@
 import { bpe, BpeScratch } from "./bpe.js";
 import type { IdArray, MergeTable } from "./merge-table.js";
 import { pieceOffsets } from "./offsets.js";
-import { PieceCache, type CachedIds } from "./piece-cache.js";
+import { PieceCache } from "./piece-cache.js";
 import { readTables, serializeTokenizer } from "./serialize.js";
 import { gpt2SplitRegex } from "./split.js";
 import { Utf8StreamDecoder } from "./stream-decoder.js";
@@ -91,15 +91,14 @@ export class Tokenizer {
     const offsets: [number, number][] = [];
     const length = (id: number) => this.tokenLength(id);
     const segment = (from: number, to: number) => {
-      const part = text.slice(from, to);
+      const part = from === 0 && to === text.length ? text : text.slice(from, to);
       const re = this.split;
       re.lastIndex = 0;
-      for (let m = re.exec(part); m !== null; m = re.exec(part)) {
-        const pieceIds = this.pieceIds(m[0]);
-        const list = typeof pieceIds === "number" ? [pieceIds] : pieceIds;
-        const at = from + m.index;
-        pieceOffsets(text, at, at + m[0].length, list, length, offsets);
-        for (const id of list) ids.push(id);
+      for (let start = 0; re.test(part); start = re.lastIndex) {
+        const before = ids.length;
+        if (!this.cache.appendTo(part, start, re.lastIndex, ids))
+          this.encodePiece(part, start, re.lastIndex, ids);
+        pieceOffsets(part, start, re.lastIndex, ids, before, length, from, offsets);
       }
     };
     let start = 0;
@@ -169,31 +168,32 @@ export class Tokenizer {
     return serializeTokenizer(data);
   }
 
+  /**
+   * Encodes text (no specials) onto out. The split regex always matches right where the last
+   * match ended (every character is \s, a letter, a digit or "other"), so test() and lastIndex
+   * give each piece's span without allocating a match array or a substring.
+   */
   private encodeOrdinary(text: string, out: number[]): void {
     const re = this.split;
     re.lastIndex = 0;
-    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-      const ids = this.pieceIds(m[0]);
-      if (typeof ids === "number") out.push(ids);
-      else for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+    for (let start = 0; re.test(text); start = re.lastIndex) {
+      if (!this.cache.appendTo(text, start, re.lastIndex, out))
+        this.encodePiece(text, start, re.lastIndex, out);
     }
   }
 
-  /** The ids of one pre-token: cached, or UTF-8 encode + BPE and cache. */
-  private pieceIds(piece: string): CachedIds {
-    const hit = this.cache.get(piece);
-    if (hit !== undefined) return hit;
-    if (this.bytes.length < 3 * piece.length) {
-      this.bytes = new Uint8Array(3 * piece.length);
-      this.ids = new Int32Array(3 * piece.length);
+  /** UTF-8 encode + BPE one piece onto out, and cache it if it is short. */
+  private encodePiece(text: string, start: number, end: number, out: number[]): void {
+    if (this.bytes.length < 3 * (end - start)) {
+      this.bytes = new Uint8Array(3 * (end - start));
+      this.ids = new Int32Array(3 * (end - start));
     }
     const { bytes, ids } = this;
-    const n = encodeUtf8Into(piece, 0, piece.length, bytes);
+    const n = encodeUtf8Into(text, start, end, bytes);
     for (let i = 0; i < n; i++) ids[i] = this.byteToId[bytes[i]];
     const m = bpe(ids, n, this.table, this.scratch);
-    const result: CachedIds = m === 1 ? ids[0] : ids.slice(0, m);
-    if (piece.length <= MAX_CACHED_PIECE) this.cache.set(piece, result);
-    return result;
+    for (let i = 0; i < m; i++) out.push(ids[i]);
+    if (end - start <= MAX_CACHED_PIECE) this.cache.set(text, start, end, ids, 0, m);
   }
 
   private tokenLength(id: number): number {

@@ -1,0 +1,27 @@
+// `npm run bench`: every benchmark in one run, printed as one table. Figures are medians;
+// targets live here, never in timed tests.
+
+import { benchServe } from "./serve.js";
+import { benchTokenizer, type Row } from "./tokenizer.js";
+
+const sections: [string, () => Promise<Row[]>][] = [
+  ["tokenizer", benchTokenizer],
+  ["serve", benchServe],
+];
+
+const only = process.argv.slice(2);
+const rows: Row[] = [];
+for (const [name, run] of sections) {
+  if (only.length && !only.includes(name)) continue;
+  process.stderr.write(`bench: ${name}...\n`);
+  rows.push(...(await run()));
+}
+
+const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const table = rows.map((r) => [r.name, fmt(r.value), r.unit, r.note ?? ""]);
+const head = ["workload", "value", "unit", "note"];
+const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+const line = (cells: string[]) => "| " + cells.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(" | ") + " |";
+console.log(line(head));
+console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
+for (const r of table) console.log(line(r));

@@ -1,0 +1,92 @@
+// Serving benchmark under `wrangler dev` (local workerd, local R2): cold start (fresh server,
+// first request loads the model from R2) and single-stream decode tokens/s from the SSE stream.
+// Alone: npx tsx test/bench/serve.ts
+
+import { startDevServer, uploadLocal } from "../helpers/dev-server.js";
+import { FIXTURE_DIR } from "../setup/paths.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Row } from "./tokenizer.js";
+
+const RESTARTS = 3;
+const DECODE_RUNS = 5;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+async function completion(url: string, body: object): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "tiny-shakespeare", ...body }),
+  });
+  if (!res.ok) throw new Error(`completion failed: ${res.status} ${await res.text()}`);
+  await res.arrayBuffer();
+  return performance.now() - t0;
+}
+
+/** Streams a completion; returns arrival times (ms) of each content chunk. */
+export async function streamTimes(url: string, body: object): Promise<number[]> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "tiny-shakespeare", stream: true, ...body }),
+  });
+  if (!res.ok || !res.body) throw new Error(`stream failed: ${res.status}`);
+  const times: number[] = [];
+  let buf = "";
+  const dec = new TextDecoder();
+  for await (const chunk of res.body) {
+    buf += dec.decode(chunk as Uint8Array, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const ev = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (ev.startsWith("data: {") && ev.includes('"text":"') && !ev.includes('"text":""')) {
+        times.push(performance.now() - t0);
+      }
+    }
+  }
+  return times;
+}
+
+export async function benchServe(): Promise<Row[]> {
+  const persistTo = mkdtempSync(join(tmpdir(), "gpt-edge-bench-"));
+  const cold: number[] = [];
+  const decode: number[] = [];
+  const ttft: number[] = [];
+  try {
+    uploadLocal(FIXTURE_DIR, persistTo);
+    for (let r = 0; r < RESTARTS; r++) {
+      const server = await startDevServer({ persistTo });
+      try {
+        const first = await completion(server.url, { prompt: "A", max_tokens: 1 });
+        const warmRuns: number[] = [];
+        for (let i = 0; i < 3; i++) warmRuns.push(await completion(server.url, { prompt: "A", max_tokens: 1 }));
+        const warm = median(warmRuns);
+        cold.push(first - warm);
+        if (r > 0) continue;
+        for (let i = 0; i < DECODE_RUNS; i++) {
+          const t = await streamTimes(server.url, { prompt: "ROMEO:", max_tokens: 200, temperature: 0.8, seed: i });
+          ttft.push(t[0]);
+          decode.push(((t.length - 1) / (t[t.length - 1] - t[0])) * 1000);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    rmSync(persistTo, { recursive: true, force: true });
+  }
+  return [
+    { name: "serve: cold start (load from local R2)", value: median(cold), unit: "ms", note: `tiny-shakespeare f32, median of ${RESTARTS} restarts (first request minus a warm one)` },
+    { name: "serve: time to first token", value: median(ttft), unit: "ms", note: "2-token prompt, warm" },
+    { name: "serve: decode, 1 stream", value: median(decode), unit: "tokens/s", note: `tiny-shakespeare f32, 200 tokens, median of ${DECODE_RUNS}` },
+  ];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  console.table(await benchServe());
+}

@@ -1,0 +1,80 @@
+// Starts `wrangler dev` on a free local port with its own R2 state folder holding the converted
+// default model, for end-to-end tests and benchmarks. Node-only; always stop() it.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../setup/paths.js";
+
+export interface DevServer {
+  url: string;
+  persistTo: string;
+  stop(): Promise<void>;
+}
+
+/** A port the OS says is free on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Upload a converted model directory into a local R2 state folder (the uploader CLI). */
+export function uploadLocal(modelDir: string, persistTo: string): void {
+  const r = spawnSync("npx", ["tsx", "weights/cli.ts", "upload", modelDir, "--local", "--persist-to", persistTo], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`upload failed: ${r.stderr || r.stdout}`);
+}
+
+/** Start wrangler dev on `persistTo` (a fresh temp folder unless given) and wait until it answers. */
+export async function startDevServer(
+  opts: { persistTo?: string; models?: string[]; vars?: Record<string, string> } = {},
+): Promise<DevServer> {
+  const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), "gpt-edge-r2-"));
+  for (const dir of opts.models ?? []) uploadLocal(dir, persistTo);
+  const port = await freePort();
+  const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const child: ChildProcess = spawn(
+    "npx",
+    ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistTo, ...vars],
+    {
+      cwd: ROOT,
+      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // its own process group, so stop() also ends workerd
+    },
+  );
+  let log = "";
+  child.stdout!.on("data", (d) => (log += d));
+  child.stderr!.on("data", (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      try {
+        process.kill(-child.pid!, "SIGTERM");
+      } catch {}
+      await new Promise((r) => child.once("exit", r));
+    }
+    if (!opts.persistTo) rmSync(persistTo, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${log}`);
+    try {
+      const res = await fetch(`${url}/v1/models`);
+      if (res.ok) return { url, persistTo, stop };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stop();
+  throw new Error(`wrangler dev did not become ready in 60 s:\n${log}`);
+}
