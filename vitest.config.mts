@@ -25,7 +25,13 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // Few slots and a short queue, so tests can reach saturation with a handful of requests.
+            miniflare: { bindings: { MAX_SLOTS: "4", MAX_QUEUE: "12" } },
+          }),
+        ],
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts"],

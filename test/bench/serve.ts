@@ -26,13 +26,13 @@ async function completion(url: string, body: object): Promise<number> {
   return performance.now() - t0;
 }
 
-/** Streams a completion; returns arrival times (ms) of each content chunk. */
+/** Streams a completion (with logprobs, to count tokens); returns each token's arrival time (ms). */
 export async function streamTimes(url: string, body: object): Promise<number[]> {
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: "tiny-shakespeare", stream: true, ...body }),
+    body: JSON.stringify({ model: "tiny-shakespeare", stream: true, logprobs: 0, ...body }),
   });
   if (!res.ok || !res.body) throw new Error(`stream failed: ${res.status}`);
   const times: number[] = [];
@@ -44,12 +44,34 @@ export async function streamTimes(url: string, body: object): Promise<number[]> 
     while ((i = buf.indexOf("\n\n")) >= 0) {
       const ev = buf.slice(0, i);
       buf = buf.slice(i + 2);
-      if (ev.startsWith("data: {") && ev.includes('"text":"') && !ev.includes('"text":""')) {
-        times.push(performance.now() - t0);
-      }
+      if (!ev.startsWith("data: {")) continue;
+      const n = JSON.parse(ev.slice(6)).choices[0]?.logprobs?.tokens.length ?? 0;
+      for (let k = 0; k < n; k++) times.push(performance.now() - t0);
     }
   }
   return times;
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+
+/** N concurrent streams of `tokens` tokens: aggregate tokens/s, TTFT and inter-token latency. */
+export async function concurrency(url: string, n: number, tokens: number, model: string): Promise<Row[]> {
+  const t0 = performance.now();
+  const runs = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      streamTimes(url, { model, prompt: "ROMEO:", max_tokens: tokens, temperature: 0.8, seed: i, logit_bias: { "2047": -100 } }),
+    ),
+  );
+  const wall = performance.now() - t0;
+  const total = runs.reduce((s, t) => s + t.length, 0);
+  const gaps = runs.flatMap((t) => t.slice(1).map((x, i) => x - t[i]));
+  const note = `${model}, ${tokens} tokens/stream`;
+  return [
+    { name: `serve: ${n} streams, aggregate`, value: (total / wall) * 1000, unit: "tokens/s", note },
+    { name: `serve: ${n} streams, time to first token`, value: median(runs.map((t) => t[0])), unit: "ms", note: "median over streams" },
+    { name: `serve: ${n} streams, inter-token median`, value: median(gaps), unit: "ms", note },
+    { name: `serve: ${n} streams, inter-token p95`, value: pct(gaps, 0.95), unit: "ms", note },
+  ];
 }
 
 export async function benchServe(): Promise<Row[]> {
@@ -57,6 +79,7 @@ export async function benchServe(): Promise<Row[]> {
   const cold: number[] = [];
   const decode: number[] = [];
   const ttft: number[] = [];
+  const scaling: Row[] = [];
   try {
     uploadLocal(FIXTURE_DIR, persistTo);
     for (let r = 0; r < RESTARTS; r++) {
@@ -68,6 +91,7 @@ export async function benchServe(): Promise<Row[]> {
         const warm = median(warmRuns);
         cold.push(first - warm);
         if (r > 0) continue;
+        for (const n of [1, 2, 4, 8, 16]) scaling.push(...(await concurrency(server.url, n, 100, "tiny-shakespeare")));
         for (let i = 0; i < DECODE_RUNS; i++) {
           const t = await streamTimes(server.url, { prompt: "ROMEO:", max_tokens: 200, temperature: 0.8, seed: i });
           ttft.push(t[0]);
@@ -84,6 +108,7 @@ export async function benchServe(): Promise<Row[]> {
     { name: "serve: cold start (load from local R2)", value: median(cold), unit: "ms", note: `tiny-shakespeare f32, median of ${RESTARTS} restarts (first request minus a warm one)` },
     { name: "serve: time to first token", value: median(ttft), unit: "ms", note: "2-token prompt, warm" },
     { name: "serve: decode, 1 stream", value: median(decode), unit: "tokens/s", note: `tiny-shakespeare f32, 200 tokens, median of ${DECODE_RUNS}` },
+    ...scaling,
   ];
 }
 

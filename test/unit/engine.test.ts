@@ -1,0 +1,115 @@
+// The continuous-batching engine on the real default model in Node: isolation between
+// sequences, back-pressure, cancellation freeing slots, and prompt scoring.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import { Engine, EngineSaturatedError } from "../../src/engine/engine.js";
+import type { GenerationRequest, TokenEvent } from "../../src/engine/sequence.js";
+import { loadKernelModule } from "../../src/kernels/node.js";
+import { loadModel, type LoadedModel } from "../../src/model/loader.js";
+import { defaultSamplingParams } from "../../src/sampler/index.js";
+import { modelDirStore } from "../helpers/fs-store.js";
+import { FIXTURE_DIR } from "../setup/paths.js";
+
+let lm: LoadedModel;
+const immediate = () => new Promise<void>((r) => setImmediate(r));
+
+beforeAll(async () => {
+  lm = await loadModel(modelDirStore(FIXTURE_DIR, "tiny-shakespeare"), "tiny-shakespeare", {
+    kernels: loadKernelModule(),
+    budgetBytes: 112 * 2 ** 20,
+    slots: 4,
+  });
+});
+
+const engine = (maxQueue = 64) => new Engine(lm, { maxQueue, prefillChunk: 16, yieldFn: immediate });
+
+function request(prompt: string, seed: number, extra: Partial<GenerationRequest> = {}): GenerationRequest {
+  return {
+    prompt: lm.tokenizer.encode(prompt),
+    maxTokens: 24,
+    sampling: { ...defaultSamplingParams(), temperature: 0.9, top_k: 40 },
+    seed: BigInt(seed),
+    stopTokens: new Set([lm.tokenizer.eot!]),
+    logprobs: null,
+    echoLogprobs: false,
+    ...extra,
+  };
+}
+
+async function generate(e: Engine, req: GenerationRequest): Promise<number[]> {
+  const seq = e.submit(req);
+  const ids: number[] = [];
+  await e.run(seq, (evs) => {
+    for (const ev of evs) if (!ev.prompt) ids.push(ev.id);
+  });
+  return ids;
+}
+
+const prompts = [
+  "ROMEO:",
+  "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?",
+  "First Citizen:\nBefore we proceed any further, hear me speak.",
+  "KING RICHARD III:\nNow is the winter of our discontent",
+  "A",
+  "HAMLET:",
+];
+
+describe("Engine", () => {
+  it("Should give each sequence the same tokens alone as beside 11 others (4 slots, queueing)", async () => {
+    const reqs = Array.from({ length: 12 }, (_, i) => request(prompts[i % prompts.length], 100 + i));
+    const alone: number[][] = [];
+    for (const r of reqs) alone.push(await generate(engine(), r));
+    const e = engine();
+    const together = await Promise.all(reqs.map((r) => generate(e, r)));
+    expect(together).toEqual(alone);
+    expect(e.stats.steps).toBeLessThan(alone.flat().length); // decode steps were shared
+  });
+
+  it("Should refuse past slots + queue with EngineSaturatedError, then recover", async () => {
+    const e = engine(2);
+    const seqs = Array.from({ length: 6 }, (_, i) => e.submit(request("A", i)));
+    expect(() => e.submit(request("A", 99))).toThrow(EngineSaturatedError);
+    await Promise.all(seqs.map((s) => e.run(s, () => {})));
+    expect(await generate(e, request("A", 99))).toHaveLength(24);
+  });
+
+  it("Should free the slot of a sequence whose client goes away", async () => {
+    const e = engine(0);
+    const seqs = Array.from({ length: 4 }, (_, i) => e.submit(request("ROMEO:", i, { maxTokens: 200 })));
+    expect(() => e.submit(request("A", 9))).toThrow(EngineSaturatedError);
+    // One client disconnects after its first tokens: its emit throws, as a closed stream would.
+    const gone = e.run(seqs[0], () => {
+      throw new Error("client disconnected");
+    });
+    await expect(gone).rejects.toThrow("client disconnected");
+    expect(seqs[0].cancelled).toBe(true);
+    const next = e.submit(request("A", 9)); // the freed slot takes a new sequence
+    seqs.slice(1).forEach((s) => (s.cancelled = true));
+    expect(await e.run(next, () => {})).toBe("length");
+  });
+
+  it("Should score a prompt with echo logprobs and max_tokens 0", async () => {
+    const e = engine();
+    const req = request("To be, or not to be", 1, { maxTokens: 0, echoLogprobs: true, logprobs: 2 });
+    const events: TokenEvent[] = [];
+    const seq = e.submit(req);
+    expect(await e.run(seq, (evs) => void events.push(...evs))).toBe("length");
+    expect(events.map((ev) => ev.id)).toEqual(req.prompt);
+    expect(events[0].logprob).toBeNull();
+    for (const ev of events.slice(1)) {
+      expect(ev.logprob).toBeLessThan(0);
+      expect(ev.top!.length).toBe(2);
+    }
+  });
+
+  it("Should stop at <|endoftext|> without emitting it", async () => {
+    const e = engine();
+    const eot = lm.tokenizer.eot!;
+    const bias = new Map([[eot, 100]]); // force <|endoftext|> as the first sampled token
+    const req = request("A", 1, { sampling: { ...defaultSamplingParams(), logit_bias: bias } });
+    const seq = e.submit(req);
+    const ids: number[] = [];
+    expect(await e.run(seq, (evs) => void ids.push(...evs.map((x) => x.id)))).toBe("stop");
+    expect(ids).toEqual([]);
+  });
+});
