@@ -10,27 +10,43 @@ const HEAP_THRESHOLD = 64;
 const POS = 2 ** 31;
 const NONE = 0x7fffffff;
 
+/** Above this many bytes a piece gets throwaway buffers, so one huge prompt can't pin ~28 MB. */
+const KEEP_SCRATCH = 1 << 16;
+
 /** Reusable buffers, grown on demand, so merging allocates nothing in the steady state. */
 export class BpeScratch {
-  ranks = new Int32Array(256); // (n - 1) rank of the pair starting at i
-  next = new Int32Array(256); // (n) linked list for the heap version
-  prev = new Int32Array(256);
-  heap = new Float64Array(256);
+  ranks: Int32Array; // (n - 1) rank of the pair starting at i
+  next: Int32Array; // (n) linked list for the heap version
+  prev: Int32Array; // (n)
+  heap: Float64Array; // (2n) each merge pushes at most 2 entries and pops 1
 
-  ensure(n: number): void {
-    if (this.ranks.length >= n) return;
-    const size = 1 << Math.ceil(Math.log2(n));
-    this.ranks = new Int32Array(size);
-    this.next = new Int32Array(size);
-    this.prev = new Int32Array(size);
-    this.heap = new Float64Array(2 * size); // each merge pushes at most 2 entries
+  constructor(n = 256) {
+    this.ranks = new Int32Array(n);
+    this.next = new Int32Array(n);
+    this.prev = new Int32Array(n);
+    this.heap = new Float64Array(2 * n);
+  }
+
+  /** Buffers for n bytes: these ones (grown if needed), or temporary ones past KEEP_SCRATCH. */
+  forSize(n: number): BpeScratch {
+    if (this.ranks.length >= n) return this;
+    const size = 2 ** Math.ceil(Math.log2(n));
+    if (size > KEEP_SCRATCH) return new BpeScratch(n);
+    const grown = new BpeScratch(size);
+    [this.ranks, this.next, this.prev, this.heap] = [
+      grown.ranks,
+      grown.next,
+      grown.prev,
+      grown.heap,
+    ];
+    return this;
   }
 }
 
 /** Merges ids[0, n) in place and returns the new length. */
-export function bpe(ids: Int32Array, n: number, table: MergeTable, s: BpeScratch): number {
+export function bpe(ids: Int32Array, n: number, table: MergeTable, scratch: BpeScratch): number {
   if (n < 2) return n;
-  s.ensure(n);
+  const s = scratch.forSize(n);
   return n <= HEAP_THRESHOLD ? bpeScan(ids, n, table, s.ranks) : bpeHeap(ids, n, table, s);
 }
 

@@ -7,7 +7,7 @@
 import { utf8CharAt } from "./utf8.js";
 
 /**
- * Appends one span per token ids[first..] of the pre-token text[start, end), shifted by base
+ * Appends one span per token ids[first, last) of the pre-token text[start, end), shifted by base
  * (where text begins in the caller's string). tokenLength(id) is the token's byte length; the
  * lengths add up to the piece's UTF-8 length.
  */
@@ -17,13 +17,14 @@ export function pieceOffsets(
   end: number,
   ids: ArrayLike<number>,
   first: number,
+  last: number,
   tokenLength: (id: number) => number,
   base: number,
   out: [number, number][],
 ): void {
   let cursor = start; // next character not yet given to a token
   let owed = 0; // bytes of that character already covered by earlier tokens
-  for (let t = first; t < ids.length; t++) {
+  for (let t = first; t < last; t++) {
     const from = cursor;
     let bytes = tokenLength(ids[t]);
     while (bytes > 0 && cursor < end) {

@@ -27,7 +27,8 @@ function parseBpe(json: string, mergesText: string, vocabName: string, mergesNam
   const tokens: Uint8Array[] = [];
   const pending: [string, number][] = []; // entries that may be specials, settled below
   for (const [spelled, id] of Object.entries(vocab)) {
-    if (!Number.isInteger(id) || id < 0)
+    // (Ids index a dense array, so a wild one like 1e9 is refused rather than allocated.)
+    if (!Number.isInteger(id) || id < 0 || id >= 1 << 24)
       throw new Error(`${vocabName}: token ${JSON.stringify(spelled)} has id ${id}`);
     const bytes = decodeByteLevel(spelled, inverse);
     if (bytes === null)

@@ -2,6 +2,8 @@
 // in the input, so a lookup allocates nothing: no substring, no match object, no Map hashing.
 // Bounded so that a long-lived Worker isolate fed endless distinct text keeps a fixed heap.
 
+import type { IdBuffer } from "./id-buffer.js";
+
 /**
  * Two generations: lookups hit `young` or `old` (and promote from old); when young fills up
  * it becomes old and the previous old is emptied and reused as young. That approximates LRU
@@ -9,40 +11,40 @@
  */
 export class PieceCache {
   private young: SpanTable;
-  private old: SpanTable;
+  private old: SpanTable | undefined; // allocated at the first swap: short-lived isolates never need it
 
-  constructor(capacity: number) {
+  constructor(private readonly capacity: number) {
     this.young = new SpanTable(capacity);
-    this.old = new SpanTable(capacity);
   }
 
   /** On a hit, appends the ids of text[start, end) to out and returns true. */
-  appendTo(text: string, start: number, end: number, out: number[]): boolean {
+  appendTo(text: string, start: number, end: number, out: IdBuffer): boolean {
     const h = hashSpan(text, start, end);
     let s = this.young.find(text, start, end, h);
     if (s >= 0) {
       this.young.append(s, out);
       return true;
     }
-    s = this.old.find(text, start, end, h);
-    if (s < 0) return false;
+    if (this.old === undefined || (s = this.old.find(text, start, end, h)) < 0) return false;
     const from = out.length;
     this.old.append(s, out);
-    this.set(text, start, end, out, from, out.length);
+    this.set(text, start, end, out.ids, from, out.length);
     return true;
   }
 
   /** Caches ids[from, to) as the ids of text[start, end). */
   set(text: string, start: number, end: number, ids: ArrayLike<number>, from: number, to: number) {
     if (this.young.full) {
-      [this.old, this.young] = [this.young, this.old];
-      this.young.clear();
+      const recycled = this.old ?? new SpanTable(this.capacity);
+      recycled.clear();
+      this.old = this.young;
+      this.young = recycled;
     }
     this.young.insert(text, start, end, hashSpan(text, start, end), ids, from, to);
   }
 
   get size(): number {
-    return this.young.size + this.old.size;
+    return this.young.size + (this.old?.size ?? 0);
   }
 }
 
@@ -61,25 +63,22 @@ function hashSpan(text: string, start: number, end: number): number {
 class SpanTable {
   size = 0;
   private readonly mask: number;
-  private readonly hashes: Int32Array; // (slots)
-  private readonly keyLength: Uint8Array; // (slots) UTF-16 length + 1; 0 marks a free slot
-  private readonly keyStart: Int32Array; // (slots) offset in keyPool
-  private readonly idCount: Uint8Array; // (slots) <= 3 bytes per unit * MAX piece length
-  private readonly idFirst: Int32Array; // (slots) the id itself, or its offset in idPool
+  /**
+   * (slots, 4): hash, key offset in keyPool, (key length + 1) | id count << 8, and the id
+   * itself (one id) or its offset in idPool. Length + 1 = 0 marks a free slot. One record per
+   * cache line (of 64 bytes, four records) keeps a probe to a single memory access.
+   */
+  private readonly slots: Int32Array;
   private keyPool = new Uint16Array(4096);
   private keyUsed = 0;
   private idPool = new Int32Array(1024);
   private idUsed = 0;
 
   constructor(private readonly capacity: number) {
-    let slots = 16;
-    while (slots < 2 * capacity) slots *= 2;
-    this.mask = slots - 1;
-    this.hashes = new Int32Array(slots);
-    this.keyLength = new Uint8Array(slots);
-    this.keyStart = new Int32Array(slots);
-    this.idCount = new Uint8Array(slots);
-    this.idFirst = new Int32Array(slots);
+    let n = 16;
+    while (n < 2 * capacity) n *= 2;
+    this.mask = n - 1;
+    this.slots = new Int32Array(4 * n);
   }
 
   /** Full at `capacity` pieces, or at 8 pooled ids per piece on average (the memory bound). */
@@ -87,29 +86,31 @@ class SpanTable {
     return this.size >= this.capacity || this.idUsed >= 8 * this.capacity;
   }
 
-  /** The slot holding text[start, end), or -1. */
+  /** The record offset (4 * slot) holding text[start, end), or -1. */
   find(text: string, start: number, end: number, h: number): number {
+    const { slots, keyPool } = this;
     const length = end - start;
-    const pool = this.keyPool;
     for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
-      const stored = this.keyLength[s];
+      const r = 4 * s;
+      const stored = slots[r + 2] & 0xff;
       if (stored === 0) return -1;
-      if (stored === length + 1 && this.hashes[s] === h) {
-        const k = this.keyStart[s];
+      if (stored === length + 1 && slots[r] === h) {
+        const k = slots[r + 1];
         let i = 0;
-        while (i < length && pool[k + i] === text.charCodeAt(start + i)) i++;
-        if (i === length) return s;
+        while (i < length && keyPool[k + i] === text.charCodeAt(start + i)) i++;
+        if (i === length) return r;
       }
     }
   }
 
-  append(s: number, out: number[]): void {
-    const n = this.idCount[s];
-    if (n === 1) out.push(this.idFirst[s]);
-    else for (let i = this.idFirst[s], end = i + n; i < end; i++) out.push(this.idPool[i]);
+  append(r: number, out: IdBuffer): void {
+    const n = this.slots[r + 2] >> 8;
+    const first = this.slots[r + 3];
+    if (n === 1) out.push(first);
+    else out.pushRange(this.idPool, first, first + n);
   }
 
-  /** Adds a piece known to be absent; its length must be < 255 and its ids <= 255. */
+  /** Adds a piece known to be absent: at most 254 UTF-16 units and 2^23 ids. */
   insert(
     text: string,
     start: number,
@@ -120,28 +121,28 @@ class SpanTable {
     to: number,
   ) {
     let s = h & this.mask;
-    while (this.keyLength[s] !== 0) s = (s + 1) & this.mask;
+    while ((this.slots[4 * s + 2] & 0xff) !== 0) s = (s + 1) & this.mask;
     const length = end - start;
+    const n = to - from;
     if (this.keyUsed + length > this.keyPool.length) this.keyPool = grow(this.keyPool, length);
     for (let i = 0; i < length; i++) this.keyPool[this.keyUsed + i] = text.charCodeAt(start + i);
-    this.hashes[s] = h;
-    this.keyLength[s] = length + 1;
-    this.keyStart[s] = this.keyUsed;
+    const r = 4 * s;
+    this.slots[r] = h;
+    this.slots[r + 1] = this.keyUsed;
+    this.slots[r + 2] = (length + 1) | (n << 8);
     this.keyUsed += length;
-    this.idCount[s] = to - from;
-    if (to - from === 1) {
-      this.idFirst[s] = ids[from];
+    if (n === 1) {
+      this.slots[r + 3] = ids[from];
     } else {
-      if (this.idUsed + (to - from) > this.idPool.length)
-        this.idPool = grow(this.idPool, to - from);
-      this.idFirst[s] = this.idUsed;
+      if (this.idUsed + n > this.idPool.length) this.idPool = grow(this.idPool, n);
+      this.slots[r + 3] = this.idUsed;
       for (let i = from; i < to; i++) this.idPool[this.idUsed++] = ids[i];
     }
     this.size++;
   }
 
   clear(): void {
-    this.keyLength.fill(0);
+    this.slots.fill(0);
     this.size = this.keyUsed = this.idUsed = 0;
   }
 }

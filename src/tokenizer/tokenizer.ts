@@ -3,9 +3,10 @@
 
 import { bpe, BpeScratch } from "./bpe.js";
 import type { IdArray, MergeTable } from "./merge-table.js";
+import { IdBuffer } from "./id-buffer.js";
 import { pieceOffsets } from "./offsets.js";
 import { PieceCache } from "./piece-cache.js";
-import { readTables, serializeTokenizer } from "./serialize.js";
+import { readTables } from "./serialize.js";
 import { gpt2SplitRegex } from "./split.js";
 import { Utf8StreamDecoder } from "./stream-decoder.js";
 import { tablesFromData, type TokenizerTables } from "./tables.js";
@@ -16,6 +17,11 @@ import { encodeUtf8Into } from "./utf8.js";
 export interface TokenizerOptions {
   /** Pieces per cache generation (the cache holds at most twice this). Default 16384. */
   cacheSize?: number;
+  /**
+   * fromBytes only: check the file's checksum (default true). Pass false if you have already
+   * verified a SHA-256 of the same bytes (the model manifest's), to save ~2-4 ms of cold start.
+   */
+  verify?: boolean;
 }
 
 /** Longer pieces are not cached: they are rare, and their keys and ids would dominate memory. */
@@ -37,10 +43,11 @@ export class Tokenizer {
   private bytes = new Uint8Array(1024);
   private ids = new Int32Array(1024);
   private readonly scratch = new BpeScratch();
+  private readonly out = new IdBuffer();
 
   /** From serializeTokenizer output: the Worker's path (typed reads, no JSON). */
   static fromBytes(bytes: Uint8Array, options?: TokenizerOptions): Tokenizer {
-    return new Tokenizer(readTables(bytes), options);
+    return new Tokenizer(readTables(bytes, options?.verify ?? true), options);
   }
 
   static fromData(data: TokenizerData, options?: TokenizerOptions): Tokenizer {
@@ -63,10 +70,11 @@ export class Tokenizer {
   }
 
   encode(text: string, opts?: EncodeOptions): number[] {
-    const out: number[] = [];
+    const out = this.out;
+    out.length = 0; // (a previous call may have thrown halfway)
     if (!opts?.allowSpecial || !this.specialRegex) {
       this.encodeOrdinary(text, out);
-      return out;
+      return out.take();
     }
     // Text between specials is split on its own, as tiktoken does: no piece spans a special.
     let start = 0;
@@ -76,7 +84,7 @@ export class Tokenizer {
       start = m.index + m[0].length;
     }
     this.encodeOrdinary(start === 0 ? text : text.slice(start), out);
-    return out;
+    return out.take();
   }
 
   /**
@@ -87,7 +95,7 @@ export class Tokenizer {
     text: string,
     opts?: EncodeOptions,
   ): { ids: number[]; offsets: [number, number][] } {
-    const ids: number[] = [];
+    const ids = new IdBuffer();
     const offsets: [number, number][] = [];
     const length = (id: number) => this.tokenLength(id);
     const segment = (from: number, to: number) => {
@@ -98,7 +106,7 @@ export class Tokenizer {
         const before = ids.length;
         if (!this.cache.appendTo(part, start, re.lastIndex, ids))
           this.encodePiece(part, start, re.lastIndex, ids);
-        pieceOffsets(part, start, re.lastIndex, ids, before, length, from, offsets);
+        pieceOffsets(part, start, re.lastIndex, ids.ids, before, ids.length, length, from, offsets);
       }
     };
     let start = 0;
@@ -111,7 +119,7 @@ export class Tokenizer {
       }
     }
     segment(start, text.length);
-    return { ids, offsets };
+    return { ids: ids.take(), offsets };
   }
 
   decode(ids: number[]): string {
@@ -163,17 +171,12 @@ export class Tokenizer {
     return this.cache.size;
   }
 
-  /** The compact form again (e.g. to store a tokenizer built with fromData). */
-  static serialize(data: TokenizerData): Uint8Array {
-    return serializeTokenizer(data);
-  }
-
   /**
    * Encodes text (no specials) onto out. The split regex always matches right where the last
    * match ended (every character is \s, a letter, a digit or "other"), so test() and lastIndex
    * give each piece's span without allocating a match array or a substring.
    */
-  private encodeOrdinary(text: string, out: number[]): void {
+  private encodeOrdinary(text: string, out: IdBuffer): void {
     const re = this.split;
     re.lastIndex = 0;
     for (let start = 0; re.test(text); start = re.lastIndex) {
@@ -183,16 +186,18 @@ export class Tokenizer {
   }
 
   /** UTF-8 encode + BPE one piece onto out, and cache it if it is short. */
-  private encodePiece(text: string, start: number, end: number, out: number[]): void {
-    if (this.bytes.length < 3 * (end - start)) {
-      this.bytes = new Uint8Array(3 * (end - start));
-      this.ids = new Int32Array(3 * (end - start));
+  private encodePiece(text: string, start: number, end: number, out: IdBuffer): void {
+    let { bytes, ids } = this;
+    if (bytes.length < 3 * (end - start)) {
+      bytes = new Uint8Array(3 * (end - start));
+      ids = new Int32Array(3 * (end - start));
+      // Keep grown buffers only up to a modest size: one huge prompt must not pin them.
+      if (bytes.length <= 1 << 16) [this.bytes, this.ids] = [bytes, ids];
     }
-    const { bytes, ids } = this;
     const n = encodeUtf8Into(text, start, end, bytes);
     for (let i = 0; i < n; i++) ids[i] = this.byteToId[bytes[i]];
     const m = bpe(ids, n, this.table, this.scratch);
-    for (let i = 0; i < m; i++) out.push(ids[i]);
+    out.pushRange(ids, 0, m);
     if (end - start <= MAX_CACHED_PIECE) this.cache.set(text, start, end, ids, 0, m);
   }
 

@@ -113,9 +113,9 @@ describe("BPE against its slow twins", () => {
       }
       const a = idsOf(parts);
       const b = idsOf(parts);
-      scratch.ensure(parts.length);
-      const na = bpeScan(a, parts.length, table, scratch.ranks);
-      const nb = bpeHeap(b, parts.length, table, scratch);
+      const s = scratch.forSize(parts.length);
+      const na = bpeScan(a, parts.length, table, s.ranks);
+      const nb = bpeHeap(b, parts.length, table, s);
       expect(Array.from(b.subarray(0, nb))).toEqual(Array.from(a.subarray(0, na)));
     }
   });

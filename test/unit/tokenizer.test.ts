@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import {
+  bytesToUnicode,
   parseHfTokenizer,
   parseOpenAITokenizer,
   serializeTokenizer,
@@ -12,6 +13,7 @@ import {
 } from "../../src/tokenizer/index.js";
 import { encodeByteLevel } from "../../src/tokenizer/bytes-to-unicode.js";
 import {
+  corpus,
   gpt2,
   gpt2Files,
   reference,
@@ -73,6 +75,37 @@ describe("GPT-2 encode/decode", () => {
     ]);
   });
 
+  it("Should follow JavaScript's \\s like js-tiktoken: U+FEFF is space, U+0085 is not", () => {
+    // Python's encoder.py (the `regex` module) has it the other way round and splits these
+    // as [" ", "\x85", "b"] and [" \ufeff", "b"], so its ids differ from js-tiktoken's here.
+    expect(splitPretokens(" \u0085b")).toEqual([" \u0085", "b"]);
+    expect(splitPretokens(" \ufeffb")).toEqual([" ", "\ufeff", "b"]);
+    expect(tok.encode(" \u0085b")).toEqual(reference(" \u0085b"));
+    expect(tok.encode(" \ufeffb")).toEqual(reference(" \ufeffb"));
+  });
+
+  it("Should encode a 200 KB single piece (heap BPE) and decode it back", () => {
+    for (const unit of ["a", "ab", "7", "😀"]) {
+      const text = unit.repeat(200_000 / unit.length);
+      expect(splitPretokens(text)).toHaveLength(1);
+      const ids = tok.encode(text);
+      expect(tok.decode(ids)).toBe(text);
+      expect(tok.cachedPieces).toBeLessThan(1000); // long pieces are not cached
+    }
+  });
+
+  it("Should map bytes to GPT-2's printable alphabet, one distinct character each", () => {
+    const table = bytesToUnicode();
+    expect([table[0x20], table[0x0a], table[0x41], table[0x00], table[0xad]]).toEqual([
+      "Ġ",
+      "Ċ",
+      "A",
+      "Ā",
+      "Ń",
+    ]);
+    expect(new Set(table).size).toBe(256);
+  });
+
   it("Should report the vocabulary and <|endoftext|>", () => {
     expect(tok.vocabSize).toBe(50257);
     expect(tok.eot).toBe(50256);
@@ -129,6 +162,16 @@ describe("Loaders and the binary form", () => {
     expect(ids.length).toBeLessThan(line.length / 2); // merges happened
     expect(tok.decode(ids)).toBe(line);
     expect(tok.encode("<|endoftext|>", { allowSpecial: true })).toEqual([2047]);
+  });
+
+  it("Should match the textbook merge loop (trace) with tiny-shakespeare's vocabulary", () => {
+    // (Over the whole Tiny Shakespeare corpus this vocabulary gives 388,555 tokens, the count in
+    // weights/tiny-shakespeare/README.md; tests may not read the corpus, so a slice here.)
+    const tok = tinyShakespeare();
+    const text = corpus()
+      .find((d) => d.name === "shakespeare.txt")!
+      .text.slice(0, 20_000);
+    expect(tok.encode(text)).toEqual(tok.trace(text).pretokens.flatMap((p) => p.ids));
   });
 
   it("Should serialize tiny-shakespeare and load identical encodings back", () => {
