@@ -1,0 +1,81 @@
+// The next-token distribution in a form the page can re-temperature without another forward
+// pass: the top-N raw logits plus, for every temperature the slider can reach, the exact
+// log-normaliser over the WHOLE vocabulary. Then p_i(T) = exp((logit_i - max) / T - log_z[T]).
+
+import { logprobsOf } from "../sampler/index.js";
+import { topIds } from "../sampler/select.js";
+import type { Tokenizer } from "../tokenizer/index.js";
+import { round } from "./round.js";
+
+/** The slider's step: the normaliser is exact at every multiple of it in (0, 2]. */
+export const TEMPERATURE_STEP = 0.05;
+export const MAX_TEMPERATURE = 2;
+/** Alternatives listed per prompt position (OpenAI's logprobs cap is 5 as well). */
+export const PROMPT_TOP = 5;
+
+export interface NextTokens {
+  /** Top tokens, best first (ties → lower id), with raw logits (temperature 1, no penalties). */
+  top: { id: number; text: string; logit: number }[];
+  /** The largest logit over the vocabulary (top[0].logit). */
+  max_logit: number;
+  /** Temperatures 0.05, 0.10, ... 2.00. */
+  temperatures: number[];
+  /** log Σ_i exp((logit_i - max_logit) / T) over all V tokens, per temperature above. */
+  log_z: number[];
+  /** Entropy of the distribution at T = 1, in nats (over the whole vocabulary). */
+  entropy: number;
+}
+
+export function nextTokens(tok: Tokenizer, logits: Float32Array, topN: number): NextTokens {
+  const V = logits.length;
+  const ids = topIds(logits, V, Math.min(topN, V));
+  const max = logits[ids[0]];
+  const steps = Math.round(MAX_TEMPERATURE / TEMPERATURE_STEP);
+  const temperatures = Array.from({ length: steps }, (_, i) =>
+    round((i + 1) * TEMPERATURE_STEP, 2),
+  );
+  // One pass over V per temperature, in float64; (logit - max) ≤ 0 so exp never overflows.
+  const log_z = temperatures.map((T) => {
+    const inv = 1 / T;
+    let z = 0;
+    for (let i = 0; i < V; i++) z += Math.exp((logits[i] - max) * inv);
+    return Math.log(z);
+  });
+  const lz1 = log_z[Math.round(1 / TEMPERATURE_STEP) - 1];
+  let entropy = 0;
+  for (let i = 0; i < V; i++) {
+    const lp = logits[i] - max - lz1;
+    entropy -= Math.exp(lp) * lp;
+  }
+  return {
+    top: ids.map((id) => ({ id, text: tok.tokenString(id), logit: round(logits[id], 5) })),
+    max_logit: round(max, 5),
+    temperatures,
+    // 1e-9 keeps float32-level precision of the exponent; the page needs no more.
+    log_z: log_z.map((z) => round(z, 9)),
+    entropy: round(entropy, 5),
+  };
+}
+
+export interface PromptLogprob {
+  /** log p(token_t | tokens before it) at T = 1; null for the first token (nothing predicts it). */
+  logprob: number | null;
+  /** Rank of the actual token among the model's guesses (1 = its top guess); null for t = 0. */
+  rank: number | null;
+  /** The model's top guesses for position t (made at t - 1). */
+  top: { id: number; text: string; logprob: number }[] | null;
+}
+
+/** Score the prompt token `id` under the logits of the position before it. */
+export function scoreToken(tok: Tokenizer, logits: Float32Array, id: number): PromptLogprob {
+  const { logprob, top } = logprobsOf(logits, id, PROMPT_TOP);
+  let rank = 1;
+  const own = logits[id];
+  for (let i = 0; i < logits.length; i++)
+    if (logits[i] > own || (logits[i] === own && i < id)) rank++;
+  return {
+    logprob: round(logprob, 5),
+    rank,
+    top: top.map((x) => ({ id: x.id, text: tok.tokenString(x.id), logprob: round(x.logprob, 5) })),
+  };
+}

@@ -1,0 +1,134 @@
+// The token-embedding matrix wte (V × C) read in place from WASM memory (any dtype), for the
+// demo's embedding views: nearest neighbours by cosine similarity, and a 3D PCA of the
+// vocabulary. The PCA basis, row norms and the sample cloud are computed once per loaded model.
+
+import { dequantizeRow, QBLOCK } from "../kernels/quant.js";
+import type { LoadedModel } from "../model/loader.js";
+import type { Tokenizer } from "../tokenizer/index.js";
+import { fitPca, project, type Pca } from "./pca.js";
+import { pad3, round } from "./round.js";
+
+/** Rows the wte PCA is fitted on: ≤ 2048 evenly spaced (the covariance costs rows × C² once). */
+const FIT_ROWS = 2048;
+/** Points of the vocabulary cloud sent to the page: enough to see structure, ~20 KB of JSON. */
+const CLOUD_POINTS = 400;
+
+export class EmbeddingUnsupportedError extends Error {
+  name = "EmbeddingUnsupportedError";
+}
+
+/** Rows of wte as floats, whatever its dtype. row(i) is valid until the next call (reused). */
+export interface WteRows {
+  V: number;
+  C: number;
+  row(i: number): ArrayLike<number>;
+}
+
+interface WteInfo {
+  V: number;
+  C: number;
+  norms: Float32Array; // (V) L2 norm of each row
+  pca: Pca;
+  cloud: { id: number; text: string; xyz: number[] }[];
+}
+
+const cache = new WeakMap<LoadedModel, WteInfo>();
+
+/**
+ * wte read in place from WASM memory (fresh views each call: cheap, never stale). f32 rows are
+ * views; q8 / q4 rows are dequantized (block scale × quant, manifest.ts's layout) on demand.
+ */
+export function wteRows(lm: LoadedModel): WteRows {
+  const { n_vocab: V, n_embd: C } = lm.manifest.config;
+  const t = lm.manifest.tensors.find((e) => e.name === "wte");
+  if (!t) throw new EmbeddingUnsupportedError(`model '${lm.name}' has no wte tensor`);
+  const buf = lm.kernels.memory.buffer;
+  const base = lm.plan.weights;
+  if (t.dtype === "f32") {
+    const wte = new Float32Array(buf, base + t.offset, V * C); // (V, C)
+    return { V, C, row: (i) => wte.subarray(i * C, (i + 1) * C) };
+  }
+  if (t.scales_offset === undefined) {
+    throw new EmbeddingUnsupportedError(`model '${lm.name}': ${t.dtype} wte without scales`);
+  }
+  const dtype = t.dtype;
+  const q = new Uint8Array(buf, base + t.offset, t.scales_offset - t.offset); // quants
+  const s = new Float32Array(buf, base + t.scales_offset, (C / QBLOCK) * V); // (C/32, V)
+  return { V, C, row: (i) => dequantizeRow(q, s, i, C, V, dtype) };
+}
+
+export function wteInfo(lm: LoadedModel): WteInfo {
+  const hit = cache.get(lm);
+  if (hit) return hit;
+  const w = wteRows(lm);
+  const { V, C } = w;
+  const norms = new Float32Array(V);
+  for (let i = 0; i < V; i++) {
+    const r = w.row(i);
+    let s = 0;
+    for (let j = 0; j < C; j++) s += r[j] * r[j];
+    norms[i] = Math.sqrt(s);
+  }
+  const fit = spread(V, FIT_ROWS);
+  const rows = new Float32Array(fit.length * C); // (fit, C)
+  fit.forEach((id, k) => rows.set(w.row(id), k * C));
+  const pca = fitPca(rows, fit.length, C, { k: 3 });
+  const tok = lm.tokenizer;
+  const visible = Array.from({ length: V }, (_, i) => i).filter((i) => printable(tok, i));
+  const cloud = spread(visible.length, CLOUD_POINTS).map((j) => {
+    const id = visible[j];
+    return { id, text: tok.tokenString(id), xyz: pad3(project(pca, w.row(id))) };
+  });
+  const info = { V, C, norms, pca, cloud };
+  cache.set(lm, info);
+  return info;
+}
+
+/** The prompt's tokens in the wte PCA basis. */
+export function projectTokens(lm: LoadedModel, ids: number[]): number[][] {
+  const { pca } = wteInfo(lm);
+  const w = wteRows(lm);
+  return ids.map((id) => pad3(project(pca, w.row(id))));
+}
+
+/** The k ids most similar to `id` by cosine over wte (itself excluded), best first. */
+export function neighbours(lm: LoadedModel, id: number, k: number) {
+  const { V, C, norms } = wteInfo(lm);
+  const w = wteRows(lm);
+  const x = Float64Array.from(w.row(id)); // a copy: row() reuses its buffer
+  const sims = new Float64Array(V);
+  const n0 = norms[id] || 1;
+  for (let i = 0; i < V; i++) {
+    const r = w.row(i);
+    let s = 0;
+    for (let j = 0; j < C; j++) s += x[j] * r[j];
+    sims[i] = s / (n0 * (norms[i] || 1));
+  }
+  const tok = lm.tokenizer;
+  const best: number[] = [];
+  // Partial selection: k is ≤ 50, so k passes over V are cheaper than sorting V entries.
+  const taken = new Uint8Array(V);
+  taken[id] = 1;
+  for (let i = 0; i < V; i++) if (!tok.isValidId(i)) taken[i] = 1;
+  for (let r = 0; r < Math.min(k, V - 1); r++) {
+    let b = -1;
+    for (let i = 0; i < V; i++) if (!taken[i] && (b < 0 || sims[i] > sims[b])) b = i;
+    if (b < 0) break;
+    taken[b] = 1;
+    best.push(b);
+  }
+  return best.map((i) => ({ id: i, text: tok.tokenString(i), cosine: round(sims[i], 4) }));
+}
+
+/** n indices spread evenly over 0..count-1 (all of them if count ≤ n). */
+function spread(count: number, n: number): number[] {
+  if (count <= n) return Array.from({ length: count }, (_, i) => i);
+  return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
+}
+
+/** A token worth a label in the cloud: valid UTF-8 with at least one visible character. */
+function printable(tok: Tokenizer, id: number): boolean {
+  if (!tok.isValidId(id) || id === tok.eot) return false;
+  const s = tok.tokenString(id);
+  return !s.includes("\uFFFD") && /[\p{L}\p{N}\p{P}\p{S}]/u.test(s);
+}

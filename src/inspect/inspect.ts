@@ -1,0 +1,127 @@
+// One inspection of a prompt: a forward pass on a borrowed KV slot with hooks that copy out
+// attention, the residual stream, per-stage times and logits, then the derived views (next-token
+// distribution, per-token surprise, head summaries, 3D projections, neighbours, matrix sizes).
+
+import type { LoadedModel } from "../model/loader.js";
+import { AttentionCollector, type AttentionLayer, type HeadSummary } from "./attention.js";
+import { nextTokens, scoreToken, type NextTokens, type PromptLogprob } from "./distribution.js";
+import { neighbours, projectTokens, wteInfo } from "./embeddings.js";
+import { projectHidden, type HiddenProjection } from "./hidden.js";
+import {
+  checkAgainstModel,
+  MAX_ATTENTION_VALUES,
+  MAX_INSPECT_TOKENS,
+  MAX_NEIGHBOURS,
+  MAX_TOP_N,
+  type InspectParams,
+} from "./params.js";
+import { round } from "./round.js";
+import { modelSizes, timings, type Sizes, type Timings } from "./sizes.js";
+import { promptTokens, type TokenInfo } from "./tokens.js";
+
+/** Runs a synchronous job on a free KV slot (Engine.withSlot); the only way the model is run. */
+export type SlotRunner = <T>(job: (slot: number) => T) => T;
+
+export interface Inspection {
+  object: "inspection";
+  model: string;
+  config: { n_vocab: number; n_ctx: number; n_embd: number; n_layer: number; n_head: number };
+  tokens: (TokenInfo & PromptLogprob)[];
+  next: NextTokens;
+  attention: { layers: AttentionLayer[]; summary: HeadSummary[] };
+  hidden: HiddenProjection | null;
+  embeddings: {
+    explained: number[];
+    cloud: { id: number; text: string; xyz: number[] }[];
+    prompt: number[][];
+  } | null;
+  neighbours: {
+    id: number;
+    text: string;
+    items: { id: number; text: string; cosine: number }[];
+  } | null;
+  sizes: Sizes;
+  timings: Timings;
+  limits: {
+    max_prompt_tokens: number;
+    max_top_n: number;
+    max_attention_values: number;
+    max_neighbours: number;
+  };
+}
+
+export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner): Inspection {
+  const start = performance.now();
+  const tok = lm.tokenizer;
+  const cfg = lm.manifest.config;
+  const { n_embd: C, n_layer: L, n_head: NH } = cfg;
+  const tokens = promptTokens(tok, p.prompt);
+  const ids = tokens.map((t) => t.id);
+  const T = ids.length;
+  const keep = checkAgainstModel(p, T, cfg);
+
+  const att = new AttentionCollector(L, NH, T, keep);
+  const residual = p.hidden ? Array.from({ length: L + 1 }, () => new Float32Array(T * C)) : null; // (L+1)[T][C]
+  const scored: PromptLogprob[] = new Array(T);
+  scored[0] = { logprob: null, rank: null, top: null };
+  let next: NextTokens | undefined;
+  const stages = new Map<string, number>();
+  const rows = lm.plan.rows; // the forward pass takes at most this many rows: prefill in chunks
+
+  withSlot((slot) => {
+    for (let pos0 = 0; pos0 < T; pos0 += rows) {
+      const chunk = ids.slice(pos0, pos0 + rows);
+      const last = pos0 + chunk.length === T;
+      lm.model.forward(
+        [{ slot, pos0, ids: chunk, logits: p.promptLogprobs ? "all" : last ? "last" : "none" }],
+        (_s, t, logits) => {
+          // Logits are a reused view, and T × V floats would not fit the isolate for large V:
+          // each row is reduced to what the response needs here and then dropped.
+          const q = pos0 + t;
+          if (q + 1 < T) scored[q + 1] = scoreToken(tok, logits, ids[q + 1]);
+          else next = nextTokens(tok, logits, p.topN);
+        },
+        {
+          onAttention: (layer, _seg, a) => att.add(layer, pos0, chunk.length, a),
+          onResidual: residual ? (layer, x) => residual[layer + 1].set(x, pos0 * C) : undefined,
+          onStage: (name, ms) => stages.set(name, (stages.get(name) ?? 0) + ms),
+        },
+      );
+    }
+  });
+  if (!next) throw new Error("inspect: the forward pass produced no logits for the last position");
+
+  const empty: PromptLogprob = { logprob: null, rank: null, top: null };
+  return {
+    object: "inspection",
+    model: lm.name,
+    config: { n_vocab: cfg.n_vocab, n_ctx: cfg.n_ctx, n_embd: C, n_layer: L, n_head: NH },
+    tokens: tokens.map((t, i) => ({ ...t, ...(p.promptLogprobs ? scored[i] : empty) })),
+    next,
+    attention: { layers: att.layers(), summary: att.summary() },
+    hidden: residual ? projectHidden(residual, T, C) : null,
+    embeddings: p.embeddings ? embeddingView(lm, ids) : null,
+    neighbours: p.neighbours > 0 ? neighbourView(lm, ids[T - 1], p.neighbours) : null,
+    sizes: modelSizes(lm.manifest),
+    timings: timings(stages, performance.now() - start),
+    limits: {
+      max_prompt_tokens: Math.min(MAX_INSPECT_TOKENS, cfg.n_ctx),
+      max_top_n: MAX_TOP_N,
+      max_attention_values: MAX_ATTENTION_VALUES,
+      max_neighbours: MAX_NEIGHBOURS,
+    },
+  };
+}
+
+function embeddingView(lm: LoadedModel, ids: number[]) {
+  const { pca, cloud } = wteInfo(lm);
+  return {
+    explained: pca.variance.map((v) => round(pca.total > 0 ? v / pca.total : 0, 4)),
+    cloud,
+    prompt: projectTokens(lm, ids),
+  };
+}
+
+export function neighbourView(lm: LoadedModel, id: number, k: number) {
+  return { id, text: lm.tokenizer.tokenString(id), items: neighbours(lm, id, k) };
+}
