@@ -1,4 +1,5 @@
-// The kernel module: SIMD f32 kernels over one imported memory (contract: src/kernels/types.ts).
+// The kernel module: SIMD kernels over one imported memory (contract: src/kernels/types.ts).
+// f32 kernels, plus int8/4-bit block-quantized twins of matmul, embed and attention.
 // Built by: npx asc assembly/index.ts --config assembly/asconfig.json --target release
 
 export { matmul } from "./matmul";
@@ -8,3 +9,7 @@ export { add } from "./add";
 export { softmax } from "./softmax";
 export { embed } from "./embed";
 export { attention } from "./attention";
+export { quantize } from "./quant";
+export { matmulQ8, matmulQ4 } from "./matmul-quant";
+export { embedQ8, embedQ4 } from "./embed-quant";
+export { attentionQ8 } from "./attention-quant";

@@ -15,9 +15,18 @@ export interface Env {
   /** KV-cache slots per model (concurrent sequences); fewer if the budget is tighter. */
   MAX_SLOTS?: string;
   MAX_QUEUE?: string;
+  /** Most choices per prompt (`n`). */
   MAX_N?: string;
+  /** Largest `max_tokens` accepted. */
   MAX_TOKENS?: string;
+  /** Longest prompt accepted, in tokens (the model's context is a further limit). */
   MAX_PROMPT_TOKENS?: string;
+  /** Most sequences one request may start (prompts × best_of). */
+  MAX_CHOICES?: string;
+  /** Largest request body, bytes (413 above it). */
+  MAX_BODY_BYTES?: string;
+  /** A streaming client that reads nothing for this long is treated as gone, ms (default 30 s). */
+  STREAM_STALL_MS?: string;
   /** Comma-separated API keys (set as a secret); unset means no authentication. */
   API_KEYS?: string;
   DEFAULT_MODEL?: string;
@@ -28,10 +37,12 @@ const int = (v: string | undefined, def: number) => {
   return v !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : def;
 };
 
-let cached: { env: Env; deps: Deps } | undefined;
+// One set of deps (and so one registry of resident models) per env object of the isolate.
+const cached = new WeakMap<Env, Deps>();
 
 function depsOf(env: Env): Deps {
-  if (cached?.env === env) return cached.deps;
+  const known = cached.get(env);
+  if (known) return known;
   const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
     kernels,
     budgetBytes: int(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
@@ -43,28 +54,51 @@ function depsOf(env: Env): Deps {
       maxN: int(env.MAX_N, 16),
       maxTokens: int(env.MAX_TOKENS, 4096),
       maxPromptTokens: int(env.MAX_PROMPT_TOKENS, 4096),
-      maxBodyBytes: 4 * 1024 * 1024,
+      maxChoices: int(env.MAX_CHOICES, 64),
+      maxBodyBytes: int(env.MAX_BODY_BYTES, 4 * 1024 * 1024),
+      streamStallMs: int(env.STREAM_STALL_MS, 30_000),
     },
-    apiKeys: (env.API_KEYS ?? "").split(",").map((k) => k.trim()).filter(Boolean),
+    apiKeys: (env.API_KEYS ?? "")
+      .split(",")
+      .map((k) => k.trim())
+      .filter(Boolean),
     engine: (model) => registry.get(model).catch(toApiError(model)),
     listModels: () => registry.list(),
     modelInfo: (model) => registry.info(model).catch(toApiError(model)),
+    status: () => registry.status(),
+    tokenizer: (model) => registry.tokenizer(model).catch(toApiError(model)),
   };
-  cached = { env, deps };
+  cached.set(env, deps);
   return deps;
 }
 
 /** Map load failures to client-facing errors: unknown model 404, anything else 503. */
-const toApiError = (model: string) => (e: unknown): never => {
-  if (e instanceof ModelNotFoundError) throw modelNotFound(model);
-  if (e instanceof ModelTooLargeError) {
-    throw new ApiError(503, e.message, "service_unavailable", "model", "model_over_memory_budget");
-  }
-  if (e instanceof ModelLoadError) {
-    throw unavailable(`The model '${model}' could not be loaded: ${e.message}`, 5, "model_load_failed");
-  }
-  throw e;
-};
+const toApiError =
+  (model: string) =>
+  (e: unknown): never => {
+    if (e instanceof ModelNotFoundError) throw modelNotFound(model);
+    if (e instanceof ModelTooLargeError) {
+      // Retrying cannot help until the server is reconfigured: tell the openai client not to.
+      throw new ApiError(
+        503,
+        e.message,
+        "service_unavailable",
+        "model",
+        "model_over_memory_budget",
+        {
+          "x-should-retry": "false",
+        },
+      );
+    }
+    if (e instanceof ModelLoadError) {
+      throw unavailable(
+        `The model '${model}' could not be loaded: ${e.message}`,
+        5,
+        "model_load_failed",
+      );
+    }
+    throw e;
+  };
 
 const app = createApp<Env>(depsOf);
 

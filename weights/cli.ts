@@ -8,16 +8,26 @@ import { parseArgs } from "node:util";
 import { convertCheckpoint } from "./convert.js";
 import { inspectModel } from "./inspect.js";
 import { packModelDir } from "./pack.js";
+import type { DType } from "../src/model/manifest.js";
+import { writeRandomCheckpoint, SHAPES, type ShapeName } from "./random.js";
 import { DEFAULT_MAX_SHARD_BYTES } from "./shard.js";
 import { uploadModel } from "./upload.js";
 
 const USAGE = `usage: npm run weights -- <command> [options]
 
-  convert <hf-dir> <out-dir> [--name NAME] [--max-shard-bytes N] [--dtype f32]
+  convert <hf-dir> <out-dir> [--name NAME] [--max-shard-bytes N] [--dtype f32|q8|q4]
+          [--embedding-dtype f32|q8|q4]
       Hugging Face GPT-2 dir (config.json, model.safetensors or model.safetensors.index.json,
       vocab.json + merges.txt or encoder.json + vocab.bpe) -> manifest.json, tokenizer.bin,
       shard-NNN.bin. NAME defaults to the hf-dir's basename. N: bytes, or 512KiB / 16MiB
-      (default 16MiB; multiple of 16).
+      (default 16MiB; multiple of 16). --dtype: the linear weights, f32 (exact, default), q8
+      (int8 blocks of 32 with a scale, 1.125 bytes/weight) or q4 (4-bit blocks of 32,
+      0.625 bytes/weight); --embedding-dtype: wte (also the tied unembedding), default --dtype.
+      Biases, LayerNorm and wpe stay f32. gpt2 (124M) fits one 112 MiB isolate as q4.
+
+  random <out-hf-dir> --shape ${Object.keys(SHAPES).join("|")} [--layers N] [--seed S]
+      A seeded random checkpoint with real shapes (HF layout, F32, weights ~ N(0, 0.02) as
+      GPT-2's init, the real GPT-2 tokenizer), to convert, serve and benchmark.
 
   upload <out-dir> [--local | --remote] [--persist-to DIR] [--bucket NAME] [--dry-run]
       Put every file under models/<name>/ in R2, manifest.json last.
@@ -44,6 +54,10 @@ const OPTIONS = {
   name: { type: "string" },
   "max-shard-bytes": { type: "string" },
   dtype: { type: "string" },
+  "embedding-dtype": { type: "string" },
+  shape: { type: "string" },
+  layers: { type: "string" },
+  seed: { type: "string" },
   local: { type: "boolean" },
   remote: { type: "boolean" },
   "persist-to": { type: "string" },
@@ -54,12 +68,14 @@ const OPTIONS = {
 
 /** Which options each command accepts (parseArgs knows them all; we reject the rest). */
 const ALLOWED: Record<string, string[]> = {
-  convert: ["name", "max-shard-bytes", "dtype"],
+  convert: ["name", "max-shard-bytes", "dtype", "embedding-dtype"],
+  random: ["shape", "layers", "seed"],
   upload: ["local", "remote", "persist-to", "bucket", "dry-run"],
   inspect: [],
   pack: [],
 };
-const ARITY: Record<string, number> = { convert: 2, upload: 1, inspect: 1, pack: 2 };
+const ARITY: Record<string, number> = { convert: 2, random: 1, upload: 1, inspect: 1, pack: 2 };
+const DTYPES: DType[] = ["f32", "q8", "q4"];
 
 /** "1048576", "512KiB", "16MiB", "1M" -> bytes. */
 export function parseBytes(s: string): number {
@@ -121,8 +137,14 @@ async function run(
   const str = (k: string) => v[k] as string | undefined;
   switch (cmd) {
     case "convert": {
-      const dtype = str("dtype") ?? "f32";
-      if (dtype !== "f32") throw new UsageError(`--dtype ${dtype}: only f32 is implemented so far`);
+      const dtypeArg = (key: string, def?: DType) => {
+        const d = str(key) ?? def;
+        if (d !== undefined && !DTYPES.includes(d as DType))
+          throw new UsageError(`--${key} ${d}: expected one of ${DTYPES.join(", ")}`);
+        return d as DType | undefined;
+      };
+      const dtype = dtypeArg("dtype", "f32")!;
+      const embeddingDtype = dtypeArg("embedding-dtype");
       const maxShardBytes = str("max-shard-bytes")
         ? parseBytes(str("max-shard-bytes")!)
         : DEFAULT_MAX_SHARD_BYTES;
@@ -133,11 +155,36 @@ async function run(
       const r = convertCheckpoint(dirArg(args[0], "hf-dir"), args[1], {
         name: str("name"),
         dtype,
+        embeddingDtype,
         maxShardBytes,
         log: out,
       });
       out(
         `wrote ${path.join(args[1], "manifest.json")} (${r.manifest.shards.length} shards) in ${r.seconds.toFixed(2)} s`,
+      );
+      return 0;
+    }
+    case "random": {
+      const shape = str("shape");
+      if (!shape || !(shape in SHAPES))
+        throw new UsageError(
+          `--shape ${shape ?? "(missing)"}: one of ${Object.keys(SHAPES).join(", ")}`,
+        );
+      const int = (k: string) => {
+        const v = str(k);
+        if (v !== undefined && !/^\d+$/.test(v)) throw new UsageError(`--${k} ${v}: an integer`);
+        return v === undefined ? undefined : Number(v);
+      };
+      const layers = int("layers");
+      if (layers === 0) throw new UsageError("--layers 0: at least 1");
+      writeRandomCheckpoint(args[0], {
+        shape: shape as ShapeName,
+        layers,
+        seed: int("seed"),
+        log: out,
+      });
+      out(
+        `wrote ${args[0]} (convert it: npm run weights -- convert ${args[0]} <out-dir> --dtype q4)`,
       );
       return 0;
     }

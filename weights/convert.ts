@@ -1,8 +1,10 @@
 // HF GPT-2 directory -> gpt-edge model directory (manifest.json, tokenizer.bin, shard-NNN.bin).
 // Streams: source tensors are read a few MiB at a time with positioned reads, and the image is
 // written shard by shard; the largest buffer is one linear weight being transposed (4C·C floats).
+// --dtype q8/q4 quantizes the linear weights (and wte, unless --embedding-dtype says otherwise).
 import fs from "node:fs";
 import path from "node:path";
+import { quantizeRows, rowBytes, scaleCount } from "../src/kernels/quant.js";
 import { FORMAT, type DType, type Manifest, type TensorEntry } from "../src/model/manifest.js";
 import {
   parseHfTokenizer,
@@ -23,8 +25,10 @@ import {
 export interface ConvertOptions {
   /** Model id (R2 prefix models/<name>/ and API model name). Default: basename of the HF dir. */
   name?: string;
-  /** Runtime dtype of every tensor. Only f32 for now; q8/q4 will plug into encode(). */
+  /** Runtime dtype of the linear weights (and of wte unless embeddingDtype is given). */
   dtype?: DType;
+  /** Runtime dtype of wte, the embedding and tied unembedding. Default: dtype. */
+  embeddingDtype?: DType;
   maxShardBytes?: number;
   log?: (line: string) => void;
 }
@@ -52,6 +56,7 @@ export function convertCheckpoint(
   if (!NAME_RE.test(name))
     throw new Error(`model name "${name}" must match ${NAME_RE} (it becomes models/<name>/ in R2)`);
   const dtype = opts.dtype ?? "f32";
+  const embeddingDtype = opts.embeddingDtype ?? dtype;
   const ck = openHfCheckpoint(hfDir);
   const warnings = [...ck.warnings];
   fs.mkdirSync(outDir, { recursive: true });
@@ -59,9 +64,18 @@ export function convertCheckpoint(
 
   const tok = writeTokenizer(ck, outDir, warnings);
   const config = { ...ck.config, eot_token: tok.eot };
-  const { tensors, imageBytes } = layoutImage(config, dtype);
+  const { tensors, imageBytes } = layoutImage(config, { dtype, embeddingDtype });
+  const kept = tensors.filter(
+    (t) => t.dtype !== (t.name === "wte" ? embeddingDtype : isLinearWeight(t.name) ? dtype : "f32"),
+  );
+  if (kept.length)
+    warnings.push(
+      `${kept.length} matrices stay f32 (e.g. ${kept[0].name} [${kept[0].shape}]): ` +
+        `q8/q4 need rows that are a multiple of 32 values`,
+    );
   const plan = planShards(tensors, imageBytes, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
-  log(`${name}: ${tensors.length} tensors, ${mib(imageBytes)} ${dtype}, ${plan.length} shards`);
+  const dtypes = dtype === embeddingDtype ? dtype : `${dtype}, wte ${embeddingDtype}`;
+  log(`${name}: ${tensors.length} tensors, ${mib(imageBytes)} (${dtypes}), ${plan.length} shards`);
 
   const files = new FileHandles();
   const writer = new ShardWriter(outDir, plan);
@@ -90,6 +104,8 @@ export function convertCheckpoint(
     source: {
       hf_dir: path.resolve(hfDir),
       source_dtype: sourceDtypes(ck),
+      dtype,
+      embedding_dtype: embeddingDtype,
       converter: "weights/convert.ts",
       converted_at: new Date().toISOString(),
       seconds: Math.round(seconds * 100) / 100,
@@ -175,9 +191,10 @@ function checkTied(files: FileHandles, wte: SourceTensor, lmHead: SourceTensor):
 function writeTensor(w: ShardWriter, files: FileHandles, t: TensorEntry, s: SourceTensor) {
   const fd = files.fd(s.file);
   let nonFinite = 0;
+  const out = new TensorOut(w, t);
   const emit = (x: Float32Array) => {
     for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) nonFinite++;
-    w.write(encode(x, t.dtype));
+    out.rows(x);
   };
   if (isLinearWeight(t.name)) {
     // HF Conv1D computes y = x @ W with W [in][out]; the kernels compute out = W · x with W
@@ -201,13 +218,42 @@ function writeTensor(w: ShardWriter, files: FileHandles, t: TensorEntry, s: Sour
     for (let r0 = 0; r0 < rows; r0 += step)
       emit(readF32(fd, s, r0 * rowLen, Math.min(step, rows - r0) * rowLen));
   }
+  out.finish();
   return nonFinite;
 }
 
-/** f32 values -> image bytes in `dtype` (little-endian). Quantizers go here, per whole rows. */
-function encode(x: Float32Array, dtype: DType): Uint8Array {
-  if (dtype === "f32") return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  throw new Error(`dtype ${dtype as string} is not implemented yet`);
+/**
+ * One tensor's bytes, fed whole rows in order. f32 rows are written as they come; q8/q4 rows are
+ * quantized as they come (quants written at once), their scales collected in the image's
+ * [ceil(d/4)][n/32][4] order (d·n/8 bytes: 4.8 MiB for gpt2's wte) and written at the end.
+ */
+class TensorOut {
+  private row = 0;
+  private readonly scales?: Float32Array;
+
+  constructor(
+    private w: ShardWriter,
+    private t: TensorEntry,
+  ) {
+    if (t.dtype !== "f32") this.scales = new Float32Array(scaleCount(t.shape[0], t.shape[1]));
+  }
+
+  rows(x: Float32Array): void {
+    const { dtype, shape } = this.t;
+    if (dtype === "f32") return this.w.write(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+    const [d, n] = shape;
+    const count = x.length / n;
+    const q = new Uint8Array(count * rowBytes(n, dtype));
+    quantizeRows(x, count, n, dtype, q, this.scales!, this.row, d);
+    this.row += count;
+    this.w.write(q);
+  }
+
+  finish(): void {
+    if (!this.scales) return;
+    this.w.padTo(this.t.scales_offset!);
+    this.w.write(new Uint8Array(this.scales.buffer));
+  }
 }
 
 /** Pretty JSON with one line per tensor and per shard (gpt2-xl has 580 tensors). */

@@ -2,24 +2,16 @@
 // whether its files are intact (sizes and SHA-256s), and roughly how much memory it needs.
 import fs from "node:fs";
 import path from "node:path";
-import { ALIGN, type Manifest, type ModelConfig } from "../src/model/manifest.js";
+import { ALIGN, tensorLayout, type Manifest } from "../src/model/manifest.js";
+import { ModelTooLargeError, planServing, type MemoryPlan } from "../src/model/plan.js";
 import { sha256File } from "./shard.js";
 import { memoryBudgetMB } from "./wrangler-config.js";
 
-/** Rows per prefill pass assumed for scratch; the engine's real plan lives in src/model. */
-export const PREFILL_ROWS = 64;
-
-/**
- * Rough memory for one KV slot at full context. KV: keys and values (2) per layer, n_ctx
- * positions of C f32s. Scratch for T = PREFILL_ROWS rows: residual, LayerNorm out, qkv (3C),
- * attention out, MLP hidden (4C) = 10C floats per row, attention probabilities [NH][T][n_ctx],
- * and one row of logits [V].
- */
-export function memoryPlan(c: ModelConfig, weightsBytes: number, T = PREFILL_ROWS) {
-  const kvCache = 2 * c.n_layer * c.n_ctx * c.n_embd * 4;
-  const scratch = (T * 10 * c.n_embd + c.n_head * T * c.n_ctx + c.n_vocab) * 4;
-  return { weights: weightsBytes, kvCache, scratch, total: weightsBytes + kvCache + scratch };
-}
+/** What the Worker plans with (src/index.ts, src/engine/registry.ts): 64 rows, 8 logit rows. */
+export const PLAN_ROWS = 64;
+export const PLAN_LOGIT_ROWS = 8;
+/** The default MAX_SLOTS of the Worker. */
+export const PLAN_SLOTS = 16;
 
 export function readManifest(dir: string): Manifest {
   const file = path.join(dir, "manifest.json");
@@ -37,9 +29,16 @@ export function verifyModelDir(dir: string, m: Manifest, log: (s: string) => voi
     expect = s.offset + s.bytes;
   }
   if (expect !== m.image_bytes) problems.push(`shards cover ${expect} of ${m.image_bytes} bytes`);
-  for (const t of m.tensors)
+  for (const t of m.tensors) {
     if (t.offset % ALIGN || t.offset + t.bytes > m.image_bytes)
       problems.push(`tensor ${t.name} at ${t.offset}+${t.bytes} is misaligned or past the image`);
+    const want = tensorLayout(t.shape, t.dtype);
+    const scales = t.scales_offset === undefined ? undefined : t.scales_offset - t.offset;
+    if (t.bytes !== want.bytes || scales !== want.scales)
+      problems.push(
+        `tensor ${t.name}: ${t.dtype} [${t.shape}] is not laid out as manifest.ts says`,
+      );
+  }
   for (const f of [m.tokenizer, ...m.shards]) {
     const file = path.join(dir, f.file);
     if (!fs.existsSync(file)) {
@@ -75,17 +74,30 @@ export function inspectModel(dir: string, out: (s: string) => void = console.log
   );
   out("");
   out(
-    `${"tensor".padEnd(28)} ${"shape".padEnd(14)} dtype ${"offset".padStart(12)} ${"bytes".padStart(11)}`,
+    `${"tensor".padEnd(28)} ${"shape".padEnd(14)} dtype ${"offset".padStart(12)} ` +
+      `${"bytes".padStart(11)} ${"scales at".padStart(12)}`,
   );
   for (const t of m.tensors)
     out(
-      `${t.name.padEnd(28)} ${`[${t.shape.join(",")}]`.padEnd(14)} ${t.dtype.padEnd(5)} ` +
-        `${String(t.offset).padStart(12)} ${String(t.bytes).padStart(11)}`,
+      (
+        `${t.name.padEnd(28)} ${`[${t.shape.join(",")}]`.padEnd(14)} ${t.dtype.padEnd(5)} ` +
+        `${String(t.offset).padStart(12)} ${String(t.bytes).padStart(11)} ` +
+        `${String(t.scales_offset ?? "").padStart(12)}`
+      ).trimEnd(),
     );
-  const perDtype = new Map<string, number>();
-  for (const t of m.tensors) perDtype.set(t.dtype, (perDtype.get(t.dtype) ?? 0) + t.bytes);
+  const perDtype = new Map<string, { bytes: number; params: number }>();
+  for (const t of m.tensors) {
+    const e = perDtype.get(t.dtype) ?? { bytes: 0, params: 0 };
+    e.bytes += t.bytes;
+    e.params += t.shape.reduce((a, b) => a * b, 1);
+    perDtype.set(t.dtype, e);
+  }
   out("");
-  for (const [d, b] of perDtype) out(`${d}: ${b} bytes (${mb(b)})`);
+  for (const [d, e] of perDtype)
+    out(
+      `${d}: ${e.bytes} bytes (${mb(e.bytes)}) for ${e.params} values, ` +
+        `${(e.bytes / e.params).toFixed(3)} bytes each${d === "f32" ? "" : " incl. scales"}`,
+    );
   out(`image: ${m.image_bytes} bytes (${mb(m.image_bytes)}) incl. alignment padding`);
   out("");
   out(`tokenizer ${m.tokenizer.file} ${m.tokenizer.bytes} bytes`);
@@ -96,18 +108,32 @@ export function inspectModel(dir: string, out: (s: string) => void = console.log
   const problems = verifyModelDir(dir, m, out);
   for (const p of problems) out(`  BAD ${p}`);
   out("");
-  const plan = memoryPlan(c, m.image_bytes);
-  const budget = memoryBudgetMB();
-  out(`memory plan (1 KV slot at n_ctx=${c.n_ctx}, ${PREFILL_ROWS}-row prefill scratch):`);
-  out(`  weights ${mb(plan.weights)} + KV ${mb(plan.kvCache)} + scratch ~${mb(plan.scratch)}`);
-  const fits = budget === undefined ? "" : plan.total <= budget * MiB ? " (fits" : " (OVER";
-  out(
-    `  total ~${mb(plan.total)}${fits ? `${fits} MEMORY_BUDGET_MB=${budget} in wrangler.toml)` : ""}`,
-  );
+  printPlans(m, memoryBudgetMB(), out);
   out(
     problems.length
       ? `${problems.length} problem(s): reconvert or re-copy the files`
       : "all files verified",
   );
   return problems.length === 0;
+}
+
+/** The Worker's memory plans for this model (planServing), for one sequence and as served. */
+export function printPlans(m: Manifest, budgetMB: number | undefined, out: (s: string) => void) {
+  const budget = (budgetMB ?? 112) * MiB;
+  const where = `MEMORY_BUDGET_MB=${budgetMB ?? "112 (default)"}`;
+  const opts = { budgetBytes: budget, rows: PLAN_ROWS, logitRows: PLAN_LOGIT_ROWS };
+  const line = (p: MemoryPlan) =>
+    `weights ${mb(p.breakdown.weights)} + KV ${mb(p.breakdown.kv)} ` +
+    `(${p.kvDtype === "q8" ? "int8" : "f32"}, ${p.slots} slot(s), context ${p.context}) + ` +
+    `scratch ${mb(p.breakdown.scratch)} = ${mb(p.totalBytes)}`;
+  out(`memory plan at ${where}, ${PLAN_ROWS}-row forward passes:`);
+  try {
+    out(`  one sequence: ${line(planServing(m, { ...opts, slots: 1 }))}`);
+    out(
+      `  served (MAX_SLOTS ${PLAN_SLOTS}): ${line(planServing(m, { ...opts, slots: PLAN_SLOTS }))}`,
+    );
+  } catch (e) {
+    if (!(e instanceof ModelTooLargeError)) throw e;
+    out(`  OVER BUDGET: ${e.message}`);
+  }
 }

@@ -7,33 +7,56 @@ import path from "node:path";
 import {
   ALIGN,
   expectedTensors,
+  QBLOCK,
+  tensorLayout,
   type DType,
   type ModelConfig,
   type ShardEntry,
   type TensorEntry,
 } from "../src/model/manifest.js";
+import { isLinearWeight } from "./checkpoint.js";
 
 /** 16 MiB: big enough that gpt2 needs ~30 requests, small enough to retry and hash cheaply. */
 export const DEFAULT_MAX_SHARD_BYTES = 16 * 1024 * 1024;
 
 export const alignUp = (n: number, a = ALIGN) => Math.ceil(n / a) * a;
 
-/** Bytes of one tensor in the image. Quantized dtypes will add their block math here. */
+/** Runtime dtypes chosen at conversion: linear weights take `dtype`, wte `embeddingDtype`. */
+export interface DTypeChoice {
+  dtype: DType;
+  /** wte (the embedding and the tied unembedding); default: dtype. */
+  embeddingDtype?: DType;
+}
+
+/**
+ * The dtype a tensor is stored in. Biases, LayerNorm parameters and wpe stay f32 (they are
+ * small, and wpe is added, never multiplied). A matrix whose rows are not a multiple of 32 stays
+ * f32 too (no GPT-2 has one: every width is a multiple of 64).
+ */
+export function tensorDtype(name: string, shape: number[], choice: DTypeChoice): DType {
+  const want =
+    name === "wte"
+      ? (choice.embeddingDtype ?? choice.dtype)
+      : isLinearWeight(name)
+        ? choice.dtype
+        : "f32";
+  return want !== "f32" && shape[shape.length - 1] % QBLOCK ? "f32" : want;
+}
+
+/** Bytes of one tensor in the image (quantized: quants, padding and scales). */
 export function tensorBytes(shape: number[], dtype: DType): number {
-  const n = shape.reduce((a, b) => a * b, 1);
-  switch (dtype) {
-    case "f32":
-      return n * 4;
-  }
-  throw new Error(`no byte size for dtype ${dtype as string}`);
+  return tensorLayout(shape, dtype).bytes;
 }
 
 /** Offsets of every tensor; the image ends at the last tensor's end, rounded up to ALIGN. */
-export function layoutImage(config: ModelConfig, dtype: DType) {
+export function layoutImage(config: ModelConfig, choice: DTypeChoice | DType = "f32") {
+  const c = typeof choice === "string" ? { dtype: choice } : choice;
   let offset = 0;
   const tensors: TensorEntry[] = expectedTensors(config).map(({ name, shape }) => {
-    const bytes = tensorBytes(shape, dtype);
-    const t = { name, shape, dtype, offset, bytes };
+    const dtype = tensorDtype(name, shape, c);
+    const { bytes, scales } = tensorLayout(shape, dtype);
+    const t: TensorEntry = { name, shape, dtype, offset, bytes };
+    if (scales !== undefined) t.scales_offset = offset + scales;
     offset = alignUp(offset + bytes);
     return t;
   });

@@ -6,7 +6,12 @@
 
 import type { LoadedModel } from "../model/loader.js";
 import type { Segment } from "../model/gpt2.js";
-import { Sequence, type FinishReason, type GenerationRequest, type TokenEvent } from "./sequence.js";
+import {
+  Sequence,
+  type FinishReason,
+  type GenerationRequest,
+  type TokenEvent,
+} from "./sequence.js";
 
 export interface EngineOptions {
   /** Sequences allowed to wait for a slot; past this, submit throws EngineSaturatedError. */
@@ -44,14 +49,25 @@ export class Engine {
     return this.lm.plan.slots;
   }
 
+  /** Counters and occupancy for GET /v1/status. */
+  snapshot() {
+    return {
+      slots: this.slots,
+      running: this.running.length,
+      waiting: this.waiting.length,
+      ...this.stats,
+    };
+  }
+
   /** Sequences admitted or waiting: an idle engine can be evicted. */
   get load(): number {
     return this.running.length + this.waiting.length;
   }
 
-  /** Queue a generation; throws EngineSaturatedError when the queue is full. */
+  /** Queue a generation; throws EngineSaturatedError when every slot is taken and the queue is full. */
   submit(req: GenerationRequest): Sequence {
-    if (this.waiting.length >= this.opts.maxQueue && this.freeSlots.length === 0) {
+    this.retire();
+    if (this.running.length + this.waiting.length >= this.slots + this.opts.maxQueue) {
       throw new EngineSaturatedError(1);
     }
     const seq = new Sequence(req, this.lm.manifest.config.n_vocab);
@@ -95,7 +111,10 @@ export class Engine {
       try {
         this.lm.model.forward(segs, (si, t, logits) => {
           const p = segs[si].pos0 + t;
-          if (owners[si].wantsLogits(p)) owners[si].onLogits(p, logits);
+          const s = owners[si];
+          if (!s.wantsLogits(p)) return;
+          s.onLogits(p, logits);
+          if (p >= s.req.prompt.length - 1) this.stats.tokens++;
         });
       } catch (e) {
         // A failure inside the model fails the sequences of this step, not the isolate.

@@ -2,7 +2,8 @@
 // load; a failed load is forgotten so a later request retries; idle models are evicted when
 // another needs the memory budget.
 
-import { fetchManifest, loadModel, type WeightStore } from "../model/loader.js";
+import { fetchChecked, fetchManifest, loadModel, type WeightStore } from "../model/loader.js";
+import { Tokenizer } from "../tokenizer/index.js";
 import type { Manifest } from "../model/manifest.js";
 import { Engine, type EngineOptions } from "./engine.js";
 
@@ -24,6 +25,7 @@ export interface ModelInfo {
 export class ModelRegistry {
   private readonly engines = new Map<string, Promise<Engine>>();
   private readonly ready = new Map<string, Engine>();
+  private readonly tokenizers = new Map<string, Promise<{ tokenizer: Tokenizer; n_ctx: number }>>();
 
   constructor(
     readonly store: WeightStore & R2Listable,
@@ -37,6 +39,26 @@ export class ModelRegistry {
       p = this.load(name);
       this.engines.set(name, p);
       p.catch(() => this.engines.delete(name)); // a later request retries
+    }
+    return p;
+  }
+
+  /**
+   * A model's tokenizer without its weights (tokenize/detokenize need no forward pass): the
+   * loaded engine's if resident, else fetched from the store once and kept.
+   */
+  tokenizer(name: string): Promise<{ tokenizer: Tokenizer; n_ctx: number }> {
+    const e = this.ready.get(name);
+    if (e) return Promise.resolve({ tokenizer: e.lm.tokenizer, n_ctx: e.lm.manifest.config.n_ctx });
+    let p = this.tokenizers.get(name);
+    if (!p) {
+      p = (async () => {
+        const m = await fetchManifest(this.store, name);
+        const bytes = await fetchChecked(this.store, name, m.tokenizer);
+        return { tokenizer: Tokenizer.fromBytes(bytes, { verify: false }), n_ctx: m.config.n_ctx };
+      })();
+      this.tokenizers.set(name, p);
+      p.catch(() => this.tokenizers.delete(name));
     }
     return p;
   }
@@ -66,6 +88,18 @@ export class ModelRegistry {
     return engine;
   }
 
+  /** Resident models: memory plan, load time, engine occupancy and counters. */
+  status() {
+    const models = [...this.ready].map(([name, e]) => ({
+      id: name,
+      load_ms: Math.round(e.lm.loadMs),
+      memory_bytes: e.lm.plan.totalBytes,
+      memory: e.lm.plan.breakdown,
+      ...e.snapshot(),
+    }));
+    return { budget_bytes: this.opts.budgetBytes, models };
+  }
+
   /** Models present in the store: names under models/ with a manifest. */
   async list(): Promise<ModelInfo[]> {
     const names: string[] = [];
@@ -81,7 +115,8 @@ export class ModelRegistry {
 
   /** A model's public facts from its manifest (no weights are loaded). */
   async info(name: string): Promise<ModelInfo> {
-    const m: Manifest = this.ready.get(name)?.lm.manifest ?? (await fetchManifest(this.store, name));
+    const m: Manifest =
+      this.ready.get(name)?.lm.manifest ?? (await fetchManifest(this.store, name));
     const created = Number(m.source?.created ?? 0);
     return { id: m.name, n_ctx: m.config.n_ctx, n_vocab: m.config.n_vocab, created };
   }

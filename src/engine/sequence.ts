@@ -88,7 +88,7 @@ export class Sequence {
     if (p < P - 1) {
       const next = this.req.prompt[p + 1];
       const lp = logprobsOf(logits, next, topN);
-      this.events.push({ id: next, prompt: true, logprob: lp.logprob, top: lp.top });
+      this.events.push({ id: next, prompt: true, logprob: lp.logprob, top: withToken(lp, next) });
       if (p === P - 2 && this.req.maxTokens === 0) this.finish = "length";
       return;
     }
@@ -96,9 +96,7 @@ export class Sequence {
     let event: TokenEvent = { id, prompt: false, logprob: null, top: null };
     if (this.req.logprobs !== null) {
       const lp = logprobsOf(logits, id, topN);
-      // OpenAI lists the top alternatives plus the sampled token.
-      const top = lp.top.some((t) => t.id === id) ? lp.top : [...lp.top, { id, logprob: lp.logprob }];
-      event = { ...event, logprob: lp.logprob, top };
+      event = { ...event, logprob: lp.logprob, top: withToken(lp, id) };
     }
     this.generated++;
     if (this.req.stopTokens.has(id)) {
@@ -115,4 +113,9 @@ export class Sequence {
   drain(): TokenEvent[] {
     return this.events.splice(0, this.events.length);
   }
+}
+
+/** OpenAI lists the top alternatives plus the chosen (or scored) token itself. */
+function withToken(lp: { logprob: number; top: TopLogprob[] }, id: number): TopLogprob[] {
+  return lp.top.some((t) => t.id === id) ? lp.top : [...lp.top, { id, logprob: lp.logprob }];
 }

@@ -1,6 +1,7 @@
 // Scalar TypeScript twins of the WASM kernels: plain loops in f64, the oracle the SIMD kernels
 // are tested against. Same pointers (byte offsets, 4-byte aligned) into the same memory.
 
+import { scalarQuantKernels } from "./scalar-quant";
 import type { Kernels, Ptr } from "./types";
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -12,6 +13,7 @@ export function scalarKernels(memory: WebAssembly.Memory): Kernels {
 
   return {
     memory,
+    ...scalarQuantKernels(memory),
 
     matmul(out, x, w, b, T, n, d) {
       const m = f32();

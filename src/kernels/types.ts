@@ -47,6 +47,73 @@ export interface Kernels {
     NH: number,
     qStride: number,
   ): void;
+
+  // ---- block-quantized kernels: blocks of 32 values with an f32 scale (layouts: manifest.ts) ----
+
+  /**
+   * x[T][n] f32 -> q[T][n] i8 and s[T][n/32] f32 per block of 32: s = amax/127,
+   * q = round-half-even(x · 127/amax). n must be a multiple of 32.
+   */
+  quantize(q: Ptr, s: Ptr, x: Ptr, T: number, n: number): void;
+
+  /**
+   * out[T][d] = x·wᵀ (+ b[d] unless b = 0) with x given quantized (xq i8 [T][n], xs f32 [T][n/32],
+   * from quantize) and w q8: i8 [d][n], scales ws f32 [ceil(d/4)][n/32][4] (rows in groups of
+   * 4, their scales side by side block after block: manifest.ts). Per block an exact integer dot,
+   * then acc = acc + f32(isum)·(ws·xs) in block order; out = acc + b. So a row's result is
+   * bit-identical whatever T is and wherever the row sits in the batch.
+   */
+  matmulQ8(
+    out: Ptr,
+    xq: Ptr,
+    xs: Ptr,
+    w: Ptr,
+    ws: Ptr,
+    b: Ptr,
+    T: number,
+    n: number,
+    d: number,
+  ): void;
+
+  /** As matmulQ8 with w q4: [d][n/2] bytes, per block byte i = (q_i + 8) | (q_{i+16} + 8) << 4. */
+  matmulQ4(
+    out: Ptr,
+    xq: Ptr,
+    xs: Ptr,
+    w: Ptr,
+    ws: Ptr,
+    b: Ptr,
+    T: number,
+    n: number,
+    d: number,
+  ): void;
+
+  /** out[t][C] = f32(q)·s of row ids[t] of a q8 wte (i8 [V][C], scales as matmulQ8's) + wpe[pos0+t]. */
+  embedQ8(out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
+
+  /** As embedQ8 for a q4 wte ([V][C/2] bytes). */
+  embedQ4(out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
+
+  /**
+   * attention over an int8 KV cache: k, v i8 [n_ctx][C] with scales ks, vs f32 [n_ctx][C/32] per
+   * position; q quantized (i8 rows at q + t·qStride bytes, scales at qs + t·(qStride/32) floats).
+   * Otherwise as attention. HS must be a multiple of 32.
+   */
+  attentionQ8(
+    out: Ptr,
+    att: Ptr,
+    q: Ptr,
+    qs: Ptr,
+    k: Ptr,
+    ks: Ptr,
+    v: Ptr,
+    vs: Ptr,
+    T: number,
+    pos0: number,
+    C: number,
+    NH: number,
+    qStride: number,
+  ): void;
 }
 
 /** Bytes before this offset belong to the WASM module (its stack/statics); TS allocates above. */

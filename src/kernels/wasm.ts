@@ -11,6 +11,12 @@ const KERNEL_NAMES = [
   "softmax",
   "embed",
   "attention",
+  "quantize",
+  "matmulQ8",
+  "matmulQ4",
+  "embedQ8",
+  "embedQ4",
+  "attentionQ8",
 ] as const;
 const BUILD_HINT = "npx asc assembly/index.ts --config assembly/asconfig.json --target release";
 
@@ -49,6 +55,12 @@ export function instantiateKernels(
     softmax: k.softmax,
     embed: k.embed,
     attention: k.attention,
+    quantize: k.quantize,
+    matmulQ8: k.matmulQ8,
+    matmulQ4: k.matmulQ4,
+    embedQ8: k.embedQ8,
+    embedQ4: k.embedQ4,
+    attentionQ8: k.attentionQ8,
   };
 }
 

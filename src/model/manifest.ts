@@ -2,12 +2,44 @@
 // 16-byte-aligned offset, already in the runtime dtype and layout), cut into shards.
 // Loading = copy each shard to weightsBase + shard.offset. No Workers APIs here.
 
-export const FORMAT = "gpt-edge-weights/1";
+/**
+ * Format 2 adds quantized tensors (dtype q8 / q4 with scales_offset). Format 1 manifests are
+ * format 2 manifests whose tensors are all f32, so the loader still reads them.
+ */
+export const FORMAT = "gpt-edge-weights/2";
+export const READABLE_FORMATS: readonly string[] = ["gpt-edge-weights/1", FORMAT];
 
 /** Byte alignment of every tensor inside the image (one v128). */
 export const ALIGN = 16;
 
-export type DType = "f32";
+/**
+ * Runtime dtypes. Quantized tensors are matrices [d][n] (d rows of n values, n a multiple of 32)
+ * quantized in blocks of 32 consecutive values of a row, each block with one f32 scale s:
+ *
+ *   q8: value = q · s, q int8 in [-127, 127], s = amax / 127 of the block.
+ *   q4: value = q · s, q in [-8, 7], s = m / -8 where m is the block's value of largest magnitude
+ *       (ggml's q4_0 rule; s may be negative).
+ *
+ * Layout of a quantized tensor in the image (linear weights [out][in], and wte [V][C]):
+ *
+ *   offset:        quants, row-major: row j at offset + j·rowBytes, rowBytes = n (q8) or n/2 (q4).
+ *                  q4 block (16 bytes): byte i = (q_i + 8) | (q_{16+i} + 8) << 4, so the low
+ *                  nibbles are values 0..15 and the high nibbles 16..31 (ggml's order).
+ *   scales_offset: f32 scales [ceil(d/4)][n/32][4] (16-aligned, after the quants): rows in
+ *                  groups of 4, each group's 4 scales of block 0, then of block 1, ...; the
+ *                  scale of block k of row j is at scales_offset + 4·((⌊j/4⌋·n/32 + k)·4 + j%4)
+ *                  (the last group padded with zeros). A kernel tile of 4 rows reads one v128
+ *                  per block, sequentially, in step with the quants: one stream, no gathers.
+ *
+ * bytes spans both (quants, padding, scales). The kernels quantize each activation row once to
+ * int8 blocks of 32 (same rule as q8), so every block product is an exact integer dot
+ * (i32x4.dot_i16x8_s on sign-extended bytes) followed by one f32 multiply-add by the two scales.
+ * Biases, LayerNorm parameters and wpe are always f32.
+ */
+export type DType = "f32" | "q8" | "q4";
+
+/** Values per quantization block. */
+export const QBLOCK = 32;
 
 /** GPT-2 hyperparameters, with llm.c's letters in the comments. */
 export interface ModelConfig {
@@ -26,10 +58,12 @@ export interface TensorEntry {
   /** Runtime shape. Linear weights are [out][in] (transposed from HF Conv1D [in][out]). */
   shape: number[];
   dtype: DType;
-  /** Byte offset inside the image (multiple of ALIGN). */
+  /** Byte offset inside the image (multiple of ALIGN); for q8/q4 where the quants start. */
   offset: number;
-  /** Byte size in the image. */
+  /** Byte size in the image (for q8/q4: quants, padding and scales). */
   bytes: number;
+  /** q8/q4 only: image offset of the f32 scales [ceil(d/4)][n/32][4] (multiple of ALIGN). */
+  scales_offset?: number;
 }
 
 export interface ShardEntry {
@@ -49,7 +83,8 @@ export interface FileEntry {
 }
 
 export interface Manifest {
-  format: typeof FORMAT;
+  /** FORMAT when written; READABLE_FORMATS are accepted when read. */
+  format: string;
   /** Model id in the API (the converter's --name). */
   name: string;
   config: ModelConfig;
@@ -89,4 +124,16 @@ export function expectedTensors(c: ModelConfig): { name: string; shape: number[]
   }
   list.push({ name: "ln_f.weight", shape: [C] }, { name: "ln_f.bias", shape: [C] });
   return list;
+}
+
+/** Bytes of a tensor of `shape` in `dtype`, and where its scales start (relative to offset). */
+export function tensorLayout(shape: number[], dtype: DType): { bytes: number; scales?: number } {
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (dtype === "f32") return { bytes: numel * 4 };
+  const [d, n] = shape;
+  if (shape.length !== 2 || n % QBLOCK)
+    throw new Error(`cannot store shape [${shape}] as ${dtype}: need [rows][n] with n % 32 == 0`);
+  const quants = dtype === "q8" ? d * n : (d * n) / 2;
+  const scales = Math.ceil(quants / ALIGN) * ALIGN;
+  return { bytes: scales + Math.ceil(d / 4) * 4 * (n / QBLOCK) * 4, scales };
 }

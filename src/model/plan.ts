@@ -1,12 +1,16 @@
 // The memory plan: every byte of WASM memory a model needs (weights image, KV-cache slots,
 // scratch activations), laid out once before anything is fetched, and checked against the
-// isolate budget. The forward pass addresses memory only through this plan.
+// isolate budget. The forward pass addresses memory only through this plan. planServing picks
+// the KV dtype, the served context and the slot count that fit (see its comment).
 
 import { RESERVED_BYTES } from "../kernels/types.js";
-import { ALIGN, type Manifest, type ModelConfig } from "./manifest.js";
+import { ALIGN, QBLOCK, type DType, type Manifest, type ModelConfig } from "./manifest.js";
 
 const PAGE = 65536; // one WebAssembly page
 const MiB = 1024 * 1024;
+
+/** KV-cache element type: f32, or int8 blocks of 32 channels with an f32 scale (as q8). */
+export type KvDtype = "f32" | "q8";
 
 export interface PlanOptions {
   /** KV-cache slots: sequences that can be in flight at once. */
@@ -17,11 +21,18 @@ export interface PlanOptions {
   logitRows: number;
   /** Budget for the whole WASM memory, bytes. */
   budgetBytes: number;
+  /** Default f32. */
+  kv?: KvDtype;
+  /** Positions per KV slot, the longest sequence served. Default (and at most) n_ctx. */
+  context?: number;
 }
 
 export interface MemoryPlan {
   weights: number; // image base; tensor at weights + entry.offset
-  kv: number; // [slots][L][2][n_ctx][C] f32
+  kv: number; // [slots][L][K, V] caches, each [context][C] f32, or i8 [context][C] + f32 [context][C/32]
+  kvDtype: KvDtype;
+  /** Positions per slot: the context this plan serves (<= n_ctx). */
+  context: number;
   kvSlotBytes: number;
   slots: number;
   rows: number;
@@ -32,10 +43,12 @@ export interface MemoryPlan {
   y: number; // [rows][C] attention output
   tmp: number; // [rows][C] c_proj outputs before the residual add
   fc: number; // [rows][4C] MLP hidden
-  att: number; // [NH][rows][n_ctx] attention probabilities of one segment
+  att: number; // [NH][rows][context] attention probabilities of one segment
   lnf: number; // [logitRows][C] ln_f output of the rows that need logits
   logits: number; // [logitRows][V]
   ids: number; // [rows] i32 token ids
+  xq: number; // [max(rows, logitRows)][4C] i8: a matmul input (or qkv) quantized to blocks of 32
+  xs: number; // [max(rows, logitRows)][4C/32] f32: its block scales
   totalBytes: number;
   pages: number;
   breakdown: { weights: number; kv: number; scratch: number; reserved: number };
@@ -53,16 +66,39 @@ export class ModelTooLargeError extends Error {
 
 const align = (n: number, a = ALIGN) => Math.ceil(n / a) * a;
 
-/** KV bytes for one slot: keys and values of every layer at every position, f32. */
-export function kvSlotBytes(c: ModelConfig): number {
-  return 2 * c.n_layer * c.n_ctx * c.n_embd * 4;
+/** Byte sizes of one K (or V) cache of one layer, and of one slot (all layers, K and V). */
+export function kvBytes(c: ModelConfig, kv: KvDtype, context: number) {
+  const data = align(context * c.n_embd * (kv === "f32" ? 4 : 1));
+  const scales = kv === "f32" ? 0 : align((context * c.n_embd * 4) / QBLOCK);
+  const half = data + scales;
+  return { data, half, layer: 2 * half, slot: 2 * half * c.n_layer };
+}
+
+/** KV bytes of one slot (every layer, K and V); by default f32 at n_ctx. */
+export function kvSlotBytes(c: ModelConfig, kv: KvDtype = "f32", context = c.n_ctx): number {
+  return kvBytes(c, kv, context).slot;
+}
+
+/** Where one layer's K (which 0) or V (1) cache of a slot lives: quants/floats and scales. */
+export function kvAddress(
+  p: MemoryPlan,
+  c: ModelConfig,
+  slot: number,
+  layer: number,
+  which: 0 | 1,
+) {
+  const b = kvBytes(c, p.kvDtype, p.context);
+  const data = p.kv + slot * b.slot + layer * b.layer + which * b.half;
+  return { data, scales: data + b.data };
 }
 
 /** Lay out memory for a model; throws ModelTooLargeError (with the numbers and the fix) if over budget. */
 export function planMemory(m: Manifest, opts: PlanOptions): MemoryPlan {
   const c = m.config;
-  const { n_embd: C, n_head: NH, n_ctx, n_vocab: V } = c;
+  const { n_embd: C, n_head: NH, n_vocab: V } = c;
   const { rows, logitRows } = opts;
+  const kvDtype = opts.kv ?? "f32";
+  const context = Math.min(opts.context ?? c.n_ctx, c.n_ctx);
   let at = RESERVED_BYTES;
   const take = (bytes: number) => {
     const p = at;
@@ -70,67 +106,141 @@ export function planMemory(m: Manifest, opts: PlanOptions): MemoryPlan {
     return p;
   };
   const weights = take(m.image_bytes);
-  const slotBytes = kvSlotBytes(c);
+  const slotBytes = kvBytes(c, kvDtype, context).slot;
   const kv = take(opts.slots * slotBytes);
   const scratchStart = at;
-  const x = take(rows * C * 4);
-  const xn = take(rows * C * 4);
-  const qkv = take(rows * 3 * C * 4);
-  const y = take(rows * C * 4);
-  const tmp = take(rows * C * 4);
-  const fc = take(rows * 4 * C * 4);
-  const att = take(NH * rows * n_ctx * 4);
-  const lnf = take(logitRows * C * 4);
-  const logits = take(logitRows * V * 4);
-  const ids = take(rows * 4);
-  const totalBytes = align(at, PAGE);
+  const qRows = Math.max(rows, logitRows);
   const plan: MemoryPlan = {
     weights,
     kv,
+    kvDtype,
+    context,
     kvSlotBytes: slotBytes,
     slots: opts.slots,
     rows,
     logitRows,
-    x,
-    xn,
-    qkv,
-    y,
-    tmp,
-    fc,
-    att,
-    lnf,
-    logits,
-    ids,
-    totalBytes,
-    pages: totalBytes / PAGE,
+    x: take(rows * C * 4),
+    xn: take(rows * C * 4),
+    qkv: take(rows * 3 * C * 4),
+    y: take(rows * C * 4),
+    tmp: take(rows * C * 4),
+    fc: take(rows * 4 * C * 4),
+    att: take(NH * rows * context * 4),
+    lnf: take(logitRows * C * 4),
+    logits: take(logitRows * V * 4),
+    ids: take(rows * 4),
+    xq: take(qRows * 4 * C),
+    xs: take(((qRows * 4 * C) / QBLOCK) * 4),
+    totalBytes: 0,
+    pages: 0,
     breakdown: {
       weights: m.image_bytes,
       kv: opts.slots * slotBytes,
-      scratch: at - scratchStart,
+      scratch: 0,
       reserved: RESERVED_BYTES,
     },
   };
-  if (totalBytes > opts.budgetBytes) {
-    const mb = (n: number) => (n / MiB).toFixed(1) + " MiB";
-    throw new ModelTooLargeError(
-      `Model '${m.name}' needs ${mb(totalBytes)} of WASM memory (weights ${mb(m.image_bytes)}, ` +
-        `KV cache ${mb(opts.slots * slotBytes)} for ${opts.slots} slot(s) at context ${n_ctx}, ` +
-        `scratch ${mb(plan.breakdown.scratch)}) but the isolate budget is ${mb(opts.budgetBytes)}. ` +
-        `Fix: convert with a smaller dtype (--dtype q8 or q4), serve a shorter context, ` +
-        `or use fewer KV slots (MAX_SLOTS).`,
-      { totalBytes, budgetBytes: opts.budgetBytes },
-    );
-  }
+  plan.breakdown.scratch = at - scratchStart;
+  plan.totalBytes = align(at, PAGE);
+  plan.pages = plan.totalBytes / PAGE;
+  if (plan.totalBytes > opts.budgetBytes) throw tooLarge(m, plan, opts.budgetBytes);
   return plan;
 }
 
+const mb = (n: number) => (n / MiB).toFixed(1) + " MiB";
+
+/** The refusal: what the plan needs, part by part, and the fixes that apply to this model. */
+function tooLarge(m: Manifest, p: MemoryPlan, budget: number): ModelTooLargeError {
+  const { body, wte } = weightDtypes(m);
+  const fixes: string[] = [];
+  if (body === "f32" || wte === "f32")
+    fixes.push("convert with a smaller dtype (--dtype q8 or q4)");
+  else if (body === "q8") fixes.push("convert with --dtype q4");
+  else if (wte === "q8") fixes.push("convert with --embedding-dtype q4");
+  if (p.slots > 1) fixes.push("use fewer KV slots (MAX_SLOTS)");
+  if (p.context > MIN_CONTEXT) fixes.push("serve a shorter context");
+  if (m.image_bytes > budget / 2)
+    fixes.push("split the layers into pipeline stages (one isolate each)");
+  const kv = p.kvDtype === "q8" ? "int8" : "f32";
+  const dtypes = body === wte ? body : `${body}, wte ${wte}`;
+  return new ModelTooLargeError(
+    `Model '${m.name}' needs ${mb(p.totalBytes)} of WASM memory (weights ${mb(m.image_bytes)} ` +
+      `${dtypes}, KV cache ${mb(p.breakdown.kv)} ${kv} for ${p.slots} slot(s) at context ` +
+      `${p.context}, scratch ${mb(p.breakdown.scratch)}) but the isolate budget is ${mb(budget)}. ` +
+      `Fix: ${fixes.join(", or ")}.`,
+    { totalBytes: p.totalBytes, budgetBytes: budget },
+  );
+}
+
+/** The dtypes of the linear weights (the first layer's c_attn) and of wte. */
+function weightDtypes(m: Manifest): { body: DType; wte: DType } {
+  const of = (name: string) => m.tensors.find((t) => t.name === name)?.dtype ?? "f32";
+  return { body: of("h.0.attn.c_attn.weight"), wte: of("wte") };
+}
+
 /**
- * The most KV slots (up to `wanted`, at least 1) that fit the budget. The one-slot plan is
- * returned even if it is over budget, so planMemory then refuses it with the full numbers.
+ * The shortest context planServing will cap a model to before refusing it: below 256 positions a
+ * GPT-2 prompt and its completion barely fit, and a refusal that names the fix is more useful.
  */
-export function fitSlots(m: Manifest, opts: Omit<PlanOptions, "slots">, wanted: number): number {
-  const oneSlot = planMemory(m, { ...opts, slots: 1, budgetBytes: Infinity }).totalBytes;
-  const free = opts.budgetBytes - oneSlot;
-  const extra = Math.floor(free / kvSlotBytes(m.config));
-  return Math.max(1, Math.min(wanted, 1 + Math.max(0, extra)));
+export const MIN_CONTEXT = 256;
+/** Capped contexts are multiples of 64 positions (tidy numbers; nothing depends on it). */
+const CONTEXT_STEP = 64;
+
+export interface ServeOptions extends Omit<PlanOptions, "kv" | "slots"> {
+  /** Slots wanted; fewer are planned if fewer fit. */
+  slots: number;
+  /** "auto" (default) lets the plan choose; f32 or q8 forces one. */
+  kv?: KvDtype | "auto";
+}
+
+/**
+ * The plan a model is served with, decided before any weight byte is fetched:
+ * 1. full context (n_ctx, or opts.context) with every wanted slot, f32 KV if that fits,
+ *    else int8 KV (3.6x smaller, ~0.4% error per element, exact integer q·k dots);
+ * 2. else full context with as many slots as fit, int8 KV;
+ * 3. else one slot with the longest context (a multiple of 64, at least MIN_CONTEXT) that fits;
+ * 4. else ModelTooLargeError with the numbers of the smallest plan tried.
+ * int8 KV needs C and the head size to be multiples of 32 (true for every GPT-2); without that,
+ * and when opts.kv forces a dtype, only that dtype is tried. The API must report plan.context.
+ */
+export function planServing(m: Manifest, opts: ServeOptions): MemoryPlan {
+  const c = m.config;
+  const q8ok = c.n_embd % QBLOCK === 0 && (c.n_embd / c.n_head) % QBLOCK === 0;
+  const kinds: KvDtype[] =
+    opts.kv && opts.kv !== "auto" ? [opts.kv] : q8ok ? ["f32", "q8"] : ["f32"];
+  const full = Math.min(opts.context ?? c.n_ctx, c.n_ctx);
+  const base = { ...opts, kv: undefined, context: full };
+  const fits = (kv: KvDtype, slots: number, context = full) => {
+    try {
+      return planMemory(m, { ...base, kv, slots, context });
+    } catch (e) {
+      if (e instanceof ModelTooLargeError) return null;
+      throw e;
+    }
+  };
+  const wanted = Math.max(1, opts.slots);
+  for (const kv of kinds) {
+    const p = fits(kv, wanted);
+    if (p) return p;
+  }
+  const kv = kinds[kinds.length - 1]; // the most compact
+  const one = planMemory(m, { ...base, kv, slots: 1, budgetBytes: Infinity });
+  const free = opts.budgetBytes - one.totalBytes;
+  if (free >= 0) {
+    const slots = Math.min(wanted, 1 + Math.floor(free / one.kvSlotBytes));
+    for (let s = slots; s >= 1; s--) {
+      const p = fits(kv, s); // page rounding can cost the last slot
+      if (p) return p;
+    }
+  }
+  const floor = Math.min(full, MIN_CONTEXT);
+  for (
+    let ctx = Math.floor(full / CONTEXT_STEP) * CONTEXT_STEP;
+    ctx >= floor;
+    ctx -= CONTEXT_STEP
+  ) {
+    const p = fits(kv, 1, ctx);
+    if (p) return p;
+  }
+  return planMemory(m, { ...base, kv, slots: 1, context: floor }); // throws with its numbers
 }

@@ -1,6 +1,6 @@
 // Turns one sequence's token events into an OpenAI completion choice: text (UTF-8 safe,
 // streamed without splitting characters), stop sequences (never included in the text, and
-// text that might start one is held back while streaming), and logprobs arrays.
+// text that might start one is held back while streaming), logprobs arrays, and token counts.
 
 import type { StreamDecoder, Tokenizer } from "../tokenizer/index.js";
 import type { TokenEvent } from "../engine/sequence.js";
@@ -9,7 +9,16 @@ export interface Logprobs {
   tokens: string[];
   token_logprobs: (number | null)[];
   top_logprobs: (Record<string, number> | null)[];
+  /** Character (UTF-16 code unit) offset of each token in the choice's returned text. */
   text_offset: number[];
+}
+
+/** One choice as it goes out, in a response or a stream chunk. */
+export interface CompletionChoice {
+  text: string;
+  index: number;
+  logprobs: Logprobs | null;
+  finish_reason: "stop" | "length" | null;
 }
 
 export class ChoiceBuilder {
@@ -17,13 +26,23 @@ export class ChoiceBuilder {
   text = "";
   /** How much of `text` has been handed out by takeDelta. */
   private sent = 0;
-  /** Where the completion starts in `text` (after an echoed prompt). */
-  private readonly start: number;
+  /** How many logprobs entries have been handed out by takeDelta. */
+  private sentLp = 0;
+  /** Where the completion starts in `text` (after an echoed prompt); set by the first token. */
+  private start = -1;
+  /** Index of the first completion entry in the logprobs arrays (the rest are prompt scores). */
+  private firstGenLp = -1;
   stopped = false;
+  /** Generated tokens consumed, up to and including the one that completed a stop sequence. */
+  generated = 0;
   readonly logprobs: Logprobs | null;
   private readonly decoder: StreamDecoder;
   private readonly maxStop: number;
 
+  /**
+   * echoText: the prompt to return ahead of the completion, when it does not come as scored
+   * prompt events (pass null when the sequence scores its prompt: those events carry the text).
+   */
   constructor(
     private readonly tok: Tokenizer,
     private readonly stops: string[],
@@ -34,8 +53,7 @@ export class ChoiceBuilder {
     this.logprobs = withLogprobs
       ? { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] }
       : null;
-    if (echoText !== null && !withLogprobs) this.text = echoText;
-    this.start = this.text.length;
+    if (echoText !== null) this.text = echoText;
     this.maxStop = Math.max(0, ...stops.map((s) => s.length));
   }
 
@@ -44,42 +62,73 @@ export class ChoiceBuilder {
     for (const e of events) {
       if (this.stopped) break;
       const offset = this.text.length;
-      if (e.prompt && !this.logprobs) continue; // echo text without logprobs was set up front
       const piece = this.decoder.push(e.id);
-      if (e.prompt) this.text += piece; // echoed prompt: never searched for stop sequences
-      else this.append(piece);
-      if (this.logprobs && !this.stopped) this.record(e, offset);
+      if (!e.prompt && this.start < 0) this.beginCompletion(offset);
+      // Recorded before the stop check: a token whose text is cut keeps its entry if any of
+      // its text remains (trimLogprobs drops the ones that start at or after the cut).
+      if (this.logprobs) this.record(e, offset);
+      if (e.prompt) {
+        this.text += piece; // a scored prompt token: never searched for stop sequences
+      } else {
+        this.generated++;
+        this.append(piece);
+      }
     }
     return this.stopped;
   }
 
   /** End of generation: flush incomplete bytes (then the stop check runs once more). */
   finish(): void {
-    if (!this.stopped) this.append(this.decoder.flush());
-    this.sent = Math.min(this.sent, this.text.length);
+    if (this.stopped) return;
+    if (this.start < 0) this.beginCompletion(this.text.length);
+    this.append(this.decoder.flush());
   }
 
-  /** Text not yet sent that can no longer be cut by a stop sequence. */
+  /** Text not yet sent that can no longer be cut by a stop sequence, with its logprobs. */
   takeDelta(final: boolean): { text: string; logprobs: Logprobs | null } {
     let safe = this.text.length;
     if (!final && !this.stopped) safe -= this.heldBack();
     const text = this.text.slice(this.sent, safe);
-    const from = this.sent;
     this.sent = Math.max(this.sent, safe);
     if (!this.logprobs) return { text, logprobs: null };
+    // An entry goes out with the chunk that completes its token's text (all of them at the end).
+    // Offsets never decrease, so that is a prefix of the unsent entries.
     const lp = this.logprobs;
-    const idx = lp.text_offset
-      .map((o, i) => [o, i] as const)
-      .filter(([o]) => o >= from && (o < safe || (final && o <= safe)))
-      .map(([, i]) => i);
-    const pick = <T>(a: T[]) => idx.map((i) => a[i]);
-    const part = {
-      tokens: pick(lp.tokens),
-      token_logprobs: pick(lp.token_logprobs),
-      top_logprobs: pick(lp.top_logprobs),
-      text_offset: pick(lp.text_offset),
+    const n = lp.text_offset.length;
+    let end = this.sentLp;
+    while (
+      end < n &&
+      (final || (end + 1 < n ? lp.text_offset[end + 1] : this.text.length) <= safe)
+    ) {
+      end++;
+    }
+    const from = this.sentLp;
+    this.sentLp = end;
+    return {
+      text,
+      logprobs: {
+        tokens: lp.tokens.slice(from, end),
+        token_logprobs: lp.token_logprobs.slice(from, end),
+        top_logprobs: lp.top_logprobs.slice(from, end),
+        text_offset: lp.text_offset.slice(from, end),
+      },
     };
-    return { text, logprobs: part };
+  }
+
+  /**
+   * best_of's ranking score: the mean logprob of the completion's tokens as returned (prompt
+   * tokens excluded); an empty completion ranks last.
+   */
+  get meanLogprob(): number {
+    const lp = this.logprobs?.token_logprobs.slice(Math.max(0, this.firstGenLp)) ?? [];
+    let sum = 0;
+    for (const x of lp) sum += x ?? 0;
+    return lp.length && this.firstGenLp >= 0 ? sum / lp.length : -Infinity;
+  }
+
+  private beginCompletion(offset: number): void {
+    this.start = offset;
+    this.firstGenLp = this.logprobs?.tokens.length ?? 0;
   }
 
   private append(piece: string): void {
@@ -102,6 +151,7 @@ export class ChoiceBuilder {
 
   /** Length of the longest suffix of the completion that is a proper prefix of a stop sequence. */
   private heldBack(): number {
+    if (this.start < 0) return 0;
     let held = 0;
     const tail = this.text.slice(Math.max(this.start, this.text.length - this.maxStop));
     for (const s of this.stops) {
@@ -121,11 +171,13 @@ export class ChoiceBuilder {
     lp.token_logprobs.push(e.logprob);
     lp.text_offset.push(offset);
     if (!e.top) {
-      lp.top_logprobs.push(null);
+      lp.top_logprobs.push(null); // the first prompt token: nothing to condition on
       return;
     }
     const top: Record<string, number> = {};
-    for (const t of e.top) {
+    // OpenAI lists the top alternatives plus the chosen token, for prompt tokens too.
+    const entries = e.logprob === null ? e.top : [...e.top, { id: e.id, logprob: e.logprob }];
+    for (const t of entries) {
       const s = this.tok.tokenString(t.id);
       // Two ids can share a display string (partial UTF-8 bytes); keep the larger logprob.
       if (!(s in top) || top[s] < t.logprob) top[s] = t.logprob;
@@ -133,11 +185,11 @@ export class ChoiceBuilder {
     lp.top_logprobs.push(top);
   }
 
-  /** Drop logprob entries of tokens that start at or after the cut. */
+  /** Drop the logprob entries of completion tokens that start at or after the cut. */
   private trimLogprobs(cut: number): void {
     const lp = this.logprobs!;
     let keep = lp.text_offset.length;
-    while (keep > 0 && lp.text_offset[keep - 1] >= cut && lp.text_offset[keep - 1] >= this.start) keep--;
+    while (keep > this.firstGenLp && lp.text_offset[keep - 1] >= cut) keep--;
     lp.tokens.length = keep;
     lp.token_logprobs.length = keep;
     lp.top_logprobs.length = keep;

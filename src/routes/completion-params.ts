@@ -30,6 +30,8 @@ export interface CompletionParams {
 export interface Caps {
   maxN: number;
   maxTokens: number;
+  /** Most sequences one request may start: prompts × best_of. */
+  maxChoices: number;
 }
 
 type Body = Record<string, unknown>;
@@ -44,7 +46,11 @@ function num(b: Body, key: string, def: number, min: number, max: number): numbe
   }
   if (v < min || v > max) {
     const code = v < min ? "decimal_below_min_value" : "decimal_above_max_value";
-    throw invalid(key, `Invalid '${key}': ${v} is outside the allowed range [${min}, ${max}].`, code);
+    throw invalid(
+      key,
+      `Invalid '${key}': ${v} is outside the allowed range [${min}, ${max}].`,
+      code,
+    );
   }
   return v;
 }
@@ -52,9 +58,20 @@ function num(b: Body, key: string, def: number, min: number, max: number): numbe
 function int(b: Body, key: string, def: number, min: number, max: number): number {
   const v = b[key];
   if (v === undefined || v === null) return def;
-  if (!isInt(v)) throw invalid(key, `Invalid '${key}': expected an integer, got ${JSON.stringify(v)}.`);
-  if (v < min) throw invalid(key, `Invalid '${key}': ${v} is below the minimum ${min}.`, "integer_below_min_value");
-  if (v > max) throw invalid(key, `Invalid '${key}': ${v} is above the maximum ${max}.`, "integer_above_max_value");
+  if (!isInt(v))
+    throw invalid(key, `Invalid '${key}': expected an integer, got ${JSON.stringify(v)}.`);
+  if (v < min)
+    throw invalid(
+      key,
+      `Invalid '${key}': ${v} is below the minimum ${min}.`,
+      "integer_below_min_value",
+    );
+  if (v > max)
+    throw invalid(
+      key,
+      `Invalid '${key}': ${v} is above the maximum ${max}.`,
+      "integer_above_max_value",
+    );
   return v;
 }
 
@@ -84,15 +101,20 @@ function prompts(v: unknown): Prompt[] {
   throw bad();
 }
 
+/** Stop sequences; empty strings (which some clients send for "none") are ignored. */
 function stops(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   const list = typeof v === "string" ? [v] : v;
   if (!Array.isArray(list) || !list.every((s) => typeof s === "string")) {
     throw invalid("stop", "Invalid 'stop': expected a string or an array of up to 4 strings.");
   }
-  if (list.length > 4) throw invalid("stop", "Invalid 'stop': at most 4 stop sequences are allowed.");
-  if (list.some((s) => s.length === 0)) throw invalid("stop", "Invalid 'stop': empty stop sequence.");
-  return list;
+  if (list.length > 4) {
+    throw invalid(
+      "stop",
+      `Invalid 'stop': at most 4 stop sequences are allowed, got ${list.length}.`,
+    );
+  }
+  return list.filter((s) => s.length > 0);
 }
 
 function logitBias(v: unknown): Map<number, number> | null {
@@ -102,9 +124,13 @@ function logitBias(v: unknown): Map<number, number> | null {
   }
   const m = new Map<number, number>();
   for (const [k, bias] of Object.entries(v as Body)) {
-    if (!/^\d+$/.test(k)) throw invalid("logit_bias", `Invalid 'logit_bias': key '${k}' is not a token id.`);
+    if (!/^\d+$/.test(k))
+      throw invalid("logit_bias", `Invalid 'logit_bias': key '${k}' is not a token id.`);
     if (typeof bias !== "number" || !Number.isFinite(bias) || bias < -100 || bias > 100) {
-      throw invalid("logit_bias", `Invalid 'logit_bias': bias for ${k} must be a number in [-100, 100].`);
+      throw invalid(
+        "logit_bias",
+        `Invalid 'logit_bias': bias for ${k} must be a number in [-100, 100].`,
+      );
     }
     m.set(Number(k), bias);
   }
@@ -140,15 +166,24 @@ export function parseCompletionParams(body: unknown, caps: Caps): CompletionPara
   if (so && !stream) {
     throw invalid("stream_options", "'stream_options' is only allowed when 'stream' is true.");
   }
-  const bestOf = int(b, "best_of", n, 1, 20);
+  const bestOf = int(b, "best_of", n, 1, Math.max(20, n));
   if (bestOf < n) throw invalid("best_of", "'best_of' must be greater than or equal to 'n'.");
   if (bestOf > n && stream) throw invalid("best_of", "'best_of' > 'n' cannot be streamed.");
+  const list = prompts(b.prompt);
+  if (list.length * bestOf > caps.maxChoices) {
+    throw invalid(
+      list.length > 1 ? "prompt" : bestOf > n ? "best_of" : "n",
+      `This request would generate ${list.length * bestOf} sequences (${list.length} prompt(s) × ` +
+        `${bestOf}); this server allows at most ${caps.maxChoices} per request. Split it up.`,
+    );
+  }
   return {
     model: b.model,
-    prompts: prompts(b.prompt),
-    maxTokens: b.max_tokens === undefined || b.max_tokens === null
-      ? null
-      : int(b, "max_tokens", 16, 0, caps.maxTokens),
+    prompts: list,
+    maxTokens:
+      b.max_tokens === undefined || b.max_tokens === null
+        ? null
+        : int(b, "max_tokens", 16, 0, caps.maxTokens),
     temperature: num(b, "temperature", 1, 0, 2),
     top_p: num(b, "top_p", 1, 0, 1),
     top_k: int(b, "top_k", 0, 0, 1_000_000),
@@ -157,11 +192,12 @@ export function parseCompletionParams(body: unknown, caps: Caps): CompletionPara
     bestOf,
     stream,
     includeUsage: Boolean(so && (so as Body).include_usage === true),
-    logprobs: b.logprobs === undefined || b.logprobs === null || b.logprobs === false
-      ? null
-      : b.logprobs === true
-        ? 0
-        : int(b, "logprobs", 0, 0, 5),
+    logprobs:
+      b.logprobs === undefined || b.logprobs === null || b.logprobs === false
+        ? null
+        : b.logprobs === true
+          ? 0
+          : int(b, "logprobs", 0, 0, 5),
     echo: bool(b, "echo"),
     stop: stops(b.stop),
     presence_penalty: num(b, "presence_penalty", 0, -2, 2),

@@ -4,21 +4,30 @@
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.js";
 import type { ModelInfo } from "../engine/registry.js";
+import type { Tokenizer } from "../tokenizer/index.js";
 import { ApiError, invalid } from "./errors.js";
 
 export interface ServerCaps {
   maxN: number;
   maxTokens: number;
   maxPromptTokens: number;
+  /** Most sequences one request may start: prompts × best_of (or n). */
+  maxChoices: number;
   maxBodyBytes: number;
+  /** A streaming client that takes no data for this long is treated as gone (ms). */
+  streamStallMs: number;
 }
 
 export interface Deps {
   caps: ServerCaps;
   /** The engine of a loaded model; throws ApiError (404 unknown, 503 loading failed/over budget). */
   engine(model: string): Promise<Engine>;
+  /** A model's tokenizer and context length, without loading its weights. */
+  tokenizer(model: string): Promise<{ tokenizer: Tokenizer; n_ctx: number }>;
   listModels(): Promise<ModelInfo[]>;
   modelInfo(model: string): Promise<ModelInfo>;
+  /** Resident models and their engines' state (see GET /v1/status). */
+  status(): object;
   /** API keys; empty means no authentication. */
   apiKeys: string[];
 }
@@ -30,7 +39,13 @@ export async function readJson(c: Context<AppEnv>): Promise<unknown> {
   const max = c.get("deps").caps.maxBodyBytes;
   const declared = Number(c.req.header("content-length") ?? "0");
   const tooLarge = () =>
-    new ApiError(413, `The request body is larger than ${max} bytes.`, "invalid_request_error", null, "request_too_large");
+    new ApiError(
+      413,
+      `The request body is larger than ${max} bytes.`,
+      "invalid_request_error",
+      null,
+      "request_too_large",
+    );
   if (declared > max) throw tooLarge();
   const body = c.req.raw.body;
   if (!body) throw invalid("body", "The request needs a JSON body.");
@@ -58,4 +73,19 @@ export async function readJson(c: Context<AppEnv>): Promise<unknown> {
   } catch {
     throw invalid("body", "The request body is not valid JSON.");
   }
+}
+
+/**
+ * Keep the request's work alive until `work` settles. Workers cancel a request's pending
+ * promises when its client disconnects; without this, a generation's driver would vanish
+ * mid-step and leave its sequences holding KV slots. No-op where there is no ExecutionContext.
+ */
+export function keepAlive(c: Context<AppEnv>, work: Promise<unknown>): void {
+  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    return; // e.g. app.request() in Node tests
+  }
+  ctx.waitUntil(work.catch(() => {}));
 }

@@ -21,7 +21,9 @@ export class ApiError extends Error {
   }
 
   body() {
-    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+    return {
+      error: { message: this.message, type: this.type, param: this.param, code: this.code },
+    };
   }
 }
 

@@ -1,0 +1,181 @@
+// matmulQ8 / matmulQ4: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 int8 (q8) or
+// 4-bit (q4) values, and x already quantized to int8 blocks by `quantize`. Integer dots per block
+// (i32x4.dot_i16x8_s), one f32 multiply-add per block. Tiles: 2 tokens × 4 rows, like matmul.ts.
+
+import { QDot } from "./quant";
+
+// Tokens per block, as in matmul.ts: their int8 rows stay in L2 while the weights stream past.
+const X_BLOCK_BYTES: usize = 512 * 1024;
+
+/**
+ * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
+ * rows side by side, block after block (a tile reads one v128 per block, sequentially, in step
+ * with its quants); xq: i8 [T][n], xs: f32 [T][n/32].
+ * n must be a multiple of 32. b = 0 means no bias. out must not overlap the inputs.
+ *
+ * Every output is computed with the same operations in the same order whatever T is and
+ * wherever its row sits in the batch: per block an exact integer dot isum, then
+ * acc = acc + f32(isum) · (ws · xs), blocks in order from acc = 0, and finally out = acc + b.
+ */
+export function matmulQ8(
+  out: usize,
+  xq: usize,
+  xs: usize,
+  w: usize,
+  ws: usize,
+  b: usize,
+  T: i32,
+  n: i32,
+  d: i32,
+): void {
+  matmulBlocks<i8>(out, xq, xs, w, ws, b, T, n, d);
+}
+
+/** As matmulQ8 with w: [d][n/2] bytes, per block 16 bytes: weight i in the low nibble of byte
+ * i, weight 16 + i in its high nibble, each stored as q + 8 (q in [-8, 7]). */
+export function matmulQ4(
+  out: usize,
+  xq: usize,
+  xs: usize,
+  w: usize,
+  ws: usize,
+  b: usize,
+  T: i32,
+  n: i32,
+  d: i32,
+): void {
+  matmulBlocks<u8>(out, xq, xs, w, ws, b, T, n, d);
+}
+
+// W selects the weight format at compile time: i8 = q8, u8 = q4 (see QDot.block).
+function matmulBlocks<W>(
+  out: usize,
+  xq: usize,
+  xs: usize,
+  w: usize,
+  ws: usize,
+  b: usize,
+  T: i32,
+  n: i32,
+  d: i32,
+): void {
+  const nb = n >> 5; // blocks per row
+  const rs: usize = isSigned<W>() ? <usize>n : <usize>(n >> 1); // bytes per weight row
+  const xr: usize = <usize>n; // bytes per activation row
+  const sr: usize = (<usize>nb) << 2; // bytes per activation scale row
+  const os: usize = (<usize>d) << 2; // bytes per out row, and per block row of ws
+  const TB = max<i32>(2, (<i32>(X_BLOCK_BYTES / max<usize>(xr, 1))) & ~1);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    let j = 0;
+    for (; j + 4 <= d; j += 4) {
+      const wj = w + <usize>j * rs;
+      const sj = ws + ((<usize>(j >> 2) * <usize>nb) << 4); // this group's scales, 16 B per block
+      const oj = out + ((<usize>j) << 2);
+      const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
+      let t = t0;
+      for (; t + 2 <= t1; t += 2) {
+        const x = xq + <usize>t * xr;
+        const s = xs + <usize>t * sr;
+        tile2x4<W>(oj + <usize>t * os, os, x, x + xr, s, s + sr, wj, rs, sj, nb, bias);
+      }
+      if (t < t1) {
+        const x = xq + <usize>t * xr;
+        tile1x4<W>(oj + <usize>t * os, x, xs + <usize>t * sr, wj, rs, sj, nb, bias);
+      }
+    }
+    for (; j < d; j++) {
+      // the last d % 4 rows, one at a time, with the same per-row arithmetic
+      const bj: f32 = b ? load<f32>(b + ((<usize>j) << 2)) : 0;
+      for (let t = t0; t < t1; t++) {
+        const acc = rowDot<W>(
+          xq + <usize>t * xr,
+          xs + <usize>t * sr,
+          w + <usize>j * rs,
+          ws + ((<usize>(j >> 2) * <usize>nb) << 4) + ((<usize>(j & 3)) << 2),
+          nb,
+        );
+        store<f32>(out + <usize>t * os + ((<usize>j) << 2), acc + bj);
+      }
+    }
+  }
+}
+
+/** Bytes per weight block: 32 int8 or 16 bytes of nibble pairs. */
+function blockBytes<W>(): usize {
+  return isSigned<W>() ? 32 : 16;
+}
+
+/**
+ * Tokens x0, x1 (scales s0, s1) against rows w + i·rs, i < 4 (their scales: 4 per block at sw).
+ * Per block: four block2 (each row's weights unpacked once for both tokens), two zips and two
+ * shuffles give the 2 × 4 integer dots; then one scale multiply-add per token.
+ */
+function tile2x4<W>(
+  out: usize,
+  os: usize,
+  x0: usize,
+  x1: usize,
+  s0: usize,
+  s1: usize,
+  w: usize,
+  rs: usize,
+  sw: usize,
+  nb: i32,
+  bias: v128,
+): void {
+  let acc0 = f32x4.splat(0),
+    acc1 = f32x4.splat(0);
+  let p = w;
+  for (let k = 0; k < nb; k++) {
+    const a = QDot.zip(QDot.block2<W>(x0, x1, p), QDot.block2<W>(x0, x1, p + rs));
+    const c = QDot.zip(QDot.block2<W>(x0, x1, p + 2 * rs), QDot.block2<W>(x0, x1, p + 3 * rs));
+    // a = (x0·r0, x0·r1, x1·r0, x1·r1), c the same for rows 2, 3
+    const sw4 = v128.load(sw);
+    const i0 = f32x4.convert_i32x4_s(i32x4.shuffle(a, c, 0, 1, 4, 5));
+    const i1 = f32x4.convert_i32x4_s(i32x4.shuffle(a, c, 2, 3, 6, 7));
+    acc0 = f32x4.add(acc0, f32x4.mul(i0, f32x4.mul(sw4, f32x4.splat(load<f32>(s0)))));
+    acc1 = f32x4.add(acc1, f32x4.mul(i1, f32x4.mul(sw4, f32x4.splat(load<f32>(s1)))));
+    ((x0 += 32), (x1 += 32), (s0 += 4), (s1 += 4), (p += blockBytes<W>()), (sw += 16));
+  }
+  v128.store(out, f32x4.add(acc0, bias));
+  v128.store(out + os, f32x4.add(acc1, bias));
+}
+
+/** One token against four rows (T = 1 decode, and the odd token of a batch). */
+function tile1x4<W>(
+  out: usize,
+  x: usize,
+  s: usize,
+  w: usize,
+  rs: usize,
+  sw: usize,
+  nb: i32,
+  bias: v128,
+): void {
+  let acc = f32x4.splat(0);
+  let p = w;
+  for (let k = 0; k < nb; k++) {
+    const i = QDot.hsum4(
+      QDot.block<W>(x, p),
+      QDot.block<W>(x, p + rs),
+      QDot.block<W>(x, p + 2 * rs),
+      QDot.block<W>(x, p + 3 * rs),
+    );
+    const scale = f32x4.mul(v128.load(sw), f32x4.splat(load<f32>(s)));
+    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i), scale));
+    ((x += 32), (s += 4), (p += blockBytes<W>()), (sw += 16));
+  }
+  v128.store(out, f32x4.add(acc, bias));
+}
+
+/** One token against one row: the scalar form of the tiles' per-lane arithmetic. */
+function rowDot<W>(x: usize, s: usize, w: usize, sw: usize, nb: i32): f32 {
+  let acc: f32 = 0;
+  for (let k = 0; k < nb; k++) {
+    const i = <f32>QDot.hsum(QDot.block<W>(x, w));
+    acc += i * (load<f32>(sw) * load<f32>(s));
+    ((x += 32), (s += 4), (w += blockBytes<W>()), (sw += 16)); // the row's scale: every 16 B
+  }
+  return acc;
+}

@@ -1,0 +1,128 @@
+// Block quantization in TypeScript: the reference for the WASM `quantize` kernel (bit for bit),
+// the weight quantizers the converter uses for q8 and q4, and dequantizers for tests and tools.
+// Layouts (quants per row; f32 scales by groups of 4 rows) are documented in manifest.ts.
+
+/** Values per block. Why 32: see assembly/quant.ts. */
+export const QBLOCK = 32;
+
+const f32 = Math.fround;
+
+/** Round to nearest, ties to even: what f32x4.nearest does. */
+export function rint(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d !== 0.5) return d < 0.5 ? f : f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/**
+ * Quantizes x[off..off+32) to int8 with one f32 scale, exactly as the WASM kernel does:
+ * s = f32(amax / 127), q = rint(f32(x · f32(127 / amax))). Writes q[qOff..qOff+32); returns s.
+ * |x - q·s| <= s/2 up to f32 rounding, since 127/amax and amax/127 are (nearly) reciprocal.
+ */
+export function quantizeBlockQ8(
+  x: ArrayLike<number>,
+  off: number,
+  q: Int8Array,
+  qOff: number,
+): number {
+  let amax = 0;
+  for (let i = 0; i < QBLOCK; i++) amax = Math.max(amax, Math.abs(x[off + i]));
+  const id = amax > 0 ? f32(127 / amax) : 0;
+  for (let i = 0; i < QBLOCK; i++) q[qOff + i] = rint(f32(x[off + i] * id));
+  return f32(amax / 127);
+}
+
+/**
+ * Quantizes x[off..off+32) to 4 bits, ggml's q4_0 rule with an f32 scale: the value of largest
+ * magnitude m maps to -8 exactly (s = m / -8, so s is negative when m is positive), all 16 levels
+ * -8..7 are used, and the error is at most |s|/2, except for values near -m (x/s > 7.5), which
+ * clamp to level 7 with error at most |s| = amax/8. Packs 16 bytes at b[bOff]:
+ * byte i = (q_i + 8) | (q_{i+16} + 8) << 4.
+ */
+export function quantizeBlockQ4(
+  x: ArrayLike<number>,
+  off: number,
+  b: Uint8Array,
+  bOff: number,
+): number {
+  let m = 0;
+  for (let i = 0; i < QBLOCK; i++) if (Math.abs(x[off + i]) > Math.abs(m)) m = x[off + i];
+  const s = f32(m / -8);
+  const id = s !== 0 ? 1 / s : 0;
+  const level = (v: number) => Math.min(15, Math.max(0, Math.floor(v * id + 8.5))); // q + 8
+  for (let i = 0; i < 16; i++) {
+    b[bOff + i] = level(x[off + i]) | (level(x[off + 16 + i]) << 4);
+  }
+  return s;
+}
+
+export type QuantDType = "q8" | "q4";
+
+/**
+ * Index of the scale of block k of row j in a matrix's scale array (n/32 blocks per row): rows
+ * go in groups of 4, and a group stores its 4 rows' scales side by side block after block,
+ * [ceil(d/4)][n/32][4], so a kernel tile of 4 rows reads one v128 per block, sequentially.
+ */
+export const scaleIndex = (j: number, k: number, nb: number) => ((j >> 2) * nb + k) * 4 + (j & 3);
+
+/** Floats in a [d][n] matrix's scale array (the last group padded to 4 rows). */
+export const scaleCount = (d: number, n: number) => Math.ceil(d / 4) * 4 * (n / QBLOCK);
+
+/** Bytes of quants per row of n values. */
+export const rowBytes = (n: number, dtype: QuantDType) => (dtype === "q8" ? n : n / 2);
+
+/**
+ * Quantizes rows [row0, row0 + rows) of a [d][n] matrix. x holds just those rows ([rows][n]);
+ * quants go to q (the same rows, rowBytes each, from q[0]); scales to the whole matrix's scale
+ * array s (scaleCount(d, n) floats) at scaleIndex(row, block).
+ */
+export function quantizeRows(
+  x: Float32Array,
+  rows: number,
+  n: number,
+  dtype: QuantDType,
+  q: Uint8Array,
+  s: Float32Array,
+  row0: number,
+  d: number,
+): void {
+  if (n % QBLOCK) throw new Error(`cannot quantize rows of ${n} values: not a multiple of 32`);
+  const rb = rowBytes(n, dtype);
+  const q8 = new Int8Array(q.buffer, q.byteOffset, q.byteLength);
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < n / QBLOCK; k++) {
+      const at = r * n + k * QBLOCK;
+      s[scaleIndex(row0 + r, k, n / QBLOCK)] =
+        dtype === "q8"
+          ? quantizeBlockQ8(x, at, q8, r * rb + k * QBLOCK)
+          : quantizeBlockQ4(x, at, q, r * rb + k * 16);
+    }
+  }
+}
+
+/** The n values of row r of a quantized [d][n] matrix (q: all quants, s: its scale array). */
+export function dequantizeRow(
+  q: Uint8Array,
+  s: Float32Array,
+  r: number,
+  n: number,
+  d: number,
+  dtype: QuantDType,
+): Float32Array {
+  const out = new Float32Array(n);
+  const rb = rowBytes(n, dtype);
+  for (let k = 0; k < n / QBLOCK; k++) {
+    const sc = s[scaleIndex(r, k, n / QBLOCK)];
+    for (let i = 0; i < QBLOCK; i++)
+      out[k * QBLOCK + i] = f32(quantAt(q, r * rb, k, i, dtype) * sc);
+  }
+  return out;
+}
+
+/** The integer value of element i of block k of a row starting at byte `row`. */
+export function quantAt(q: Uint8Array, row: number, k: number, i: number, dtype: QuantDType) {
+  if (dtype === "q8") return (q[row + k * QBLOCK + i] << 24) >> 24;
+  const byte = q[row + k * 16 + (i & 15)];
+  return (i < 16 ? byte & 15 : byte >> 4) - 8;
+}
