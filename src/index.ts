@@ -38,9 +38,20 @@ const int = (v: string | undefined, def: number) => {
 };
 
 // One set of deps (and so one registry of resident models) per env object of the isolate.
-const cached = new WeakMap<Env, Deps>();
+const cached = new WeakMap<Env, Deps & { registry: ModelRegistry }>();
 
-function depsOf(env: Env): Deps {
+/** The isolate's deps, with engine loads handing their cache writes to this request's waitUntil. */
+function depsOf(env: Env, ctx?: ExecutionContext): Deps {
+  const base = baseDeps(env);
+  if (!ctx) return base;
+  const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
+  return {
+    ...base,
+    engine: (model) => base.registry.get(model, waitUntil).catch(toApiError(model)),
+  };
+}
+
+function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
   const known = cached.get(env);
   if (known) return known;
   const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
@@ -49,7 +60,8 @@ function depsOf(env: Env): Deps {
     slots: int(env.MAX_SLOTS, 16),
     engine: { maxQueue: int(env.MAX_QUEUE, 64), prefillChunk: 64 },
   });
-  const deps: Deps = {
+  const deps: Deps & { registry: ModelRegistry } = {
+    registry,
     caps: {
       maxN: int(env.MAX_N, 16),
       maxTokens: int(env.MAX_TOKENS, 4096),

@@ -5,6 +5,7 @@
 import { fetchChecked, fetchManifest, loadModel, type WeightStore } from "../model/loader.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import type { Manifest } from "../model/manifest.js";
+import { ModelTooLargeError, planServing } from "../model/plan.js";
 import { Engine, type EngineOptions } from "./engine.js";
 
 export interface RegistryOptions {
@@ -33,10 +34,10 @@ export class ModelRegistry {
   ) {}
 
   /** The engine of a model, loading it on first use. */
-  get(name: string): Promise<Engine> {
+  get(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Engine> {
     let p = this.engines.get(name);
     if (!p) {
-      p = this.load(name);
+      p = this.load(name, waitUntil);
       this.engines.set(name, p);
       p.catch(() => this.engines.delete(name)); // a later request retries
     }
@@ -49,13 +50,13 @@ export class ModelRegistry {
    */
   tokenizer(name: string): Promise<{ tokenizer: Tokenizer; n_ctx: number }> {
     const e = this.ready.get(name);
-    if (e) return Promise.resolve({ tokenizer: e.lm.tokenizer, n_ctx: e.lm.manifest.config.n_ctx });
+    if (e) return Promise.resolve({ tokenizer: e.lm.tokenizer, n_ctx: e.lm.plan.context });
     let p = this.tokenizers.get(name);
     if (!p) {
       p = (async () => {
         const m = await fetchManifest(this.store, name);
         const bytes = await fetchChecked(this.store, name, m.tokenizer);
-        return { tokenizer: Tokenizer.fromBytes(bytes, { verify: false }), n_ctx: m.config.n_ctx };
+        return { tokenizer: Tokenizer.fromBytes(bytes, { verify: false }), n_ctx: this.context(m) };
       })();
       this.tokenizers.set(name, p);
       p.catch(() => this.tokenizers.delete(name));
@@ -68,7 +69,7 @@ export class ModelRegistry {
     return this.ready.get(name);
   }
 
-  private async load(name: string): Promise<Engine> {
+  private async load(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Engine> {
     // Evict idle models so the new one gets the budget; busy ones keep theirs.
     let used = 0;
     for (const [other, e] of this.ready) {
@@ -82,6 +83,7 @@ export class ModelRegistry {
       budgetBytes: this.opts.budgetBytes - used,
       slots: this.opts.slots,
       rows: this.opts.rows,
+      waitUntil,
     });
     const engine = new Engine(lm, this.opts.engine);
     this.ready.set(name, engine);
@@ -117,8 +119,29 @@ export class ModelRegistry {
   async info(name: string): Promise<ModelInfo> {
     const m: Manifest =
       this.ready.get(name)?.lm.manifest ?? (await fetchManifest(this.store, name));
-    const created = Number(m.source?.created ?? 0);
-    return { id: m.name, n_ctx: m.config.n_ctx, n_vocab: m.config.n_vocab, created };
+    // OpenAI's `created` (unix seconds): when the converter wrote the model.
+    const created = Math.floor((Date.parse(String(m.source?.converted_at ?? "")) || 0) / 1000);
+    return { id: m.name, n_ctx: this.context(m), n_vocab: m.config.n_vocab, created };
+  }
+
+  /**
+   * The context this server serves a model with: its loaded plan's, or the plan it would get
+   * (the memory plan may cap it below n_ctx). A model over budget reports n_ctx; loading it fails.
+   */
+  private context(m: Manifest): number {
+    const e = this.ready.get(m.name);
+    if (e) return e.lm.plan.context;
+    try {
+      return planServing(m, {
+        budgetBytes: this.opts.budgetBytes,
+        slots: this.opts.slots,
+        rows: this.opts.rows ?? 64,
+        logitRows: 8,
+      }).context;
+    } catch (e) {
+      if (e instanceof ModelTooLargeError) return m.config.n_ctx;
+      throw e;
+    }
   }
 }
 

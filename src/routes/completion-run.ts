@@ -25,7 +25,7 @@ export interface Choice {
 /** Token ids of every prompt, checked against the vocabulary, the server cap and the context. */
 export function promptIdsOf(p: CompletionParams, engine: Engine, maxPromptTokens: number) {
   const tok = engine.lm.tokenizer;
-  const n_ctx = engine.lm.manifest.config.n_ctx;
+  const n_ctx = engine.lm.plan.context; // what the memory plan serves, <= the model's n_ctx
   const prompts = p.prompts.map((pr, i) => {
     const where = p.prompts.length > 1 ? `prompt[${i}]` : "prompt";
     let ids: number[];

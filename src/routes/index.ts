@@ -16,14 +16,18 @@ import { tokenize } from "./tokenize.js";
 
 export type { Deps, ServerCaps } from "./context.js";
 
-export function createApp<E extends object>(depsOf: (env: E) => Deps) {
+export function createApp<E extends object>(depsOf: (env: E, ctx?: ExecutionContext) => Deps) {
   const app = new Hono<AppEnv & { Bindings: E }>();
   // Any origin may call the API (keys, when configured, are the protection). A preflight is
   // answered before the key check and reflects the requested headers, so the openai client's
   // authorization, content-type and x-stainless-* headers are all allowed.
   app.use("*", cors({ origin: "*", exposeHeaders: ["Retry-After"], maxAge: 86400 }));
   app.use("*", async (c, next) => {
-    c.set("deps", depsOf(c.env));
+    let ctx: ExecutionContext | undefined;
+    try {
+      ctx = c.executionCtx as ExecutionContext; // absent when the app is called without one
+    } catch {}
+    c.set("deps", depsOf(c.env, ctx));
     await next();
   });
   app.use("/v1/*", async (c, next) => {

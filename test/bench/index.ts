@@ -3,9 +3,11 @@
 
 import { benchServe } from "./serve.js";
 import { benchTokenizer, type Row } from "./tokenizer.js";
+import { benchWeights } from "./weights.js";
 
 const sections: [string, () => Promise<Row[]>][] = [
   ["tokenizer", benchTokenizer],
+  ["weights", benchWeights],
   ["serve", benchServe],
 ];
 
