@@ -1,7 +1,9 @@
 // The Worker entry: the kernels module (compiled at deploy, instantiated per loaded model),
 // the models in R2, and the HTTP app. One registry per isolate keeps loaded models resident.
 
-import kernels from "../build/kernels.wasm";
+import baselineKernels from "../build/kernels.wasm";
+import relaxedKernels from "../build/kernels-relaxed.wasm";
+import { pickKernelModule } from "./kernels/wasm.js";
 import { ModelRegistry, type R2Listable } from "./engine/registry.js";
 import { ModelLoadError, ModelNotFoundError } from "./model/loader.js";
 import { ModelTooLargeError } from "./model/plan.js";
@@ -15,6 +17,8 @@ export interface Env {
   /** KV-cache slots per model (concurrent sequences); fewer if the budget is tighter. */
   MAX_SLOTS?: string;
   MAX_QUEUE?: string;
+  /** Serve at most this many positions per sequence (default the model's n_ctx): more KV slots fit. */
+  MAX_CONTEXT?: string;
   /** Most choices per prompt (`n`). */
   MAX_N?: string;
   /** Largest `max_tokens` accepted. */
@@ -37,6 +41,9 @@ const int = (v: string | undefined, def: number) => {
   return v !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : def;
 };
 
+// The relaxed-SIMD kernels where the runtime runs them (workerd does), else baseline SIMD128.
+const kernels = pickKernelModule(relaxedKernels, baselineKernels);
+
 // One set of deps (and so one registry of resident models) per env object of the isolate.
 const cached = new WeakMap<Env, Deps & { registry: ModelRegistry }>();
 
@@ -58,6 +65,7 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
     kernels,
     budgetBytes: int(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
     slots: int(env.MAX_SLOTS, 16),
+    context: env.MAX_CONTEXT ? int(env.MAX_CONTEXT, 1024) : undefined,
     engine: { maxQueue: int(env.MAX_QUEUE, 64), prefillChunk: 64 },
   });
   const deps: Deps & { registry: ModelRegistry } = {

@@ -29,6 +29,9 @@ export class EngineSaturatedError extends Error {
   }
 }
 
+/** Longest a step waits for slow readers to take the previous step's tokens. */
+const STEP_WAIT_MS = 25;
+
 const defaultYield = () => new Promise<void>((r) => setTimeout(r, 0));
 
 export class Engine {
@@ -36,6 +39,7 @@ export class Engine {
   private readonly running: Sequence[] = [];
   private readonly freeSlots: number[];
   private stepping = false;
+  private lastStep = -Infinity;
   readonly stats = { steps: 0, rows: 0, tokens: 0 };
 
   constructor(
@@ -86,7 +90,7 @@ export class Engine {
     const yieldFn = this.opts.yieldFn ?? defaultYield;
     try {
       for (;;) {
-        if (!seq.done && !this.stepping) this.step();
+        if (!seq.done && !this.stepping && this.due()) this.step();
         const events = seq.drain();
         if (events.length) await emit(events);
         if (seq.error) throw seq.error;
@@ -97,6 +101,17 @@ export class Engine {
       if (!seq.done) seq.cancelled = true; // the driver left (client gone): free the slot next step
       this.retire();
     }
+  }
+
+  /**
+   * Whether the next step should run now: once every running sequence's reader has taken the
+   * last step's tokens, so every stream gets each token as soon as it exists instead of a burst
+   * per round of readers; but a reader that is slow to come back (a blocked write, a client gone)
+   * holds the others for at most STEP_WAIT_MS.
+   */
+  private due(): boolean {
+    if (performance.now() - this.lastStep >= STEP_WAIT_MS) return true;
+    return this.running.every((s) => s.done || s.events.length === 0);
   }
 
   /** One engine step: retire, admit, one batched forward pass, sample. Synchronous. */
@@ -128,6 +143,7 @@ export class Engine {
       });
     } finally {
       this.stepping = false;
+      this.lastStep = performance.now(); // readers get STEP_WAIT_MS from the end of the step
     }
   }
 

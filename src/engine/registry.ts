@@ -13,6 +13,8 @@ export interface RegistryOptions {
   budgetBytes: number;
   slots: number;
   rows?: number;
+  /** Longest context to serve (default each model's n_ctx): trades context for KV slots. */
+  context?: number;
   engine: EngineOptions;
 }
 
@@ -83,6 +85,7 @@ export class ModelRegistry {
       budgetBytes: this.opts.budgetBytes - used,
       slots: this.opts.slots,
       rows: this.opts.rows,
+      context: this.opts.context,
       waitUntil,
     });
     const engine = new Engine(lm, this.opts.engine);
@@ -137,6 +140,7 @@ export class ModelRegistry {
         slots: this.opts.slots,
         rows: this.opts.rows ?? 64,
         logitRows: 8,
+        context: this.opts.context,
       }).context;
     } catch (e) {
       if (e instanceof ModelTooLargeError) return m.config.n_ctx;

@@ -2,5 +2,5 @@
 // (node.ts, which reads the .wasm from disk, is deliberately not re-exported.)
 
 export * from "./types";
-export { instantiateKernels } from "./wasm";
+export { instantiateKernels, pickKernelModule } from "./wasm";
 export { scalarKernels } from "./scalar";

@@ -1,43 +1,71 @@
-// Node-only helpers for tests, benchmarks and the converter: read build/kernels.wasm from disk.
-// Never imported by the Worker (it bundles the .wasm as a module import instead).
+// Node-only helpers for tests, benchmarks and the converter: read build/kernels.wasm (or the
+// relaxed-SIMD build/kernels-relaxed.wasm) from disk. Never imported by the Worker (it bundles
+// the .wasm files as module imports instead).
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
 import type { Kernels } from "./types";
 import { RESERVED_BYTES } from "./types";
 import { instantiateKernels } from "./wasm";
 
-const WASM_PATH = fileURLToPath(new URL("../../build/kernels.wasm", import.meta.url));
-const BUILD_COMMAND = "npx asc assembly/index.ts --config assembly/asconfig.json --target release";
+/** baseline: SIMD128 only; relaxed: the same kernels built with relaxed SIMD (fused madd). */
+export type KernelVariant = "baseline" | "relaxed";
+
+const FILES: Record<KernelVariant, string> = {
+  baseline: "kernels.wasm",
+  relaxed: "kernels-relaxed.wasm",
+};
+const BUILD_COMMAND = "npm run build";
 const PAGE_BYTES = 65536;
 
-let cached: WebAssembly.Module | undefined;
+const cached = new Map<string, WebAssembly.Module>();
 
-/** The compiled kernel module, compiled once per process. */
-export function loadKernelModule(): WebAssembly.Module {
-  if (cached) return cached;
+/**
+ * Node 20 (V8 11.3) ships relaxed SIMD behind a flag that workerd and Node 22 have on by
+ * default; V8 reads it when it compiles a module, so setting it first is enough.
+ */
+export function enableRelaxedSimd(): void {
+  setFlagsFromString("--experimental-wasm-relaxed-simd");
+}
+
+/** A compiled module from build/, compiled once per process. */
+export function loadWasm(file: string): WebAssembly.Module {
+  const known = cached.get(file);
+  if (known) return known;
+  const path = fileURLToPath(new URL(`../../build/${file}`, import.meta.url));
   let bytes: Buffer;
   try {
-    bytes = readFileSync(WASM_PATH);
+    bytes = readFileSync(path);
   } catch (err) {
     throw new Error(
-      `Cannot read the kernel module ${WASM_PATH} (${(err as Error).message}). ` +
+      `Cannot read the module ${path} (${(err as Error).message}). ` +
         `---> HINT: build it first, from the repository root: ${BUILD_COMMAND}`,
     );
   }
   // @cloudflare/workers-types declares Module abstract (workerd forbids compiling from bytes);
   // Node allows it, and this file never runs in the Worker.
   const Compile = WebAssembly.Module as unknown as new (bytes: Uint8Array) => WebAssembly.Module;
-  cached = new Compile(bytes);
-  return cached;
+  const module = new Compile(bytes);
+  cached.set(file, module);
+  return module;
+}
+
+/** The compiled kernel module of a variant (default: baseline). */
+export function loadKernelModule(variant: KernelVariant = "baseline"): WebAssembly.Module {
+  if (variant === "relaxed") enableRelaxedSimd();
+  return loadWasm(FILES[variant]);
 }
 
 /**
  * A fresh memory of `bytes` (rounded up to 64 KiB pages; the first RESERVED_BYTES belong to the
  * module) with the kernels instantiated over it. maximum = initial, so nothing can grow it.
  */
-export function createKernels(bytes: number): { kernels: Kernels; memory: WebAssembly.Memory } {
+export function createKernels(
+  bytes: number,
+  variant: KernelVariant = "baseline",
+): { kernels: Kernels; memory: WebAssembly.Memory } {
   const pages = Math.ceil(Math.max(bytes, RESERVED_BYTES) / PAGE_BYTES);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-  return { kernels: instantiateKernels(loadKernelModule(), memory), memory };
+  return { kernels: instantiateKernels(loadKernelModule(variant), memory), memory };
 }

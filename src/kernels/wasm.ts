@@ -18,7 +18,7 @@ const KERNEL_NAMES = [
   "embedQ4",
   "attentionQ8",
 ] as const;
-const BUILD_HINT = "npx asc assembly/index.ts --config assembly/asconfig.json --target release";
+const BUILD_HINT = "npm run build";
 
 /**
  * Synchronous, so it also runs at Worker module scope. The module imports env.memory (and,
@@ -62,6 +62,28 @@ export function instantiateKernels(
     embedQ4: k.embedQ4,
     attentionQ8: k.attentionQ8,
   };
+}
+
+/**
+ * The kernel module this isolate uses: the relaxed-SIMD build when the runtime instantiates it,
+ * else the baseline SIMD128 build. Both are bundled module imports (Workers cannot compile bytes),
+ * so a runtime without relaxed SIMD would fail at compiling it; the instantiation check (over a
+ * throwaway one-page memory) also catches a module that compiled but cannot be instantiated.
+ * workerd's V8 has relaxed SIMD on by default, so the Worker takes the relaxed path; tests run
+ * both. A given isolate uses one module for all rows, so the batch-invariance guarantee holds.
+ */
+export function pickKernelModule(
+  relaxed: WebAssembly.Module | null,
+  baseline: WebAssembly.Module,
+): WebAssembly.Module {
+  if (!relaxed) return baseline;
+  try {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+    new WebAssembly.Instance(relaxed, { env: { memory, abort: () => {} } });
+    return relaxed;
+  } catch {
+    return baseline;
+  }
 }
 
 /** An AssemblyScript string (UTF-16LE, byte length in the u32 before it) for abort messages. */

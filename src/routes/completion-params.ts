@@ -19,6 +19,8 @@ export interface CompletionParams {
   includeUsage: boolean;
   logprobs: number | null;
   echo: boolean;
+  /** Extension (vLLM's): keep generating past <|endoftext|> until max_tokens or a stop string. */
+  ignoreEos: boolean;
   stop: string[];
   presence_penalty: number;
   frequency_penalty: number;
@@ -199,6 +201,7 @@ export function parseCompletionParams(body: unknown, caps: Caps): CompletionPara
           ? 0
           : int(b, "logprobs", 0, 0, 5),
     echo: bool(b, "echo"),
+    ignoreEos: bool(b, "ignore_eos"),
     stop: stops(b.stop),
     presence_penalty: num(b, "presence_penalty", 0, -2, 2),
     frequency_penalty: num(b, "frequency_penalty", 0, -2, 2),

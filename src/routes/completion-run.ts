@@ -90,7 +90,7 @@ export function submitChoices(
           maxTokens,
           sampling,
           seed: p.seed === null ? randomSeed() : choiceSeed(p.seed, pi * p.bestOf + j),
-          stopTokens: new Set(tok.eot === undefined ? [] : [tok.eot]),
+          stopTokens: new Set(tok.eot === undefined || p.ignoreEos ? [] : [tok.eot]),
           logprobs: wantLogprobs ? (p.logprobs ?? 0) : null,
           echoLogprobs,
         };

@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark in one run, printed as one table. Figures are medians;
 // targets live here, never in timed tests.
 
-import { benchServe } from "./serve.js";
+import { benchServe, benchServeGpt2 } from "./serve.js";
 import { benchTokenizer, type Row } from "./tokenizer.js";
 import { benchWeights } from "./weights.js";
 
@@ -9,6 +9,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["tokenizer", benchTokenizer],
   ["weights", benchWeights],
   ["serve", benchServe],
+  ["serve-gpt2", benchServeGpt2],
 ];
 
 const only = process.argv.slice(2);

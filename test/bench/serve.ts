@@ -3,8 +3,8 @@
 // Alone: npx tsx test/bench/serve.ts
 
 import { startDevServer, uploadLocal } from "../helpers/dev-server.js";
-import { FIXTURE_DIR } from "../setup/paths.js";
-import { mkdtempSync, rmSync } from "node:fs";
+import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +14,7 @@ const RESTARTS = 3;
 const DECODE_RUNS = 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-async function completion(url: string, body: object): Promise<number> {
+async function completion(url: string, body: Record<string, unknown>): Promise<number> {
   const t0 = performance.now();
   const res = await fetch(`${url}/v1/completions`, {
     method: "POST",
@@ -59,7 +59,7 @@ export async function concurrency(url: string, n: number, tokens: number, model:
   const t0 = performance.now();
   const runs = await Promise.all(
     Array.from({ length: n }, (_, i) =>
-      streamTimes(url, { model, prompt: "ROMEO:", max_tokens: tokens, temperature: 0.8, seed: i, logit_bias: { "2047": -100 } }),
+      streamTimes(url, { model, prompt: "ROMEO:", max_tokens: tokens, temperature: 0.8, seed: i, ignore_eos: true }),
     ),
   );
   const wall = performance.now() - t0;
@@ -72,6 +72,59 @@ export async function concurrency(url: string, n: number, tokens: number, model:
     { name: `serve: ${n} streams, inter-token median`, value: median(gaps), unit: "ms", note },
     { name: `serve: ${n} streams, inter-token p95`, value: pct(gaps, 0.95), unit: "ms", note },
   ];
+}
+
+/** The random gpt2-shaped q4 checkpoint that the weights bench converts (build/bench/gpt2-q4). */
+const GPT2_Q4 = join(ROOT, "build", "bench", "gpt2-q4");
+
+/** Fresh server: first /v1/tokenize (manifest + 50k-vocab tokenizer from R2) minus a warm one. */
+async function tokenizerColdStart(persistTo: string, model: string): Promise<number> {
+  const server = await startDevServer({ persistTo });
+  const call = async () => {
+    const t0 = performance.now();
+    const res = await fetch(`${server.url}/v1/tokenize`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model, prompt: "Hello, my dog is cute" }),
+    });
+    if (!res.ok) throw new Error(`tokenize failed: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+    return performance.now() - t0;
+  };
+  try {
+    const cold = await call();
+    const warm = median([await call(), await call(), await call()]);
+    return cold - warm;
+  } finally {
+    await server.stop();
+  }
+}
+
+/** gpt2-shaped q4 under wrangler dev: tokenizer cold start and concurrent-stream scaling. */
+export async function benchServeGpt2(): Promise<Row[]> {
+  if (!existsSync(join(GPT2_Q4, "manifest.json"))) {
+    return [{ name: "serve gpt2 q4: skipped", value: 0, unit: "", note: "run the weights bench first" }];
+  }
+  const name = JSON.parse(readFileSync(join(GPT2_Q4, "manifest.json"), "utf8")).name as string;
+  const persistTo = mkdtempSync(join(tmpdir(), "gpt-edge-bench-"));
+  const rows: Row[] = [];
+  try {
+    uploadLocal(GPT2_Q4, persistTo);
+    const cold: number[] = [];
+    for (let r = 0; r < 3; r++) cold.push(await tokenizerColdStart(persistTo, name));
+    rows.push({ name: "serve: tokenizer cold start, 50k vocab", value: median(cold), unit: "ms", note: "fresh wrangler dev: R2 fetch + fromBytes + encode, median of 3" });
+    // 16 slots of gpt2 need more than one isolate's 112 MiB: a local-only budget (see note).
+    const server = await startDevServer({ persistTo, vars: { MEMORY_BUDGET_MB: "512", MAX_CONTEXT: "256" } });
+    try {
+      await completion(server.url, { model: name, prompt: "A", max_tokens: 1 }); // load
+      for (const n of [1, 2, 4, 8, 16]) rows.push(...(await concurrency(server.url, n, 32, name)));
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(persistTo, { recursive: true, force: true });
+  }
+  return rows.map((r) => (r.name.includes("streams") ? { ...r, name: r.name.replace("serve:", "serve gpt2 q4:"), note: "random gpt2 q4, context 256, 16 slots (MEMORY_BUDGET_MB=512)" } : r));
 }
 
 export async function benchServe(): Promise<Row[]> {

@@ -35,6 +35,7 @@ describe("parseCompletionParams", () => {
       includeUsage: false,
       logprobs: null,
       echo: false,
+      ignoreEos: false,
       stop: [],
       presence_penalty: 0,
       frequency_penalty: 0,

@@ -276,6 +276,14 @@ describe("best_of and usage", () => {
     expect(r.usage.completion_tokens).toBe(1);
   });
 
+  it("Should generate past <|endoftext|> with ignore_eos until max_tokens", async () => {
+    const req = { prompt: "ROMEO:", max_tokens: 10, logit_bias: { [EOT]: 100 }, logprobs: 0 };
+    const r = await complete({ ...req, ignore_eos: true });
+    expect(r.choices[0].finish_reason).toBe("length");
+    expect(r.usage.completion_tokens).toBe(10);
+    expect(r.choices[0].logprobs.tokens).toHaveLength(10);
+  });
+
   it("Should count generated tokens up to the stop, the same streamed or not", async () => {
     const req = { prompt: "ROMEO:", max_tokens: 40, stop: ["\n"], seed: 4, n: 3 };
     const whole = await complete(req);

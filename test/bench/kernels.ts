@@ -1,0 +1,239 @@
+// Kernels against this machine's limits, one core, one run: first the limits (assembly/probe.ts:
+// peak f32x4 mul + add, relaxed madd, int8 dots, streaming bandwidth), then the forward pass of
+// GPT-2 124M shapes (random weights, f32 / q8 / q4) and of the default tiny-shakespeare model,
+// through the baseline and the relaxed-SIMD kernels, each as a fraction of its roofline:
+//   decode (T = 1): reads every weight once, so tokens/s <= bandwidth / model bytes;
+//   prefill of T tokens and batched decode of B sequences: 2·T FLOPs per linear weight (the
+//   unembedding only for the rows that need logits), so GFLOP/s <= the SIMD peak.
+// Alone: npx tsx test/bench/kernels.ts [gpt2|tiny]
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadKernelModule, loadWasm, type KernelVariant } from "../../src/kernels/node.js";
+import { loadModel, type LoadedModel } from "../../src/model/loader.js";
+import { FORMAT, tensorLayout, type DType, type Manifest } from "../../src/model/manifest.js";
+import { convertCheckpoint } from "../../weights/convert.js";
+import { writeRandomCheckpoint } from "../../weights/random.js";
+import { modelDirStore } from "../helpers/fs-store.js";
+import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
+import type { Row } from "./tokenizer.js";
+
+const DIR = join(ROOT, "build", "bench");
+const SEED = 124; // the checkpoint test/bench/weights.ts writes and converts too
+const RUNS = 5;
+const STEPS = 16; // decode steps per timed run
+const PREFILL = 128;
+const BATCH = 8;
+const STREAM_BYTES = 512 * 2 ** 20;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+interface Limits {
+  mulAdd: number; // GFLOP/s, baseline f32x4 mul + add
+  madd: number; // GFLOP/s, f32x4.relaxed_madd
+  dotI16: number; // GOP/s (2 per multiply-add), i32x4.dot_i16x8_s
+  dotI8: number; // GOP/s, i32x4.relaxed_dot_i8x16_i7x16_add_s
+  bandwidth: number; // GB/s, v128 loads streaming STREAM_BYTES
+}
+
+/** Median seconds of fn over RUNS runs after one warm-up. */
+function seconds(fn: () => void, runs = RUNS): number {
+  fn();
+  const ts: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = performance.now();
+    fn();
+    ts.push((performance.now() - t0) / 1e3);
+  }
+  return median(ts);
+}
+
+function measureLimits(): Limits {
+  loadKernelModule("relaxed"); // sets V8's relaxed-SIMD flag before probe-relaxed compiles
+  const pages = Math.ceil((STREAM_BYTES + (1 << 20)) / 65536);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const inst = (file: string) =>
+    new WebAssembly.Instance(loadWasm(file), { env: { memory, abort: () => {} } })
+      .exports as Record<string, (p: number, n: number) => number>;
+  const base = inst("probe.wasm");
+  const relaxed = inst("probe-relaxed.wasm");
+  // m = 1 - 1e-7 and c = 1e-3 keep every chain normal (no denormals, no overflow) for N steps.
+  new Float32Array(memory.buffer, 0, 64).fill(1).fill(1 - 1e-7, 0, 4).fill(1e-3, 4, 8);
+  // Written, not just allocated: untouched pages all map to one zero page that stays in cache.
+  new Uint8Array(memory.buffer, 1 << 20, STREAM_BYTES).fill(7);
+  const N = 20_000_000;
+  const rate = (fn: () => void, work: number) => work / seconds(fn) / 1e9;
+  return {
+    mulAdd: rate(() => base.peakMulAdd(0, N), N * 14 * 4),
+    madd: rate(() => relaxed.peakMadd(0, N), N * 12 * 8),
+    dotI16: rate(() => base.peakDotI16(256, N), N * 12 * 16),
+    dotI8: rate(() => relaxed.peakDotI8(256, N), N * 12 * 32),
+    bandwidth: rate(() => base.stream(1 << 20, STREAM_BYTES), STREAM_BYTES),
+  };
+}
+
+/** build/bench/gpt2-<dtype>, converted from the seeded random checkpoint if not current. */
+function gpt2Dir(dtype: DType): string {
+  const hf = join(DIR, "gpt2-random");
+  const cfg = join(hf, "config.json");
+  const seed = existsSync(cfg) ? JSON.parse(readFileSync(cfg, "utf8")).gpt_edge_random?.seed : -1;
+  if (seed !== SEED || !existsSync(join(hf, "model.safetensors"))) {
+    process.stderr.write("bench kernels: writing a random gpt2-shaped checkpoint...\n");
+    writeRandomCheckpoint(hf, { shape: "gpt2", seed: SEED });
+  }
+  const dir = join(DIR, `gpt2-${dtype}`);
+  const file = join(dir, "manifest.json");
+  if (existsSync(file)) {
+    const m: Manifest = JSON.parse(readFileSync(file, "utf8"));
+    const current =
+      m.format === FORMAT &&
+      m.source?.dtype === dtype &&
+      m.source?.embedding_dtype === dtype &&
+      m.tensors.every((t) => tensorLayout(t.shape, t.dtype).bytes === t.bytes);
+    if (current) return dir;
+  }
+  process.stderr.write(`bench kernels: converting to ${dtype}...\n`);
+  convertCheckpoint(hf, dir, { name: "gpt2-random", dtype });
+  return dir;
+}
+
+/** Parameters a token multiplies with: the linear layers' weights, and wte (the unembedding). */
+function flopWeights(m: Manifest): { body: number; wte: number } {
+  let body = 0;
+  let wte = 0;
+  for (const t of m.tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.name === "wte") wte = n;
+    else if (t.shape.length === 2 && t.name.startsWith("h.")) body += n;
+  }
+  return { body, wte };
+}
+
+async function load(dir: string, name: string, variant: KernelVariant): Promise<LoadedModel> {
+  return loadModel(modelDirStore(dir, name), name, {
+    kernels: loadKernelModule(variant),
+    budgetBytes: 2 ** 31,
+    slots: BATCH,
+    rows: PREFILL,
+    logitRows: BATCH,
+    kv: "f32",
+    cache: null,
+  });
+}
+
+/** Fills every slot's f32 KV cache with small values, so decode at any position is valid. */
+function fillKv(lm: LoadedModel): void {
+  const { n_layer: L, n_embd: C } = lm.manifest.config;
+  for (let s = 0; s < lm.plan.slots; s++) {
+    for (let l = 0; l < L; l++) {
+      for (const which of [0, 1] as const) {
+        const a = new Float32Array(lm.kernels.memory.buffer, lm.model.kvCache(s, l, which), lm.plan.context * C);
+        for (let i = 0; i < a.length; i++) a[i] = Math.sin(i * 0.37 + s + l) * 0.5;
+      }
+    }
+  }
+}
+
+const ids = (n: number, seed: number, V: number) => Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % V);
+
+/** Rows for one model through one kernel variant. */
+function benchModel(label: string, lm: LoadedModel, lim: Limits, variant: KernelVariant): Row[] {
+  const m = lm.manifest;
+  const { n_vocab: V, n_ctx } = m.config;
+  const { body, wte } = flopWeights(m);
+  const bytes = m.image_bytes;
+  const peak = variant === "relaxed" ? lim.madd : lim.mulAdd;
+  const peakName = variant === "relaxed" ? "relaxed madd peak" : "SIMD peak";
+  const fwd = lm.model.forward.bind(lm.model);
+  fillKv(lm);
+  const rows: Row[] = [];
+  const name = (w: string) => `kernels ${label} ${variant}: ${w}`;
+
+  const roof = lim.bandwidth * 1e9 / bytes; // tokens/s if weight traffic were the only cost
+  for (const ctx of [128, Math.min(1024, n_ctx)]) {
+    const pos0 = Math.min(ctx, n_ctx - STEPS);
+    const tok = ids(STEPS, 1, V);
+    const s = seconds(() => {
+      for (let i = 0; i < STEPS; i++) fwd([{ slot: 0, pos0: pos0 + i, ids: [tok[i]], logits: "last" }], () => {});
+    });
+    const rate = STEPS / s;
+    rows.push({
+      name: name(`decode ctx ${ctx}`),
+      value: rate,
+      unit: "tokens/s",
+      note: `${(rate * bytes / 1e9).toFixed(1)} GB/s, ${pct(rate / roof)} of bandwidth roofline ${roof.toFixed(1)} tok/s`,
+    });
+  }
+
+  const T = Math.min(PREFILL, n_ctx);
+  const prompt = ids(T, 2, V);
+  const ps = seconds(() => fwd([{ slot: 0, pos0: 0, ids: prompt, logits: "last" }], () => {}), 3);
+  const prefillFlops = 2 * (T * body + wte);
+  const prefillG = prefillFlops / ps / 1e9;
+  rows.push({
+    name: name(`prefill ${T}`),
+    value: T / ps,
+    unit: "tokens/s",
+    note: `${prefillG.toFixed(1)} GFLOP/s, ${pct(prefillG / peak)} of ${peakName} ${peak.toFixed(1)}`,
+  });
+
+  const batch = Array.from({ length: BATCH }, (_, s) => ({ slot: s, pos: 128, tok: ids(STEPS, 3 + s, V) }));
+  const bs = seconds(() => {
+    for (let i = 0; i < STEPS; i++) {
+      const segs = batch.map((b) => ({ slot: b.slot, pos0: b.pos + i, ids: [b.tok[i]], logits: "last" as const }));
+      fwd(segs, () => {});
+    }
+  }, 3);
+  const batchG = (STEPS * BATCH * 2 * (body + wte)) / bs / 1e9;
+  rows.push({
+    name: name(`batched decode ${BATCH} seqs ctx 128`),
+    value: (STEPS * BATCH) / bs,
+    unit: "tokens/s",
+    note: `${batchG.toFixed(1)} GFLOP/s, ${pct(batchG / prefillG)} of prefill, ${pct(batchG / peak)} of ${peakName}`,
+  });
+  return rows;
+}
+
+export async function benchKernels(which: string[] = []): Promise<Row[]> {
+  const lim = measureLimits();
+  const rows: Row[] = [
+    { name: "kernels limit: f32x4 mul + add peak", value: lim.mulAdd, unit: "GFLOP/s", note: "one core, 7 mul + 7 add chains" },
+    { name: "kernels limit: f32x4.relaxed_madd peak", value: lim.madd, unit: "GFLOP/s", note: "12 FMA chains" },
+    { name: "kernels limit: i32x4.dot_i16x8_s peak", value: lim.dotI16, unit: "GOP/s", note: "2 ops per multiply-add, 12 chains" },
+    { name: "kernels limit: relaxed_dot_i8x16_i7x16_add_s peak", value: lim.dotI8, unit: "GOP/s", note: "12 chains" },
+    { name: "kernels limit: memory bandwidth", value: lim.bandwidth, unit: "GB/s", note: `v128 loads over ${STREAM_BYTES / 2 ** 20} MiB` },
+  ];
+  const models: [string, () => string, string][] = [
+    ["tiny-shakespeare f32", () => FIXTURE_DIR, "tiny-shakespeare"],
+    ["gpt2 124M f32", () => gpt2Dir("f32"), "gpt2-random"],
+    ["gpt2 124M q8", () => gpt2Dir("q8"), "gpt2-random"],
+    ["gpt2 124M q4", () => gpt2Dir("q4"), "gpt2-random"],
+  ];
+  const decode: Record<string, number> = {};
+  for (const [label, dir, name] of models) {
+    if (which.length && !which.some((w) => label.includes(w))) continue;
+    for (const variant of ["baseline", "relaxed"] as const) {
+      process.stderr.write(`bench kernels: ${label} ${variant}...\n`);
+      const lm = await load(dir(), name, variant);
+      const r = benchModel(label, lm, lim, variant);
+      decode[`${label} ${variant}`] = r[0].value;
+      rows.push(...r);
+    }
+  }
+  for (const variant of ["baseline", "relaxed"]) {
+    const f32 = decode[`gpt2 124M f32 ${variant}`];
+    for (const dt of ["q8", "q4"]) {
+      const q = decode[`gpt2 124M ${dt} ${variant}`];
+      if (f32 && q) {
+        rows.push({ name: `kernels gpt2 124M ${dt} ${variant}: decode vs f32`, value: q / f32, unit: "x", note: `target ${dt === "q8" ? 4 : 5}x` });
+      }
+    }
+  }
+  return rows;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const rows = await benchKernels(process.argv.slice(2));
+  for (const r of rows) console.log(`${r.name.padEnd(58)} ${r.value.toFixed(2).padStart(9)} ${r.unit.padEnd(9)} ${r.note ?? ""}`);
+}
