@@ -68,31 +68,32 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
     const x0 = v128.load(q0),
       x1 = v128.load(q1);
     let wv = v128.load(p0);
-    a00 = f32x4.add(a00, f32x4.mul(x0, wv));
-    a10 = f32x4.add(a10, f32x4.mul(x1, wv));
+    a00 = Vec.madd(x0, wv, a00);
+    a10 = Vec.madd(x1, wv, a10);
     wv = v128.load(p1);
-    a01 = f32x4.add(a01, f32x4.mul(x0, wv));
-    a11 = f32x4.add(a11, f32x4.mul(x1, wv));
+    a01 = Vec.madd(x0, wv, a01);
+    a11 = Vec.madd(x1, wv, a11);
     wv = v128.load(p2);
-    a02 = f32x4.add(a02, f32x4.mul(x0, wv));
-    a12 = f32x4.add(a12, f32x4.mul(x1, wv));
+    a02 = Vec.madd(x0, wv, a02);
+    a12 = Vec.madd(x1, wv, a12);
     wv = v128.load(p3);
-    a03 = f32x4.add(a03, f32x4.mul(x0, wv));
-    a13 = f32x4.add(a13, f32x4.mul(x1, wv));
+    a03 = Vec.madd(x0, wv, a03);
+    a13 = Vec.madd(x1, wv, a13);
     ((q0 += 16), (q1 += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
   }
-  let s0 = f32x4.add(Vec.hsum4(a00, a01, a02, a03), bias);
-  let s1 = f32x4.add(Vec.hsum4(a10, a11, a12, a13), bias);
+  let s0 = Vec.hsum4(a00, a01, a02, a03);
+  let s1 = Vec.hsum4(a10, a11, a12, a13);
   const stop = x + ((<usize>n) << 2);
   while (q0 < stop) {
     // n % 4 tail: column k of the four weight rows times x0[k] and x1[k]
     const wc = Vec.col4(p0, rs);
-    s0 = f32x4.add(s0, f32x4.mul(f32x4.splat(load<f32>(q0)), wc));
-    s1 = f32x4.add(s1, f32x4.mul(f32x4.splat(load<f32>(q1)), wc));
+    s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
+    s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
     ((q0 += 4), (q1 += 4), (p0 += 4));
   }
-  v128.store(out, s0);
-  v128.store(out + os, s1);
+  // bias last, as dot1x4's caller adds it: a row's bits do not depend on its tile
+  v128.store(out, f32x4.add(s0, bias));
+  v128.store(out + os, f32x4.add(s1, bias));
 }
 
 /**
@@ -113,16 +114,16 @@ export function dot1x4(x: usize, w: usize, ws: usize, n: i32): v128 {
   const end = x + ((<usize>(n & ~3)) << 2);
   while (q < end) {
     const xv = v128.load(q);
-    a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(p0)));
-    a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(p1)));
-    a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(p2)));
-    a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(p3)));
+    a0 = Vec.madd(xv, v128.load(p0), a0);
+    a1 = Vec.madd(xv, v128.load(p1), a1);
+    a2 = Vec.madd(xv, v128.load(p2), a2);
+    a3 = Vec.madd(xv, v128.load(p3), a3);
     ((q += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
   }
   let s = Vec.hsum4(a0, a1, a2, a3);
   const stop = x + ((<usize>n) << 2);
   while (q < stop) {
-    s = f32x4.add(s, f32x4.mul(f32x4.splat(load<f32>(q)), Vec.col4(p0, ws)));
+    s = Vec.madd(f32x4.splat(load<f32>(q)), Vec.col4(p0, ws), s);
     ((q += 4), (p0 += 4));
   }
   return s;
@@ -136,13 +137,13 @@ export function dot(x: usize, w: usize, n: i32): f32 {
     p = w;
   const end8 = x + ((<usize>(n & ~7)) << 2);
   while (q < end8) {
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(q), v128.load(p)));
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(q, 16), v128.load(p, 16)));
+    a0 = Vec.madd(v128.load(q), v128.load(p), a0);
+    a1 = Vec.madd(v128.load(q, 16), v128.load(p, 16), a1);
     ((q += 32), (p += 32));
   }
   const end4 = x + ((<usize>(n & ~3)) << 2);
   if (q < end4) {
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(q), v128.load(p)));
+    a0 = Vec.madd(v128.load(q), v128.load(p), a0);
     ((q += 16), (p += 16));
   }
   let s = Vec.hsum(f32x4.add(a0, a1));

@@ -12,6 +12,17 @@ export class Vec {
     return f32x4.add(f32x4.shuffle(ab, cd, 0, 1, 4, 5), f32x4.shuffle(ab, cd, 2, 3, 6, 7));
   }
 
+  /**
+   * a·b + c per lane. The relaxed build (ASC_FEATURE_RELAXED_SIMD) emits f32x4.relaxed_madd, one
+   * fused multiply-add where the CPU has FMA (one rounding, not two), else f32x4.mul + f32x4.add.
+   * Within one build every call site rounds the same way, so a row's result still does not
+   * depend on the batch; the two builds differ from each other by rounding only.
+   */
+  @inline static madd(a: v128, b: v128, c: v128): v128 {
+    if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+
   /** Sum of the four lanes of a. */
   @inline static hsum(a: v128): f32 {
     const s = f32x4.add(a, f32x4.shuffle(a, a, 2, 3, 0, 1));

@@ -1,20 +1,8 @@
 // The Worker inside workerd with a real local R2 binding: models listing, completions,
 // determinism, and OpenAI-shaped errors.
 
-import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel } from "./seed.js";
-
-const worker = () => (exports as unknown as { default: { fetch: typeof fetch } }).default;
-
-async function post(path: string, body: unknown) {
-  const res = await worker().fetch(`http://gpt-edge.test${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, headers: res.headers, json: (await res.json()) as any };
-}
+import { MODEL, seedModel, worker, post } from "./seed.js";
 
 async function complete(body: Record<string, unknown>) {
   const r = await post("/v1/completions", { model: MODEL, ...body });
@@ -64,7 +52,14 @@ describe("POST /v1/completions", () => {
   });
 
   it("Should repeat a seeded sampled generation and differ with another seed", async () => {
-    const req = { prompt: "KING HENRY:", max_tokens: 40, temperature: 1, top_k: 50, top_p: 0.95, seed: 7 };
+    const req = {
+      prompt: "KING HENRY:",
+      max_tokens: 40,
+      temperature: 1,
+      top_k: 50,
+      top_p: 0.95,
+      seed: 7,
+    };
     const a = await complete(req);
     const b = await complete(req);
     const c = await complete({ ...req, seed: 8 });

@@ -2,11 +2,8 @@
 // 15 others; past slots + queue (4 + 12 in tests) requests get 503 with Retry-After, and the
 // engine serves normally afterwards.
 
-import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel } from "./seed.js";
-
-const worker = () => (exports as unknown as { default: { fetch: typeof fetch } }).default;
+import { MODEL, seedModel, worker } from "./seed.js";
 
 const post = (body: object) =>
   worker().fetch("http://gpt-edge.test/v1/completions", {
@@ -29,7 +26,14 @@ async function text(body: { stream?: boolean }): Promise<string> {
     .join("");
 }
 
-const PROMPTS = ["ROMEO:", "JULIET:\nO Romeo,", "First Citizen:\nSpeak, speak.", "KING HENRY:", "A", "Nurse:"];
+const PROMPTS = [
+  "ROMEO:",
+  "JULIET:\nO Romeo,",
+  "First Citizen:\nSpeak, speak.",
+  "KING HENRY:",
+  "A",
+  "Nurse:",
+];
 const request = (i: number) => ({
   prompt: PROMPTS[i % PROMPTS.length],
   max_tokens: 24,

@@ -3,7 +3,6 @@
 // succeeds once the object is fixed; a plan over budget is refused (503) before any shard is
 // fetched; verified shards (only those) are cached, and a bad cached copy falls back to R2.
 
-import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import kernels from "../../build/kernels.wasm";
 import packed from "../../build/test/tiny-shakespeare.bin";
@@ -16,10 +15,9 @@ import {
 import type { Manifest } from "../../src/model/manifest.js";
 import { ModelTooLargeError } from "../../src/model/plan.js";
 import { unpackModel } from "../../weights/unpack.js";
+import { bucket, worker } from "./seed.js";
 
-const bucket = () => (env as unknown as { WEIGHTS: R2Bucket }).WEIGHTS;
 const cache = () => (globalThis as unknown as { caches: { default: ShardCache } }).caches.default;
-const worker = () => (exports as unknown as { default: { fetch: typeof fetch } }).default;
 const BUDGET = 112 * 1024 * 1024;
 
 async function sha256(bytes: Uint8Array): Promise<string> {

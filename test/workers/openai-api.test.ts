@@ -2,11 +2,9 @@
 // and several prompts, streaming = non-streaming for a seed, stop sequences held back while
 // streaming, echo scoring as lm-evaluation-harness uses it, logprob consistency, best_of, usage.
 
-import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel } from "./seed.js";
+import { MODEL, seedModel, worker } from "./seed.js";
 
-const worker = () => (exports as unknown as { default: { fetch: typeof fetch } }).default;
 const EOT = 2047;
 
 async function request(path: string, body: unknown) {

@@ -2,13 +2,10 @@
 // inside workerd: its `fetch` option calls the Worker directly. Completion, streaming with
 // usage, n with a seed, logprobs + echo, stop sequences, models, and its typed errors.
 
-import { exports } from "cloudflare:workers";
 import OpenAI from "openai";
 import OpenAI4 from "openai4";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel } from "./seed.js";
-
-const worker = () => (exports as unknown as { default: { fetch: typeof fetch } }).default;
+import { MODEL, seedModel, worker } from "./seed.js";
 
 // The wrapper must be async: v4 calls .finally() on what fetch returns.
 const fetchWorker = async (url: RequestInfo | URL, init?: RequestInit) => worker().fetch(url, init);

@@ -1,20 +1,8 @@
 // POST /v1/tokenize and /v1/detokenize (vLLM's shapes) inside workerd, against the default
 // model's tokenizer loaded from R2 without its weights.
 
-import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel } from "./seed.js";
-
-const worker = () => (exports as unknown as { default: { fetch: typeof fetch } }).default;
-
-async function post(path: string, body: unknown) {
-  const res = await worker().fetch(`http://gpt-edge.test${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as any };
-}
+import { MODEL, seedModel, worker, post } from "./seed.js";
 
 beforeAll(async () => {
   await seedModel();
@@ -38,12 +26,18 @@ describe("POST /v1/tokenize", () => {
     expect(offsets[0][0]).toBe(0);
     expect(offsets.at(-1)![1]).toBe(prompt.length);
     offsets.slice(1).forEach(([s], i) => expect(s).toBe(offsets[i][1]));
-    expect(r.json.token_bytes[0]).toEqual(Array.from(new TextEncoder().encode(r.json.token_strs[0])));
+    expect(r.json.token_bytes[0]).toEqual(
+      Array.from(new TextEncoder().encode(r.json.token_strs[0])),
+    );
   });
 
   it("Should treat <|endoftext|> as text unless special tokens are allowed", async () => {
     const plain = await post("/v1/tokenize", { model: MODEL, prompt: "<|endoftext|>" });
-    const special = await post("/v1/tokenize", { model: MODEL, prompt: "<|endoftext|>", add_special_tokens: true });
+    const special = await post("/v1/tokenize", {
+      model: MODEL,
+      prompt: "<|endoftext|>",
+      add_special_tokens: true,
+    });
     expect(plain.json.tokens.length).toBeGreaterThan(1);
     expect(special.json.tokens).toEqual([2047]);
   });
