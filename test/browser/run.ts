@@ -60,7 +60,7 @@ async function main(): Promise<number> {
       viewport: { width: 1280, height: 900 },
     });
     const page = context.pages()[0] ?? (await context.newPage());
-    const ctx: Ctx = { page, origin: server.origin, requests: [], errors: [] };
+    const ctx: Ctx = { page, origin: server.url, requests: [], errors: [] };
     context.on("request", (r) => ctx.requests.push(r.url()));
     page.on("pageerror", (e) => ctx.errors.push(`pageerror: ${e.message}`));
     page.on("console", (m) => {

@@ -11,8 +11,14 @@ import { ROOT } from "../setup/paths.js";
 export interface DevServer {
   url: string;
   persistTo: string;
+  /** Stops the server's whole process group; safe to call twice. */
   stop(): Promise<void>;
+  /** The last lines wrangler printed, for failure reports. */
+  log(): string;
 }
+
+/** wrangler's first start bundles the Worker: slow machines need a while. */
+const READY_TIMEOUT_MS = 120_000;
 
 /** A port the OS says is free on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -28,10 +34,14 @@ export async function freePort(): Promise<number> {
 
 /** Upload a converted model directory into a local R2 state folder (the uploader CLI). */
 export function uploadLocal(modelDir: string, persistTo: string): void {
-  const r = spawnSync("npx", ["tsx", "weights/cli.ts", "upload", modelDir, "--local", "--persist-to", persistTo], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    "npx",
+    ["tsx", "weights/cli.ts", "upload", modelDir, "--local", "--persist-to", persistTo],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
   if (r.status !== 0) throw new Error(`upload failed: ${r.stderr || r.stdout}`);
 }
 
@@ -45,7 +55,17 @@ export async function startDevServer(
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const child: ChildProcess = spawn(
     "npx",
-    ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", persistTo, ...vars],
+    [
+      "wrangler",
+      "dev",
+      "--port",
+      String(port),
+      "--ip",
+      "127.0.0.1",
+      "--persist-to",
+      persistTo,
+      ...vars,
+    ],
     {
       cwd: ROOT,
       env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
@@ -53,28 +73,52 @@ export async function startDevServer(
       detached: true, // its own process group, so stop() also ends workerd
     },
   );
-  let log = "";
-  child.stdout!.on("data", (d) => (log += d));
-  child.stderr!.on("data", (d) => (log += d));
+  watchdog(child.pid!);
+  let output = "";
+  const keep = (b: Buffer) => (output = (output + b.toString()).slice(-8000));
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
   const url = `http://127.0.0.1:${port}`;
+  let stopped = false;
   const stop = async () => {
+    if (stopped) return;
+    stopped = true;
     if (child.exitCode === null) {
-      try {
-        process.kill(-child.pid!, "SIGTERM");
-      } catch {}
-      await new Promise((r) => child.once("exit", r));
+      const exited = new Promise<void>((r) => child.once("exit", () => r()));
+      kill(child.pid!, "SIGTERM");
+      const late = new Promise<"late">((r) => setTimeout(() => r("late"), 5000));
+      if ((await Promise.race([exited, late])) === "late") kill(child.pid!, "SIGKILL");
     }
     if (!opts.persistTo) rmSync(persistTo, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${log}`);
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`wrangler dev exited early:\n${output}`);
+    }
     try {
       const res = await fetch(`${url}/v1/models`);
-      if (res.ok) return { url, persistTo, stop };
+      if (res.ok) return { url, persistTo, stop, log: () => output };
     } catch {}
     await new Promise((r) => setTimeout(r, 250));
   }
   await stop();
-  throw new Error(`wrangler dev did not become ready in 60 s:\n${log}`);
+  throw new Error(`wrangler dev did not become ready in ${READY_TIMEOUT_MS / 1000} s:\n${output}`);
+}
+
+/** Signal a whole process group (npx -> wrangler -> workerd); it may be gone already. */
+function kill(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {}
+}
+
+/**
+ * If this process dies without stopping the server (SIGKILL, a crashed parent), a detached shell
+ * notices within a second and stops the server's process group, so no wrangler holds a port.
+ */
+function watchdog(pgid: number): void {
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -TERM -${pgid} 2>/dev/null`;
+  spawn("sh", ["-c", script], { detached: true, stdio: "ignore" }).unref();
 }
