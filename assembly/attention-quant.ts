@@ -34,21 +34,24 @@ export function attentionQ8(
   const L = pos0 + T;
   const kr = <usize>C; // bytes per cache row
   const sr = (<usize>(C >> 5)) << 2; // bytes per cache scale row
-  for (let h = 0; h < NH; h++) {
-    const kh = k + <usize>(h * HS);
-    const ksh = ks + ((<usize>(h * nbh)) << 2);
-    for (let t = 0; t < T; t++) {
-      const qr = q + <usize>t * <usize>qStride + <usize>(h * HS);
-      const qsr = qs + ((<usize>((t * qStride) >> 5) + <usize>(h * nbh)) << 2);
-      const ar = att + ((<usize>(h * T + t) * <usize>L) << 2);
-      const n = pos0 + t + 1; // causal: token pos0 + t sees keys 0..pos0 + t
-      let j = 0;
-      for (; j + 4 <= n; j += 4) {
+  const hs = (<usize>T * <usize>L) << 2; // bytes from one head's att rows to the next's
+  // Token by token, key rows in order with all heads per row (as attention.ts, and for the same
+  // reason: the cache streams contiguously); a row's bits do not depend on T.
+  for (let t = 0; t < T; t++) {
+    const qr = q + <usize>t * <usize>qStride;
+    const qsr = qs + ((<usize>((t * qStride) >> 5)) << 2);
+    const ar = att + ((<usize>t * <usize>L) << 2); // head h's row: ar + h·hs
+    const n = pos0 + t + 1; // causal: token pos0 + t sees keys 0..pos0 + t
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      for (let h = 0; h < NH; h++) {
+        const kj = k + <usize>(h * HS) + <usize>j * kr;
+        const sj = ks + ((<usize>(h * nbh)) << 2) + <usize>j * sr;
+        const qh = qr + <usize>(h * HS);
+        const qsh = qsr + ((<usize>(h * nbh)) << 2);
         let acc = f32x4.splat(0);
-        const kj = kh + <usize>j * kr;
-        const sj = ksh + <usize>j * sr;
         for (let b = 0; b < nbh; b++) {
-          const xb = qr + ((<usize>b) << 5);
+          const xb = qh + ((<usize>b) << 5);
           const kb = kj + ((<usize>b) << 5);
           const i = QDot.hsum4(
             QDot.block<i8>(xb, kb),
@@ -57,32 +60,45 @@ export function attentionQ8(
             QDot.block<i8>(xb, kb + 3 * kr),
           );
           const s4 = Vec.col4(sj + ((<usize>b) << 2), sr); // the four keys' scales of block b
-          const sq = f32x4.splat(load<f32>(qsr + ((<usize>b) << 2)));
+          const sq = f32x4.splat(load<f32>(qsh + ((<usize>b) << 2)));
           acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(s4, sq)));
         }
-        v128.store(ar + ((<usize>j) << 2), f32x4.mul(acc, f32x4.splat(scale)));
+        v128.store(ar + <usize>h * hs + ((<usize>j) << 2), f32x4.mul(acc, f32x4.splat(scale)));
       }
-      for (; j < n; j++) {
+    }
+    for (; j < n; j++) {
+      for (let h = 0; h < NH; h++) {
+        const kj = k + <usize>(h * HS) + <usize>j * kr;
+        const sj = ks + ((<usize>(h * nbh)) << 2) + <usize>j * sr;
+        const qh = qr + <usize>(h * HS);
+        const qsh = qsr + ((<usize>(h * nbh)) << 2);
         let acc: f32 = 0;
         for (let b = 0; b < nbh; b++) {
           const bo = (<usize>b) << 5;
-          const i = <f32>QDot.hsum(QDot.block<i8>(qr + bo, kh + <usize>j * kr + bo));
-          const s = load<f32>(ksh + <usize>j * sr + ((<usize>b) << 2));
-          acc += i * (s * load<f32>(qsr + ((<usize>b) << 2)));
+          const i = <f32>QDot.hsum(QDot.block<i8>(qh + bo, kj + bo));
+          acc += i * (load<f32>(sj + ((<usize>b) << 2)) * load<f32>(qsh + ((<usize>b) << 2)));
         }
-        store<f32>(ar + ((<usize>j) << 2), acc * scale);
+        store<f32>(ar + <usize>h * hs + ((<usize>j) << 2), acc * scale);
       }
-      softmaxRow(ar, ar, n);
-      memory.fill(ar + ((<usize>n) << 2), 0, (<usize>(L - n)) << 2); // future keys get probability 0
-      const o = out + (<usize>t * <usize>C + <usize>(h * HS)) * 4;
-      weightedSumQ8(o, ar, v + <usize>(h * HS), vs + ((<usize>(h * nbh)) << 2), kr, sr, n, HS);
+    }
+    for (let h = 0; h < NH; h++) {
+      const a = ar + <usize>h * hs;
+      softmaxRow(a, a, n);
+      memory.fill(a + ((<usize>n) << 2), 0, (<usize>(L - n)) << 2); // future keys: probability 0
+    }
+    for (let h = 0; h < NH; h++) {
+      const o = out + ((<usize>(t * C + h * HS)) << 2);
+      const vh = v + <usize>(h * HS);
+      weightedSumQ8(o, ar + <usize>h * hs, vh, vs + ((<usize>(h * nbh)) << 2), kr, sr, n, HS);
     }
   }
 }
 
 /**
  * out[HS] = Σ_j (p[j] · vs[j][c / 32]) · f32(v[j][c]) for j < n: the probability and the value
- * scale fold into one coefficient per key and block, then 16 channels per step in 4 accumulators.
+ * scale fold into one coefficient per key and block, then 16 channels per step in 4 accumulators
+ * (in registers: the i8 -> f32 widening makes this compute-bound, so the V rows of one head are
+ * read with a stride rather than adding into out in memory, which cost 15% more at 1024 keys).
  */
 function weightedSumQ8(
   out: usize,

@@ -3,10 +3,17 @@
 
 import { dot, dot1x4 } from "./matmul";
 import { softmaxRow } from "./softmax";
+import { Vec } from "./vec";
 
 /**
  * q rows at q + t·qStride floats; k, v: [n_ctx][C]; att: [NH][T][pos0 + T]; out: [T][C].
  * out must not overlap q, k, v or att.
+ *
+ * Each new token runs alone, key rows in order, all heads per key row, so the K and V caches
+ * stream through memory contiguously (a head-at-a-time loop strides C floats per key, one
+ * cache line per row, and a 1024-key context then costs a latency-bound miss per line). A
+ * row's scores and sums never depend on T or on the other rows: a prefill's last token and the
+ * same token decoded alone get the same bits.
  */
 export function attention(
   out: usize,
@@ -24,92 +31,89 @@ export function attention(
   const scale = f32x4.splat(1.0 / Mathf.sqrt(<f32>HS)); // keeps score variance ~1 (Vaswani et al.)
   const L = pos0 + T; // length of every att row: all keys the last new token sees
   const cs = (<usize>C) << 2; // bytes per KV cache row
-  for (let h = 0; h < NH; h++) {
-    const hOff = (<usize>(h * HS)) << 2; // this head's slice of a C row
-    const kh = k + hOff;
-    for (let t = 0; t < T; t++) {
-      const qr = q + ((<usize>t * <usize>qStride) << 2) + hOff;
-      const ar = att + ((<usize>(h * T + t) * <usize>L) << 2);
-      const n = pos0 + t + 1; // causal: token pos0 + t sees keys 0..pos0 + t
-      let j = 0;
-      for (; j + 4 <= n; j += 4) {
-        v128.store(
-          ar + ((<usize>j) << 2),
-          f32x4.mul(dot1x4(qr, kh + <usize>j * cs, cs, HS), scale),
-        );
+  const hb = (<usize>HS) << 2; // bytes per head slice of a row
+  const hs = (<usize>T * <usize>L) << 2; // bytes from one head's att rows to the next's
+  for (let t = 0; t < T; t++) {
+    const qr = q + ((<usize>t * <usize>qStride) << 2);
+    const ar = att + ((<usize>t * <usize>L) << 2); // head h's row: ar + h·hs
+    const n = pos0 + t + 1; // causal: token pos0 + t sees keys 0..pos0 + t
+    let j = 0;
+    for (; j + 4 <= n; j += 4) {
+      const kj = k + <usize>j * cs; // 4 key rows, every head: 4·C contiguous floats
+      for (let h = 0; h < NH; h++) {
+        const hh = <usize>h * hb;
+        const s = dot1x4(qr + hh, kj + hh, cs, HS);
+        v128.store(ar + <usize>h * hs + ((<usize>j) << 2), f32x4.mul(s, scale));
       }
-      for (; j < n; j++) {
-        store<f32>(
-          ar + ((<usize>j) << 2),
-          dot(qr, kh + <usize>j * cs, HS) * f32x4.extract_lane(scale, 0),
-        );
-      }
-      softmaxRow(ar, ar, n);
-      memory.fill(ar + ((<usize>n) << 2), 0, (<usize>(L - n)) << 2); // future keys get probability 0
-      weightedSum(out + <usize>t * cs + hOff, ar, v + hOff, cs, n, HS);
     }
+    for (; j < n; j++) {
+      for (let h = 0; h < NH; h++) {
+        const hh = <usize>h * hb;
+        const s = dot(qr + hh, k + <usize>j * cs + hh, HS) * f32x4.extract_lane(scale, 0);
+        store<f32>(ar + <usize>h * hs + ((<usize>j) << 2), s);
+      }
+    }
+    for (let h = 0; h < NH; h++) {
+      const a = ar + <usize>h * hs;
+      softmaxRow(a, a, n);
+      memory.fill(a + ((<usize>n) << 2), 0, (<usize>(L - n)) << 2); // future keys: probability 0
+    }
+    weightedSum(out + <usize>t * cs, ar, hs, v, cs, n, NH, HS);
   }
 }
 
 /**
- * out[HS] = Σ_j p[j] · v[j][0..HS] for j < n, v rows vs bytes apart. Blocks of 16 floats of HS
- * sit in 4 accumulators while all n rows stream past; two rows per step use 8 accumulators so
- * the adds of consecutive rows do not wait on each other.
+ * out[C] = Σ_j p_h[j] · v[j][C] per head h (p_h at p + h·ps), key rows in order, two per pass:
+ * each pass reads 2 rows of V contiguously and adds into out, which stays in L1. Every out
+ * element is summed in j order from 0 (so the result does not depend on the batch).
  */
-function weightedSum(out: usize, p: usize, v: usize, vs: usize, n: i32, HS: i32): void {
-  const n2 = n & ~1;
-  let c = 0;
-  for (; c + 16 <= HS; c += 16) {
-    let a0 = f32x4.splat(0),
-      a1 = f32x4.splat(0),
-      a2 = f32x4.splat(0),
-      a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0),
-      b1 = f32x4.splat(0),
-      b2 = f32x4.splat(0),
-      b3 = f32x4.splat(0);
-    let vp = v + ((<usize>c) << 2);
-    let j = 0;
-    for (; j < n2; j += 2) {
-      const pa = f32x4.splat(load<f32>(p + ((<usize>j) << 2)));
-      const pb = f32x4.splat(load<f32>(p + ((<usize>j) << 2), 4));
-      const vq = vp + vs;
-      a0 = f32x4.add(a0, f32x4.mul(pa, v128.load(vp)));
-      a1 = f32x4.add(a1, f32x4.mul(pa, v128.load(vp, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(pa, v128.load(vp, 32)));
-      a3 = f32x4.add(a3, f32x4.mul(pa, v128.load(vp, 48)));
-      b0 = f32x4.add(b0, f32x4.mul(pb, v128.load(vq)));
-      b1 = f32x4.add(b1, f32x4.mul(pb, v128.load(vq, 16)));
-      b2 = f32x4.add(b2, f32x4.mul(pb, v128.load(vq, 32)));
-      b3 = f32x4.add(b3, f32x4.mul(pb, v128.load(vq, 48)));
-      vp += vs << 1;
+function weightedSum(
+  out: usize,
+  p: usize,
+  ps: usize,
+  v: usize,
+  vs: usize,
+  n: i32,
+  NH: i32,
+  HS: i32,
+): void {
+  memory.fill(out, 0, <usize>vs);
+  const hb = (<usize>HS) << 2;
+  const vec = (<usize>(HS & ~3)) << 2; // bytes of a head slice in whole vectors
+  let j = 0;
+  for (; j + 2 <= n; j += 2) {
+    const v0 = v + <usize>j * vs;
+    for (let h = 0; h < NH; h++) {
+      const ph = p + <usize>h * ps + ((<usize>j) << 2);
+      const p0 = f32x4.splat(load<f32>(ph)),
+        p1 = f32x4.splat(load<f32>(ph, 4));
+      const o = out + <usize>h * hb;
+      const a = v0 + <usize>h * hb;
+      const b = a + vs;
+      let c: usize = 0;
+      for (; c < vec; c += 16) {
+        v128.store(
+          o + c,
+          Vec.madd(p1, v128.load(b + c), Vec.madd(p0, v128.load(a + c), v128.load(o + c))),
+        );
+      }
+      for (; c < hb; c += 4) {
+        const s = load<f32>(o + c) + f32x4.extract_lane(p0, 0) * load<f32>(a + c);
+        store<f32>(o + c, s + f32x4.extract_lane(p1, 0) * load<f32>(b + c));
+      }
     }
-    if (j < n) {
-      const pa = f32x4.splat(load<f32>(p + ((<usize>j) << 2)));
-      a0 = f32x4.add(a0, f32x4.mul(pa, v128.load(vp)));
-      a1 = f32x4.add(a1, f32x4.mul(pa, v128.load(vp, 16)));
-      a2 = f32x4.add(a2, f32x4.mul(pa, v128.load(vp, 32)));
-      a3 = f32x4.add(a3, f32x4.mul(pa, v128.load(vp, 48)));
-    }
-    const o = out + ((<usize>c) << 2);
-    v128.store(o, f32x4.add(a0, b0));
-    v128.store(o, f32x4.add(a1, b1), 16);
-    v128.store(o, f32x4.add(a2, b2), 32);
-    v128.store(o, f32x4.add(a3, b3), 48);
   }
-  for (; c + 4 <= HS; c += 4) {
-    // HS % 16 leftovers, one vector at a time
-    let a = f32x4.splat(0);
-    let vp = v + ((<usize>c) << 2);
-    for (let j = 0; j < n; j++, vp += vs) {
-      a = f32x4.add(a, f32x4.mul(f32x4.splat(load<f32>(p + ((<usize>j) << 2))), v128.load(vp)));
+  if (j < n) {
+    const a0 = v + <usize>j * vs;
+    for (let h = 0; h < NH; h++) {
+      const p0 = f32x4.splat(load<f32>(p + <usize>h * ps + ((<usize>j) << 2)));
+      const o = out + <usize>h * hb;
+      const a = a0 + <usize>h * hb;
+      let c: usize = 0;
+      for (; c < vec; c += 16) v128.store(o + c, Vec.madd(p0, v128.load(a + c), v128.load(o + c)));
+      for (; c < hb; c += 4) {
+        store<f32>(o + c, load<f32>(o + c) + f32x4.extract_lane(p0, 0) * load<f32>(a + c));
+      }
     }
-    v128.store(out + ((<usize>c) << 2), a);
-  }
-  for (; c < HS; c++) {
-    let s: f32 = 0;
-    let vp = v + ((<usize>c) << 2);
-    for (let j = 0; j < n; j++, vp += vs) s += load<f32>(p + ((<usize>j) << 2)) * load<f32>(vp);
-    store<f32>(out + ((<usize>c) << 2), s);
   }
 }

@@ -1,6 +1,7 @@
 // The kernel module: SIMD kernels over one imported memory (contract: src/kernels/types.ts).
 // f32 kernels, plus int8/4-bit block-quantized twins of matmul, embed and attention.
-// Built by: npx asc assembly/index.ts --config assembly/asconfig.json --target release
+// Built twice by `npm run build` (asconfig.json): target release -> build/kernels.wasm (SIMD128) and
+// target relaxed -> build/kernels-relaxed.wasm (relaxed SIMD: fused madd; see PERF.md).
 
 export { matmul } from "./matmul";
 export { layernorm } from "./layernorm";

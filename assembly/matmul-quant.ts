@@ -6,6 +6,7 @@ import { QDot } from "./quant";
 
 // Tokens per block, as in matmul.ts: their int8 rows stay in L2 while the weights stream past.
 const X_BLOCK_BYTES: usize = 512 * 1024;
+const PF: usize = 4;
 
 /**
  * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
@@ -80,8 +81,10 @@ function matmulBlocks<W>(
         tile2x4<W>(oj + <usize>t * os, os, x, x + xr, s, s + sr, wj, rs, sj, nb, bias);
       }
       if (t < t1) {
+        // Touch the next tile's weights while this one computes (the last tile touches itself)
+        const next = j + 8 <= d ? wj + (rs << 2) : wj;
         const x = xq + <usize>t * xr;
-        tile1x4<W>(oj + <usize>t * os, x, xs + <usize>t * sr, wj, rs, sj, nb, bias);
+        tile1x4<W>(oj + <usize>t * os, x, xs + <usize>t * sr, wj, rs, sj, nb, bias, next);
       }
     }
     for (; j < d; j++) {
@@ -142,7 +145,15 @@ function tile2x4<W>(
   v128.store(out + os, f32x4.add(acc1, bias));
 }
 
-/** One token against four rows (T = 1 decode, and the odd token of a batch). */
+/**
+ * One token against four rows (T = 1 decode, and the odd token of a batch). x's block is loaded
+ * and widened once for all four rows (QDot.row), so a row costs 4 loads + 4 dots (q8).
+ * Decode is a stream from DRAM, and one core gets its bandwidth only with many cache misses in
+ * flight: an integer kernel issues its loads too slowly for that. So each block also touches
+ * (one byte loaded, kept alive) the two cache lines of `next` (the next tile, 4 rows of bytes
+ * over nb blocks) it will need next: q8 decode 40 -> 50 tokens/s (assembly/PERF.md). WASM has
+ * no prefetch instruction; a load cannot be dropped (it might trap), so it stays.
+ */
 function tile1x4<W>(
   out: usize,
   x: usize,
@@ -152,21 +163,34 @@ function tile1x4<W>(
   sw: usize,
   nb: i32,
   bias: v128,
+  next: usize,
 ): void {
   let acc = f32x4.splat(0);
   let p = w;
+  let touch: i32 = 0;
+  const step = (rs << 2) / <usize>nb; // bytes of the next tile per block: 128 (q8) or 64 (q4)
   for (let k = 0; k < nb; k++) {
+    touch |= load<u8>(next) | load<u8>(next + (step >> 1));
+    next += step;
+    const xl = v128.load(x),
+      xh = v128.load(x, 16);
+    const x0 = i16x8.extend_low_i8x16_s(xl),
+      x1 = i16x8.extend_high_i8x16_s(xl),
+      x2 = i16x8.extend_low_i8x16_s(xh),
+      x3 = i16x8.extend_high_i8x16_s(xh);
+    const c = QDot.start<W>(x0, x1, x2, x3);
     const i = QDot.hsum4(
-      QDot.block<W>(x, p),
-      QDot.block<W>(x, p + rs),
-      QDot.block<W>(x, p + 2 * rs),
-      QDot.block<W>(x, p + 3 * rs),
+      QDot.row<W>(x0, x1, x2, x3, c, p),
+      QDot.row<W>(x0, x1, x2, x3, c, p + rs),
+      QDot.row<W>(x0, x1, x2, x3, c, p + 2 * rs),
+      QDot.row<W>(x0, x1, x2, x3, c, p + 3 * rs),
     );
     const scale = f32x4.mul(v128.load(sw), f32x4.splat(load<f32>(s)));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i), scale));
     ((x += 32), (s += 4), (p += blockBytes<W>()), (sw += 16));
   }
   v128.store(out, f32x4.add(acc, bias));
+  if (touch == 0x1234_5678) unreachable(); // never true (bytes): keeps the touches
 }
 
 /** One token against one row: the scalar form of the tiles' per-lane arithmetic. */

@@ -27,7 +27,8 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
         tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
       }
       if (t < t1) {
-        // odd token out (and all of T = 1 decode)
+        // odd token out (and all of T = 1 decode). No touching ahead as in matmul-quant.ts:
+        // f32 issues enough loads to keep DRAM busy; touches cost 5% here (assembly/PERF.md).
         v128.store(oj + <usize>t * os, f32x4.add(dot1x4(x + <usize>t * rs, wj, rs, n), bias));
       }
     }

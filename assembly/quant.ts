@@ -90,6 +90,52 @@ export class QDot {
     return QDot.zip(QDot.dot4(x0, w0, w1, w2, w3), QDot.dot4(x1, w0, w1, w2, w3));
   }
 
+  /**
+   * The start of a q4 block dot: -8·Σx over the block's 32 activations (x0..x3 widened), as
+   * lanes. q4 weights are stored as q + 8 in [0, 15], so Σ x·q = Σ x·(q + 8) - 8·Σ x, an exact
+   * integer identity that spares every row the two "- 8" per block. Zero (unused) for q8.
+   * (Not relaxed_dot_i8x16_i7x16, though q + 8 is the 7-bit operand it wants: Node 20's V8 returns
+   * twice the dot product from it, so its results are not the same across V8 versions.)
+   */
+  @inline static start<W>(x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+    if (isSigned<W>()) return i32x4.splat(0);
+    // |x0 + x1 + x2 + x3| <= 4·127 fits i16; one dot with -8 gives -8·Σx in lanes
+    const s = i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3));
+    return i32x4.dot_i16x8_s(s, i16x8.splat(-8));
+  }
+
+  /**
+   * block<W> with the activations' common work done once per block: x0..x3 are x's 32 i8 as
+   * four i16x8, c = start<W>(x0, x1, x2, x3). Lanes sum to the exact integer dot.
+   */
+  @inline static row<W>(x0: v128, x1: v128, x2: v128, x3: v128, c: v128, w: usize): v128 {
+    if (isSigned<W>()) {
+      const a = i32x4.add(
+        i32x4.dot_i16x8_s(x0, v128.load8x8_s(w)),
+        i32x4.dot_i16x8_s(x1, v128.load8x8_s(w, 8)),
+      );
+      const b = i32x4.add(
+        i32x4.dot_i16x8_s(x2, v128.load8x8_s(w, 16)),
+        i32x4.dot_i16x8_s(x3, v128.load8x8_s(w, 24)),
+      );
+      return i32x4.add(a, b);
+    }
+    // x64 has no byte shift: a 16-bit shift and the nibble mask give the same bytes, cheaper
+    const v = v128.load(w);
+    const m = i8x16.splat(0x0f);
+    const lo = v128.and(v, m); // weights 0..15, each q + 8
+    const hi = v128.and(i16x8.shr_u(v, 4), m); // weights 16..31
+    const a = i32x4.add(
+      i32x4.dot_i16x8_s(x0, i16x8.extend_low_i8x16_u(lo)),
+      i32x4.dot_i16x8_s(x1, i16x8.extend_high_i8x16_u(lo)),
+    );
+    const b = i32x4.add(
+      i32x4.dot_i16x8_s(x2, i16x8.extend_low_i8x16_u(hi)),
+      i32x4.dot_i16x8_s(x3, i16x8.extend_high_i8x16_u(hi)),
+    );
+    return i32x4.add(i32x4.add(a, b), c);
+  }
+
   /** 32 i8 activations at x against weights 0-7, 8-15, 16-23, 24-31 as i16x8: four dots. */
   @inline static dot4(x: usize, w0: v128, w1: v128, w2: v128, w3: v128): v128 {
     const a = i32x4.add(

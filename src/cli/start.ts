@@ -26,7 +26,9 @@ function run(what: string, cmd: string, cmdArgs: string[]) {
   console.log(`\n> ${what}`);
   const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: "inherit" });
   if (r.status !== 0) {
-    console.error(`\n${what} failed (exit ${r.status}). Fix the error above and run npm start again.`);
+    console.error(
+      `\n${what} failed (exit ${r.status}). Fix the error above and run npm start again.`,
+    );
     process.exit(r.status ?? 1);
   }
 }
@@ -34,9 +36,18 @@ function run(what: string, cmd: string, cmdArgs: string[]) {
 run("Building the WASM kernels", "npm", ["run", "--silent", "build"]);
 const fresh =
   existsSync(join(out, "manifest.json")) &&
-  statSync(join(out, "manifest.json")).mtimeMs > statSync(join(source, "model.safetensors")).mtimeMs;
+  statSync(join(out, "manifest.json")).mtimeMs >
+    statSync(join(source, "model.safetensors")).mtimeMs;
 if (!fresh) {
-  run(`Converting ${MODEL}`, "npx", ["tsx", "weights/cli.ts", "convert", source, out, "--name", MODEL]);
+  run(`Converting ${MODEL}`, "npx", [
+    "tsx",
+    "weights/cli.ts",
+    "convert",
+    source,
+    out,
+    "--name",
+    MODEL,
+  ]);
 }
 run(`Putting ${MODEL} into the local R2 bucket`, "npx", [
   "tsx",

@@ -20,7 +20,9 @@ export const tokenize = new Hono<AppEnv>()
   .post("/tokenize", async (c) => {
     const b = objectBody(await readJson(c));
     if (typeof b.prompt !== "string") throw invalid("prompt", "'prompt' must be a string.");
-    const { tokenizer: tok, n_ctx: max_model_len } = await c.get("deps").tokenizer(b.model as string);
+    const { tokenizer: tok, n_ctx: max_model_len } = await c
+      .get("deps")
+      .tokenizer(b.model as string);
     // add_special_tokens: recognise <|endoftext|> written in the text as the special token.
     const allowSpecial = b.add_special_tokens === true;
     if (b.return_token_strs !== true && b.return_offsets !== true) {
@@ -45,6 +47,7 @@ export const tokenize = new Hono<AppEnv>()
     }
     const { tokenizer: tok } = await c.get("deps").tokenizer(b.model as string);
     const bad = (tokens as number[]).find((t) => !tok.isValidId(t));
-    if (bad !== undefined) throw invalid("tokens", `Invalid token id ${bad}: ids must be in [0, ${tok.vocabSize}).`);
+    if (bad !== undefined)
+      throw invalid("tokens", `Invalid token id ${bad}: ids must be in [0, ${tok.vocabSize}).`);
     return c.json({ prompt: tok.decode(tokens as number[]) });
   });

@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark in one run, printed as one table. Figures are medians;
 // targets live here, never in timed tests.
 
+import { benchKernels } from "./kernels.js";
 import { benchServe, benchServeGpt2 } from "./serve.js";
 import { benchTokenizer, type Row } from "./tokenizer.js";
 import { benchWeights } from "./weights.js";
@@ -8,6 +9,7 @@ import { benchWeights } from "./weights.js";
 const sections: [string, () => Promise<Row[]>][] = [
   ["tokenizer", benchTokenizer],
   ["weights", benchWeights],
+  ["kernels", () => benchKernels()],
   ["serve", benchServe],
   ["serve-gpt2", benchServeGpt2],
 ];
@@ -20,11 +22,15 @@ for (const [name, run] of sections) {
   rows.push(...(await run()));
 }
 
-const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v: number) =>
+  Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
 const table = rows.map((r) => [r.name, fmt(r.value), r.unit, r.note ?? ""]);
 const head = ["workload", "value", "unit", "note"];
 const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
-const line = (cells: string[]) => "| " + cells.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(" | ") + " |";
+const line = (cells: string[]) =>
+  "| " +
+  cells.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(" | ") +
+  " |";
 console.log(line(head));
 console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
 for (const r of table) console.log(line(r));

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { loadKernelModule, loadWasm, type KernelVariant } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
 import { FORMAT, tensorLayout, type DType, type Manifest } from "../../src/model/manifest.js";
+import { kvAddress } from "../../src/model/plan.js";
 import { convertCheckpoint } from "../../weights/convert.js";
 import { writeRandomCheckpoint } from "../../weights/random.js";
 import { modelDirStore } from "../helpers/fs-store.js";
@@ -37,8 +38,8 @@ interface Limits {
   bandwidth: number; // GB/s, v128 loads streaming STREAM_BYTES
 }
 
-/** Median seconds of fn over RUNS runs after one warm-up. */
-function seconds(fn: () => void, runs = RUNS): number {
+/** Seconds of fn over `runs` runs after one warm-up: the median, or the best (for the limits). */
+function seconds(fn: () => void, runs = RUNS, best = false): number {
   fn();
   const ts: number[] = [];
   for (let r = 0; r < runs; r++) {
@@ -46,7 +47,7 @@ function seconds(fn: () => void, runs = RUNS): number {
     fn();
     ts.push((performance.now() - t0) / 1e3);
   }
-  return median(ts);
+  return best ? Math.min(...ts) : median(ts);
 }
 
 function measureLimits(): Limits {
@@ -59,13 +60,17 @@ function measureLimits(): Limits {
   const base = inst("probe.wasm");
   const relaxed = inst("probe-relaxed.wasm");
   // m = 1 - 1e-7 and c = 1e-3 keep every chain normal (no denormals, no overflow) for N steps.
-  new Float32Array(memory.buffer, 0, 64).fill(1).fill(1 - 1e-7, 0, 4).fill(1e-3, 4, 8);
+  new Float32Array(memory.buffer, 0, 64)
+    .fill(1)
+    .fill(1 - 1e-7, 0, 4)
+    .fill(1e-3, 4, 8);
   // Written, not just allocated: untouched pages all map to one zero page that stays in cache.
   new Uint8Array(memory.buffer, 1 << 20, STREAM_BYTES).fill(7);
   const N = 20_000_000;
-  const rate = (fn: () => void, work: number) => work / seconds(fn) / 1e9;
+  // A limit is what the core can do: the best of 7 (the machine is shared), not the median.
+  const rate = (fn: () => void, work: number) => work / seconds(fn, 7, true) / 1e9;
   return {
-    mulAdd: rate(() => base.peakMulAdd(0, N), N * 14 * 4),
+    mulAdd: rate(() => base.peakMulAdd(0, N), N * 12 * 4),
     madd: rate(() => relaxed.peakMadd(0, N), N * 12 * 8),
     dotI16: rate(() => base.peakDotI16(256, N), N * 12 * 16),
     dotI8: rate(() => relaxed.peakDotI8(256, N), N * 12 * 32),
@@ -110,32 +115,44 @@ function flopWeights(m: Manifest): { body: number; wte: number } {
   return { body, wte };
 }
 
+/** f32 models with an f32 KV cache; q8/q4 with the int8 cache they are served with. */
 async function load(dir: string, name: string, variant: KernelVariant): Promise<LoadedModel> {
+  const f32 = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).source?.dtype === "f32";
   return loadModel(modelDirStore(dir, name), name, {
     kernels: loadKernelModule(variant),
     budgetBytes: 2 ** 31,
     slots: BATCH,
     rows: PREFILL,
     logitRows: BATCH,
-    kv: "f32",
+    kv: f32 ? "f32" : "q8",
     cache: null,
   });
 }
 
-/** Fills every slot's f32 KV cache with small values, so decode at any position is valid. */
+/** Fills every slot's KV cache (f32, or int8 + scales) with small values: decode is valid anywhere. */
 function fillKv(lm: LoadedModel): void {
   const { n_layer: L, n_embd: C } = lm.manifest.config;
+  const buf = lm.kernels.memory.buffer;
+  const n = lm.plan.context * C;
   for (let s = 0; s < lm.plan.slots; s++) {
     for (let l = 0; l < L; l++) {
       for (const which of [0, 1] as const) {
-        const a = new Float32Array(lm.kernels.memory.buffer, lm.model.kvCache(s, l, which), lm.plan.context * C);
-        for (let i = 0; i < a.length; i++) a[i] = Math.sin(i * 0.37 + s + l) * 0.5;
+        const at = kvAddress(lm.plan, lm.manifest.config, s, l, which);
+        if (lm.plan.kvDtype === "f32") {
+          const a = new Float32Array(buf, at.data, n);
+          for (let i = 0; i < n; i++) a[i] = Math.sin(i * 0.37 + s + l) * 0.5;
+        } else {
+          const q = new Int8Array(buf, at.data, n);
+          for (let i = 0; i < n; i++) q[i] = Math.round(Math.sin(i * 0.37 + s + l) * 127);
+          new Float32Array(buf, at.scales, n / 32).fill(0.5 / 127);
+        }
       }
     }
   }
 }
 
-const ids = (n: number, seed: number, V: number) => Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % V);
+const ids = (n: number, seed: number, V: number) =>
+  Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % V);
 
 /** Rows for one model through one kernel variant. */
 function benchModel(label: string, lm: LoadedModel, lim: Limits, variant: KernelVariant): Row[] {
@@ -150,19 +167,29 @@ function benchModel(label: string, lm: LoadedModel, lim: Limits, variant: Kernel
   const rows: Row[] = [];
   const name = (w: string) => `kernels ${label} ${variant}: ${w}`;
 
-  const roof = lim.bandwidth * 1e9 / bytes; // tokens/s if weight traffic were the only cost
+  const roof = (lim.bandwidth * 1e9) / bytes; // tokens/s if weight traffic were the only cost
+  const { n_layer, n_embd } = m.config;
   for (const ctx of [128, Math.min(1024, n_ctx)]) {
     const pos0 = Math.min(ctx, n_ctx - STEPS);
     const tok = ids(STEPS, 1, V);
     const s = seconds(() => {
-      for (let i = 0; i < STEPS; i++) fwd([{ slot: 0, pos0: pos0 + i, ids: [tok[i]], logits: "last" }], () => {});
+      for (let i = 0; i < STEPS; i++) {
+        fwd([{ slot: 0, pos0: pos0 + i, ids: [tok[i]], logits: "last" }], () => {});
+      }
     });
     const rate = STEPS / s;
+    const kvBytes = lm.plan.kvDtype === "f32" ? 4 : 1 + 4 / 32;
+    const kvMiB = (2 * n_layer * ctx * n_embd * kvBytes) / 2 ** 20; // K and V read per token
+    const target = label.includes("f32") ? ", target 80%" : "";
     rows.push({
       name: name(`decode ctx ${ctx}`),
       value: rate,
       unit: "tokens/s",
-      note: `${(rate * bytes / 1e9).toFixed(1)} GB/s, ${pct(rate / roof)} of bandwidth roofline ${roof.toFixed(1)} tok/s`,
+      note:
+        `${((rate * bytes) / 1e9).toFixed(1)} GB/s of weights, ${pct(rate / roof)} of bandwidth ` +
+        `roofline ${roof.toFixed(1)} tok/s${target}; + ${kvMiB.toFixed(0)} MiB ` +
+        `${lm.plan.kvDtype === "f32" ? "f32" : "int8"} KV/token` +
+        (bytes < 64 * 2 ** 20 ? "; model fits in cache" : ""),
     });
   }
 
@@ -175,13 +202,24 @@ function benchModel(label: string, lm: LoadedModel, lim: Limits, variant: Kernel
     name: name(`prefill ${T}`),
     value: T / ps,
     unit: "tokens/s",
-    note: `${prefillG.toFixed(1)} GFLOP/s, ${pct(prefillG / peak)} of ${peakName} ${peak.toFixed(1)}`,
+    note:
+      `${prefillG.toFixed(1)} GFLOP/s, ${pct(prefillG / peak)} of ${peakName} ` +
+      `${peak.toFixed(1)} (target ${variant === "relaxed" ? 75 : 80}%)`,
   });
 
-  const batch = Array.from({ length: BATCH }, (_, s) => ({ slot: s, pos: 128, tok: ids(STEPS, 3 + s, V) }));
+  const batch = Array.from({ length: BATCH }, (_, s) => ({
+    slot: s,
+    pos: 128,
+    tok: ids(STEPS, 3 + s, V),
+  }));
   const bs = seconds(() => {
     for (let i = 0; i < STEPS; i++) {
-      const segs = batch.map((b) => ({ slot: b.slot, pos0: b.pos + i, ids: [b.tok[i]], logits: "last" as const }));
+      const segs = batch.map((b) => ({
+        slot: b.slot,
+        pos0: b.pos + i,
+        ids: [b.tok[i]],
+        logits: "last" as const,
+      }));
       fwd(segs, () => {});
     }
   }, 3);
@@ -190,7 +228,9 @@ function benchModel(label: string, lm: LoadedModel, lim: Limits, variant: Kernel
     name: name(`batched decode ${BATCH} seqs ctx 128`),
     value: (STEPS * BATCH) / bs,
     unit: "tokens/s",
-    note: `${batchG.toFixed(1)} GFLOP/s, ${pct(batchG / prefillG)} of prefill, ${pct(batchG / peak)} of ${peakName}`,
+    note:
+      `${batchG.toFixed(1)} GFLOP/s, ${pct(batchG / prefillG)} of prefill (target 60%), ` +
+      `${pct(batchG / peak)} of ${peakName}`,
   });
   return rows;
 }
@@ -198,11 +238,36 @@ function benchModel(label: string, lm: LoadedModel, lim: Limits, variant: Kernel
 export async function benchKernels(which: string[] = []): Promise<Row[]> {
   const lim = measureLimits();
   const rows: Row[] = [
-    { name: "kernels limit: f32x4 mul + add peak", value: lim.mulAdd, unit: "GFLOP/s", note: "one core, 7 mul + 7 add chains" },
-    { name: "kernels limit: f32x4.relaxed_madd peak", value: lim.madd, unit: "GFLOP/s", note: "12 FMA chains" },
-    { name: "kernels limit: i32x4.dot_i16x8_s peak", value: lim.dotI16, unit: "GOP/s", note: "2 ops per multiply-add, 12 chains" },
-    { name: "kernels limit: relaxed_dot_i8x16_i7x16_add_s peak", value: lim.dotI8, unit: "GOP/s", note: "12 chains" },
-    { name: "kernels limit: memory bandwidth", value: lim.bandwidth, unit: "GB/s", note: `v128 loads over ${STREAM_BYTES / 2 ** 20} MiB` },
+    {
+      name: "kernels limit: f32x4 mul + add peak",
+      value: lim.mulAdd,
+      unit: "GFLOP/s",
+      note: "one core, 6 mul + 6 add chains, best of 7",
+    },
+    {
+      name: "kernels limit: f32x4.relaxed_madd peak",
+      value: lim.madd,
+      unit: "GFLOP/s",
+      note: "12 FMA chains, best of 7",
+    },
+    {
+      name: "kernels limit: i32x4.dot_i16x8_s peak",
+      value: lim.dotI16,
+      unit: "GOP/s",
+      note: "2 ops per multiply-add, 12 chains",
+    },
+    {
+      name: "kernels limit: relaxed_dot_i8x16_i7x16_add_s peak",
+      value: lim.dotI8,
+      unit: "GOP/s",
+      note: "12 chains",
+    },
+    {
+      name: "kernels limit: memory bandwidth",
+      value: lim.bandwidth,
+      unit: "GB/s",
+      note: `v128 loads over ${STREAM_BYTES / 2 ** 20} MiB`,
+    },
   ];
   const models: [string, () => string, string][] = [
     ["tiny-shakespeare f32", () => FIXTURE_DIR, "tiny-shakespeare"],
@@ -226,7 +291,12 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
     for (const dt of ["q8", "q4"]) {
       const q = decode[`gpt2 124M ${dt} ${variant}`];
       if (f32 && q) {
-        rows.push({ name: `kernels gpt2 124M ${dt} ${variant}: decode vs f32`, value: q / f32, unit: "x", note: `target ${dt === "q8" ? 4 : 5}x` });
+        rows.push({
+          name: `kernels gpt2 124M ${dt} ${variant}: decode vs f32`,
+          value: q / f32,
+          unit: "x",
+          note: `target ${dt === "q8" ? 4 : 5}x`,
+        });
       }
     }
   }
@@ -235,5 +305,8 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const rows = await benchKernels(process.argv.slice(2));
-  for (const r of rows) console.log(`${r.name.padEnd(58)} ${r.value.toFixed(2).padStart(9)} ${r.unit.padEnd(9)} ${r.note ?? ""}`);
+  for (const r of rows)
+    console.log(
+      `${r.name.padEnd(58)} ${r.value.toFixed(2).padStart(9)} ${r.unit.padEnd(9)} ${r.note ?? ""}`,
+    );
 }

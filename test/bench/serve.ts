@@ -52,14 +52,27 @@ export async function streamTimes(url: string, body: object): Promise<number[]> 
   return times;
 }
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
 /** N concurrent streams of `tokens` tokens: aggregate tokens/s, TTFT and inter-token latency. */
-export async function concurrency(url: string, n: number, tokens: number, model: string): Promise<Row[]> {
+export async function concurrency(
+  url: string,
+  n: number,
+  tokens: number,
+  model: string,
+): Promise<Row[]> {
   const t0 = performance.now();
   const runs = await Promise.all(
     Array.from({ length: n }, (_, i) =>
-      streamTimes(url, { model, prompt: "ROMEO:", max_tokens: tokens, temperature: 0.8, seed: i, ignore_eos: true }),
+      streamTimes(url, {
+        model,
+        prompt: "ROMEO:",
+        max_tokens: tokens,
+        temperature: 0.8,
+        seed: i,
+        ignore_eos: true,
+      }),
     ),
   );
   const wall = performance.now() - t0;
@@ -67,8 +80,18 @@ export async function concurrency(url: string, n: number, tokens: number, model:
   const gaps = runs.flatMap((t) => t.slice(1).map((x, i) => x - t[i]));
   const note = `${model}, ${tokens} tokens/stream`;
   return [
-    { name: `serve: ${n} streams, aggregate`, value: (total / wall) * 1000, unit: "tokens/s", note },
-    { name: `serve: ${n} streams, time to first token`, value: median(runs.map((t) => t[0])), unit: "ms", note: "median over streams" },
+    {
+      name: `serve: ${n} streams, aggregate`,
+      value: (total / wall) * 1000,
+      unit: "tokens/s",
+      note,
+    },
+    {
+      name: `serve: ${n} streams, time to first token`,
+      value: median(runs.map((t) => t[0])),
+      unit: "ms",
+      note: "median over streams",
+    },
     { name: `serve: ${n} streams, inter-token median`, value: median(gaps), unit: "ms", note },
     { name: `serve: ${n} streams, inter-token p95`, value: pct(gaps, 0.95), unit: "ms", note },
   ];
@@ -103,7 +126,9 @@ async function tokenizerColdStart(persistTo: string, model: string): Promise<num
 /** gpt2-shaped q4 under wrangler dev: tokenizer cold start and concurrent-stream scaling. */
 export async function benchServeGpt2(): Promise<Row[]> {
   if (!existsSync(join(GPT2_Q4, "manifest.json"))) {
-    return [{ name: "serve gpt2 q4: skipped", value: 0, unit: "", note: "run the weights bench first" }];
+    return [
+      { name: "serve gpt2 q4: skipped", value: 0, unit: "", note: "run the weights bench first" },
+    ];
   }
   const name = JSON.parse(readFileSync(join(GPT2_Q4, "manifest.json"), "utf8")).name as string;
   const persistTo = mkdtempSync(join(tmpdir(), "gpt-edge-bench-"));
@@ -112,9 +137,17 @@ export async function benchServeGpt2(): Promise<Row[]> {
     uploadLocal(GPT2_Q4, persistTo);
     const cold: number[] = [];
     for (let r = 0; r < 3; r++) cold.push(await tokenizerColdStart(persistTo, name));
-    rows.push({ name: "serve: tokenizer cold start, 50k vocab", value: median(cold), unit: "ms", note: "fresh wrangler dev: R2 fetch + fromBytes + encode, median of 3" });
+    rows.push({
+      name: "serve: tokenizer cold start, 50k vocab",
+      value: median(cold),
+      unit: "ms",
+      note: "fresh wrangler dev: R2 fetch + fromBytes + encode, median of 3",
+    });
     // 16 slots of gpt2 need more than one isolate's 112 MiB: a local-only budget (see note).
-    const server = await startDevServer({ persistTo, vars: { MEMORY_BUDGET_MB: "512", MAX_CONTEXT: "256" } });
+    const server = await startDevServer({
+      persistTo,
+      vars: { MEMORY_BUDGET_MB: "512", MAX_CONTEXT: "256" },
+    });
     try {
       await completion(server.url, { model: name, prompt: "A", max_tokens: 1 }); // load
       for (const n of [1, 2, 4, 8, 16]) rows.push(...(await concurrency(server.url, n, 32, name)));
@@ -124,7 +157,15 @@ export async function benchServeGpt2(): Promise<Row[]> {
   } finally {
     rmSync(persistTo, { recursive: true, force: true });
   }
-  return rows.map((r) => (r.name.includes("streams") ? { ...r, name: r.name.replace("serve:", "serve gpt2 q4:"), note: "random gpt2 q4, context 256, 16 slots (MEMORY_BUDGET_MB=512)" } : r));
+  return rows.map((r) =>
+    r.name.includes("streams")
+      ? {
+          ...r,
+          name: r.name.replace("serve:", "serve gpt2 q4:"),
+          note: "random gpt2 q4, context 256, 16 slots (MEMORY_BUDGET_MB=512)",
+        }
+      : r,
+  );
 }
 
 export async function benchServe(): Promise<Row[]> {
@@ -140,13 +181,20 @@ export async function benchServe(): Promise<Row[]> {
       try {
         const first = await completion(server.url, { prompt: "A", max_tokens: 1 });
         const warmRuns: number[] = [];
-        for (let i = 0; i < 3; i++) warmRuns.push(await completion(server.url, { prompt: "A", max_tokens: 1 }));
+        for (let i = 0; i < 3; i++)
+          warmRuns.push(await completion(server.url, { prompt: "A", max_tokens: 1 }));
         const warm = median(warmRuns);
         cold.push(first - warm);
         if (r > 0) continue;
-        for (const n of [1, 2, 4, 8, 16]) scaling.push(...(await concurrency(server.url, n, 100, "tiny-shakespeare")));
+        for (const n of [1, 2, 4, 8, 16])
+          scaling.push(...(await concurrency(server.url, n, 100, "tiny-shakespeare")));
         for (let i = 0; i < DECODE_RUNS; i++) {
-          const t = await streamTimes(server.url, { prompt: "ROMEO:", max_tokens: 200, temperature: 0.8, seed: i });
+          const t = await streamTimes(server.url, {
+            prompt: "ROMEO:",
+            max_tokens: 200,
+            temperature: 0.8,
+            seed: i,
+          });
           ttft.push(t[0]);
           decode.push(((t.length - 1) / (t[t.length - 1] - t[0])) * 1000);
         }
@@ -158,9 +206,24 @@ export async function benchServe(): Promise<Row[]> {
     rmSync(persistTo, { recursive: true, force: true });
   }
   return [
-    { name: "serve: cold start (load from local R2)", value: median(cold), unit: "ms", note: `tiny-shakespeare f32, median of ${RESTARTS} restarts (first request minus a warm one)` },
-    { name: "serve: time to first token", value: median(ttft), unit: "ms", note: "2-token prompt, warm" },
-    { name: "serve: decode, 1 stream", value: median(decode), unit: "tokens/s", note: `tiny-shakespeare f32, 200 tokens, median of ${DECODE_RUNS}` },
+    {
+      name: "serve: cold start (load from local R2)",
+      value: median(cold),
+      unit: "ms",
+      note: `tiny-shakespeare f32, median of ${RESTARTS} restarts (first request minus a warm one)`,
+    },
+    {
+      name: "serve: time to first token",
+      value: median(ttft),
+      unit: "ms",
+      note: "2-token prompt, warm",
+    },
+    {
+      name: "serve: decode, 1 stream",
+      value: median(decode),
+      unit: "tokens/s",
+      note: `tiny-shakespeare f32, 200 tokens, median of ${DECODE_RUNS}`,
+    },
     ...scaling,
   ];
 }

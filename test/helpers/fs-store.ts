@@ -13,7 +13,10 @@ export function modelDirStore(dir: string, name = basename(dir)): WeightStore {
       if (!key.startsWith(prefix)) return null;
       try {
         const bytes = await readFile(join(dir, key.slice(prefix.length)));
-        return { arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) };
+        return {
+          arrayBuffer: async () =>
+            bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+        };
       } catch {
         return null;
       }

@@ -114,202 +114,219 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
   expect(worst, `max error ${worst} vs max |want| ${scale}`).toBeLessThanOrEqual(tol * scale);
 }
 
-describe("quantize", () => {
-  for (const [T, n] of [
-    [1, 64],
-    [3, 96],
-    [8, 768],
-  ]) {
-    it(`Should match the TS reference bit for bit for T=${T} n=${n}, within s/2 of x`, () => {
-      const x = randomF32(T * n, -3, 3);
-      x.a.fill(0, 0, 32); // an all-zero block: scale 0, quants 0
-      x.a[40] = 100; // an outlier coarsens only its own block
-      const bytes = T * n + (T * n) / 8;
-      const { got, want } = twin([bytes / 4], (k, [o]) => k.quantize(o, o + T * n, x.ptr, T, n));
-      expectBits(got[0], want[0]);
-      const q = new Int8Array(memory.buffer, got[0].byteOffset, T * n);
-      const s = f32At(got[0].byteOffset + T * n, (T * n) / 32);
-      expect(s[0]).toBe(0);
-      expect(s[1]).toBeCloseTo(100 / 127, 6);
-      for (let i = 0; i < T * n; i++) {
-        const b = s[i >> 5];
-        expect(Math.abs(q[i])).toBeLessThanOrEqual(127);
-        expect(Math.abs(x.a[i] - q[i] * b)).toBeLessThanOrEqual(b * 0.5 * (1 + 1e-6));
-      }
+// Every kernel test runs against both builds: baseline SIMD128 and relaxed SIMD (kernels.wasm,
+// kernels-relaxed.wasm); the Worker uses whichever its runtime instantiates (pickKernelModule).
+for (const variant of ["baseline", "relaxed"] as const) {
+  describe(`${variant} kernels`, () => {
+    beforeAll(() => {
+      ({ kernels: wasm, memory } = createKernels(64 << 20, variant));
+      scalar = scalarKernels(memory);
     });
-  }
-});
 
-describe("matmulQ8 / matmulQ4", () => {
-  // n = 96: 3 blocks (the block loop runs 3x); d = 15: three 4-row tiles + 3 tail rows;
-  // T = 1, 3, 8: single token, a pair + the odd token, four pairs. T = 130 with n = 4096
-  // (4 KiB int8 rows) crosses the 512 KiB token blocks (128 tokens each).
-  const cases = [
-    { T: 1, n: 96, d: 15, bias: true },
-    { T: 3, n: 96, d: 15, bias: false },
-    { T: 8, n: 768, d: 13, bias: true },
-    { T: 130, n: 4096, d: 6, bias: true },
-  ];
-  for (const dt of ["q8", "q4"] as const) {
-    for (const { T, n, d, bias } of cases) {
-      it(`Should match the ${dt} twin bit for bit for T=${T} n=${n} d=${d}`, () => {
-        const w = quantMatrix(d, n, dt);
-        const x = quantActs(T, n);
-        const b = bias ? randomF32(d).ptr : 0;
-        const mm = (k: Kernels) => (dt === "q8" ? k.matmulQ8 : k.matmulQ4);
-        const { got, want } = twin([T * d], (k, [out]) =>
-          mm(k)(out, x.q, x.s, w.q, w.s, b, T, n, d),
-        );
-        expectBits(got[0], want[0]);
-        // and close to the f64 product of the dequantized weights with the f32 activations
-        const ref = new Float64Array(T * d);
-        for (let j = 0; j < d; j++) {
-          const wr = dequantizeRow(w.qb, w.sc, j, n, d, dt);
-          for (let t = 0; t < T; t++) {
-            let s = b ? f32At(b, d)[j] : 0;
-            for (let i = 0; i < n; i++) s += wr[i] * x.x.a[t * n + i];
-            ref[t * d + j] = s;
-          }
-        }
-        expectClose(got[0], ref, 0.02); // int8 activations: ~0.4% per element, averaging out
-      });
-    }
-  }
-
-  for (const dt of ["q8", "q4"] as const) {
-    it(`Should give a row the same bits in any batch, at any position (${dt})`, () => {
-      const n = 128;
-      const d = 11; // tiles and tail rows
-      const w = quantMatrix(d, n, dt);
-      const pool = quantActs(8, n); // 8 candidate rows
-      const mm = dt === "q8" ? wasm.matmulQ8 : wasm.matmulQ4;
-      const run = (rows: number[]) => {
-        const T = rows.length;
-        const xq = allocBytes(T * n);
-        const xs = allocBytes((T * n) / 8);
-        const u8 = new Uint8Array(memory.buffer);
-        rows.forEach((r, t) => {
-          u8.copyWithin(xq + t * n, pool.q + r * n, pool.q + (r + 1) * n);
-          u8.copyWithin(xs + (t * n) / 8, pool.s + (r * n) / 8, pool.s + ((r + 1) * n) / 8);
-        });
-        const out = allocBytes(T * d * 4);
-        mm(out, xq, xs, w.q, w.s, 0, T, n, d);
-        return rows.map((_, t) => Array.from(new Uint32Array(memory.buffer, out + t * d * 4, d)));
-      };
-      const alone = run([5])[0];
-      for (const rows of [
-        [5, 1],
-        [1, 5],
-        [2, 5, 3],
-        [0, 1, 2, 3, 4, 5, 6, 7],
-        [7, 6, 5],
+    describe("quantize", () => {
+      for (const [T, n] of [
+        [1, 64],
+        [3, 96],
+        [8, 768],
       ]) {
-        expect(run(rows)[rows.indexOf(5)]).toEqual(alone);
+        it(`Should match the TS reference bit for bit for T=${T} n=${n}, within s/2 of x`, () => {
+          const x = randomF32(T * n, -3, 3);
+          x.a.fill(0, 0, 32); // an all-zero block: scale 0, quants 0
+          x.a[40] = 100; // an outlier coarsens only its own block
+          const bytes = T * n + (T * n) / 8;
+          const { got, want } = twin([bytes / 4], (k, [o]) =>
+            k.quantize(o, o + T * n, x.ptr, T, n),
+          );
+          expectBits(got[0], want[0]);
+          const q = new Int8Array(memory.buffer, got[0].byteOffset, T * n);
+          const s = f32At(got[0].byteOffset + T * n, (T * n) / 32);
+          expect(s[0]).toBe(0);
+          expect(s[1]).toBeCloseTo(100 / 127, 6);
+          for (let i = 0; i < T * n; i++) {
+            const b = s[i >> 5];
+            expect(Math.abs(q[i])).toBeLessThanOrEqual(127);
+            expect(Math.abs(x.a[i] - q[i] * b)).toBeLessThanOrEqual(b * 0.5 * (1 + 1e-6));
+          }
+        });
       }
     });
-  }
-});
 
-describe("embedQ8 / embedQ4", () => {
-  for (const dt of ["q8", "q4"] as const) {
-    for (const [T, C, pos0] of [
-      [5, 64, 7],
-      [3, 768, 0],
-    ]) {
-      it(`Should match the ${dt} twin bit for bit for T=${T} C=${C} pos0=${pos0}`, () => {
-        const V = 37;
-        const wte = quantMatrix(V, C, dt);
-        const wpe = randomF32((pos0 + T) * C);
-        const ids = allocBytes(T * 4);
-        const tok = Array.from({ length: T }, () => Math.floor(rng() * V));
-        new Int32Array(memory.buffer, ids, T).set(tok);
-        const em = (k: Kernels) => (dt === "q8" ? k.embedQ8 : k.embedQ4);
-        const { got, want } = twin([T * C], (k, [out]) =>
-          em(k)(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C),
-        );
-        expectBits(got[0], want[0]);
-        const row = dequantizeRow(wte.qb, wte.sc, tok[T - 1], C, V, dt);
-        const last = got[0].subarray((T - 1) * C);
-        row.forEach((v, i) => expect(last[i]).toBe(Math.fround(v + wpe.a[(pos0 + T - 1) * C + i])));
+    describe("matmulQ8 / matmulQ4", () => {
+      // n = 96: 3 blocks (the block loop runs 3x); d = 15: three 4-row tiles + 3 tail rows;
+      // T = 1, 3, 8: single token, a pair + the odd token, four pairs. T = 130 with n = 4096
+      // (4 KiB int8 rows) crosses the 512 KiB token blocks (128 tokens each).
+      const cases = [
+        { T: 1, n: 96, d: 15, bias: true },
+        { T: 3, n: 96, d: 15, bias: false },
+        { T: 8, n: 768, d: 13, bias: true },
+        { T: 130, n: 4096, d: 6, bias: true },
+      ];
+      for (const dt of ["q8", "q4"] as const) {
+        for (const { T, n, d, bias } of cases) {
+          it(`Should match the ${dt} twin bit for bit for T=${T} n=${n} d=${d}`, () => {
+            const w = quantMatrix(d, n, dt);
+            const x = quantActs(T, n);
+            const b = bias ? randomF32(d).ptr : 0;
+            const mm = (k: Kernels) => (dt === "q8" ? k.matmulQ8 : k.matmulQ4);
+            const { got, want } = twin([T * d], (k, [out]) =>
+              mm(k)(out, x.q, x.s, w.q, w.s, b, T, n, d),
+            );
+            expectBits(got[0], want[0]);
+            // and close to the f64 product of the dequantized weights with the f32 activations
+            const ref = new Float64Array(T * d);
+            for (let j = 0; j < d; j++) {
+              const wr = dequantizeRow(w.qb, w.sc, j, n, d, dt);
+              for (let t = 0; t < T; t++) {
+                let s = b ? f32At(b, d)[j] : 0;
+                for (let i = 0; i < n; i++) s += wr[i] * x.x.a[t * n + i];
+                ref[t * d + j] = s;
+              }
+            }
+            expectClose(got[0], ref, 0.02); // int8 activations: ~0.4% per element, averaging out
+          });
+        }
+      }
+
+      for (const dt of ["q8", "q4"] as const) {
+        it(`Should give a row the same bits in any batch, at any position (${dt})`, () => {
+          const n = 128;
+          const d = 11; // tiles and tail rows
+          const w = quantMatrix(d, n, dt);
+          const pool = quantActs(8, n); // 8 candidate rows
+          const mm = dt === "q8" ? wasm.matmulQ8 : wasm.matmulQ4;
+          const run = (rows: number[]) => {
+            const T = rows.length;
+            const xq = allocBytes(T * n);
+            const xs = allocBytes((T * n) / 8);
+            const u8 = new Uint8Array(memory.buffer);
+            rows.forEach((r, t) => {
+              u8.copyWithin(xq + t * n, pool.q + r * n, pool.q + (r + 1) * n);
+              u8.copyWithin(xs + (t * n) / 8, pool.s + (r * n) / 8, pool.s + ((r + 1) * n) / 8);
+            });
+            const out = allocBytes(T * d * 4);
+            mm(out, xq, xs, w.q, w.s, 0, T, n, d);
+            return rows.map((_, t) =>
+              Array.from(new Uint32Array(memory.buffer, out + t * d * 4, d)),
+            );
+          };
+          const alone = run([5])[0];
+          for (const rows of [
+            [5, 1],
+            [1, 5],
+            [2, 5, 3],
+            [0, 1, 2, 3, 4, 5, 6, 7],
+            [7, 6, 5],
+          ]) {
+            expect(run(rows)[rows.indexOf(5)]).toEqual(alone);
+          }
+        });
+      }
+    });
+
+    describe("embedQ8 / embedQ4", () => {
+      for (const dt of ["q8", "q4"] as const) {
+        for (const [T, C, pos0] of [
+          [5, 64, 7],
+          [3, 768, 0],
+        ]) {
+          it(`Should match the ${dt} twin bit for bit for T=${T} C=${C} pos0=${pos0}`, () => {
+            const V = 37;
+            const wte = quantMatrix(V, C, dt);
+            const wpe = randomF32((pos0 + T) * C);
+            const ids = allocBytes(T * 4);
+            const tok = Array.from({ length: T }, () => Math.floor(rng() * V));
+            new Int32Array(memory.buffer, ids, T).set(tok);
+            const em = (k: Kernels) => (dt === "q8" ? k.embedQ8 : k.embedQ4);
+            const { got, want } = twin([T * C], (k, [out]) =>
+              em(k)(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C),
+            );
+            expectBits(got[0], want[0]);
+            const row = dequantizeRow(wte.qb, wte.sc, tok[T - 1], C, V, dt);
+            const last = got[0].subarray((T - 1) * C);
+            row.forEach((v, i) =>
+              expect(last[i]).toBe(Math.fround(v + wpe.a[(pos0 + T - 1) * C + i])),
+            );
+          });
+        }
+      }
+    });
+
+    describe("attentionQ8", () => {
+      // HS = 64 or 32 (1-2 blocks per head); keys pos0 + t + 1 cover 4-key tiles and 1-3 leftovers.
+      const cases = [
+        { NH: 2, HS: 32, T: 1, pos0: 0 },
+        { NH: 2, HS: 64, T: 1, pos0: 38 },
+        { NH: 3, HS: 32, T: 5, pos0: 0 },
+        { NH: 2, HS: 64, T: 8, pos0: 3 },
+        { NH: 12, HS: 64, T: 3, pos0: 61 }, // GPT-2 small shapes
+      ];
+      for (const { NH, HS, T, pos0 } of cases) {
+        it(`Should match the twin for NH=${NH} HS=${HS} T=${T} pos0=${pos0}`, () => {
+          const C = NH * HS;
+          const L = pos0 + T;
+          const ctx = L + 4; // rows >= L must never be read: their scales are NaN
+          const qkv = quantActs(T, 3 * C); // q | k | v rows, as the model quantizes c_attn's output
+          const kv = quantActs(ctx, C);
+          const vv = quantActs(ctx, C);
+          f32At(kv.s + L * (C / 8), 4 * (C / 32)).fill(NaN);
+          f32At(vv.s + L * (C / 8), 4 * (C / 32)).fill(NaN);
+          const { got, want } = twin([T * C, NH * T * L], (k, [out, att]) =>
+            k.attentionQ8(out, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C),
+          );
+          expectClose(got[0], want[0], 1e-5);
+          expectClose(got[1], want[1], 1e-5);
+          for (let row = 0; row < NH * T; row++) {
+            const t = row % T;
+            const p = got[1].subarray(row * L, (row + 1) * L);
+            expect(p.slice(0, pos0 + t + 1).reduce((s, x) => s + x, 0)).toBeCloseTo(1, 5);
+            expect(Array.from(p.slice(pos0 + t + 1))).toEqual(new Array(L - pos0 - t - 1).fill(0));
+          }
+        });
+      }
+
+      it("Should stay close to f32 attention over the dequantized cache", () => {
+        const [NH, HS, T, pos0] = [4, 64, 2, 40];
+        const C = NH * HS;
+        const L = pos0 + T;
+        const qkv = quantActs(T, 3 * C);
+        const kv = quantActs(L, C);
+        const vv = quantActs(L, C);
+        const deq = (a: { q: Ptr; s: Ptr }, rows: number, stride: number, off: number) => {
+          const r = randomF32(rows * C);
+          const q = new Int8Array(memory.buffer);
+          const s = f32At(a.s, (rows * stride) / 32);
+          for (let t = 0; t < rows; t++)
+            for (let c = 0; c < C; c++)
+              r.a[t * C + c] = q[a.q + t * stride + off + c] * s[(t * stride + off + c) >> 5];
+          return r.ptr;
+        };
+        const [q, k, v] = [deq(qkv, T, 3 * C, 0), deq(kv, L, C, 0), deq(vv, L, C, 0)];
+        const out8 = randomF32(T * C).ptr;
+        const out32 = randomF32(T * C).ptr;
+        const att = randomF32(NH * T * L).ptr;
+        wasm.attentionQ8(out8, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C);
+        wasm.attention(out32, att, q, k, v, T, pos0, C, NH, C);
+        expectClose(f32At(out8, T * C), f32At(out32, T * C), 1e-5);
       });
-    }
-  }
-});
 
-describe("attentionQ8", () => {
-  // HS = 64 or 32 (1-2 blocks per head); keys pos0 + t + 1 cover 4-key tiles and 1-3 leftovers.
-  const cases = [
-    { NH: 2, HS: 32, T: 1, pos0: 0 },
-    { NH: 2, HS: 64, T: 1, pos0: 38 },
-    { NH: 3, HS: 32, T: 5, pos0: 0 },
-    { NH: 2, HS: 64, T: 8, pos0: 3 },
-    { NH: 12, HS: 64, T: 3, pos0: 61 }, // GPT-2 small shapes
-  ];
-  for (const { NH, HS, T, pos0 } of cases) {
-    it(`Should match the twin for NH=${NH} HS=${HS} T=${T} pos0=${pos0}`, () => {
-      const C = NH * HS;
-      const L = pos0 + T;
-      const ctx = L + 4; // rows >= L must never be read: their scales are NaN
-      const qkv = quantActs(T, 3 * C); // q | k | v rows, as the model quantizes c_attn's output
-      const kv = quantActs(ctx, C);
-      const vv = quantActs(ctx, C);
-      f32At(kv.s + L * (C / 8), 4 * (C / 32)).fill(NaN);
-      f32At(vv.s + L * (C / 8), 4 * (C / 32)).fill(NaN);
-      const { got, want } = twin([T * C, NH * T * L], (k, [out, att]) =>
-        k.attentionQ8(out, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C),
-      );
-      expectClose(got[0], want[0], 1e-5);
-      expectClose(got[1], want[1], 1e-5);
-      for (let row = 0; row < NH * T; row++) {
-        const t = row % T;
-        const p = got[1].subarray(row * L, (row + 1) * L);
-        expect(p.slice(0, pos0 + t + 1).reduce((s, x) => s + x, 0)).toBeCloseTo(1, 5);
-        expect(Array.from(p.slice(pos0 + t + 1))).toEqual(new Array(L - pos0 - t - 1).fill(0));
-      }
+      it("Should give the last token the same bits in a prefill of 5 and as a 1-token decode", () => {
+        const [NH, HS] = [2, 64];
+        const C = NH * HS;
+        const qkv = quantActs(5, 3 * C);
+        const kv = quantActs(8, C);
+        const vv = quantActs(8, C);
+        const att = randomF32(NH * 5 * 5).ptr;
+        const all = allocBytes(5 * C * 4);
+        wasm.attentionQ8(all, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, 5, 0, C, NH, 3 * C);
+        const one = allocBytes(C * 4);
+        const q4 = qkv.q + 4 * 3 * C;
+        const s4 = qkv.s + (4 * 3 * C) / 8;
+        wasm.attentionQ8(one, att, q4, s4, kv.q, kv.s, vv.q, vv.s, 1, 4, C, NH, 3 * C);
+        expectBits(f32At(one, C), f32At(all + 4 * C * 4, C));
+      });
     });
-  }
-
-  it("Should stay close to f32 attention over the dequantized cache", () => {
-    const [NH, HS, T, pos0] = [4, 64, 2, 40];
-    const C = NH * HS;
-    const L = pos0 + T;
-    const qkv = quantActs(T, 3 * C);
-    const kv = quantActs(L, C);
-    const vv = quantActs(L, C);
-    const deq = (a: { q: Ptr; s: Ptr }, rows: number, stride: number, off: number) => {
-      const r = randomF32(rows * C);
-      const q = new Int8Array(memory.buffer);
-      const s = f32At(a.s, (rows * stride) / 32);
-      for (let t = 0; t < rows; t++)
-        for (let c = 0; c < C; c++)
-          r.a[t * C + c] = q[a.q + t * stride + off + c] * s[(t * stride + off + c) >> 5];
-      return r.ptr;
-    };
-    const [q, k, v] = [deq(qkv, T, 3 * C, 0), deq(kv, L, C, 0), deq(vv, L, C, 0)];
-    const out8 = randomF32(T * C).ptr;
-    const out32 = randomF32(T * C).ptr;
-    const att = randomF32(NH * T * L).ptr;
-    wasm.attentionQ8(out8, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C);
-    wasm.attention(out32, att, q, k, v, T, pos0, C, NH, C);
-    expectClose(f32At(out8, T * C), f32At(out32, T * C), 1e-5);
   });
-
-  it("Should give the last token the same bits in a prefill of 5 and as a 1-token decode", () => {
-    const [NH, HS] = [2, 64];
-    const C = NH * HS;
-    const qkv = quantActs(5, 3 * C);
-    const kv = quantActs(8, C);
-    const vv = quantActs(8, C);
-    const att = randomF32(NH * 5 * 5).ptr;
-    const all = allocBytes(5 * C * 4);
-    wasm.attentionQ8(all, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, 5, 0, C, NH, 3 * C);
-    const one = allocBytes(C * 4);
-    const q4 = qkv.q + 4 * 3 * C;
-    const s4 = qkv.s + (4 * 3 * C) / 8;
-    wasm.attentionQ8(one, att, q4, s4, kv.q, kv.s, vv.q, vv.s, 1, 4, C, NH, 3 * C);
-    expectBits(f32At(one, C), f32At(all + 4 * C * 4, C));
-  });
-});
+}
 
 describe("quantized twins against hand-computed values", () => {
   it("Should compute q8 and q4 matmuls and embeddings by the book", () => {

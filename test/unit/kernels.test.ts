@@ -3,7 +3,10 @@
 // twins themselves, and checks that the kernels write only their outputs and never grow memory.
 
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createKernels } from "../../src/kernels/node";
+import { createKernels, loadKernelModule, type KernelVariant } from "../../src/kernels/node";
+import { loadModel } from "../../src/model/loader";
+import { modelDirStore } from "../helpers/fs-store";
+import { FIXTURE_DIR } from "../setup/paths";
 import { scalarKernels } from "../../src/kernels/scalar";
 import { RESERVED_BYTES, type Kernels, type Ptr } from "../../src/kernels/types";
 import { fillUniform, mulberry32, type Rng } from "./helpers/random";
@@ -81,190 +84,254 @@ function expectClose(got: Float32Array, want: Float32Array, tol = TOL): void {
   expect(worst <= tol * scale, msg).toBe(true);
 }
 
-describe("matmul", () => {
-  // n = 35: dot's 8-float loop 4x + one 4-float step + 3-float tail; d = 15: 3 column tiles + 3.
-  // T = 67 with n = 4099 rows of 16 KiB: three token blocks (512 KiB / 16 KiB = 30 tokens each).
-  const cases = [
-    { T: 1, n: 35, d: 15, bias: true, misalign: 0 },
-    { T: 3, n: 35, d: 15, bias: false, misalign: 0 },
-    { T: 8, n: 768, d: 12, bias: true, misalign: 0 },
-    { T: 5, n: 13, d: 9, bias: true, misalign: 4 },
-    { T: 2, n: 3, d: 6, bias: true, misalign: 8 },
-    { T: 67, n: 4099, d: 9, bias: true, misalign: 0 },
-  ];
-  for (const { T, n, d, bias, misalign } of cases) {
-    it(`Should match the twin for T=${T} n=${n} d=${d}${bias ? " with bias" : ""}`, () => {
-      const x = random(T * n, -1, 1, misalign);
-      const w = random(d * n, -1, 1, misalign);
-      const b = bias ? random(d, -1, 1, misalign).ptr : 0;
-      const { got, want } = twin(
-        [T * d],
-        (k, [out]) => k.matmul(out, x.ptr, w.ptr, b, T, n, d),
-        misalign,
-      );
-      expectClose(got[0], want[0]);
+// Every kernel test runs against both builds: baseline SIMD128 and relaxed SIMD (kernels.wasm,
+// kernels-relaxed.wasm); the Worker uses whichever its runtime instantiates (pickKernelModule).
+for (const variant of ["baseline", "relaxed"] as const) {
+  describe(`${variant} kernels`, () => {
+    beforeAll(() => {
+      ({ kernels: wasm, memory } = createKernels(64 << 20, variant));
+      scalar = scalarKernels(memory);
     });
-  }
-});
 
-describe("layernorm", () => {
-  for (const [T, C] of [
-    [1, 35],
-    [3, 768],
-  ]) {
-    it(`Should match the twin for T=${T} C=${C}, rows offset far from 0`, () => {
-      const x = random(T * C, 40, 42); // mean 41, spread 1: one-pass variance would lose digits
-      const g = random(C);
-      const b = random(C);
-      const { got, want } = twin([T * C], (k, [out]) =>
-        k.layernorm(out, x.ptr, g.ptr, b.ptr, T, C, 1e-5),
-      );
-      expectClose(got[0], want[0]);
-    });
-  }
-  it("Should give the same result in place (out = x)", () => {
-    const x = random(2 * 35);
-    const g = random(35);
-    const b = random(35);
-    const { want } = twin([70], (k, [out]) => k.layernorm(out, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5));
-    wasm.layernorm(x.ptr, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5);
-    expectClose(x.a, want[0]);
-  });
-});
-
-describe("gelu", () => {
-  it("Should match the twin over 1027 values in [-8, 8] and in place", () => {
-    const x = random(1027, -8, 8);
-    const { got, want } = twin([1027], (k, [out]) => k.gelu(out, x.ptr, 1027));
-    expectClose(got[0], want[0]);
-    wasm.gelu(x.ptr, x.ptr, 1027);
-    expectClose(x.a, want[0]);
-  });
-  // Observed max 1.2e-7·max(1, |x|), about 1 ulp. (Relative error is meaningless where gelu is
-  // tiny: there f64's 1 + tanh(u) itself cancels, and the WASM form x / (1 + e^-2u) is better.)
-  it("Should stay within 2e-7·max(1, |x|) of f64 gelu on [-10, 10] and be finite for huge |x|", () => {
-    const grid = Array.from({ length: 20003 }, (_, i) => -10 + i * 0.001);
-    const extremes = [-1e30, -1e10, -100, -20, -0, 0, 20, 100, 1e10, 1e30];
-    const x = alloc(grid.length + extremes.length);
-    x.a.set([...grid, ...extremes]);
-    const y = alloc(x.a.length);
-    wasm.gelu(y.ptr, x.ptr, x.a.length);
-    const f64 = (v: number) =>
-      0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
-    for (let i = 0; i < x.a.length; i++) {
-      const err = Math.abs(y.a[i] - f64(x.a[i]));
-      expect(err, `gelu(${x.a[i]}) = ${y.a[i]}`).toBeLessThanOrEqual(
-        2e-7 * Math.max(1, Math.abs(x.a[i])),
-      );
-    }
-  });
-});
-
-describe("add", () => {
-  it("Should match the twin for 4099 floats and in place", () => {
-    const a = random(4099, -1, 1, 4);
-    const b = random(4099);
-    const { got, want } = twin([4099], (k, [out]) => k.add(out, a.ptr, b.ptr, 4099), 12);
-    expectClose(got[0], want[0], 0); // one f32 rounding on both sides: exact
-    wasm.add(b.ptr, a.ptr, b.ptr, 4099);
-    expectClose(b.a, want[0], 0);
-  });
-});
-
-describe("softmax", () => {
-  const cases = [
-    { T: 1, n: 35, spread: 5 },
-    { T: 4, n: 1027, spread: 30 },
-    { T: 2, n: 50257, spread: 1000 }, // a vocabulary row; e^1000 would overflow without the max
-  ];
-  for (const { T, n, spread } of cases) {
-    it(`Should match the twin for T=${T} n=${n} with logits in ±${spread}`, () => {
-      const x = random(T * n, -spread, spread);
-      const { got, want } = twin([T * n], (k, [out]) => k.softmax(out, x.ptr, T, n));
-      expectClose(got[0], want[0]);
-      for (let t = 0; t < T; t++) {
-        const sum = got[0].subarray(t * n, (t + 1) * n).reduce((s, v) => s + v, 0);
-        expect(sum).toBeCloseTo(1, 5);
+    describe("matmul", () => {
+      // n = 35: dot's 8-float loop 4x + one 4-float step + 3-float tail; d = 15: 3 column tiles + 3.
+      // T = 67 with n = 4099 rows of 16 KiB: three token blocks (512 KiB / 16 KiB = 30 tokens each).
+      const cases = [
+        { T: 1, n: 35, d: 15, bias: true, misalign: 0 },
+        { T: 3, n: 35, d: 15, bias: false, misalign: 0 },
+        { T: 8, n: 768, d: 12, bias: true, misalign: 0 },
+        { T: 5, n: 13, d: 9, bias: true, misalign: 4 },
+        { T: 2, n: 3, d: 6, bias: true, misalign: 8 },
+        { T: 67, n: 4099, d: 9, bias: true, misalign: 0 },
+      ];
+      for (const { T, n, d, bias, misalign } of cases) {
+        it(`Should match the twin for T=${T} n=${n} d=${d}${bias ? " with bias" : ""}`, () => {
+          const x = random(T * n, -1, 1, misalign);
+          const w = random(d * n, -1, 1, misalign);
+          const b = bias ? random(d, -1, 1, misalign).ptr : 0;
+          const { got, want } = twin(
+            [T * d],
+            (k, [out]) => k.matmul(out, x.ptr, w.ptr, b, T, n, d),
+            misalign,
+          );
+          expectClose(got[0], want[0]);
+        });
       }
     });
-  }
-  it("Should get every probability to 5e-7 relative for exponents in [-80, 0] (the vector exp)", () => {
-    const n = 4099; // max 0 exactly, so x - max is exact and only exp and the sum err
-    const x = alloc(n);
-    x.a.set(Array.from({ length: n }, (_, i) => -80 + (80 * i) / (n - 1)));
-    const y = alloc(n);
-    wasm.softmax(y.ptr, x.ptr, 1, n);
-    const e = Array.from(x.a, Math.exp);
-    const sum = e.reduce((s, v) => s + v, 0);
-    e.forEach((v, i) =>
-      expect(Math.abs(y.a[i] - v / sum), `x = ${x.a[i]}`).toBeLessThanOrEqual(5e-7 * (v / sum)),
-    );
-  });
-  it("Should give the same result in place and map -Infinity to exactly 0", () => {
-    const x = random(2 * 35, -3, 3);
-    x.a[5] = -Infinity;
-    const { want } = twin([70], (k, [out]) => k.softmax(out, x.ptr, 2, 35));
-    wasm.softmax(x.ptr, x.ptr, 2, 35);
-    expectClose(x.a, want[0]);
-    expect(x.a[5]).toBe(0);
-  });
-});
 
-describe("embed", () => {
-  for (const [T, C, pos0] of [
-    [5, 35, 7],
-    [3, 768, 0],
-  ]) {
-    it(`Should match the twin for T=${T} C=${C} pos0=${pos0}`, () => {
-      const V = 50;
-      const wte = random(V * C);
-      const wpe = random((pos0 + T) * C);
-      const ids = alloc(T);
-      new Int32Array(memory.buffer, ids.ptr, T).set(
-        Array.from({ length: T }, () => (rng() * V) | 0),
-      );
-      const { got, want } = twin([T * C], (k, [out]) =>
-        k.embed(out, wte.ptr, wpe.ptr, ids.ptr, pos0, T, C),
-      );
-      expectClose(got[0], want[0], 0);
-    });
-  }
-});
-
-describe("attention", () => {
-  // HS = 39 = 2 blocks of 16 + one vector of 4 + 3 scalars (every path of the value sum and of
-  // the q·k dot); pos0 + t + 1 keys cover 4-key tiles and 1-3 leftover keys.
-  const cases = [
-    { NH: 3, HS: 39, T: 1, pos0: 0, qMul: 3 },
-    { NH: 3, HS: 39, T: 1, pos0: 37, qMul: 3 },
-    { NH: 3, HS: 39, T: 5, pos0: 0, qMul: 1 },
-    { NH: 3, HS: 39, T: 8, pos0: 3, qMul: 3 },
-    { NH: 2, HS: 39, T: 3, pos0: 20, qMul: 3 },
-    { NH: 12, HS: 64, T: 4, pos0: 60, qMul: 3 }, // GPT-2 small shapes
-  ];
-  for (const { NH, HS, T, pos0, qMul } of cases) {
-    it(`Should match the twin for NH=${NH} HS=${HS} T=${T} pos0=${pos0}`, () => {
-      const C = NH * HS;
-      const L = pos0 + T;
-      const q = random(T * qMul * C, -2, 2);
-      const k = random((L + 4) * C, -2, 2); // n_ctx = L + 4; rows >= L must never be read:
-      const v = random((L + 4) * C, -2, 2);
-      k.a.fill(NaN, L * C);
-      v.a.fill(NaN, L * C);
-      const { got, want } = twin([T * C, NH * T * L], (kk, [out, att]) =>
-        kk.attention(out, att, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, qMul * C),
-      );
-      expectClose(got[0], want[0]);
-      expectClose(got[1], want[1]);
-      for (let row = 0; row < NH * T; row++) {
-        const t = row % T;
-        const probs = got[1].subarray(row * L, (row + 1) * L);
-        expect(probs.slice(0, pos0 + t + 1).reduce((s, p) => s + p, 0)).toBeCloseTo(1, 5);
-        expect(Array.from(probs.slice(pos0 + t + 1))).toEqual(new Array(L - pos0 - t - 1).fill(0));
+    describe("matmul batch invariance", () => {
+      // n = 35 and d = 15 hit every tail: the n % 4 columns and the d % 4 rows.
+      for (const [n, d] of [
+        [35, 15],
+        [768, 12],
+      ]) {
+        it(`Should give a row the same bits alone and at any place in a batch of 3 or 8 (n=${n} d=${d})`, () => {
+          const T = 8;
+          const x = random(T * n);
+          const w = random(d * n);
+          const b = random(d).ptr;
+          const all = alloc(T * d);
+          wasm.matmul(all.ptr, x.ptr, w.ptr, b, T, n, d);
+          const three = alloc(3 * d);
+          wasm.matmul(three.ptr, x.ptr + 4 * n * 4, w.ptr, b, 3, n, d); // rows 4, 5, 6
+          for (let t = 0; t < T; t++) {
+            const one = alloc(d);
+            wasm.matmul(one.ptr, x.ptr + t * n * 4, w.ptr, b, 1, n, d);
+            expect(Array.from(all.a.subarray(t * d, (t + 1) * d))).toEqual(Array.from(one.a));
+            if (t >= 4 && t < 7) {
+              expect(Array.from(three.a.subarray((t - 4) * d, (t - 3) * d))).toEqual(
+                Array.from(one.a),
+              );
+            }
+          }
+        });
       }
     });
-  }
-});
+
+    describe("attention batch invariance", () => {
+      it("Should give a token the same bits as the last of a prefill of 5 and decoded alone", () => {
+        const [NH, HS, T, pos0] = [3, 39, 5, 6]; // HS = 39 and 11 keys: every tail
+        const C = NH * HS;
+        const L = pos0 + T;
+        const q = random(T * 3 * C, -2, 2);
+        const k = random(L * C, -2, 2);
+        const v = random(L * C, -2, 2);
+        const all = alloc(T * C);
+        wasm.attention(all.ptr, alloc(NH * T * L).ptr, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, 3 * C);
+        for (let t = 0; t < T; t++) {
+          const one = alloc(C);
+          const att = alloc(NH * (pos0 + t + 1)).ptr;
+          const qt = q.ptr + t * 3 * C * 4;
+          wasm.attention(one.ptr, att, qt, k.ptr, v.ptr, 1, pos0 + t, C, NH, 3 * C);
+          expect(Array.from(all.a.subarray(t * C, (t + 1) * C))).toEqual(Array.from(one.a));
+        }
+      });
+    });
+
+    describe("layernorm", () => {
+      for (const [T, C] of [
+        [1, 35],
+        [3, 768],
+      ]) {
+        it(`Should match the twin for T=${T} C=${C}, rows offset far from 0`, () => {
+          const x = random(T * C, 40, 42); // mean 41, spread 1: one-pass variance would lose digits
+          const g = random(C);
+          const b = random(C);
+          const { got, want } = twin([T * C], (k, [out]) =>
+            k.layernorm(out, x.ptr, g.ptr, b.ptr, T, C, 1e-5),
+          );
+          expectClose(got[0], want[0]);
+        });
+      }
+      it("Should give the same result in place (out = x)", () => {
+        const x = random(2 * 35);
+        const g = random(35);
+        const b = random(35);
+        const { want } = twin([70], (k, [out]) =>
+          k.layernorm(out, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5),
+        );
+        wasm.layernorm(x.ptr, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5);
+        expectClose(x.a, want[0]);
+      });
+    });
+
+    describe("gelu", () => {
+      it("Should match the twin over 1027 values in [-8, 8] and in place", () => {
+        const x = random(1027, -8, 8);
+        const { got, want } = twin([1027], (k, [out]) => k.gelu(out, x.ptr, 1027));
+        expectClose(got[0], want[0]);
+        wasm.gelu(x.ptr, x.ptr, 1027);
+        expectClose(x.a, want[0]);
+      });
+      // Observed max 1.2e-7·max(1, |x|), about 1 ulp. (Relative error is meaningless where gelu is
+      // tiny: there f64's 1 + tanh(u) itself cancels, and the WASM form x / (1 + e^-2u) is better.)
+      it("Should stay within 2e-7·max(1, |x|) of f64 gelu on [-10, 10] and be finite for huge |x|", () => {
+        const grid = Array.from({ length: 20003 }, (_, i) => -10 + i * 0.001);
+        const extremes = [-1e30, -1e10, -100, -20, -0, 0, 20, 100, 1e10, 1e30];
+        const x = alloc(grid.length + extremes.length);
+        x.a.set([...grid, ...extremes]);
+        const y = alloc(x.a.length);
+        wasm.gelu(y.ptr, x.ptr, x.a.length);
+        const f64 = (v: number) =>
+          0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+        for (let i = 0; i < x.a.length; i++) {
+          const err = Math.abs(y.a[i] - f64(x.a[i]));
+          expect(err, `gelu(${x.a[i]}) = ${y.a[i]}`).toBeLessThanOrEqual(
+            2e-7 * Math.max(1, Math.abs(x.a[i])),
+          );
+        }
+      });
+    });
+
+    describe("add", () => {
+      it("Should match the twin for 4099 floats and in place", () => {
+        const a = random(4099, -1, 1, 4);
+        const b = random(4099);
+        const { got, want } = twin([4099], (k, [out]) => k.add(out, a.ptr, b.ptr, 4099), 12);
+        expectClose(got[0], want[0], 0); // one f32 rounding on both sides: exact
+        wasm.add(b.ptr, a.ptr, b.ptr, 4099);
+        expectClose(b.a, want[0], 0);
+      });
+    });
+
+    describe("softmax", () => {
+      const cases = [
+        { T: 1, n: 35, spread: 5 },
+        { T: 4, n: 1027, spread: 30 },
+        { T: 2, n: 50257, spread: 1000 }, // a vocabulary row; e^1000 would overflow without the max
+      ];
+      for (const { T, n, spread } of cases) {
+        it(`Should match the twin for T=${T} n=${n} with logits in ±${spread}`, () => {
+          const x = random(T * n, -spread, spread);
+          const { got, want } = twin([T * n], (k, [out]) => k.softmax(out, x.ptr, T, n));
+          expectClose(got[0], want[0]);
+          for (let t = 0; t < T; t++) {
+            const sum = got[0].subarray(t * n, (t + 1) * n).reduce((s, v) => s + v, 0);
+            expect(sum).toBeCloseTo(1, 5);
+          }
+        });
+      }
+      it("Should get every probability to 5e-7 relative for exponents in [-80, 0] (the vector exp)", () => {
+        const n = 4099; // max 0 exactly, so x - max is exact and only exp and the sum err
+        const x = alloc(n);
+        x.a.set(Array.from({ length: n }, (_, i) => -80 + (80 * i) / (n - 1)));
+        const y = alloc(n);
+        wasm.softmax(y.ptr, x.ptr, 1, n);
+        const e = Array.from(x.a, Math.exp);
+        const sum = e.reduce((s, v) => s + v, 0);
+        e.forEach((v, i) =>
+          expect(Math.abs(y.a[i] - v / sum), `x = ${x.a[i]}`).toBeLessThanOrEqual(5e-7 * (v / sum)),
+        );
+      });
+      it("Should give the same result in place and map -Infinity to exactly 0", () => {
+        const x = random(2 * 35, -3, 3);
+        x.a[5] = -Infinity;
+        const { want } = twin([70], (k, [out]) => k.softmax(out, x.ptr, 2, 35));
+        wasm.softmax(x.ptr, x.ptr, 2, 35);
+        expectClose(x.a, want[0]);
+        expect(x.a[5]).toBe(0);
+      });
+    });
+
+    describe("embed", () => {
+      for (const [T, C, pos0] of [
+        [5, 35, 7],
+        [3, 768, 0],
+      ]) {
+        it(`Should match the twin for T=${T} C=${C} pos0=${pos0}`, () => {
+          const V = 50;
+          const wte = random(V * C);
+          const wpe = random((pos0 + T) * C);
+          const ids = alloc(T);
+          new Int32Array(memory.buffer, ids.ptr, T).set(
+            Array.from({ length: T }, () => (rng() * V) | 0),
+          );
+          const { got, want } = twin([T * C], (k, [out]) =>
+            k.embed(out, wte.ptr, wpe.ptr, ids.ptr, pos0, T, C),
+          );
+          expectClose(got[0], want[0], 0);
+        });
+      }
+    });
+
+    describe("attention", () => {
+      // HS = 39 = 2 blocks of 16 + one vector of 4 + 3 scalars (every path of the value sum and of
+      // the q·k dot); pos0 + t + 1 keys cover 4-key tiles and 1-3 leftover keys.
+      const cases = [
+        { NH: 3, HS: 39, T: 1, pos0: 0, qMul: 3 },
+        { NH: 3, HS: 39, T: 1, pos0: 37, qMul: 3 },
+        { NH: 3, HS: 39, T: 5, pos0: 0, qMul: 1 },
+        { NH: 3, HS: 39, T: 8, pos0: 3, qMul: 3 },
+        { NH: 2, HS: 39, T: 3, pos0: 20, qMul: 3 },
+        { NH: 12, HS: 64, T: 4, pos0: 60, qMul: 3 }, // GPT-2 small shapes
+      ];
+      for (const { NH, HS, T, pos0, qMul } of cases) {
+        it(`Should match the twin for NH=${NH} HS=${HS} T=${T} pos0=${pos0}`, () => {
+          const C = NH * HS;
+          const L = pos0 + T;
+          const q = random(T * qMul * C, -2, 2);
+          const k = random((L + 4) * C, -2, 2); // n_ctx = L + 4; rows >= L must never be read:
+          const v = random((L + 4) * C, -2, 2);
+          k.a.fill(NaN, L * C);
+          v.a.fill(NaN, L * C);
+          const { got, want } = twin([T * C, NH * T * L], (kk, [out, att]) =>
+            kk.attention(out, att, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, qMul * C),
+          );
+          expectClose(got[0], want[0]);
+          expectClose(got[1], want[1]);
+          for (let row = 0; row < NH * T; row++) {
+            const t = row % T;
+            const probs = got[1].subarray(row * L, (row + 1) * L);
+            expect(probs.slice(0, pos0 + t + 1).reduce((s, p) => s + p, 0)).toBeCloseTo(1, 5);
+            expect(Array.from(probs.slice(pos0 + t + 1))).toEqual(
+              new Array(L - pos0 - t - 1).fill(0),
+            );
+          }
+        });
+      }
+    });
+  });
+}
 
 describe("scalar twins (the oracle) against hand-computed values", () => {
   const both = () => [wasm, scalar];
@@ -321,5 +388,85 @@ describe("scalar twins (the oracle) against hand-computed values", () => {
       k.embed(out.ptr, wte.ptr, wpe.ptr, ids.ptr, 0, 2, 2);
       expect(Array.from(out.a)).toEqual([100.5, 200.25, 4, 6]);
     }
+  });
+});
+
+describe("relaxed and baseline builds", () => {
+  it("Should agree within float tolerance on matmul and attention", () => {
+    const base = createKernels(8 << 20, "baseline");
+    const relaxed = createKernels(8 << 20, "relaxed");
+    const [T, n, d, C, NH] = [5, 67, 13, 64, 4];
+    const run = (k: Kernels, mem: WebAssembly.Memory) => {
+      const f = new Float32Array(mem.buffer);
+      const at = { x: 1 << 16, w: 1 << 18, b: 1 << 19, out: 1 << 20, q: 1 << 21, kv: 1 << 22 };
+      const fill = (p: number, count: number, seed: number) => {
+        const g = mulberry32(seed);
+        for (let i = 0; i < count; i++) f[p / 4 + i] = g() * 2 - 1;
+      };
+      fill(at.x, T * n, 1);
+      fill(at.w, d * n, 2);
+      fill(at.b, d, 3);
+      k.matmul(at.out, at.x, at.w, at.b, T, n, d);
+      const mm = Array.from(f.subarray(at.out / 4, at.out / 4 + T * d));
+      fill(at.q, T * 3 * C, 4);
+      fill(at.kv, 2 * 9 * C, 5);
+      const att = at.out + 4096;
+      k.attention(at.out, att, at.q, at.kv, at.kv + 9 * C * 4, T, 4, C, NH, 3 * C);
+      return { mm, att: Array.from(f.subarray(at.out / 4, at.out / 4 + T * C)) };
+    };
+    const a = run(base.kernels, base.memory);
+    const b = run(relaxed.kernels, relaxed.memory);
+    for (const key of ["mm", "att"] as const) {
+      const scale = Math.max(...a[key].map(Math.abs));
+      const worst = Math.max(...a[key].map((v, i) => Math.abs(v - b[key][i])));
+      expect(worst, key).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+});
+
+describe("relaxed and baseline builds in the whole model", () => {
+  const load = (variant: KernelVariant) =>
+    loadModel(modelDirStore(FIXTURE_DIR, "tiny-shakespeare"), "tiny-shakespeare", {
+      kernels: loadKernelModule(variant),
+      budgetBytes: 112 << 20,
+      slots: 3,
+    });
+  const ids = (n: number, seed: number) =>
+    Array.from({ length: n }, (_, i) => (i * 31 + seed) % 2000);
+
+  it("Should agree on logits within float tolerance", async () => {
+    const [base, relaxed] = [await load("baseline"), await load("relaxed")];
+    const prompt = ids(40, 7);
+    const logits = (m: typeof base) => {
+      let out = new Float32Array(0);
+      m.model.forward([{ slot: 0, pos0: 0, ids: prompt, logits: "last" }], (_s, _t, l) => {
+        out = l.slice();
+      });
+      return out;
+    };
+    const [a, b] = [logits(base), logits(relaxed)];
+    const scale = Math.max(...a.map(Math.abs));
+    expect(Math.max(...a.map((x, i) => Math.abs(x - b[i])))).toBeLessThan(1e-4 * scale);
+  });
+
+  it("Should compute a batch of sequences exactly as each alone (relaxed build)", async () => {
+    const m = await load("relaxed");
+    const segs = [ids(5, 1), ids(1, 2), ids(9, 3)];
+    const alone = segs.map((s, slot) => {
+      let out = new Float32Array(0);
+      m.model.forward([{ slot, pos0: 0, ids: s, logits: "last" }], (_s, _t, l) => {
+        out = l.slice();
+      });
+      return out;
+    });
+    const together: Float32Array[] = [];
+    m.model.forward(
+      segs.map((s, slot) => ({ slot, pos0: 0, ids: s, logits: "last" as const })),
+      (seg, _t, l) => {
+        together[seg] = l.slice();
+      },
+    );
+    for (let i = 0; i < segs.length; i++)
+      expect(Array.from(together[i])).toEqual(Array.from(alone[i]));
   });
 });
