@@ -30,13 +30,18 @@ export const tokenize = new Hono<AppEnv>()
       return c.json({ tokens, count: tokens.length, max_model_len });
     }
     const { ids, offsets } = tok.encodeWithOffsets(b.prompt, { allowSpecial });
+    const token_bytes = ids.map((id) => Array.from(tok.tokenBytes(id)));
+    // The tokens' bytes concatenate to the prompt's UTF-8, so byte spans are running sums.
+    let at = 0;
+    const byte_offsets = token_bytes.map((bytes) => [at, (at += bytes.length)]);
     return c.json({
       tokens: ids,
       count: ids.length,
       max_model_len,
       token_strs: ids.map((id) => tok.tokenString(id)),
-      token_bytes: ids.map((id) => Array.from(tok.tokenBytes(id))),
-      offsets,
+      token_bytes,
+      offsets, // [start, end) in UTF-16 code units of the prompt
+      byte_offsets, // [start, end) in bytes of the prompt's UTF-8
     });
   })
   .post("/detokenize", async (c) => {

@@ -31,6 +31,17 @@ describe("POST /v1/tokenize", () => {
     );
   });
 
+  it("Should return byte offsets into the prompt's UTF-8, also across multi-byte characters", async () => {
+    const prompt = "Café — 生活 🦀!";
+    const r = await post("/v1/tokenize", { model: MODEL, prompt, return_offsets: true });
+    const utf8 = new TextEncoder().encode(prompt);
+    const spans: [number, number][] = r.json.byte_offsets;
+    expect(spans.at(-1)![1]).toBe(utf8.length);
+    spans.forEach(([s, e], i) => {
+      expect(Array.from(utf8.slice(s, e))).toEqual(r.json.token_bytes[i]);
+    });
+  });
+
   it("Should treat <|endoftext|> as text unless special tokens are allowed", async () => {
     const plain = await post("/v1/tokenize", { model: MODEL, prompt: "<|endoftext|>" });
     const special = await post("/v1/tokenize", {
