@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { parseCompletionParams } from "../../src/routes/completion-params.js";
 import { ApiError } from "../../src/routes/errors.js";
+import { OPTIONAL_FIELDS } from "../helpers/completion-fields.js";
 
 const caps = { maxN: 8, maxTokens: 100, maxChoices: 16 };
 const parse = (body: Record<string, unknown>) =>
@@ -46,23 +47,7 @@ describe("parseCompletionParams", () => {
   });
 
   it("Should treat null like an absent field, as clients that send every key expect", () => {
-    const keys = [
-      "prompt",
-      "max_tokens",
-      "temperature",
-      "top_p",
-      "n",
-      "stream",
-      "stream_options",
-      "logprobs",
-      "echo",
-      "stop",
-      "logit_bias",
-      "seed",
-      "best_of",
-      "suffix",
-      "user",
-    ];
+    const keys = OPTIONAL_FIELDS;
     expect(parse(Object.fromEntries(keys.map((k) => [k, null])))).toEqual(parse({}));
   });
 

@@ -6,6 +6,7 @@ import { env as baseEnv } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import worker, { type Env } from "../../src/index.js";
 import { MODEL, seedModel } from "./seed.js";
+import { OPTIONAL_FIELDS } from "../helpers/completion-fields.js";
 
 const KEYS = ["sk-first", "sk-second"];
 const env: Env = {
@@ -264,28 +265,7 @@ describe("Invalid requests", () => {
       2048,
       -0.5,
     ];
-    const fields = [
-      "prompt",
-      "max_tokens",
-      "temperature",
-      "top_p",
-      "n",
-      "stream",
-      "stream_options",
-      "logprobs",
-      "echo",
-      "stop",
-      "presence_penalty",
-      "frequency_penalty",
-      "logit_bias",
-      "seed",
-      "user",
-      "best_of",
-      "suffix",
-      "top_k",
-      "min_p",
-      "repetition_penalty",
-    ];
+    const fields = OPTIONAL_FIELDS;
     const seen = new Set<number>();
     for (const field of fields) {
       for (const value of values) {

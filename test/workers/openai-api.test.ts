@@ -4,6 +4,7 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { MODEL, seedModel, worker } from "./seed.js";
+import { OPTIONAL_FIELDS } from "../helpers/completion-fields.js";
 
 const EOT = 2047;
 
@@ -298,27 +299,7 @@ describe("best_of and usage", () => {
 
   it("Should accept null for every optional field, as some clients send", async () => {
     const nulls = Object.fromEntries(
-      [
-        "max_tokens",
-        "temperature",
-        "top_p",
-        "n",
-        "stream",
-        "stream_options",
-        "logprobs",
-        "echo",
-        "stop",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "seed",
-        "user",
-        "best_of",
-        "suffix",
-        "top_k",
-        "min_p",
-        "repetition_penalty",
-      ].map((k) => [k, null]),
+      OPTIONAL_FIELDS.filter((k) => k !== "prompt").map((k) => [k, null]),
     );
     const r = await complete({ ...nulls, prompt: "ROMEO:" });
     expect(r.usage.completion_tokens).toBeLessThanOrEqual(16);
