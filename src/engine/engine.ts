@@ -71,7 +71,7 @@ export class Engine {
   /** Queue a generation; throws EngineSaturatedError when every slot is taken and the queue is full. */
   submit(req: GenerationRequest): Sequence {
     this.retire();
-    if (this.running.length + this.waiting.length >= this.slots + this.opts.maxQueue) {
+    if (this.load >= this.slots + this.opts.maxQueue) {
       throw new EngineSaturatedError(1);
     }
     const seq = new Sequence(req, this.lm.manifest.config.n_vocab);

@@ -66,11 +66,6 @@ export class ModelRegistry {
     return p;
   }
 
-  /** The engine if it is already loaded (for status pages), without triggering a load. */
-  peek(name: string): Engine | undefined {
-    return this.ready.get(name);
-  }
-
   private async load(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Engine> {
     // Evict idle models so the new one gets the budget; busy ones keep theirs.
     let used = 0;

@@ -107,11 +107,6 @@ export class GPT2 {
     }
   }
 
-  /** The key (which 0) or value (1) cache of one layer of one slot: [context][C] f32 or i8. */
-  kvCache(slot: number, layer: number, which: 0 | 1): Ptr {
-    return kvAddress(this.plan, this.config, slot, layer, which).data;
-  }
-
   /** out[T][d] = x[T][n] · wᵀ + b in w's dtype (quantized: x goes to int8 blocks in xq first). */
   private linear(out: Ptr, x: Ptr, w: Weight, b: Ptr, T: number, n: number, d: number): void {
     const { k, plan } = this;
