@@ -3,7 +3,8 @@
 
 import { benchKernels } from "./kernels.js";
 import { benchServe, benchServeGpt2 } from "./serve.js";
-import { benchTokenizer, type Row } from "./tokenizer.js";
+import type { Row } from "./row.js";
+import { benchTokenizer } from "./tokenizer.js";
 import { benchWeights } from "./weights.js";
 
 const sections: [string, () => Promise<Row[]>][] = [

@@ -18,7 +18,7 @@ import { convertCheckpoint } from "../../weights/convert.js";
 import { writeRandomCheckpoint } from "../../weights/random.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
-import type { Row } from "./tokenizer.js";
+import { median, type Row } from "./row.js";
 
 const DIR = join(ROOT, "build", "bench");
 const SEED = 124; // the checkpoint test/bench/weights.ts writes and converts too
@@ -27,7 +27,6 @@ const STEPS = 16; // decode steps per timed run
 const PREFILL = 128;
 const BATCH = 8;
 const STREAM_BYTES = 512 * 2 ** 20;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 
 interface Limits {

@@ -8,11 +8,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Row } from "./tokenizer.js";
+import { median, type Row } from "./row.js";
 
 const RESTARTS = 3;
 const DECODE_RUNS = 5;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function completion(url: string, body: Record<string, unknown>): Promise<number> {
   const t0 = performance.now();

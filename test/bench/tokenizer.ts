@@ -11,20 +11,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { corpus, gpt2, tiktoken } from "../fixtures/tokenizer/load.js";
-
-export interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  note?: string;
-}
+import { median, type Row } from "./row.js";
 
 const RUNS = 7;
 const COLD_RUNS = 5;
 const PROMPT = "Hello, my dog is cute. The quick brown fox jumps over the lazy dog! 生活 🦀";
 const THIS_FILE = fileURLToPath(import.meta.url);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const megabytes = (texts: string[]) => texts.reduce((n, t) => n + Buffer.byteLength(t), 0) / 1e6;
 
 /** Median milliseconds of fn over `runs` runs (setup, if given, runs untimed before each). */

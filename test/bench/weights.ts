@@ -20,7 +20,7 @@ import { writeRandomCheckpoint } from "../../weights/random.js";
 import { uploadLocal } from "../helpers/dev-server.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { ROOT } from "../setup/paths.js";
-import type { Row } from "./tokenizer.js";
+import { median, type Row } from "./row.js";
 
 const DIR = join(ROOT, "build", "bench");
 const SEED = 124;
@@ -30,7 +30,6 @@ const LOAD_RUNS = 3;
 const DECODE_RUNS = 3;
 const DECODE_STEPS = 32;
 const CONTEXT = 128;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const VARIANTS: { name: string; dtype: DType; embeddingDtype?: DType }[] = [
   { name: "f32", dtype: "f32" },
