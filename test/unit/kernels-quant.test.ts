@@ -13,33 +13,28 @@ import {
   type QuantDType,
 } from "../../src/kernels/quant";
 import { scalarKernels } from "../../src/kernels/scalar";
-import { RESERVED_BYTES, type Kernels, type Ptr } from "../../src/kernels/types";
+import type { Kernels, Ptr } from "../../src/kernels/types";
+import { Arena } from "./helpers/arena";
 import { fillUniform, mulberry32, type Rng } from "./helpers/random";
-
-const GUARD = 64; // sentinel bytes before and after every WASM output
-const SENTINEL = 0x7fa5a5a5; // a NaN pattern: an unwritten output element shows as NaN
 
 let wasm: Kernels;
 let scalar: Kernels;
 let memory: WebAssembly.Memory;
-let top: number;
+let arena: Arena;
 let rng: Rng;
 
 beforeAll(() => {
   ({ kernels: wasm, memory } = createKernels(64 << 20));
   scalar = scalarKernels(memory);
+  arena = new Arena(memory);
 });
 beforeEach(() => {
-  top = RESERVED_BYTES;
+  arena.reset();
   rng = mulberry32(4321);
 });
 
 /** `bytes` bytes at a 16-byte boundary plus `misalign`, with guard space on both sides. */
-function allocBytes(bytes: number, misalign = 0): Ptr {
-  const ptr = Math.ceil((top + GUARD) / 16) * 16 + misalign;
-  top = ptr + bytes + GUARD;
-  return ptr;
-}
+const allocBytes = (bytes: number, misalign = 0) => arena.bytes(bytes, misalign);
 const f32At = (ptr: Ptr, n: number) => new Float32Array(memory.buffer, ptr, n);
 function randomF32(n: number, lo = -1, hi = 1, misalign = 0) {
   const ptr = allocBytes(n * 4, misalign);
@@ -68,32 +63,9 @@ function quantActs(T: number, n: number) {
   return { x, q, s };
 }
 
-/**
- * Runs `call` with the twin, then WASM into sentinel-filled outputs; checks WASM wrote nothing
- * else (up to 256 KiB past the arena) and kept the memory size. Returns both outputs as floats.
- */
-function twin(sizes: number[], call: (k: Kernels, outs: Ptr[]) => void) {
-  const want = sizes.map((n) => allocBytes(n * 4));
-  const got = sizes.map((n) => allocBytes(n * 4));
-  got.forEach((p, i) =>
-    new Uint32Array(memory.buffer, p - GUARD, sizes[i] + GUARD / 2).fill(SENTINEL),
-  );
-  call(scalar, want);
-  const before = new Uint8Array(memory.buffer).slice(0, top + (256 << 10));
-  const length = memory.buffer.byteLength;
-  call(wasm, got);
-  expect(memory.buffer.byteLength).toBe(length);
-  const after = new Uint8Array(memory.buffer, 0, before.length);
-  const isOut = (i: number) => got.some((p, k) => i >= p && i < p + sizes[k] * 4);
-  let stray = -1;
-  for (let i = 0; i < before.length && stray < 0; i++)
-    if (after[i] !== before[i] && !isOut(i)) stray = i;
-  expect(stray, "WASM wrote outside its output").toBe(-1);
-  return {
-    got: got.map((p, i) => f32At(p, sizes[i])),
-    want: want.map((p, i) => f32At(p, sizes[i])),
-  };
-}
+/** The call on the twin and on WASM, checked for stray writes (see Arena.twin). */
+const twin = (sizes: number[], call: (k: Kernels, outs: Ptr[]) => void) =>
+  arena.twin({ wasm, scalar }, sizes, call);
 
 /** Bit-for-bit equality of two float arrays (so -0 != +0 and NaN is caught). */
 function expectBits(got: Float32Array, want: Float32Array) {
@@ -121,6 +93,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
     beforeAll(() => {
       ({ kernels: wasm, memory } = createKernels(64 << 20, variant));
       scalar = scalarKernels(memory);
+      arena = new Arena(memory);
     });
 
     describe("quantize", () => {

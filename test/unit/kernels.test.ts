@@ -8,67 +8,39 @@ import { loadModel } from "../../src/model/loader";
 import { modelDirStore } from "../helpers/fs-store";
 import { FIXTURE_DIR } from "../setup/paths";
 import { scalarKernels } from "../../src/kernels/scalar";
-import { RESERVED_BYTES, type Kernels, type Ptr } from "../../src/kernels/types";
+import type { Kernels, Ptr } from "../../src/kernels/types";
+import { Arena } from "./helpers/arena";
 import { fillUniform, mulberry32, type Rng } from "./helpers/random";
 
-const GUARD_BYTES = 64; // sentinel bytes before and after every WASM output
-const SENTINEL = 0x7fa5a5a5; // a NaN bit pattern: an output element left unwritten compares as NaN
 const TOL = 1e-5; // max |wasm - scalar| relative to max |scalar|: f32 sums vs f64 sums
 
 let wasm: Kernels;
 let scalar: Kernels;
 let memory: WebAssembly.Memory;
-let top: number; // bump allocator over memory, reset before each test
+let arena: Arena; // bump allocator over memory, reset before each test
 let rng: Rng;
 
 beforeAll(() => {
   ({ kernels: wasm, memory } = createKernels(64 << 20));
   scalar = scalarKernels(memory);
+  arena = new Arena(memory);
 });
 beforeEach(() => {
-  top = RESERVED_BYTES;
+  arena.reset();
   rng = mulberry32(1234);
 });
 
 /** `floats` floats at a 16-byte boundary plus `misalign` bytes (4, 8, 12 test unaligned v128). */
-function alloc(floats: number, misalign = 0): { ptr: Ptr; a: Float32Array } {
-  const ptr = Math.ceil((top + GUARD_BYTES) / 16) * 16 + misalign;
-  top = ptr + floats * 4 + GUARD_BYTES;
-  return { ptr, a: new Float32Array(memory.buffer, ptr, floats) };
-}
+const alloc = (floats: number, misalign = 0) => arena.floats(floats, misalign);
 const random = (floats: number, lo = -1, hi = 1, misalign = 0) => {
   const r = alloc(floats, misalign);
   fillUniform(r.a, rng, lo, hi);
   return r;
 };
 
-/**
- * Runs `call` with the scalar twin into fresh buffers, then with WASM into sentinel-filled ones;
- * checks that WASM left every other byte (up to 256 KiB past the arena) and the memory size
- * alone; returns both outputs.
- */
-function twin(sizes: number[], call: (k: Kernels, outs: Ptr[]) => void, misalign = 0) {
-  const want = sizes.map((n) => alloc(n));
-  const got = sizes.map((n) => alloc(n, misalign));
-  for (const { ptr, a } of got) {
-    const guarded = a.length + (2 * GUARD_BYTES) / 4;
-    new Uint32Array(memory.buffer, ptr - GUARD_BYTES, guarded).fill(SENTINEL);
-  }
-  const [wantPtrs, gotPtrs] = [want.map((w) => w.ptr), got.map((g) => g.ptr)];
-  call(scalar, wantPtrs);
-  const before = new Uint8Array(memory.buffer).slice(0, top + (256 << 10));
-  const length = memory.buffer.byteLength;
-  call(wasm, gotPtrs);
-  expect(memory.buffer.byteLength).toBe(length);
-  const after = new Uint8Array(memory.buffer, 0, before.length);
-  const isOut = (i: number) => got.some(({ ptr, a }) => i >= ptr && i < ptr + a.length * 4);
-  let stray = -1;
-  for (let i = 0; i < before.length && stray < 0; i++) {
-    if (after[i] !== before[i] && !isOut(i)) stray = i;
-  }
-  expect(stray, "WASM wrote outside its output").toBe(-1);
-  return { got: got.map((g) => g.a), want: want.map((w) => w.a) };
-}
+/** The call on the twin and on WASM, checked for stray writes (see Arena.twin). */
+const twin = (sizes: number[], call: (k: Kernels, outs: Ptr[]) => void, misalign = 0) =>
+  arena.twin({ wasm, scalar }, sizes, call, misalign);
 
 function expectClose(got: Float32Array, want: Float32Array, tol = TOL): void {
   let scale = 0;
@@ -91,6 +63,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
     beforeAll(() => {
       ({ kernels: wasm, memory } = createKernels(64 << 20, variant));
       scalar = scalarKernels(memory);
+      arena = new Arena(memory);
     });
 
     describe("matmul", () => {

@@ -9,6 +9,7 @@ import packed from "../../build/test/tiny-shakespeare.bin";
 import {
   loadModel,
   ModelLoadError,
+  sha256Hex,
   shardCacheUrl,
   type ShardCache,
 } from "../../src/model/loader.js";
@@ -19,11 +20,6 @@ import { bucket, worker } from "./seed.js";
 
 const cache = () => (globalThis as unknown as { caches: { default: ShardCache } }).caches.default;
 const BUDGET = 112 * 1024 * 1024;
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /**
  * Seeds models/<name>/ with the default model, its one shard re-cut into `pieces` shards (so
@@ -45,7 +41,7 @@ async function seed(
       file: `part-${i}.bin`,
       offset: off,
       bytes: bytes.length,
-      sha256: await sha256(bytes),
+      sha256: await sha256Hex(bytes),
       data: bytes,
     });
   }
@@ -157,7 +153,7 @@ describe("Loading through the Cache API", () => {
     const lm = await load("ts-badcache");
     expect(lm.shards).toEqual({ fromCache: 3, fromStore: 1 });
     const again = await cache().match(url);
-    expect(await sha256(new Uint8Array(await again!.arrayBuffer()))).toBe(
+    expect(await sha256Hex(new Uint8Array(await again!.arrayBuffer()))).toBe(
       manifest.shards[1].sha256,
     );
   });
