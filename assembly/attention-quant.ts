@@ -54,10 +54,10 @@ export function attentionQ8(
           const xb = qh + ((<usize>b) << 5);
           const kb = kj + ((<usize>b) << 5);
           const i = QDot.hsum4(
-            QDot.block<i8>(xb, kb),
-            QDot.block<i8>(xb, kb + kr),
-            QDot.block<i8>(xb, kb + 2 * kr),
-            QDot.block<i8>(xb, kb + 3 * kr),
+            QDot.block(xb, kb),
+            QDot.block(xb, kb + kr),
+            QDot.block(xb, kb + 2 * kr),
+            QDot.block(xb, kb + 3 * kr),
           );
           const s4 = Vec.col4(sj + ((<usize>b) << 2), sr); // the four keys' scales of block b
           const sq = f32x4.splat(load<f32>(qsh + ((<usize>b) << 2)));
@@ -75,7 +75,7 @@ export function attentionQ8(
         let acc: f32 = 0;
         for (let b = 0; b < nbh; b++) {
           const bo = (<usize>b) << 5;
-          const i = <f32>QDot.hsum(QDot.block<i8>(qh + bo, kj + bo));
+          const i = <f32>QDot.hsum(QDot.block(qh + bo, kj + bo));
           acc += i * (load<f32>(sj + ((<usize>b) << 2)) * load<f32>(qsh + ((<usize>b) << 2)));
         }
         store<f32>(ar + <usize>h * hs + ((<usize>j) << 2), acc * scale);

@@ -11,6 +11,7 @@ export { softmax } from "./softmax";
 export { embed } from "./embed";
 export { attention } from "./attention";
 export { quantize } from "./quant";
-export { matmulQ8, matmulQ4 } from "./matmul-quant";
+export { matmulQ8 } from "./matmul-quant";
+export { matmulQ4 } from "./matmul-q4";
 export { embedQ8, embedQ4 } from "./embed-quant";
 export { attentionQ8 } from "./attention-quant";

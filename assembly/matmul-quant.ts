@@ -1,12 +1,11 @@
-// matmulQ8 / matmulQ4: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 int8 (q8) or
-// 4-bit (q4) values, and x already quantized to int8 blocks by `quantize`. Integer dots per block
-// (i32x4.dot_i16x8_s), one f32 multiply-add per block. Tiles: 2 tokens × 4 rows, like matmul.ts.
+// matmulQ8: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 int8 values, and x
+// already quantized to int8 blocks by `quantize`. Integer dots per block (i32x4.dot_i16x8_s),
+// one f32 multiply-add per block. Tiles: 2 tokens × 4 rows, like matmul.ts. (q4: matmul-q4.ts.)
 
 import { QDot } from "./quant";
 
 // Tokens per block, as in matmul.ts: their int8 rows stay in L2 while the weights stream past.
 const X_BLOCK_BYTES: usize = 512 * 1024;
-const PF: usize = 4;
 
 /**
  * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
@@ -29,43 +28,11 @@ export function matmulQ8(
   n: i32,
   d: i32,
 ): void {
-  matmulBlocks<i8>(out, xq, xs, w, ws, b, T, n, d);
-}
-
-/** As matmulQ8 with w: [d][n/2] bytes, per block 16 bytes: weight i in the low nibble of byte
- * i, weight 16 + i in its high nibble, each stored as q + 8 (q in [-8, 7]). */
-export function matmulQ4(
-  out: usize,
-  xq: usize,
-  xs: usize,
-  w: usize,
-  ws: usize,
-  b: usize,
-  T: i32,
-  n: i32,
-  d: i32,
-): void {
-  matmulBlocks<u8>(out, xq, xs, w, ws, b, T, n, d);
-}
-
-// W selects the weight format at compile time: i8 = q8, u8 = q4 (see QDot.block).
-function matmulBlocks<W>(
-  out: usize,
-  xq: usize,
-  xs: usize,
-  w: usize,
-  ws: usize,
-  b: usize,
-  T: i32,
-  n: i32,
-  d: i32,
-): void {
   const nb = n >> 5; // blocks per row
-  const rs: usize = isSigned<W>() ? <usize>n : <usize>(n >> 1); // bytes per weight row
-  const xr: usize = <usize>n; // bytes per activation row
+  const rs: usize = <usize>n; // bytes per weight row and per activation row
   const sr: usize = (<usize>nb) << 2; // bytes per activation scale row
-  const os: usize = (<usize>d) << 2; // bytes per out row, and per block row of ws
-  const TB = max<i32>(2, (<i32>(X_BLOCK_BYTES / max<usize>(xr, 1))) & ~1);
+  const os: usize = (<usize>d) << 2; // bytes per out row
+  const TB = max<i32>(2, (<i32>(X_BLOCK_BYTES / max<usize>(rs, 1))) & ~1);
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
     let j = 0;
@@ -76,23 +43,23 @@ function matmulBlocks<W>(
       const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
       let t = t0;
       for (; t + 2 <= t1; t += 2) {
-        const x = xq + <usize>t * xr;
+        const x = xq + <usize>t * rs;
         const s = xs + <usize>t * sr;
-        tile2x4<W>(oj + <usize>t * os, os, x, x + xr, s, s + sr, wj, rs, sj, nb, bias);
+        tile2x4(oj + <usize>t * os, os, x, x + rs, s, s + sr, wj, rs, sj, nb, bias);
       }
       if (t < t1) {
         // Touch the next tile's weights while this one computes (the last tile touches itself)
         const next = j + 8 <= d ? wj + (rs << 2) : wj;
-        const x = xq + <usize>t * xr;
-        tile1x4<W>(oj + <usize>t * os, x, xs + <usize>t * sr, wj, rs, sj, nb, bias, next);
+        const x = xq + <usize>t * rs;
+        tile1x4(oj + <usize>t * os, x, xs + <usize>t * sr, wj, rs, sj, nb, bias, next);
       }
     }
     for (; j < d; j++) {
       // the last d % 4 rows, one at a time, with the same per-row arithmetic
       const bj: f32 = b ? load<f32>(b + ((<usize>j) << 2)) : 0;
       for (let t = t0; t < t1; t++) {
-        const acc = rowDot<W>(
-          xq + <usize>t * xr,
+        const acc = rowDot(
+          xq + <usize>t * rs,
           xs + <usize>t * sr,
           w + <usize>j * rs,
           ws + ((<usize>(j >> 2) * <usize>nb) << 4) + ((<usize>(j & 3)) << 2),
@@ -104,17 +71,12 @@ function matmulBlocks<W>(
   }
 }
 
-/** Bytes per weight block: 32 int8 or 16 bytes of nibble pairs. */
-function blockBytes<W>(): usize {
-  return isSigned<W>() ? 32 : 16;
-}
-
 /**
  * Tokens x0, x1 (scales s0, s1) against rows w + i·rs, i < 4 (their scales: 4 per block at sw).
  * Per block: four block2 (each row's weights unpacked once for both tokens), two zips and two
  * shuffles give the 2 × 4 integer dots; then one scale multiply-add per token.
  */
-function tile2x4<W>(
+function tile2x4(
   out: usize,
   os: usize,
   x0: usize,
@@ -131,15 +93,15 @@ function tile2x4<W>(
     acc1 = f32x4.splat(0);
   let p = w;
   for (let k = 0; k < nb; k++) {
-    const a = QDot.zip(QDot.block2<W>(x0, x1, p), QDot.block2<W>(x0, x1, p + rs));
-    const c = QDot.zip(QDot.block2<W>(x0, x1, p + 2 * rs), QDot.block2<W>(x0, x1, p + 3 * rs));
+    const a = QDot.zip(QDot.block2(x0, x1, p), QDot.block2(x0, x1, p + rs));
+    const c = QDot.zip(QDot.block2(x0, x1, p + 2 * rs), QDot.block2(x0, x1, p + 3 * rs));
     // a = (x0·r0, x0·r1, x1·r0, x1·r1), c the same for rows 2, 3
     const sw4 = v128.load(sw);
     const i0 = f32x4.convert_i32x4_s(i32x4.shuffle(a, c, 0, 1, 4, 5));
     const i1 = f32x4.convert_i32x4_s(i32x4.shuffle(a, c, 2, 3, 6, 7));
     acc0 = f32x4.add(acc0, f32x4.mul(i0, f32x4.mul(sw4, f32x4.splat(load<f32>(s0)))));
     acc1 = f32x4.add(acc1, f32x4.mul(i1, f32x4.mul(sw4, f32x4.splat(load<f32>(s1)))));
-    ((x0 += 32), (x1 += 32), (s0 += 4), (s1 += 4), (p += blockBytes<W>()), (sw += 16));
+    ((x0 += 32), (x1 += 32), (s0 += 4), (s1 += 4), (p += 32), (sw += 16));
   }
   v128.store(out, f32x4.add(acc0, bias));
   v128.store(out + os, f32x4.add(acc1, bias));
@@ -154,7 +116,7 @@ function tile2x4<W>(
  * over nb blocks) it will need next: q8 decode 40 -> 50 tokens/s (assembly/PERF.md). WASM has
  * no prefetch instruction; a load cannot be dropped (it might trap), so it stays.
  */
-function tile1x4<W>(
+function tile1x4(
   out: usize,
   x: usize,
   s: usize,
@@ -168,7 +130,7 @@ function tile1x4<W>(
   let acc = f32x4.splat(0);
   let p = w;
   let touch: i32 = 0;
-  const step = (rs << 2) / <usize>nb; // bytes of the next tile per block: 128 (q8) or 64 (q4)
+  const step = (rs << 2) / <usize>nb; // bytes of the next tile per block: 128
   for (let k = 0; k < nb; k++) {
     touch |= load<u8>(next) | load<u8>(next + (step >> 1));
     next += step;
@@ -178,28 +140,27 @@ function tile1x4<W>(
       x1 = i16x8.extend_high_i8x16_s(xl),
       x2 = i16x8.extend_low_i8x16_s(xh),
       x3 = i16x8.extend_high_i8x16_s(xh);
-    const c = QDot.start<W>(x0, x1, x2, x3);
     const i = QDot.hsum4(
-      QDot.row<W>(x0, x1, x2, x3, c, p),
-      QDot.row<W>(x0, x1, x2, x3, c, p + rs),
-      QDot.row<W>(x0, x1, x2, x3, c, p + 2 * rs),
-      QDot.row<W>(x0, x1, x2, x3, c, p + 3 * rs),
+      QDot.row(x0, x1, x2, x3, p),
+      QDot.row(x0, x1, x2, x3, p + rs),
+      QDot.row(x0, x1, x2, x3, p + 2 * rs),
+      QDot.row(x0, x1, x2, x3, p + 3 * rs),
     );
     const scale = f32x4.mul(v128.load(sw), f32x4.splat(load<f32>(s)));
     acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i), scale));
-    ((x += 32), (s += 4), (p += blockBytes<W>()), (sw += 16));
+    ((x += 32), (s += 4), (p += 32), (sw += 16));
   }
   v128.store(out, f32x4.add(acc, bias));
   if (touch == 0x1234_5678) unreachable(); // never true (bytes): keeps the touches
 }
 
 /** One token against one row: the scalar form of the tiles' per-lane arithmetic. */
-function rowDot<W>(x: usize, s: usize, w: usize, sw: usize, nb: i32): f32 {
+function rowDot(x: usize, s: usize, w: usize, sw: usize, nb: i32): f32 {
   let acc: f32 = 0;
   for (let k = 0; k < nb; k++) {
-    const i = <f32>QDot.hsum(QDot.block<W>(x, w));
+    const i = <f32>QDot.hsum(QDot.block(x, w));
     acc += i * (load<f32>(sw) * load<f32>(s));
-    ((x += 32), (s += 4), (w += blockBytes<W>()), (sw += 16)); // the row's scale: every 16 B
+    ((x += 32), (s += 4), (w += 32), (sw += 16)); // the row's scale: every 16 B
   }
   return acc;
 }

@@ -14,6 +14,26 @@ export const QBLOCK = 32;
  * n must be a multiple of 32; rows are contiguous, so the T·n/32 blocks are simply consecutive.
  */
 export function quantize(q: usize, s: usize, x: usize, T: i32, n: i32): void {
+  quantizeBlocks<i8>(q, s, 0, x, T, n);
+}
+
+/**
+ * The activations of matmulQ4, in the form its build's kernels read (matmul-q4.ts): the quants
+ * and scales of quantize, plus c[T][n/32] i32 = -8·Σq per block (the q4 weights are stored as
+ * q + 8, so Σ x·q = Σ x·(q + 8) + c). The relaxed build keeps the int8 quants (its dot takes
+ * bytes); the baseline build widens them to i16 and, within each 8, stores them in the order
+ * 0 2 1 3 4 6 5 7 (the pairs its nibble planes multiply). q: T·n·2 bytes either way.
+ */
+export function quantizeQ4Input(q: usize, s: usize, c: usize, x: usize, T: i32, n: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) quantizeBlocks<u8>(q, s, c, x, T, n);
+  else quantizeBlocks<i16>(q, s, c, x, T, n);
+}
+
+// Q = i8: int8 quants. Q = u8: int8 quants and sums at c. Q = i16: the quants widened and
+// permuted (see quantizeQ4Input), and sums at c. The same q and s in every form, bit for bit.
+function quantizeBlocks<Q>(q: usize, s: usize, c: usize, x: usize, T: i32, n: i32): void {
+  const wide = sizeof<Q>() == 2;
+  const sums = wide || !isSigned<Q>();
   const blocks = (T * n) >> 5;
   for (let b = 0; b < blocks; b++) {
     const xp = x + ((<usize>b) << 7); // 32 floats = 128 bytes per block
@@ -23,117 +43,72 @@ export function quantize(q: usize, s: usize, x: usize, T: i32, n: i32): void {
     const amax = max(f32x4.extract_lane(mm, 0), f32x4.extract_lane(mm, 1));
     store<f32>(s + ((<usize>b) << 2), amax / 127);
     const id = f32x4.splat(amax > 0 ? <f32>127 / amax : 0);
-    const qp = q + ((<usize>b) << 5);
+    const qp = q + ((<usize>b) << (wide ? 6 : 5)); // 32 quants of 1 or 2 bytes
+    let sum = i16x8.splat(0);
     for (let h: usize = 0; h < 2; h++) {
       // 16 values: four f32x4 -> i32x4 -> two i16x8 -> one i8x16 (no saturation: |q| <= 127)
       const p = xp + (h << 6);
       const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), id)));
       const b1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), id)));
-      const c = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
+      const c4 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), id)));
       const d = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), id)));
       const lo = i16x8.narrow_i32x4_s(a, b1);
-      const hi = i16x8.narrow_i32x4_s(c, d);
-      v128.store(qp + (h << 4), i8x16.narrow_i16x8_s(lo, hi));
+      const hi = i16x8.narrow_i32x4_s(c4, d);
+      if (sums) sum = i16x8.add(sum, i16x8.add(lo, hi)); // |lane| <= 4 · 127
+      if (wide) {
+        const o = qp + (h << 5);
+        v128.store(o, i16x8.shuffle(lo, lo, 0, 2, 1, 3, 4, 6, 5, 7));
+        v128.store(o, i16x8.shuffle(hi, hi, 0, 2, 1, 3, 4, 6, 5, 7), 16);
+      } else {
+        v128.store(qp + (h << 4), i8x16.narrow_i16x8_s(lo, hi));
+      }
     }
+    if (sums) store<i32>(c + ((<usize>b) << 2), QDot.hsum(i32x4.dot_i16x8_s(sum, i16x8.splat(-8))));
   }
 }
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
 export class QDot {
   /**
-   * Σ x[i]·w[i] over one block, as an i32x4 whose four lanes sum to the dot product. x: 32 i8
-   * activations. W = i8: w is a q8 block (32 i8). W = u8: w is a q4 block, 16 bytes whose low
-   * nibbles hold weights 0..15 and high nibbles 16..31, each stored as q + 8 in [0, 15].
-   * Exact: |products| <= 127·128, and 32 of them fit an i32 with room to spare.
+   * Σ x[i]·w[i] over one block of 32 i8 activations x and 32 i8 (q8) weights w, as an i32x4
+   * whose four lanes sum to the dot product. Exact: |products| <= 127·128, and 32 of them fit.
    */
-  @inline static block<W>(x: usize, w: usize): v128 {
-    if (isSigned<W>()) {
-      return QDot.dot4(
-        x,
-        v128.load8x8_s(w),
-        v128.load8x8_s(w, 8),
-        v128.load8x8_s(w, 16),
-        v128.load8x8_s(w, 24),
-      );
-    }
-    const v = v128.load(w);
-    const lo = i8x16.sub(v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8));
-    const hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
+  @inline static block(x: usize, w: usize): v128 {
     return QDot.dot4(
       x,
-      i16x8.extend_low_i8x16_s(lo),
-      i16x8.extend_high_i8x16_s(lo),
-      i16x8.extend_low_i8x16_s(hi),
-      i16x8.extend_high_i8x16_s(hi),
+      v128.load8x8_s(w),
+      v128.load8x8_s(w, 8),
+      v128.load8x8_s(w, 16),
+      v128.load8x8_s(w, 24),
     );
   }
 
   /**
-   * Two activation blocks (x0, x1) against one weight block, unpacked once for both. Returns
+   * Two activation blocks (x0, x1) against one weight block, widened once for both. Returns
    * zip(dot(x0), dot(x1)): lanes (x0, x1, x0, x1), so a row's x0 result is lane 0 + lane 2.
    */
-  @inline static block2<W>(x0: usize, x1: usize, w: usize): v128 {
-    if (isSigned<W>()) {
-      const w0 = v128.load8x8_s(w);
-      const w1 = v128.load8x8_s(w, 8);
-      const w2 = v128.load8x8_s(w, 16);
-      const w3 = v128.load8x8_s(w, 24);
-      return QDot.zip(QDot.dot4(x0, w0, w1, w2, w3), QDot.dot4(x1, w0, w1, w2, w3));
-    }
-    const v = v128.load(w);
-    const lo = i8x16.sub(v128.and(v, i8x16.splat(0x0f)), i8x16.splat(8));
-    const hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8));
-    const w0 = i16x8.extend_low_i8x16_s(lo);
-    const w1 = i16x8.extend_high_i8x16_s(lo);
-    const w2 = i16x8.extend_low_i8x16_s(hi);
-    const w3 = i16x8.extend_high_i8x16_s(hi);
+  @inline static block2(x0: usize, x1: usize, w: usize): v128 {
+    const w0 = v128.load8x8_s(w);
+    const w1 = v128.load8x8_s(w, 8);
+    const w2 = v128.load8x8_s(w, 16);
+    const w3 = v128.load8x8_s(w, 24);
     return QDot.zip(QDot.dot4(x0, w0, w1, w2, w3), QDot.dot4(x1, w0, w1, w2, w3));
   }
 
   /**
-   * The start of a q4 block dot: -8·Σx over the block's 32 activations (x0..x3 widened), as
-   * lanes. q4 weights are stored as q + 8 in [0, 15], so Σ x·q = Σ x·(q + 8) - 8·Σ x, an exact
-   * integer identity that spares every row the two "- 8" per block. Zero (unused) for q8.
-   * (Not relaxed_dot_i8x16_i7x16, though q + 8 is the 7-bit operand it wants: Node 20's V8 returns
-   * twice the dot product from it, so its results are not the same across V8 versions.)
+   * block with the activations' work done once per block for several rows: x0..x3 are x's 32
+   * i8 as four i16x8. Lanes sum to the exact integer dot.
    */
-  @inline static start<W>(x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-    if (isSigned<W>()) return i32x4.splat(0);
-    // |x0 + x1 + x2 + x3| <= 4·127 fits i16; one dot with -8 gives -8·Σx in lanes
-    const s = i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3));
-    return i32x4.dot_i16x8_s(s, i16x8.splat(-8));
-  }
-
-  /**
-   * block<W> with the activations' common work done once per block: x0..x3 are x's 32 i8 as
-   * four i16x8, c = start<W>(x0, x1, x2, x3). Lanes sum to the exact integer dot.
-   */
-  @inline static row<W>(x0: v128, x1: v128, x2: v128, x3: v128, c: v128, w: usize): v128 {
-    if (isSigned<W>()) {
-      const a = i32x4.add(
-        i32x4.dot_i16x8_s(x0, v128.load8x8_s(w)),
-        i32x4.dot_i16x8_s(x1, v128.load8x8_s(w, 8)),
-      );
-      const b = i32x4.add(
-        i32x4.dot_i16x8_s(x2, v128.load8x8_s(w, 16)),
-        i32x4.dot_i16x8_s(x3, v128.load8x8_s(w, 24)),
-      );
-      return i32x4.add(a, b);
-    }
-    // x64 has no byte shift: a 16-bit shift and the nibble mask give the same bytes, cheaper
-    const v = v128.load(w);
-    const m = i8x16.splat(0x0f);
-    const lo = v128.and(v, m); // weights 0..15, each q + 8
-    const hi = v128.and(i16x8.shr_u(v, 4), m); // weights 16..31
+  @inline static row(x0: v128, x1: v128, x2: v128, x3: v128, w: usize): v128 {
     const a = i32x4.add(
-      i32x4.dot_i16x8_s(x0, i16x8.extend_low_i8x16_u(lo)),
-      i32x4.dot_i16x8_s(x1, i16x8.extend_high_i8x16_u(lo)),
+      i32x4.dot_i16x8_s(x0, v128.load8x8_s(w)),
+      i32x4.dot_i16x8_s(x1, v128.load8x8_s(w, 8)),
     );
     const b = i32x4.add(
-      i32x4.dot_i16x8_s(x2, i16x8.extend_low_i8x16_u(hi)),
-      i32x4.dot_i16x8_s(x3, i16x8.extend_high_i8x16_u(hi)),
+      i32x4.dot_i16x8_s(x2, v128.load8x8_s(w, 16)),
+      i32x4.dot_i16x8_s(x3, v128.load8x8_s(w, 24)),
     );
-    return i32x4.add(i32x4.add(a, b), c);
+    return i32x4.add(a, b);
   }
 
   /** 32 i8 activations at x against weights 0-7, 8-15, 16-23, 24-31 as i16x8: four dots. */

@@ -54,7 +54,7 @@ export function wteRows(lm: LoadedModel): WteRows {
   const dtype = t.dtype;
   const q = new Uint8Array(buf, base + t.offset, t.scales_offset - t.offset); // quants
   const s = new Float32Array(buf, base + t.scales_offset, (C / QBLOCK) * V); // (C/32, V)
-  return { V, C, row: (i) => dequantizeRow(q, s, i, C, V, dtype) };
+  return { V, C, row: (i) => dequantizeRow(q, s, i, C, dtype) };
 }
 
 export function wteInfo(lm: LoadedModel): WteInfo {

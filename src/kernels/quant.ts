@@ -37,22 +37,21 @@ export function quantizeBlockQ8(
  * Quantizes x[off..off+32) to 4 bits, ggml's q4_0 rule with an f32 scale: the value of largest
  * magnitude m maps to -8 exactly (s = m / -8, so s is negative when m is positive), all 16 levels
  * -8..7 are used, and the error is at most |s|/2, except for values near -m (x/s > 7.5), which
- * clamp to level 7 with error at most |s| = amax/8. Packs 16 bytes at b[bOff]:
- * byte i = (q_i + 8) | (q_{i+16} + 8) << 4.
+ * clamp to level 7 with error at most |s| = amax/8. Writes the 32 levels q + 8 (0..15) to
+ * levels[lOff..lOff+32); returns s.
  */
 export function quantizeBlockQ4(
   x: ArrayLike<number>,
   off: number,
-  b: Uint8Array,
-  bOff: number,
+  levels: Uint8Array,
+  lOff: number,
 ): number {
   let m = 0;
   for (let i = 0; i < QBLOCK; i++) if (Math.abs(x[off + i]) > Math.abs(m)) m = x[off + i];
   const s = f32(m / -8);
   const id = s !== 0 ? 1 / s : 0;
-  const level = (v: number) => Math.min(15, Math.max(0, Math.floor(v * id + 8.5))); // q + 8
-  for (let i = 0; i < 16; i++) {
-    b[bOff + i] = level(x[off + i]) | (level(x[off + 16 + i]) << 4);
+  for (let i = 0; i < QBLOCK; i++) {
+    levels[lOff + i] = Math.min(15, Math.max(0, Math.floor(x[off + i] * id + 8.5)));
   }
   return s;
 }
@@ -69,13 +68,32 @@ export const scaleIndex = (j: number, k: number, nb: number) => ((j >> 2) * nb +
 /** Floats in a [d][n] matrix's scale array (the last group padded to 4 rows). */
 export const scaleCount = (d: number, n: number) => Math.ceil(d / 4) * 4 * (n / QBLOCK);
 
-/** Bytes of quants per row of n values. */
-export const rowBytes = (n: number, dtype: QuantDType) => (dtype === "q8" ? n : n / 2);
+/** Bytes of the quants of a [d][n] matrix (q4: the last group of 4 rows padded with zeros). */
+export const quantBytes = (d: number, n: number, dtype: QuantDType) =>
+  dtype === "q8" ? d * n : (Math.ceil(d / 4) * 4 * n) / 2;
+
+/**
+ * Where value i of block k of row j of a q4 [d][n] matrix lives: byte and nibble shift (0 low,
+ * 4 high). Rows go in groups of 4, a group's blocks in order, 64 bytes per block: four chunks
+ * of 16 bytes, chunk c holding values 8c..8c+7 of the 4 rows; byte 4r + (i % 4) of the chunk
+ * holds value 8c + i % 4 of row r in its low nibble and 8c + 4 + i % 4 in its high nibble
+ * (assembly/matmul-q4.ts says why).
+ */
+export function q4Index(
+  j: number,
+  k: number,
+  i: number,
+  nb: number,
+): { byte: number; shift: number } {
+  const c = i >> 3;
+  const byte = (((j >> 2) * nb + k) * 4 + c) * 16 + (j & 3) * 4 + (i & 3);
+  return { byte, shift: i & 4 };
+}
 
 /**
  * Quantizes rows [row0, row0 + rows) of a [d][n] matrix. x holds just those rows ([rows][n]);
- * quants go to q (the same rows, rowBytes each, from q[0]); scales to the whole matrix's scale
- * array s (scaleCount(d, n) floats) at scaleIndex(row, block).
+ * quants go to the whole matrix's quant array q (quantBytes(d, n) bytes) at their place, scales
+ * to its scale array s (scaleCount(d, n) floats) at scaleIndex(row, block).
  */
 export function quantizeRows(
   x: Float32Array,
@@ -85,18 +103,24 @@ export function quantizeRows(
   q: Uint8Array,
   s: Float32Array,
   row0: number,
-  d: number,
 ): void {
   if (n % QBLOCK) throw new Error(`cannot quantize rows of ${n} values: not a multiple of 32`);
-  const rb = rowBytes(n, dtype);
+  const nb = n / QBLOCK;
   const q8 = new Int8Array(q.buffer, q.byteOffset, q.byteLength);
+  const levels = new Uint8Array(QBLOCK);
   for (let r = 0; r < rows; r++) {
-    for (let k = 0; k < n / QBLOCK; k++) {
+    const j = row0 + r;
+    for (let k = 0; k < nb; k++) {
       const at = r * n + k * QBLOCK;
-      s[scaleIndex(row0 + r, k, n / QBLOCK)] =
-        dtype === "q8"
-          ? quantizeBlockQ8(x, at, q8, r * rb + k * QBLOCK)
-          : quantizeBlockQ4(x, at, q, r * rb + k * 16);
+      if (dtype === "q8") {
+        s[scaleIndex(j, k, nb)] = quantizeBlockQ8(x, at, q8, j * n + k * QBLOCK);
+        continue;
+      }
+      s[scaleIndex(j, k, nb)] = quantizeBlockQ4(x, at, levels, 0);
+      for (let i = 0; i < QBLOCK; i++) {
+        const { byte, shift } = q4Index(j, k, i, nb);
+        q[byte] = (q[byte] & ~(15 << shift)) | (levels[i] << shift);
+      }
     }
   }
 }
@@ -107,22 +131,34 @@ export function dequantizeRow(
   s: Float32Array,
   r: number,
   n: number,
-  d: number,
   dtype: QuantDType,
 ): Float32Array {
   const out = new Float32Array(n);
-  const rb = rowBytes(n, dtype);
   for (let k = 0; k < n / QBLOCK; k++) {
     const sc = s[scaleIndex(r, k, n / QBLOCK)];
     for (let i = 0; i < QBLOCK; i++)
-      out[k * QBLOCK + i] = f32(quantAt(q, r * rb, k, i, dtype) * sc);
+      out[k * QBLOCK + i] = f32(quantAt(q, 0, r, k, i, n, dtype) * sc);
   }
   return out;
 }
 
-/** The integer value of element i of block k of a row starting at byte `row`. */
-export function quantAt(q: Uint8Array, row: number, k: number, i: number, dtype: QuantDType) {
-  if (dtype === "q8") return (q[row + k * QBLOCK + i] << 24) >> 24;
-  const byte = q[row + k * 16 + (i & 15)];
-  return (i < 16 ? byte & 15 : byte >> 4) - 8;
+/**
+ * The integer value of element i of block k of row j of a quantized matrix of rows of n values
+ * whose quants start at byte `base` of q (q8 rows: n bytes each, also the activations' layout).
+ */
+export function quantAt(
+  q: Uint8Array,
+  base: number,
+  j: number,
+  k: number,
+  i: number,
+  n: number,
+  dtype: QuantDType,
+): number {
+  if (dtype === "q8") return (q[base + j * n + k * QBLOCK + i] << 24) >> 24;
+  const { byte, shift } = q4Index(j, k, i, n / QBLOCK);
+  return ((q[base + byte] >> shift) & 15) - 8;
 }
+
+/** Bytes of the scratch matmulQ4 quantizes its T rows of n activations into (assembly/matmul-q4.ts). */
+export const q4ScratchBytes = (T: number, n: number) => T * n * 2 + T * (n / QBLOCK) * 8;

@@ -17,32 +17,41 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
   const U8 = () => new Uint8Array(memory.buffer);
   const at = (p: Ptr) => p >>> 2; // byte offset -> float index
 
-  /** Σ over block k of x row (i8 at byte xr) times w row (bytes at wr): exact integer. */
-  const blockDot = (u8: Uint8Array, xr: number, wr: number, k: number, dt: QuantDType) => {
-    let s = 0;
-    for (let i = 0; i < QBLOCK; i++) s += quantAt(u8, xr, k, i, "q8") * quantAt(u8, wr, k, i, dt);
-    return s;
-  };
-
-  const matmul =
-    (dt: QuantDType) =>
-    (out: Ptr, xq: Ptr, xs: Ptr, w: Ptr, ws: Ptr, b: Ptr, T: number, n: number, d: number) => {
-      const m = F();
-      const u8 = U8();
-      const nb = n / QBLOCK;
-      const rb = dt === "q8" ? n : n / 2;
-      for (let t = 0; t < T; t++) {
-        for (let j = 0; j < d; j++) {
-          let acc = 0;
-          for (let k = 0; k < nb; k++) {
-            const isum = blockDot(u8, xq + t * n, w + j * rb, k, dt);
-            const sw = m[at(ws) + scaleIndex(j, k, nb)];
-            acc = f32(acc + f32(isum * f32(sw * m[at(xs) + t * nb + k])));
+  /**
+   * out = x·wᵀ + b from int8 activations (xq: bytes, xqAt: their first byte; scales xs[t][k]):
+   * per block the exact integer dot, then the kernels' f32 operations in their order.
+   */
+  const matmul = (
+    dt: QuantDType,
+    out: Ptr,
+    xq: Uint8Array,
+    xqAt: number,
+    xs: (t: number, k: number) => number,
+    w: Ptr,
+    ws: Ptr,
+    b: Ptr,
+    T: number,
+    n: number,
+    d: number,
+  ) => {
+    const m = F();
+    const u8 = U8();
+    const nb = n / QBLOCK;
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < d; j++) {
+        let acc = 0;
+        for (let k = 0; k < nb; k++) {
+          let isum = 0;
+          for (let i = 0; i < QBLOCK; i++) {
+            isum += quantAt(xq, xqAt, t, k, i, n, "q8") * quantAt(u8, w, j, k, i, n, dt);
           }
-          m[at(out) + t * d + j] = f32(acc + (b ? m[at(b) + j] : 0));
+          const sw = m[at(ws) + scaleIndex(j, k, nb)];
+          acc = f32(acc + f32(isum * f32(sw * xs(t, k))));
         }
+        m[at(out) + t * d + j] = f32(acc + (b ? m[at(b) + j] : 0));
       }
-    };
+    }
+  };
 
   const embed =
     (dt: QuantDType) =>
@@ -50,13 +59,12 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
       const m = F();
       const u8 = U8();
       const id = new Int32Array(memory.buffer);
-      const rb = dt === "q8" ? C : C / 2;
       for (let t = 0; t < T; t++) {
         const tok = id[at(ids) + t];
         for (let c = 0; c < C; c++) {
           const k = Math.floor(c / QBLOCK);
           const s = m[at(ws) + scaleIndex(tok, k, C / QBLOCK)];
-          const v = f32(quantAt(u8, wq + tok * rb, k, c % QBLOCK, dt) * s);
+          const v = f32(quantAt(u8, wq, tok, k, c % QBLOCK, C, dt) * s);
           m[at(out) + t * C + c] = f32(v + m[at(wpe) + (pos0 + t) * C + c]);
         }
       }
@@ -70,8 +78,20 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
         m[at(s) + k] = quantizeBlockQ8(m, at(x) + k * QBLOCK, i8, q + k * QBLOCK);
       }
     },
-    matmulQ8: matmul("q8"),
-    matmulQ4: matmul("q4"),
+    matmulQ8(out, xq, xs, w, ws, b, T, n, d) {
+      const m = F();
+      const xsAt = (t: number, k: number) => m[at(xs) + t * (n / QBLOCK) + k];
+      matmul("q8", out, U8(), xq, xsAt, w, ws, b, T, n, d);
+    },
+    matmulQ4(out, x, _xq, w, ws, b, T, n, d) {
+      // the kernel's scratch is private to its build: quantize here, by the same rule
+      const q = new Int8Array(T * n);
+      const s = new Float32Array((T * n) / QBLOCK);
+      const xf = F().subarray(at(x), at(x) + T * n);
+      for (let k = 0; k < s.length; k++) s[k] = quantizeBlockQ8(xf, k * QBLOCK, q, k * QBLOCK);
+      const qb = new Uint8Array(q.buffer);
+      matmul("q4", out, qb, 0, (t, k) => s[t * (n / QBLOCK) + k], w, ws, b, T, n, d);
+    },
     embedQ8: embed("q8"),
     embedQ4: embed("q4"),
 
@@ -96,7 +116,10 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
             }
             let acc = 0; // the kernel's per-key f32 arithmetic, block by block
             for (let kb = kb0; kb < kb0 + HS / QBLOCK; kb++) {
-              const isum = blockDot(u8, qRow, k + j * C, kb, "q8");
+              let isum = 0;
+              for (let i = 0; i < QBLOCK; i++) {
+                isum += quantAt(u8, qRow, 0, kb, i, C, "q8") * quantAt(u8, k, j, kb, i, C, "q8");
+              }
               acc = f32(acc + f32(isum * f32(m[at(ks) + j * nbC + kb] * m[qsRow + kb])));
             }
             m[ar + j] = f32(acc * scale);
@@ -111,7 +134,7 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
             let s = 0;
             for (let j = 0; j < n; j++) {
               const coef = f32(m[ar + j] * m[at(vs) + j * nbC + kb]);
-              s += coef * quantAt(u8, v + j * C, kb, c % QBLOCK, "q8");
+              s += coef * quantAt(u8, v, j, kb, c % QBLOCK, C, "q8");
             }
             m[at(out) + t * C + c] = s;
           }

@@ -75,11 +75,16 @@ export interface Kernels {
     d: number,
   ): void;
 
-  /** As matmulQ8 with w q4: [d][n/2] bytes, per block byte i = (q_i + 8) | (q_{i+16} + 8) << 4. */
+  /**
+   * out[T][d] = x·wᵀ (+ b) with x f32 [T][n], quantized inside (same rule and bits as quantize)
+   * into the scratch xq (q4ScratchBytes(T, n) bytes, in a form private to the build), and w q4
+   * in matmulQ4's layout (quant.ts q4Index: rows in groups of 4, 64 bytes per block and group),
+   * scales as matmulQ8's. The same per-block arithmetic as matmulQ8, so the same guarantees.
+   */
   matmulQ4(
     out: Ptr,
+    x: Ptr,
     xq: Ptr,
-    xs: Ptr,
     w: Ptr,
     ws: Ptr,
     b: Ptr,
@@ -91,7 +96,7 @@ export interface Kernels {
   /** out[t][C] = f32(q)·s of row ids[t] of a q8 wte (i8 [V][C], scales as matmulQ8's) + wpe[pos0+t]. */
   embedQ8(out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
 
-  /** As embedQ8 for a q4 wte ([V][C/2] bytes). */
+  /** As embedQ8 for a q4 wte (matmulQ4's layout). */
   embedQ4(out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
 
   /**

@@ -107,13 +107,13 @@ export class GPT2 {
     }
   }
 
-  /** out[T][d] = x[T][n] · wᵀ + b in w's dtype (quantized: x goes to int8 blocks in xq first). */
+  /** out[T][d] = x[T][n] · wᵀ + b in w's dtype (q8: x goes to int8 blocks in xq first). */
   private linear(out: Ptr, x: Ptr, w: Weight, b: Ptr, T: number, n: number, d: number): void {
     const { k, plan } = this;
     if (w.dtype === "f32") return k.matmul(out, x, w.q, b, T, n, d);
+    if (w.dtype === "q4") return k.matmulQ4(out, x, plan.q4x, w.q, w.s, b, T, n, d);
     k.quantize(plan.xq, plan.xs, x, T, n);
-    if (w.dtype === "q8") k.matmulQ8(out, plan.xq, plan.xs, w.q, w.s, b, T, n, d);
-    else k.matmulQ4(out, plan.xq, plan.xs, w.q, w.s, b, T, n, d);
+    k.matmulQ8(out, plan.xq, plan.xs, w.q, w.s, b, T, n, d);
   }
 
   /** T rows at out = wte[ids] + wpe[pos0..], in wte's dtype. */

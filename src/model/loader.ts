@@ -8,7 +8,7 @@ import { scalarKernels } from "../kernels/scalar.js";
 import type { Kernels } from "../kernels/types.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { GPT2 } from "./gpt2.js";
-import { FORMAT, READABLE_FORMATS, type FileEntry, type Manifest } from "./manifest.js";
+import { unreadableFormat, type FileEntry, type Manifest } from "./manifest.js";
 import { planServing, type KvDtype, type MemoryPlan } from "./plan.js";
 
 /** An object from the store: streamed from `body` when present (R2ObjectBody has one). */
@@ -143,9 +143,10 @@ export async function fetchManifest(store: WeightStore, name: string): Promise<M
   } catch (e) {
     throw new ModelLoadError(`model '${name}': manifest.json is not valid JSON (${e})`);
   }
-  if (!READABLE_FORMATS.includes(m.format)) {
+  const unreadable = unreadableFormat(m);
+  if (unreadable) {
     throw new ModelLoadError(
-      `model '${name}': manifest format '${m.format}' is not '${FORMAT}'; ` +
+      `model '${name}': ${unreadable}; ` +
         `re-convert it with this version: npm run weights -- convert`,
     );
   }

@@ -2,12 +2,25 @@
 // 16-byte-aligned offset, already in the runtime dtype and layout), cut into shards.
 // Loading = copy each shard to weightsBase + shard.offset. No Workers APIs here.
 
+import { quantBytes } from "../kernels/quant.js";
+
 /**
- * Format 2 adds quantized tensors (dtype q8 / q4 with scales_offset). Format 1 manifests are
- * format 2 manifests whose tensors are all f32, so the loader still reads them.
+ * Format 2 added quantized tensors (dtype q8 / q4 with scales_offset); format 3 changed the q4
+ * layout (rows interleaved by 4 for the kernels, see below). Format 1 manifests are format 3
+ * manifests whose tensors are all f32, format 2 ones without q4 tensors are format 3 ones too,
+ * so the loader still reads those (readableFormat).
  */
-export const FORMAT = "gpt-edge-weights/2";
-export const READABLE_FORMATS: readonly string[] = ["gpt-edge-weights/1", FORMAT];
+export const FORMAT = "gpt-edge-weights/3";
+
+/** Why the loader cannot use a manifest's format, or undefined if it can. */
+export function unreadableFormat(m: Pick<Manifest, "format" | "tensors">): string | undefined {
+  if (m.format === FORMAT || m.format === "gpt-edge-weights/1") return undefined;
+  if (m.format === "gpt-edge-weights/2") {
+    if (!(m.tensors ?? []).some((t) => t.dtype === "q4")) return undefined;
+    return `its q4 tensors use format 2's row-major layout, not format 3's`;
+  }
+  return `manifest format '${m.format}' is not '${FORMAT}'`;
+}
 
 /** Byte alignment of every tensor inside the image (one v128). */
 export const ALIGN = 16;
@@ -22,9 +35,12 @@ export const ALIGN = 16;
  *
  * Layout of a quantized tensor in the image (linear weights [out][in], and wte [V][C]):
  *
- *   offset:        quants, row-major: row j at offset + j·rowBytes, rowBytes = n (q8) or n/2 (q4).
- *                  q4 block (16 bytes): byte i = (q_i + 8) | (q_{16+i} + 8) << 4, so the low
- *                  nibbles are values 0..15 and the high nibbles 16..31 (ggml's order).
+ *   offset:        quants. q8: row-major, row j at offset + j·n. q4 (format 3): rows in groups
+ *                  of 4 (the last padded with zero rows), each group's blocks in order, 64 bytes
+ *                  per block: four 16-byte chunks, chunk c holding values 8c..8c+7 of the 4
+ *                  rows; byte 4r + i (i < 4) of a chunk holds value 8c + i of row r in its low
+ *                  nibble and 8c + 4 + i in its high nibble, each as q + 8 in [0, 15]
+ *                  (src/kernels/quant.ts q4Index; why: assembly/matmul-q4.ts).
  *   scales_offset: f32 scales [ceil(d/4)][n/32][4] (16-aligned, after the quants): rows in
  *                  groups of 4, each group's 4 scales of block 0, then of block 1, ...; the
  *                  scale of block k of row j is at scales_offset + 4·((⌊j/4⌋·n/32 + k)·4 + j%4)
@@ -32,8 +48,8 @@ export const ALIGN = 16;
  *                  per block, sequentially, in step with the quants: one stream, no gathers.
  *
  * bytes spans both (quants, padding, scales). The kernels quantize each activation row once to
- * int8 blocks of 32 (same rule as q8), so every block product is an exact integer dot
- * (i32x4.dot_i16x8_s on sign-extended bytes) followed by one f32 multiply-add by the two scales.
+ * int8 blocks of 32 (same rule as q8), so every block product is an exact integer dot followed
+ * by one f32 multiply-add by the two scales.
  * Biases, LayerNorm parameters and wpe are always f32.
  */
 export type DType = "f32" | "q8" | "q4";
@@ -133,7 +149,7 @@ export function tensorLayout(shape: number[], dtype: DType): { bytes: number; sc
   const [d, n] = shape;
   if (shape.length !== 2 || n % QBLOCK)
     throw new Error(`cannot store shape [${shape}] as ${dtype}: need [rows][n] with n % 32 == 0`);
-  const quants = dtype === "q8" ? d * n : (d * n) / 2;
+  const quants = quantBytes(d, n, dtype);
   const scales = Math.ceil(quants / ALIGN) * ALIGN;
   return { bytes: scales + Math.ceil(d / 4) * 4 * (n / QBLOCK) * 4, scales };
 }

@@ -3,6 +3,7 @@
 // isolate budget. The forward pass addresses memory only through this plan. planServing picks
 // the KV dtype, the served context and the slot count that fit (see its comment).
 
+import { q4ScratchBytes } from "../kernels/quant.js";
 import { RESERVED_BYTES } from "../kernels/types.js";
 import { ALIGN, QBLOCK, type DType, type Manifest, type ModelConfig } from "./manifest.js";
 
@@ -49,6 +50,7 @@ export interface MemoryPlan {
   ids: number; // [rows] i32 token ids
   xq: number; // [max(rows, logitRows)][4C] i8: a matmul input (or qkv) quantized to blocks of 32
   xs: number; // [max(rows, logitRows)][4C/32] f32: its block scales
+  q4x: number; // matmulQ4's scratch for max(rows, logitRows) rows of 4C (0 bytes without q4)
   totalBytes: number;
   pages: number;
   breakdown: { weights: number; kv: number; scratch: number; reserved: number };
@@ -131,6 +133,7 @@ export function planMemory(m: Manifest, opts: PlanOptions): MemoryPlan {
     ids: take(rows * 4),
     xq: take(qRows * 4 * C),
     xs: take(((qRows * 4 * C) / QBLOCK) * 4),
+    q4x: take(m.tensors.some((t) => t.dtype === "q4") ? q4ScratchBytes(qRows, 4 * C) : 0),
     totalBytes: 0,
     pages: 0,
     breakdown: {

@@ -113,13 +113,12 @@ describe("convert --dtype q8 / q4", () => {
         expect(t.scales_offset! % ALIGN).toBe(0);
         // every value: |source - q·s| within the block's bound (transposed for Conv1D weights)
         const [d, n] = t.shape;
-        const rb = t.dtype === "q8" ? n : n / 2;
         const scales = new Float32Array(image.buffer, t.scales_offset!, scaleCount(d, n));
         let worst = 0;
         for (let j = 0; j < d; j++)
           for (let i = 0; i < n; i++) {
             const s = scales[scaleIndex(j, i >> 5, n / 32)];
-            const v = quantAt(image, t.offset + j * rb, i >> 5, i & 31, t.dtype) * s;
+            const v = quantAt(image, t.offset, j, i >> 5, i & 31, n, t.dtype) * s;
             const x = isLinear(t.name) ? src[i * d + j] : src[j * n + i];
             const bound = Math.abs(s) * (t.dtype === "q8" ? 0.5 : 1) * (1 + 1e-6);
             worst = Math.max(worst, Math.abs(x - v) / bound);
@@ -173,14 +172,15 @@ describe("block quantizers", () => {
     }
   });
   it("Should round-trip q4 within |s|/2, or |s| for values clamped near -max, |s| = amax/8", () => {
-    const b = new Uint8Array(16);
+    const levels = new Uint8Array(32);
     let clamped = 0;
     for (const x of blocks) {
-      const s = quantizeBlockQ4(x, 0, b, 0);
+      const s = quantizeBlockQ4(x, 0, levels, 0);
       const amax = Math.max(...Array.from(x, Math.abs));
       expect(Math.abs(s)).toBeCloseTo(amax / 8, 6);
       for (let i = 0; i < 32; i++) {
-        const err = Math.abs(x[i] - quantAt(b, 0, 0, i, "q4") * s);
+        expect(levels[i]).toBeLessThanOrEqual(15);
+        const err = Math.abs(x[i] - (levels[i] - 8) * s);
         const nearOpposite = s !== 0 && x[i] / s > 7.5;
         if (nearOpposite) clamped++;
         expect(err).toBeLessThanOrEqual(Math.abs(s) * (nearOpposite ? 1 : 0.5) * (1 + 1e-6));

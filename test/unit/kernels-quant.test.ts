@@ -7,8 +7,9 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createKernels } from "../../src/kernels/node";
 import {
   dequantizeRow,
+  q4ScratchBytes,
+  quantBytes,
   quantizeRows,
-  rowBytes,
   scaleCount,
   type QuantDType,
 } from "../../src/kernels/quant";
@@ -44,9 +45,9 @@ function randomF32(n: number, lo = -1, hi = 1, misalign = 0) {
 /** A random [d][n] matrix quantized into memory: quants at q, scales (manifest.ts layout) at s. */
 function quantMatrix(d: number, n: number, dt: QuantDType, scale = 0.05) {
   const x = fillUniform(new Float32Array(d * n), rng, -scale, scale);
-  const qb = new Uint8Array(d * rowBytes(n, dt));
+  const qb = new Uint8Array(quantBytes(d, n, dt));
   const sc = new Float32Array(scaleCount(d, n));
-  quantizeRows(x, d, n, dt, qb, sc, 0, d);
+  quantizeRows(x, d, n, dt, qb, sc, 0);
   const q = allocBytes(qb.length);
   new Uint8Array(memory.buffer, q, qb.length).set(qb);
   const s = allocBytes(sc.length * 4, 4); // scales need only 4-byte alignment
@@ -140,15 +141,18 @@ for (const variant of ["baseline", "relaxed"] as const) {
             const w = quantMatrix(d, n, dt);
             const x = quantActs(T, n);
             const b = bias ? randomF32(d).ptr : 0;
-            const mm = (k: Kernels) => (dt === "q8" ? k.matmulQ8 : k.matmulQ4);
-            const { got, want } = twin([T * d], (k, [out]) =>
-              mm(k)(out, x.q, x.s, w.q, w.s, b, T, n, d),
+            // q4 quantizes x itself, into its scratch (an output the twin leaves alone)
+            const sizes = dt === "q8" ? [T * d] : [T * d, q4ScratchBytes(T, n) / 4];
+            const { got, want } = twin(sizes, (k, [out, xq]) =>
+              dt === "q8"
+                ? k.matmulQ8(out, x.q, x.s, w.q, w.s, b, T, n, d)
+                : k.matmulQ4(out, x.x.ptr, xq, w.q, w.s, b, T, n, d),
             );
             expectBits(got[0], want[0]);
             // and close to the f64 product of the dequantized weights with the f32 activations
             const ref = new Float64Array(T * d);
             for (let j = 0; j < d; j++) {
-              const wr = dequantizeRow(w.qb, w.sc, j, n, d, dt);
+              const wr = dequantizeRow(w.qb, w.sc, j, n, dt);
               for (let t = 0; t < T; t++) {
                 let s = b ? f32At(b, d)[j] : 0;
                 for (let i = 0; i < n; i++) s += wr[i] * x.x.a[t * n + i];
@@ -166,18 +170,20 @@ for (const variant of ["baseline", "relaxed"] as const) {
           const d = 11; // tiles and tail rows
           const w = quantMatrix(d, n, dt);
           const pool = quantActs(8, n); // 8 candidate rows
-          const mm = dt === "q8" ? wasm.matmulQ8 : wasm.matmulQ4;
           const run = (rows: number[]) => {
             const T = rows.length;
-            const xq = allocBytes(T * n);
+            const xq = allocBytes(Math.max(T * n, q4ScratchBytes(T, n)));
             const xs = allocBytes((T * n) / 8);
+            const x = allocBytes(T * n * 4);
             const u8 = new Uint8Array(memory.buffer);
             rows.forEach((r, t) => {
               u8.copyWithin(xq + t * n, pool.q + r * n, pool.q + (r + 1) * n);
               u8.copyWithin(xs + (t * n) / 8, pool.s + (r * n) / 8, pool.s + ((r + 1) * n) / 8);
+              u8.copyWithin(x + t * n * 4, pool.x.ptr + r * n * 4, pool.x.ptr + (r + 1) * n * 4);
             });
             const out = allocBytes(T * d * 4);
-            mm(out, xq, xs, w.q, w.s, 0, T, n, d);
+            if (dt === "q8") wasm.matmulQ8(out, xq, xs, w.q, w.s, 0, T, n, d);
+            else wasm.matmulQ4(out, x, xq, w.q, w.s, 0, T, n, d);
             return rows.map((_, t) =>
               Array.from(new Uint32Array(memory.buffer, out + t * d * 4, d)),
             );
@@ -214,7 +220,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
               em(k)(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C),
             );
             expectBits(got[0], want[0]);
-            const row = dequantizeRow(wte.qb, wte.sc, tok[T - 1], C, V, dt);
+            const row = dequantizeRow(wte.qb, wte.sc, tok[T - 1], C, dt);
             const last = got[0].subarray((T - 1) * C);
             row.forEach((v, i) =>
               expect(last[i]).toBe(Math.fround(v + wpe.a[(pos0 + T - 1) * C + i])),
@@ -315,18 +321,24 @@ describe("quantized twins against hand-computed values", () => {
       const out = allocBytes(4);
       k.matmulQ8(out, xq, xs, w8, ws, 0, 1, 32, 1);
       expect(f32At(out, 1)[0]).toBe(-16); // Σ(i - 16) = -16, times 0.5 · 2
-      const w4 = allocBytes(16); // every byte 0x9f: low nibble 15 (q 7), high nibble 9 (q 1)
-      new Uint8Array(memory.buffer, w4, 16).fill(0x9f);
-      k.matmulQ4(out, xq, xs, w4, ws, 0, 1, 32, 1);
-      expect(f32At(out, 1)[0]).toBe(128); // 16·7 + 16·1 = 128, times 1
+      // q4, one row of 32 in a group of 4: the row's 4 bytes of each 16-byte chunk are 0x9f, so
+      // values 8c..8c+3 are 15 - 8 = 7 (low nibbles) and 8c+4..8c+7 are 9 - 8 = 1 (high nibbles)
+      const w4 = allocBytes(64);
+      for (let c = 0; c < 4; c++) new Uint8Array(memory.buffer, w4 + 16 * c, 4).fill(0x9f);
+      const x = allocBytes(128);
+      f32At(x, 32).fill(127); // quantizes to q = 127 with scale 1, exactly
+      const scratch = allocBytes(q4ScratchBytes(1, 32));
+      k.matmulQ4(out, x, scratch, w4, ws, 0, 1, 32, 1);
+      expect(f32At(out, 1)[0]).toBe(32512); // 127 · (16·7 + 16·1) · 1 · 2
       const ids = allocBytes(4);
       new Int32Array(memory.buffer, ids, 1)[0] = 0;
       const wpe = allocBytes(128);
       f32At(wpe, 32).fill(0.25);
       const e = allocBytes(128);
       k.embedQ4(e, w4, ws, wpe, ids, 0, 1, 32);
-      expect(f32At(e, 32)[0]).toBe(14.25); // 7 · 2 + 0.25
-      expect(f32At(e, 32)[16]).toBe(2.25); // 1 · 2 + 0.25
+      expect(Array.from(f32At(e, 8))).toEqual([14.25, 14.25, 14.25, 14.25, 2.25, 2.25, 2.25, 2.25]);
+      expect(f32At(e, 32)[16]).toBe(14.25); // 7 · 2 + 0.25
+      expect(f32At(e, 32)[31]).toBe(2.25); // 1 · 2 + 0.25
     }
   });
 });
