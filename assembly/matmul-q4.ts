@@ -60,21 +60,46 @@ export function matmulQ4(
     const t1 = min(T, t0 + TB);
     for (let g = 0; g < groups; g++) {
       const j = g << 2;
-      const wg = w + <usize>g * gs;
-      const sg = ws + ((<usize>g * <usize>nb) << 4); // this group's scales, 16 B per block
       const lanes = min(4, d - j); // outputs of this group (the last may have 1-3)
       const bias = b ? Q4.load(b + ((<usize>j) << 2), lanes) : f32x4.splat(0);
-      let t = t0;
-      for (; t + 2 <= t1; t += 2) {
+      const wg = w + <usize>g * gs;
+      const sg = ws + ((<usize>g * <usize>nb) << 4); // this group's scales, 16 B per block
+      for (let t = t0; t + 2 <= t1; t += 2) {
         const o = out + <usize>t * os + ((<usize>j) << 2);
         const st = <usize>t * sr;
         const xt = xq + <usize>t * xr;
         tile2x4(o, os, lanes, xt, xt + xr, xs + st, xc + st, sr, wg, sg, nb, bias);
       }
-      if (t < t1) {
-        const o = out + <usize>t * os + ((<usize>j) << 2);
-        const st = <usize>t * sr;
-        tile1x4(o, lanes, xq + <usize>t * xr, xs + st, xc + st, wg, sg, nb, bias);
+    }
+    if ((t1 - t0) & 1) {
+      // The odd token (all of T = 1 decode): groups g and g + half together, two weight streams
+      // far apart. One stream from DRAM stalls at every 4 KiB page the prefetcher cannot cross;
+      // two overlap their stalls (assembly/PERF.md).
+      const t = t1 - 1;
+      const o = out + <usize>t * os;
+      const x = xq + <usize>t * xr;
+      const s = xs + <usize>t * sr,
+        c = xc + <usize>t * sr;
+      const half = groups >> 1;
+      for (let g = 0; g < half; g++) {
+        const h = g + half; // g < half <= h: only h can be the last, partial group
+        const lanes = min(4, d - (h << 2));
+        const biasA = b ? v128.load(b + ((<usize>g) << 4)) : f32x4.splat(0);
+        const biasB = b ? Q4.load(b + ((<usize>h) << 4), lanes) : f32x4.splat(0);
+        const wA = w + <usize>g * gs,
+          wB = w + <usize>h * gs;
+        const swA = ws + ((<usize>g * <usize>nb) << 4),
+          swB = ws + ((<usize>h * <usize>nb) << 4);
+        const oA = o + ((<usize>g) << 4),
+          oB = o + ((<usize>h) << 4);
+        tile1x8(oA, oB, lanes, x, s, c, wA, wB, swA, swB, nb, biasA, biasB);
+      }
+      if (groups & 1) {
+        const g = groups - 1;
+        const lanes = min(4, d - (g << 2));
+        const bias = b ? Q4.load(b + ((<usize>g) << 4), lanes) : f32x4.splat(0);
+        const sg = ws + ((<usize>g * <usize>nb) << 4);
+        tile1x4(o + ((<usize>g) << 4), lanes, x, s, c, w + <usize>g * gs, sg, nb, bias);
       }
     }
   }
@@ -180,6 +205,107 @@ function tile1x4(
     }
   }
   Q4.store(out, f32x4.add(acc, bias), lanes);
+}
+
+/**
+ * One token against two groups of 4 rows at once (wA, wB; their scales swA, swB), outputs at oA
+ * (4) and oB (lanesB): tile1x4's arithmetic with two weight streams in flight.
+ */
+function tile1x8(
+  oA: usize,
+  oB: usize,
+  lanesB: i32,
+  x: usize,
+  s: usize,
+  c: usize,
+  wA: usize,
+  wB: usize,
+  swA: usize,
+  swB: usize,
+  nb: i32,
+  biasA: v128,
+  biasB: v128,
+): void {
+  let accA = f32x4.splat(0),
+    accB = f32x4.splat(0);
+  const end = wA + ((<usize>nb) << 6);
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const m = i8x16.splat(0x0f);
+    while (wA < end) {
+      let a = i16x8.splat(0),
+        b = i16x8.splat(0);
+      for (let ch: usize = 0; ch < 64; ch += 32) {
+        // two chunks of each stream per step: 8 x bytes per chunk
+        const xl = x + (ch >> 1);
+        const x0 = v128.load32_splat(xl),
+          x1 = v128.load32_splat(xl, 4),
+          x2 = v128.load32_splat(xl, 8),
+          x3 = v128.load32_splat(xl, 12);
+        const va = v128.load(wA + ch),
+          va2 = v128.load(wA + ch, 16);
+        const vb = v128.load(wB + ch),
+          vb2 = v128.load(wB + ch, 16);
+        a = i16x8.add(
+          a,
+          i16x8.add(
+            i16x8.add(
+              i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(va, m)),
+              i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(i16x8.shr_u(va, 4), m)),
+            ),
+            i16x8.add(
+              i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(va2, m)),
+              i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(i16x8.shr_u(va2, 4), m)),
+            ),
+          ),
+        );
+        b = i16x8.add(
+          b,
+          i16x8.add(
+            i16x8.add(
+              i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(vb, m)),
+              i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(i16x8.shr_u(vb, 4), m)),
+            ),
+            i16x8.add(
+              i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(vb2, m)),
+              i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(i16x8.shr_u(vb2, 4), m)),
+            ),
+          ),
+        );
+      }
+      const cc = v128.load32_splat(c);
+      accA = Q4.addBlock(accA, i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), cc), v128.load(swA), s);
+      accB = Q4.addBlock(accB, i32x4.add(i32x4.extadd_pairwise_i16x8_s(b), cc), v128.load(swB), s);
+      ((x += 32), (wA += 64), (wB += 64), (s += 4), (c += 4), (swA += 16), (swB += 16));
+    }
+  } else {
+    const m = i16x8.splat(0x000f);
+    while (wA < end) {
+      let a = v128.load32_splat(c);
+      let b = a;
+      for (let ch: usize = 0; ch < 64; ch += 16) {
+        const va = v128.load(wA + ch),
+          vb = v128.load(wB + ch);
+        const xc = x + ch;
+        let xp = v128.load32_splat(xc);
+        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, v128.and(va, m)));
+        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, v128.and(vb, m)));
+        xp = v128.load32_splat(xc, 4);
+        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(va, 8), m)));
+        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(vb, 8), m)));
+        xp = v128.load32_splat(xc, 8);
+        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(va, 4), m)));
+        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(vb, 4), m)));
+        xp = v128.load32_splat(xc, 12);
+        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, i16x8.shr_u(va, 12)));
+        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, i16x8.shr_u(vb, 12)));
+      }
+      accA = Q4.addBlock(accA, a, v128.load(swA), s);
+      accB = Q4.addBlock(accB, b, v128.load(swB), s);
+      ((x += 64), (wA += 64), (wB += 64), (s += 4), (c += 4), (swA += 16), (swB += 16));
+    }
+  }
+  v128.store(oA, f32x4.add(accA, biasA));
+  Q4.store(oB, f32x4.add(accB, biasB), lanesB);
 }
 
 /**
