@@ -1,30 +1,37 @@
 // matmul: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d], the kernel behind every linear layer.
-// Tiles of 2 tokens × 4 weight rows; each weight tile is read once per block of tokens.
+// Tiles of 3 tokens × 3 weight rows (2 × 4 for the rest); each weight tile is read once per
+// block of tokens.
 
 import { Vec } from "./vec";
 
 // Tokens per block: the block's rows of x (X_BLOCK_BYTES) stay in L2 while every weight tile
 // streams past them once. 512 KiB fits the L2 of any x86/ARM server core of the last decade.
+// A multiple of 6 tokens, so that only the last block has tokens left over from the 3x3 tiles.
 const X_BLOCK_BYTES: usize = 512 * 1024;
 
 /**
  * out[T][d] = x[T][n] · w[d][n]ᵀ (+ b[d] unless b = 0). Pointers need only 4-byte alignment;
  * out must not overlap x, w or b.
+ *
+ * Every output is summed in one order whatever its tile (batch invariance, bit for bit): lane i
+ * of a 4-lane accumulator takes columns k ≡ i (mod 4) in order, Vec.hsum4 folds the lanes, the
+ * n % 4 tail columns follow, then the bias. Rows j >= d & ~3 are `dot`'s (T = 1 does the same).
  */
 export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32, d: i32): void {
   const rs = (<usize>n) << 2; // bytes per row of x and of w
   const os = (<usize>d) << 2; // bytes per row of out
-  const TB = max<i32>(2, (<i32>(X_BLOCK_BYTES / max<usize>(rs, 1))) & ~1);
+  const TB = max<i32>(6, (<i32>(X_BLOCK_BYTES / max<usize>(rs, 1)) / 6) * 6);
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
     let j = 0;
+    if (t1 - t0 >= 3 && d >= 4) j = rows3(out, x, w, b, t0, t1, n, d);
     for (; j + 4 <= d; j += 4) {
       const wj = w + <usize>j * rs; // w[j..j+4][n], stays in L1 across the block's tokens
       const oj = out + ((<usize>j) << 2);
       const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
       let t = t0;
       for (; t + 2 <= t1; t += 2) {
-        tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
+        tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias, PUT4);
       }
       if (t < t1) {
         // odd token out (and all of T = 1 decode). No touching ahead as in matmul-quant.ts:
@@ -44,12 +51,59 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
 }
 
 /**
+ * Rows 0..j of out[t0..t1] in 3x3 tiles, for the j returned: the rows below d & ~3 but the last
+ * 4, which matmul's 4-row tiles then do (rows they redo get the same bits again). Needs d >= 4.
+ */
+function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i32, d: i32): i32 {
+  const rs = (<usize>n) << 2;
+  const os = (<usize>d) << 2;
+  const d4 = d & ~3;
+  let j = 0;
+  for (; j + 3 <= d4; j += 3) {
+    const wj = w + <usize>j * rs;
+    const oj = out + ((<usize>j) << 2);
+    const bias = b ? Vec.load3(b + ((<usize>j) << 2)) : f32x4.splat(0);
+    let t = t0;
+    for (; t + 3 <= t1; t += 3) {
+      tile3x3(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
+    }
+    // The last 1 or 2 tokens: the 4-row tile from row j + s (one row back at the end of w),
+    // stored shifted to rows j..j+2.
+    const s = min(j, d - 4) - j; // 0 or -1
+    const ws = wj + <usize>(<isize>s * <isize>rs);
+    const bias4 = b ? v128.load(b + ((<usize>(j + s)) << 2)) : f32x4.splat(0);
+    if (t + 2 == t1) {
+      tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, ws, rs, n, bias4, s ? PUT3_BACK : PUT3);
+    } else if (t < t1) {
+      const r = f32x4.add(dot1x4(x + <usize>t * rs, ws, rs, n), bias4);
+      Vec.store3(oj + <usize>t * os, s ? i32x4.shuffle(r, r, 1, 2, 3, 3) : r);
+    }
+  }
+  return j < d4 ? d4 - 4 : j;
+}
+
+// What tile2x4 stores of its 4 rows at out: all; the first 3; the last 3 (rows 1..3 at out).
+const PUT4 = 0,
+  PUT3 = 1,
+  PUT3_BACK = 2;
+
+/**
  * Two tokens (x rows at x, x + rs) against four weight rows (w + i·rs): 8 f32x4 accumulators.
  * Measured on V8 x64, bigger tiles (4×4 = 16 accumulators) lose: only 15 xmm registers are
  * allocatable, so they spill. 2×4 keeps 8 accumulators + 2 x + 1 w in registers and needs
- * 6 loads per 8 multiply-adds. Stores out[0][0..4] at out and out[1][0..4] at out + os.
+ * 6 loads per 8 multiply-adds. Stores out[0][0..4] at out and out[1][0..4] at out + os, or
+ * 3 of the 4 (put) where rows3 needs them for its leftover tokens.
  */
-function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
+function tile2x4(
+  out: usize,
+  os: usize,
+  x: usize,
+  w: usize,
+  rs: usize,
+  n: i32,
+  bias: v128,
+  put: i32,
+): void {
   let a00 = f32x4.splat(0),
     a01 = f32x4.splat(0),
     a02 = f32x4.splat(0),
@@ -93,8 +147,81 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
     ((q0 += 4), (q1 += 4), (p0 += 4));
   }
   // bias last, as dot1x4's caller adds it: a row's bits do not depend on its tile
-  v128.store(out, f32x4.add(s0, bias));
-  v128.store(out + os, f32x4.add(s1, bias));
+  s0 = f32x4.add(s0, bias);
+  s1 = f32x4.add(s1, bias);
+  if (put == PUT4) {
+    v128.store(out, s0);
+    v128.store(out + os, s1);
+  } else {
+    if (put == PUT3_BACK) {
+      s0 = i32x4.shuffle(s0, s0, 1, 2, 3, 3);
+      s1 = i32x4.shuffle(s1, s1, 1, 2, 3, 3);
+    }
+    Vec.store3(out, s0);
+    Vec.store3(out + os, s1);
+  }
+}
+
+/**
+ * Three tokens against three weight rows (x + t·rs, w + i·rs): 9 accumulators. TurboFan issues
+ * all of an iteration's loads before its multiply-adds, so the 6 loaded vectors count too:
+ * 9 + 6 = 15 xmm registers, all V8 has (2x6 or 2x4 unrolled by k load 8 or 12 and spill). With
+ * FMA latency 4, 9 chains can issue 2.25 per cycle; 2x4's 8 only exactly the peak of 2, which
+ * kept it at ~77% of it. The mul + add build puts each product in a dead loaded register: no
+ * spill either. Stores 3 outputs at out + t·os for t = 0, 1, 2.
+ */
+function tile3x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
+  let a00 = f32x4.splat(0),
+    a01 = f32x4.splat(0),
+    a02 = f32x4.splat(0);
+  let a10 = f32x4.splat(0),
+    a11 = f32x4.splat(0),
+    a12 = f32x4.splat(0);
+  let a20 = f32x4.splat(0),
+    a21 = f32x4.splat(0),
+    a22 = f32x4.splat(0);
+  let p0 = w,
+    p1 = w + rs,
+    p2 = p1 + rs;
+  let q0 = x,
+    q1 = x + rs,
+    q2 = q1 + rs;
+  const end = x + ((<usize>(n & ~3)) << 2);
+  while (q0 < end) {
+    const x0 = v128.load(q0),
+      x1 = v128.load(q1),
+      x2 = v128.load(q2);
+    let wv = v128.load(p0);
+    a00 = Vec.madd(x0, wv, a00);
+    a10 = Vec.madd(x1, wv, a10);
+    a20 = Vec.madd(x2, wv, a20);
+    wv = v128.load(p1);
+    a01 = Vec.madd(x0, wv, a01);
+    a11 = Vec.madd(x1, wv, a11);
+    a21 = Vec.madd(x2, wv, a21);
+    wv = v128.load(p2);
+    a02 = Vec.madd(x0, wv, a02);
+    a12 = Vec.madd(x1, wv, a12);
+    a22 = Vec.madd(x2, wv, a22);
+    ((q0 += 16), (q1 += 16), (q2 += 16), (p0 += 16), (p1 += 16), (p2 += 16));
+  }
+  // lane 3 of each sum is a throwaway copy of lane 2
+  let s0 = Vec.hsum4(a00, a01, a02, a02);
+  let s1 = Vec.hsum4(a10, a11, a12, a12);
+  let s2 = Vec.hsum4(a20, a21, a22, a22);
+  const stop = x + ((<usize>n) << 2);
+  while (q0 < stop) {
+    let wc = f32x4.splat(load<f32>(p0));
+    wc = f32x4.replace_lane(wc, 1, load<f32>(p0 + rs));
+    wc = f32x4.replace_lane(wc, 2, load<f32>(p0 + 2 * rs));
+    s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
+    s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
+    s2 = Vec.madd(f32x4.splat(load<f32>(q2)), wc, s2);
+    ((q0 += 4), (q1 += 4), (q2 += 4), (p0 += 4));
+  }
+  Vec.store3(out, f32x4.add(s0, bias));
+  Vec.store3(out + os, f32x4.add(s1, bias));
+  Vec.store3(out + 2 * os, f32x4.add(s2, bias));
 }
 
 /**

@@ -43,6 +43,17 @@ export class Vec {
     return f32x4.replace_lane(v, 3, load<f32>(p + 3 * stride));
   }
 
+  /** The 3 floats at p in lanes 0-2 (lane 3 = 0); reads nothing past p + 12, where a row may end. */
+  @inline static load3(p: usize): v128 {
+    return f32x4.replace_lane(v128.load64_zero(p), 2, load<f32>(p, 8));
+  }
+
+  /** Lanes 0-2 of v to p..p + 12; leaves p + 12 alone (the next tile's, or past the row). */
+  @inline static store3(p: usize, v: v128): void {
+    v128.store64_lane(p, v, 0);
+    v128.store32_lane(p, v, 2, 8);
+  }
+
   /**
    * e^x per lane, relative error ~2e-7 (about 1-2 ulp) for x in [-87, 88]. Cephes expf: write
    * x = n·ln2 + r with integer n and |r| <= ln2/2, take e^r from a degree-6 polynomial, and scale
