@@ -41,17 +41,30 @@ export function matmulQ8(
       const sj = ws + ((<usize>(j >> 2) * <usize>nb) << 4); // this group's scales, 16 B per block
       const oj = out + ((<usize>j) << 2);
       const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
-      let t = t0;
-      for (; t + 2 <= t1; t += 2) {
+      for (let t = t0; t + 2 <= t1; t += 2) {
         const x = xq + <usize>t * rs;
         const s = xs + <usize>t * sr;
         tile2x4(oj + <usize>t * os, os, x, x + rs, s, s + sr, wj, rs, sj, nb, bias);
       }
-      if (t < t1) {
-        // Touch the next tile's weights while this one computes (the last tile touches itself)
-        const next = j + 8 <= d ? wj + (rs << 2) : wj;
-        const x = xq + <usize>t * rs;
-        tile1x4(oj + <usize>t * os, x, xs + <usize>t * sr, wj, rs, sj, nb, bias, next);
+    }
+    if ((t1 - t0) & 1) {
+      // The odd token (all of T = 1 decode), groups of 4 rows in the order 0, h, 1, h + 1, ...
+      // (h = half the groups): two regions of the matrix stream at once, and one region's DRAM
+      // stalls overlap the other's (as matmulQ4). Each tile also touches the next one's lines.
+      const t = t1 - 1;
+      const x = xq + <usize>t * rs;
+      const s = xs + <usize>t * sr;
+      const groups = d >> 2;
+      const half = (groups + 1) >> 1;
+      for (let i = 0; i < groups; i++) {
+        const g = i & 1 ? half + (i >> 1) : i >> 1;
+        const i1 = i + 1 < groups ? i + 1 : i; // the last tile touches itself
+        const g1 = i1 & 1 ? half + (i1 >> 1) : i1 >> 1;
+        const wj = w + <usize>(g << 2) * rs;
+        const sj = ws + ((<usize>g * <usize>nb) << 4);
+        const oj = out + <usize>t * os + ((<usize>g) << 4);
+        const bias = b ? v128.load(b + ((<usize>g) << 4)) : f32x4.splat(0);
+        tile1x4(oj, x, s, wj, rs, sj, nb, bias, w + <usize>(g1 << 2) * rs);
       }
     }
     for (; j < d; j++) {
