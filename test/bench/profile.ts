@@ -1,0 +1,61 @@
+// Where a decode step's time goes, kernel by kernel: wraps every kernel export with a timer and
+// runs one sequence's decode steps at a given context position. The wrapper costs ~1 µs a call,
+// far below the ms the big kernels take. Converted models only (npm run weights -- convert).
+//   npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position]
+// e.g. npx tsx test/bench/profile.ts build/bench/gpt2-q4 relaxed 128 (dirs made by the bench)
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadKernelModule, type KernelVariant } from "../../src/kernels/node.js";
+import { loadModel } from "../../src/model/loader.js";
+import type { Manifest } from "../../src/model/manifest.js";
+import { modelDirStore } from "../helpers/fs-store.js";
+
+const STEPS = 32;
+
+const [dir, variant = "relaxed", at = "128"] = process.argv.slice(2);
+if (!dir) {
+  console.error("usage: npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position]");
+  process.exit(2);
+}
+const m: Manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+const f32 = m.tensors.every((t) => t.dtype === "f32");
+const lm = await loadModel(modelDirStore(dir, m.name), m.name, {
+  kernels: loadKernelModule(variant as KernelVariant),
+  budgetBytes: 2 ** 31,
+  slots: 1,
+  rows: 1,
+  logitRows: 1,
+  kv: f32 ? "f32" : "q8", // as the bench: int8 KV for quantized models
+  cache: null,
+});
+const pos = Math.min(Number(at), m.config.n_ctx - 2 * STEPS);
+const k = lm.kernels as unknown as Record<string, unknown>;
+const ms = new Map<string, number>();
+for (const [name, f] of Object.entries(k)) {
+  if (typeof f !== "function") continue;
+  k[name] = (...args: number[]) => {
+    const t0 = performance.now();
+    (f as (...a: number[]) => void)(...args);
+    ms.set(name, (ms.get(name) ?? 0) + performance.now() - t0);
+  };
+}
+const step = (i: number) =>
+  lm.model.forward(
+    [{ slot: 0, pos0: pos + i, ids: [(i * 7919) % m.config.n_vocab], logits: "last" }],
+    () => {},
+  );
+for (let i = 0; i < STEPS; i++) step(i); // warm-up (V8 tiers the kernels up)
+ms.clear();
+const t0 = performance.now();
+for (let i = STEPS; i < 2 * STEPS; i++) step(i);
+const total = (performance.now() - t0) / STEPS;
+console.log(
+  `${m.name} (${dir}), ${variant}, decode at position ${pos}: ${total.toFixed(2)} ms/token ` +
+    `(${(1000 / total).toFixed(1)} tokens/s)`,
+);
+for (const [name, t] of [...ms].sort((a, b) => b[1] - a[1])) {
+  console.log(
+    `  ${name.padEnd(12)} ${(t / STEPS).toFixed(3).padStart(8)} ms  ${((100 * t) / STEPS / total).toFixed(1)}%`,
+  );
+}
