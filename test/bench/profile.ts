@@ -1,7 +1,8 @@
-// Where a decode step's time goes, kernel by kernel: wraps every kernel export with a timer and
-// runs one sequence's decode steps at a given context position. The wrapper costs ~1 µs a call,
+// Where a decode step's (or a prefill's) time goes, kernel by kernel: wraps every kernel export
+// with a timer and runs one sequence's decode steps at a given context position, or prefills
+// of `prefill` tokens. The wrapper costs ~1 µs a call,
 // far below the ms the big kernels take. Converted models only (npm run weights -- convert).
-//   npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position]
+//   npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position] [prefill]
 // e.g. npx tsx test/bench/profile.ts build/bench/gpt2-q4 relaxed 128 (dirs made by the bench)
 
 import { readFileSync } from "node:fs";
@@ -11,9 +12,10 @@ import { loadModel } from "../../src/model/loader.js";
 import type { Manifest } from "../../src/model/manifest.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 
-const STEPS = 32;
+const STEPS = Number(process.env.STEPS ?? 32);
 
-const [dir, variant = "relaxed", at = "128"] = process.argv.slice(2);
+const [dir, variant = "relaxed", at = "128", prefill = "0"] = process.argv.slice(2);
+const P = Number(prefill);
 if (!dir) {
   console.error("usage: npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position]");
   process.exit(2);
@@ -24,7 +26,7 @@ const lm = await loadModel(modelDirStore(dir, m.name), m.name, {
   kernels: loadKernelModule(variant as KernelVariant),
   budgetBytes: 2 ** 31,
   slots: 1,
-  rows: 1,
+  rows: Math.max(1, P),
   logitRows: 1,
   kv: f32 ? "f32" : "q8", // as the bench: int8 KV for quantized models
   cache: null,
@@ -40,9 +42,15 @@ for (const [name, f] of Object.entries(k)) {
     ms.set(name, (ms.get(name) ?? 0) + performance.now() - t0);
   };
 }
+const token = (i: number) => (i * 7919) % m.config.n_vocab;
+const prompt = Array.from({ length: P }, (_, i) => token(i));
 const step = (i: number) =>
   lm.model.forward(
-    [{ slot: 0, pos0: pos + i, ids: [(i * 7919) % m.config.n_vocab], logits: "last" }],
+    [
+      P
+        ? { slot: 0, pos0: 0, ids: prompt, logits: "last" }
+        : { slot: 0, pos0: pos + i, ids: [token(i)], logits: "last" },
+    ],
     () => {},
   );
 for (let i = 0; i < STEPS; i++) step(i); // warm-up (V8 tiers the kernels up)
@@ -51,8 +59,11 @@ const t0 = performance.now();
 for (let i = STEPS; i < 2 * STEPS; i++) step(i);
 const total = (performance.now() - t0) / STEPS;
 console.log(
-  `${m.name} (${dir}), ${variant}, decode at position ${pos}: ${total.toFixed(2)} ms/token ` +
-    `(${(1000 / total).toFixed(1)} tokens/s)`,
+  `${m.name} (${dir}), ${variant}, ` +
+    (P
+      ? `prefill of ${P}: ${total.toFixed(2)} ms`
+      : `decode at position ${pos}: ${total.toFixed(2)} ms/token`) +
+    ` (${((1000 * Math.max(1, P)) / total).toFixed(1)} tokens/s)`,
 );
 for (const [name, t] of [...ms].sort((a, b) => b[1] - a[1])) {
   console.log(
