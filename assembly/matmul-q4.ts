@@ -134,8 +134,10 @@ class Q4 {
 
 /**
  * One token (T = 1 decode, and the odd token of a batch) against a group of 4 rows: x its quant
- * row, s and c its scales and sums. One chunk per loop step, not unrolled: V8 schedules every
- * load of a loop body first, and 16 broadcasts in flight spill (unrolled: -12% in cache).
+ * row, s and c its scales and sums (tile1x8 does most groups; this one the odd one out). V8
+ * schedules every load of a loop body first: relaxed, a whole block (4 chunks, 8 broadcasts)
+ * fits the 15 xmm registers; the baseline's 16 broadcasts and 3 masks spill, so it steps one
+ * chunk at a time (assembly/PERF.md).
  */
 function tile1x4(
   out: usize,

@@ -1,9 +1,9 @@
 // Where a decode step's (or a prefill's) time goes, kernel by kernel: wraps every kernel export
-// with a timer and runs one sequence's decode steps at a given context position, or prefills
-// of `prefill` tokens. The wrapper costs ~1 µs a call,
-// far below the ms the big kernels take. Converted models only (npm run weights -- convert).
-//   npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position] [prefill]
-// e.g. npx tsx test/bench/profile.ts build/bench/gpt2-q4 relaxed 128 (dirs made by the bench)
+// with a timer, then runs decode steps of BATCH sequences (default 1) at a context position, or
+// prefills of `prefill` tokens. The wrapper costs ~1 µs a call, far below the ms the big kernels
+// take. Converted models only (npm run weights -- convert; the bench leaves some in build/bench).
+//   [BATCH=8] [STEPS=32] npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position] [prefill]
+// e.g. npx tsx test/bench/profile.ts build/bench/gpt2-q4 relaxed 128
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ const STEPS = Number(process.env.STEPS ?? 32);
 
 const [dir, variant = "relaxed", at = "128", prefill = "0"] = process.argv.slice(2);
 const P = Number(prefill);
+const B = Number(process.env.BATCH ?? 1); // sequences per decode step
 if (!dir) {
   console.error("usage: npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position]");
   process.exit(2);
@@ -25,9 +26,9 @@ const f32 = m.tensors.every((t) => t.dtype === "f32");
 const lm = await loadModel(modelDirStore(dir, m.name), m.name, {
   kernels: loadKernelModule(variant as KernelVariant),
   budgetBytes: 2 ** 31,
-  slots: 1,
-  rows: Math.max(1, P),
-  logitRows: 1,
+  slots: B,
+  rows: Math.max(B, P),
+  logitRows: B,
   kv: f32 ? "f32" : "q8", // as the bench: int8 KV for quantized models
   cache: null,
 });
@@ -44,13 +45,12 @@ for (const [name, f] of Object.entries(k)) {
 }
 const token = (i: number) => (i * 7919) % m.config.n_vocab;
 const prompt = Array.from({ length: P }, (_, i) => token(i));
+const decode = (s: number, i: number) => ({ slot: s, pos0: pos + i, ids: [token(i + s)] });
 const step = (i: number) =>
   lm.model.forward(
-    [
-      P
-        ? { slot: 0, pos0: 0, ids: prompt, logits: "last" }
-        : { slot: 0, pos0: pos + i, ids: [token(i)], logits: "last" },
-    ],
+    P
+      ? [{ slot: 0, pos0: 0, ids: prompt, logits: "last" }]
+      : Array.from({ length: B }, (_, s) => ({ ...decode(s, i), logits: "last" as const })),
     () => {},
   );
 for (let i = 0; i < STEPS; i++) step(i); // warm-up (V8 tiers the kernels up)
@@ -62,8 +62,8 @@ console.log(
   `${m.name} (${dir}), ${variant}, ` +
     (P
       ? `prefill of ${P}: ${total.toFixed(2)} ms`
-      : `decode at position ${pos}: ${total.toFixed(2)} ms/token`) +
-    ` (${((1000 * Math.max(1, P)) / total).toFixed(1)} tokens/s)`,
+      : `decode of ${B} sequence(s) at position ${pos}: ${total.toFixed(2)} ms/step`) +
+    ` (${((1000 * Math.max(B, P)) / total).toFixed(1)} tokens/s)`,
 );
 for (const [name, t] of [...ms].sort((a, b) => b[1] - a[1])) {
   console.log(
