@@ -63,6 +63,7 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
   if (known) return known;
   const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
     kernels,
+    kernelBuild: kernels === relaxedKernels ? "relaxed-simd" : "simd128",
     budgetBytes: int(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
     slots: int(env.MAX_SLOTS, 16),
     context: env.MAX_CONTEXT ? int(env.MAX_CONTEXT, 1024) : undefined,

@@ -10,6 +10,8 @@ import { Engine, type EngineOptions } from "./engine.js";
 
 export interface RegistryOptions {
   kernels: WebAssembly.Module | null;
+  /** Which kernel build `kernels` is (status reports it): "relaxed-simd" or "simd128". */
+  kernelBuild?: string;
   budgetBytes: number;
   slots: number;
   rows?: number;
@@ -97,7 +99,7 @@ export class ModelRegistry {
       memory: e.lm.plan.breakdown,
       ...e.snapshot(),
     }));
-    return { budget_bytes: this.opts.budgetBytes, models };
+    return { budget_bytes: this.opts.budgetBytes, kernels: this.opts.kernelBuild, models };
   }
 
   /** Models present in the store: names under models/ with a manifest. */

@@ -149,6 +149,39 @@ describe("convert --dtype q8 / q4", () => {
   });
 });
 
+describe("format versions", () => {
+  // Format 3 changed only the q4 layout: older manifests load unless they hold q4 tensors.
+  const load = (dir: string) =>
+    loadModel(modelDirStore(dir, "m"), "m", {
+      kernels: loadKernelModule(),
+      budgetBytes: 112 * 2 ** 20,
+      slots: 1,
+      cache: null,
+    });
+  const withFormat = (dtype: "q8" | "q4", format: string) => {
+    const dir = path.join(tmp, `format-${dtype}-${format.replace(/\W/g, "")}`);
+    convertCheckpoint(HF, dir, { name: "m", dtype });
+    const file = path.join(dir, "manifest.json");
+    const m = JSON.parse(fs.readFileSync(file, "utf8"));
+    fs.writeFileSync(file, JSON.stringify({ ...m, format }));
+    return dir;
+  };
+
+  it("Should refuse a format-2 q4 model (the old q4 layout) and name the fix", async () => {
+    await expect(load(withFormat("q4", "gpt-edge-weights/2"))).rejects.toThrow(
+      /q4 tensors use format 2's row-major layout.*re-convert it/,
+    );
+  });
+
+  it("Should still load a format-2 q8 model, and refuse an unknown format", async () => {
+    const lm = await load(withFormat("q8", "gpt-edge-weights/2"));
+    expect(lm.manifest.format).toBe("gpt-edge-weights/2");
+    await expect(load(withFormat("q8", "gpt-edge-weights/9"))).rejects.toThrow(
+      /manifest format 'gpt-edge-weights\/9' is not 'gpt-edge-weights\/3'/,
+    );
+  });
+});
+
 describe("block quantizers", () => {
   const rng = mulberry32(7);
   const blocks = [

@@ -158,3 +158,13 @@ describe("Loading through the Cache API", () => {
     );
   });
 });
+
+describe("The kernel build", () => {
+  it("Should be the relaxed-SIMD build in workerd (relaxed SIMD is on there), per /v1/status", async () => {
+    // pickKernelModule falls back to the SIMD128 build where relaxed SIMD does not instantiate;
+    // workerd's V8 has it on, so the Worker must be on the faster path (FMA, pmaddubsw for q4).
+    const res = await worker().fetch("http://gpt-edge.test/v1/status");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { kernels?: string }).kernels).toBe("relaxed-simd");
+  });
+});
