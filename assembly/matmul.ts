@@ -31,7 +31,7 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
       const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
       let t = t0;
       for (; t + 2 <= t1; t += 2) {
-        tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias, PUT4);
+        tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
       }
       if (t < t1) {
         // odd token out (and all of T = 1 decode). No touching ahead as in matmul-quant.ts:
@@ -67,14 +67,14 @@ function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i3
     for (; t + 3 <= t1; t += 3) {
       tile3x3(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
     }
-    // The last 1 or 2 tokens: the 4-row tile from row j + s (one row back at the end of w),
-    // stored shifted to rows j..j+2.
-    const s = min(j, d - 4) - j; // 0 or -1
-    const ws = wj + <usize>(<isize>s * <isize>rs);
-    const bias4 = b ? v128.load(b + ((<usize>(j + s)) << 2)) : f32x4.splat(0);
     if (t + 2 == t1) {
-      tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, ws, rs, n, bias4, s ? PUT3_BACK : PUT3);
+      tile2x3(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
     } else if (t < t1) {
+      // The last token: the 4-row dot from row j + s (one row back at the end of w), stored
+      // shifted to rows j..j+2.
+      const s = min(j, d - 4) - j; // 0 or -1
+      const ws = wj + <usize>(<isize>s * <isize>rs);
+      const bias4 = b ? v128.load(b + ((<usize>(j + s)) << 2)) : f32x4.splat(0);
       const r = f32x4.add(dot1x4(x + <usize>t * rs, ws, rs, n), bias4);
       Vec.store3(oj + <usize>t * os, s ? i32x4.shuffle(r, r, 1, 2, 3, 3) : r);
     }
@@ -82,28 +82,13 @@ function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i3
   return j < d4 ? d4 - 4 : j;
 }
 
-// What tile2x4 stores of its 4 rows at out: all; the first 3; the last 3 (rows 1..3 at out).
-const PUT4 = 0,
-  PUT3 = 1,
-  PUT3_BACK = 2;
-
 /**
  * Two tokens (x rows at x, x + rs) against four weight rows (w + i·rs): 8 f32x4 accumulators.
  * Measured on V8 x64, bigger tiles (4×4 = 16 accumulators) lose: only 15 xmm registers are
  * allocatable, so they spill. 2×4 keeps 8 accumulators + 2 x + 1 w in registers and needs
- * 6 loads per 8 multiply-adds. Stores out[0][0..4] at out and out[1][0..4] at out + os, or
- * 3 of the 4 (put) where rows3 needs them for its leftover tokens.
+ * 6 loads per 8 multiply-adds. Stores out[0][0..4] at out and out[1][0..4] at out + os.
  */
-function tile2x4(
-  out: usize,
-  os: usize,
-  x: usize,
-  w: usize,
-  rs: usize,
-  n: i32,
-  bias: v128,
-  put: i32,
-): void {
+function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
   let a00 = f32x4.splat(0),
     a01 = f32x4.splat(0),
     a02 = f32x4.splat(0),
@@ -147,19 +132,8 @@ function tile2x4(
     ((q0 += 4), (q1 += 4), (p0 += 4));
   }
   // bias last, as dot1x4's caller adds it: a row's bits do not depend on its tile
-  s0 = f32x4.add(s0, bias);
-  s1 = f32x4.add(s1, bias);
-  if (put == PUT4) {
-    v128.store(out, s0);
-    v128.store(out + os, s1);
-  } else {
-    if (put == PUT3_BACK) {
-      s0 = i32x4.shuffle(s0, s0, 1, 2, 3, 3);
-      s1 = i32x4.shuffle(s1, s1, 1, 2, 3, 3);
-    }
-    Vec.store3(out, s0);
-    Vec.store3(out + os, s1);
-  }
+  v128.store(out, f32x4.add(s0, bias));
+  v128.store(out + os, f32x4.add(s1, bias));
 }
 
 /**
@@ -222,6 +196,52 @@ function tile3x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
   Vec.store3(out, f32x4.add(s0, bias));
   Vec.store3(out + os, f32x4.add(s1, bias));
   Vec.store3(out + 2 * os, f32x4.add(s2, bias));
+}
+
+/**
+ * Two tokens against three weight rows: tile3x3's arithmetic for a block's last 2 tokens (batched
+ * decode of 8 = 3 + 3 + 2), so no fourth row is computed and thrown away as with tile2x4.
+ */
+function tile2x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
+  let a00 = f32x4.splat(0),
+    a01 = f32x4.splat(0),
+    a02 = f32x4.splat(0);
+  let a10 = f32x4.splat(0),
+    a11 = f32x4.splat(0),
+    a12 = f32x4.splat(0);
+  let p0 = w,
+    p1 = w + rs,
+    p2 = p1 + rs;
+  let q0 = x,
+    q1 = x + rs;
+  const end = x + ((<usize>(n & ~3)) << 2);
+  while (q0 < end) {
+    const x0 = v128.load(q0),
+      x1 = v128.load(q1);
+    let wv = v128.load(p0);
+    a00 = Vec.madd(x0, wv, a00);
+    a10 = Vec.madd(x1, wv, a10);
+    wv = v128.load(p1);
+    a01 = Vec.madd(x0, wv, a01);
+    a11 = Vec.madd(x1, wv, a11);
+    wv = v128.load(p2);
+    a02 = Vec.madd(x0, wv, a02);
+    a12 = Vec.madd(x1, wv, a12);
+    ((q0 += 16), (q1 += 16), (p0 += 16), (p1 += 16), (p2 += 16));
+  }
+  let s0 = Vec.hsum4(a00, a01, a02, a02);
+  let s1 = Vec.hsum4(a10, a11, a12, a12);
+  const stop = x + ((<usize>n) << 2);
+  while (q0 < stop) {
+    let wc = f32x4.splat(load<f32>(p0));
+    wc = f32x4.replace_lane(wc, 1, load<f32>(p0 + rs));
+    wc = f32x4.replace_lane(wc, 2, load<f32>(p0 + 2 * rs));
+    s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
+    s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
+    ((q0 += 4), (q1 += 4), (p0 += 4));
+  }
+  Vec.store3(out, f32x4.add(s0, bias));
+  Vec.store3(out + os, f32x4.add(s1, bias));
 }
 
 /**
