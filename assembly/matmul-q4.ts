@@ -17,6 +17,7 @@
 // Both produce the same exact integer per block and row, hence the same bits.
 
 import { quantizeQ4Input } from "./quant";
+import { Vec } from "./vec";
 
 // Tokens per block, as in matmul.ts: their quant rows stay in L2 while the weights stream past.
 const X_BLOCK_BYTES: usize = 512 * 1024;
@@ -58,10 +59,11 @@ export function matmulQ4(
   const groups = (d + 3) >> 2;
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
-    for (let g = 0; g < groups; g++) {
+    // pairs of tokens (none in T = 1 decode)
+    for (let g = 0; t1 - t0 >= 2 && g < groups; g++) {
       const j = g << 2;
       const lanes = min(4, d - j); // outputs of this group (the last may have 1-3)
-      const bias = b ? Q4.load(b + ((<usize>j) << 2), lanes) : f32x4.splat(0);
+      const bias = b ? Vec.loadN(b + ((<usize>j) << 2), lanes) : f32x4.splat(0);
       const wg = w + <usize>g * gs;
       const sg = ws + ((<usize>g * <usize>nb) << 4); // this group's scales, 16 B per block
       for (let t = t0; t + 2 <= t1; t += 2) {
@@ -85,7 +87,7 @@ export function matmulQ4(
         const h = g + half; // g < half <= h: only h can be the last, partial group
         const lanes = min(4, d - (h << 2));
         const biasA = b ? v128.load(b + ((<usize>g) << 4)) : f32x4.splat(0);
-        const biasB = b ? Q4.load(b + ((<usize>h) << 4), lanes) : f32x4.splat(0);
+        const biasB = b ? Vec.loadN(b + ((<usize>h) << 4), lanes) : f32x4.splat(0);
         const wA = w + <usize>g * gs,
           wB = w + <usize>h * gs;
         const swA = ws + ((<usize>g * <usize>nb) << 4),
@@ -97,7 +99,7 @@ export function matmulQ4(
       if (groups & 1) {
         const g = groups - 1;
         const lanes = min(4, d - (g << 2));
-        const bias = b ? Q4.load(b + ((<usize>g) << 4), lanes) : f32x4.splat(0);
+        const bias = b ? Vec.loadN(b + ((<usize>g) << 4), lanes) : f32x4.splat(0);
         const sg = ws + ((<usize>g * <usize>nb) << 4);
         tile1x4(o + ((<usize>g) << 4), lanes, x, s, c, w + <usize>g * gs, sg, nb, bias);
       }
@@ -107,24 +109,6 @@ export function matmulQ4(
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
 class Q4 {
-  /** The first `lanes` floats at p (1..4; the rest 0): no load past the end of a d % 4 group. */
-  @inline static load(p: usize, lanes: i32): v128 {
-    if (lanes == 4) return v128.load(p);
-    let v = f32x4.splat(0);
-    v = f32x4.replace_lane(v, 0, load<f32>(p));
-    if (lanes > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
-    if (lanes > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
-    return v;
-  }
-
-  /** Stores the first `lanes` lanes of v at p. */
-  @inline static store(p: usize, v: v128, lanes: i32): void {
-    if (lanes == 4) return v128.store(p, v);
-    store<f32>(p, f32x4.extract_lane(v, 0));
-    if (lanes > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
-    if (lanes > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
-  }
-
   /** acc + f32(isum) · (sw · s): a block's contribution, in the one order every path uses. */
   @inline static addBlock(acc: v128, isum: v128, sw: v128, s: usize): v128 {
     const scale = f32x4.mul(sw, f32x4.splat(load<f32>(s)));
@@ -206,7 +190,7 @@ function tile1x4(
       ((x += 64), (w += 64), (s += 4), (c += 4), (sw += 16));
     }
   }
-  Q4.store(out, f32x4.add(acc, bias), lanes);
+  Vec.storeN(out, f32x4.add(acc, bias), lanes);
 }
 
 /**
@@ -307,7 +291,7 @@ function tile1x8(
     }
   }
   v128.store(oA, f32x4.add(accA, biasA));
-  Q4.store(oB, f32x4.add(accB, biasB), lanesB);
+  Vec.storeN(oB, f32x4.add(accB, biasB), lanesB);
 }
 
 /**
@@ -390,6 +374,6 @@ function tile2x4(
       ((x0 += 64), (x1 += 64), (w += 64), (s += 4), (c += 4), (sw += 16));
     }
   }
-  Q4.store(out, f32x4.add(acc0, bias), lanes);
-  Q4.store(out + os, f32x4.add(acc1, bias), lanes);
+  Vec.storeN(out, f32x4.add(acc0, bias), lanes);
+  Vec.storeN(out + os, f32x4.add(acc1, bias), lanes);
 }

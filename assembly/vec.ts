@@ -54,6 +54,21 @@ export class Vec {
     v128.store32_lane(p, v, 2, 8);
   }
 
+  /** The first `lanes` (1-4) floats at p, the other lanes 0: nothing read past them. */
+  @inline static loadN(p: usize, lanes: i32): v128 {
+    if (lanes == 4) return v128.load(p);
+    if (lanes == 3) return Vec.load3(p);
+    return lanes == 2 ? v128.load64_zero(p) : v128.load32_zero(p);
+  }
+
+  /** Lanes 0..lanes-1 (1-4) of v to p; nothing written past them. */
+  @inline static storeN(p: usize, v: v128, lanes: i32): void {
+    if (lanes == 4) v128.store(p, v);
+    else if (lanes == 3) Vec.store3(p, v);
+    else if (lanes == 2) v128.store64_lane(p, v, 0);
+    else v128.store32_lane(p, v, 0);
+  }
+
   /**
    * e^x per lane, relative error ~2e-7 (about 1-2 ulp) for x in [-87, 88]. Cephes expf: write
    * x = n·ln2 + r with integer n and |r| <= ln2/2, take e^r from a degree-6 polynomial, and scale
