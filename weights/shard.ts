@@ -79,7 +79,7 @@ export function planShards(tensors: TensorEntry[], imageBytes: number, maxBytes:
   if (maxBytes < ALIGN || maxBytes % ALIGN)
     throw new Error(`max shard bytes ${maxBytes} must be a positive multiple of ${ALIGN}`);
   // A tensor's range runs to the next tensor's offset, so alignment padding is covered.
-  const ends = tensors.map((t, i) => (i + 1 < tensors.length ? tensors[i + 1].offset : imageBytes));
+  const ends = tensors.map((_, i) => (i + 1 < tensors.length ? tensors[i + 1].offset : imageBytes));
   const ranges: { offset: number; bytes: number }[] = [];
   let cur: { start: number; end: number } | undefined;
   const flush = () => {

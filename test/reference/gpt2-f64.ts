@@ -250,7 +250,7 @@ function hiddenStates(m: RefModel, tokens: number[], attn?: Float64Array[][]): F
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < C; i++) x[t * C + i] = m.wte[tokens[t] * C + i] + m.wpe[t * C + i];
   }
-  m.h.forEach((b, l) => {
+  m.h.forEach((b) => {
     // x += c_proj(attn(ln_1(x)))
     layernorm(ln, x, b.ln_1_w, b.ln_1_b, T, C, eps);
     matmul(qkv, ln, b.c_attn_w, b.c_attn_b, T, C, 3 * C);

@@ -2,7 +2,7 @@
 // model's tokenizer loaded from R2 without its weights.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel, worker, post } from "./seed.js";
+import { MODEL, seedModel, post } from "./seed.js";
 
 beforeAll(async () => {
   await seedModel();
