@@ -5,9 +5,7 @@ import baselineKernels from "../build/kernels.wasm";
 import relaxedKernels from "../build/kernels-relaxed.wasm";
 import { pickKernelModule } from "./kernels/wasm.js";
 import { ModelRegistry, type R2Listable } from "./engine/registry.js";
-import { ModelLoadError, ModelNotFoundError } from "./model/loader.js";
-import { ModelTooLargeError } from "./model/plan.js";
-import { ApiError, modelNotFound, unavailable } from "./routes/errors.js";
+import { apiErrorOf } from "./routes/errors.js";
 import { createApp, type Deps } from "./routes/index.js";
 
 export interface Env {
@@ -93,32 +91,11 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
   return deps;
 }
 
-/** Map load failures to client-facing errors: unknown model 404, anything else 503. */
+/** Load failures as the client sees them: unknown model 404, anything else 503 (apiErrorOf). */
 const toApiError =
   (model: string) =>
   (e: unknown): never => {
-    if (e instanceof ModelNotFoundError) throw modelNotFound(model);
-    if (e instanceof ModelTooLargeError) {
-      // Retrying cannot help until the server is reconfigured: tell the openai client not to.
-      throw new ApiError(
-        503,
-        e.message,
-        "service_unavailable",
-        "model",
-        "model_over_memory_budget",
-        {
-          "x-should-retry": "false",
-        },
-      );
-    }
-    if (e instanceof ModelLoadError) {
-      throw unavailable(
-        `The model '${model}' could not be loaded: ${e.message}`,
-        5,
-        "model_load_failed",
-      );
-    }
-    throw e;
+    throw apiErrorOf(e, model);
   };
 
 const app = createApp<Env>(depsOf);

@@ -4,12 +4,7 @@
 
 import type { Engine } from "../engine/engine.js";
 import type { GenerationRequest, Sequence } from "../engine/sequence.js";
-import {
-  randomSeed,
-  SamplingParamError,
-  validateSamplingParams,
-  type SamplingParams,
-} from "../sampler/index.js";
+import { randomSeed, validateSamplingParams, type SamplingParams } from "../sampler/index.js";
 import { ChoiceBuilder } from "./choice.js";
 import type { CompletionParams } from "./completion-params.js";
 import { ApiError, invalid } from "./errors.js";
@@ -55,9 +50,7 @@ export function promptIdsOf(p: CompletionParams, engine: Engine, maxPromptTokens
       `This model's maximum context length is ${n_ctx} tokens, however you requested ` +
         `${longest + maxTokens} tokens (${longest} in your prompt; ${maxTokens} for the ` +
         `completion). Please reduce your prompt or completion length.`,
-      "invalid_request_error",
-      p.maxTokens === null ? "prompt" : "max_tokens",
-      "context_length_exceeded",
+      { param: p.maxTokens === null ? "prompt" : "max_tokens", code: "context_length_exceeded" },
     );
   }
   return { prompts, maxTokens };
@@ -72,12 +65,7 @@ export function submitChoices(
 ): Choice[] {
   const tok = engine.lm.tokenizer;
   const sampling = samplingOf(p);
-  try {
-    validateSamplingParams(sampling, engine.lm.manifest.config.n_vocab);
-  } catch (e) {
-    if (e instanceof SamplingParamError) throw invalid(e.param, e.message);
-    throw e;
-  }
+  validateSamplingParams(sampling, engine.lm.manifest.config.n_vocab); // SamplingParamError: 400
   // best_of > n ranks candidates by their generated tokens' logprobs, so it needs them.
   const wantLogprobs = p.logprobs !== null || p.bestOf > p.n;
   const echoLogprobs = p.echo && p.logprobs !== null;

@@ -9,7 +9,7 @@ import type { CompletionChoice } from "./choice.js";
 import type { CompletionParams } from "./completion-params.js";
 import { cancelAll, drive, finishReason, type Choice } from "./completion-run.js";
 import { keepAlive, type AppEnv } from "./context.js";
-import { ApiError } from "./errors.js";
+import { apiErrorOf } from "./errors.js";
 
 export interface StreamJob {
   p: CompletionParams;
@@ -87,10 +87,6 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
 
 /** A failure mid-stream: one `data: {"error": ...}` event (the openai client throws on it). */
 async function writeError(stream: SSEStreamingApi, e: unknown): Promise<void> {
-  console.error("completion stream failed", e);
-  const err =
-    e instanceof ApiError
-      ? e
-      : new ApiError(500, `Generation failed: ${(e as Error)?.message ?? e}`, "server_error");
+  const err = apiErrorOf(e);
   if (!stream.aborted) await stream.writeSSE({ data: JSON.stringify(err.body()) });
 }

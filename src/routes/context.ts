@@ -39,13 +39,9 @@ export async function readJson(c: Context<AppEnv>): Promise<unknown> {
   const max = c.get("deps").caps.maxBodyBytes;
   const declared = Number(c.req.header("content-length") ?? "0");
   const tooLarge = () =>
-    new ApiError(
-      413,
-      `The request body is larger than ${max} bytes.`,
-      "invalid_request_error",
-      null,
-      "request_too_large",
-    );
+    new ApiError(413, `The request body is larger than ${max} bytes.`, {
+      code: "request_too_large",
+    });
   if (declared > max) throw tooLarge();
   const body = c.req.raw.body;
   if (!body) throw invalid("body", "The request needs a JSON body.");

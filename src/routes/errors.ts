@@ -1,5 +1,14 @@
 // Errors in OpenAI's shape: {"error": {"message", "type", "param", "code"}}, all four keys
-// always present. Routes throw ApiError; the app's one onError turns anything into this shape.
+// always present. Routes throw ApiError; apiErrorOf is the one map from every other layer's
+// errors to it, used by the app's onError, the stream's error event and the model lookups.
+
+import { HTTPException } from "hono/http-exception";
+import { EngineSaturatedError } from "../engine/engine.js";
+import { EmbeddingUnsupportedError } from "../inspect/embeddings.js";
+import { InspectParamError } from "../inspect/params.js";
+import { ModelLoadError, ModelNotFoundError } from "../model/loader.js";
+import { ModelTooLargeError } from "../model/plan.js";
+import { SamplingParamError } from "../sampler/index.js";
 
 export type ErrorType =
   | "invalid_request_error"
@@ -8,16 +17,36 @@ export type ErrorType =
   | "server_error"
   | "service_unavailable";
 
+export type ErrorStatus = 400 | 401 | 404 | 405 | 413 | 415 | 500 | 503;
+
+export interface ApiErrorOptions {
+  /** Default: server_error for 500, service_unavailable for 503, else invalid_request_error. */
+  type?: ErrorType;
+  /** The request field at fault, if one is. */
+  param?: string | null;
+  /** A machine-readable reason, e.g. "context_length_exceeded". */
+  code?: string | null;
+  /** Extra response headers, e.g. Retry-After. */
+  headers?: Record<string, string>;
+}
+
 export class ApiError extends Error {
+  name = "ApiError";
+  readonly type: ErrorType;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly headers: Record<string, string>;
+
   constructor(
-    readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 503 | 500,
+    readonly status: ErrorStatus,
     message: string,
-    readonly type: ErrorType = "invalid_request_error",
-    readonly param: string | null = null,
-    readonly code: string | null = null,
-    readonly headers: Record<string, string> = {},
+    options: ApiErrorOptions = {},
   ) {
     super(message);
+    this.type = options.type ?? defaultType(status);
+    this.param = options.param ?? null;
+    this.code = options.code ?? null;
+    this.headers = options.headers ?? {};
   }
 
   body() {
@@ -27,20 +56,57 @@ export class ApiError extends Error {
   }
 }
 
+const defaultType = (status: ErrorStatus): ErrorType =>
+  status === 500
+    ? "server_error"
+    : status === 503
+      ? "service_unavailable"
+      : "invalid_request_error";
+
 /** 400 naming the bad field. */
 export const invalid = (param: string, message: string, code: string | null = null) =>
-  new ApiError(400, message, "invalid_request_error", param, code);
+  new ApiError(400, message, { param, code });
 
 export const modelNotFound = (model: string) =>
   new ApiError(
     404,
     `The model '${model}' does not exist. GET /v1/models lists the models this server has.`,
-    "invalid_request_error",
-    "model",
-    "model_not_found",
+    { param: "model", code: "model_not_found" },
   );
 
 export const unavailable = (message: string, retryAfterSeconds: number, code: string) =>
-  new ApiError(503, message, "service_unavailable", null, code, {
-    "Retry-After": String(retryAfterSeconds),
-  });
+  new ApiError(503, message, { code, headers: { "Retry-After": String(retryAfterSeconds) } });
+
+/**
+ * Any error as the ApiError the client gets: the client's faults from the inner layers become
+ * 4xx naming the field, load and capacity failures 503, anything unexpected a 500. `model`,
+ * where known, names the model in load failures.
+ */
+export function apiErrorOf(err: unknown, model?: string): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof SamplingParamError) return invalid(err.param, err.message);
+  if (err instanceof InspectParamError) return invalid(err.param, err.message, err.code);
+  if (err instanceof EmbeddingUnsupportedError)
+    return invalid("model", err.message, "unsupported_model");
+  if (err instanceof ModelNotFoundError)
+    return model === undefined ? new ApiError(404, err.message) : modelNotFound(model);
+  if (err instanceof ModelTooLargeError) {
+    // Retrying cannot help until the server is reconfigured: tell the openai client not to.
+    const headers = { "x-should-retry": "false" };
+    return new ApiError(503, err.message, {
+      param: "model",
+      code: "model_over_memory_budget",
+      headers,
+    });
+  }
+  if (err instanceof ModelLoadError) {
+    const which = model === undefined ? "The model" : `The model '${model}'`;
+    return unavailable(`${which} could not be loaded: ${err.message}`, 5, "model_load_failed");
+  }
+  if (err instanceof EngineSaturatedError)
+    return unavailable(err.message, err.retryAfterSeconds, "overloaded");
+  if (err instanceof HTTPException)
+    return new ApiError(err.status as ErrorStatus, err.message || "Bad request.");
+  console.error("unexpected error", err);
+  return new ApiError(500, `Internal error: ${(err as Error)?.message ?? err}`);
+}

@@ -3,12 +3,10 @@
 
 import { Hono } from "hono";
 import { cors } from "hono/cors";
-import { HTTPException } from "hono/http-exception";
 import { completions } from "./completions.js";
 import { inspect } from "./inspect.js";
 import type { AppEnv, Deps } from "./context.js";
-import { EngineSaturatedError } from "../engine/engine.js";
-import { ApiError, unavailable } from "./errors.js";
+import { ApiError, apiErrorOf } from "./errors.js";
 import { models } from "./models.js";
 import { page } from "./page.js";
 import { status } from "./status.js";
@@ -41,21 +39,12 @@ export function createApp<E extends object>(depsOf: (env: E, ctx?: ExecutionCont
   app.route("/v1", inspect);
   app.route("/v1", status);
   app.notFound((c) => {
-    const e = new ApiError(404, `Invalid URL (${c.req.method} ${c.req.path}).`, "not_found_error");
-    return c.json(e.body(), 404);
+    const message = `Invalid URL (${c.req.method} ${c.req.path}).`;
+    return c.json(new ApiError(404, message, { type: "not_found_error" }).body(), 404);
   });
   app.onError((err, c) => {
-    if (err instanceof EngineSaturatedError) {
-      err = unavailable(err.message, err.retryAfterSeconds, "overloaded");
-    }
-    if (err instanceof ApiError) return c.json(err.body(), err.status, err.headers);
-    if (err instanceof HTTPException) {
-      const e = new ApiError(err.status as 400, err.message || "Bad request.");
-      return c.json(e.body(), err.status);
-    }
-    console.error("unexpected error", err);
-    const e = new ApiError(500, `Internal error: ${(err as Error).message}`, "server_error");
-    return c.json(e.body(), 500);
+    const e = apiErrorOf(err);
+    return c.json(e.body(), e.status, e.headers);
   });
   return app;
 }
@@ -73,9 +62,7 @@ function checkApiKey(keys: string[], authorization?: string, xApiKey?: string): 
     given
       ? "Incorrect API key provided."
       : "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-    "invalid_request_error", // OpenAI's type for 401s too; the code says which
-    null,
-    "invalid_api_key",
+    { code: "invalid_api_key" }, // type invalid_request_error: OpenAI's for 401s too
   );
 }
 

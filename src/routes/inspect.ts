@@ -1,41 +1,24 @@
 // POST /v1/inspect and POST /v1/neighbours: what the model does with a prompt (tokens, next-token
 // distribution, attention, residual stream, embeddings, sizes, stage times) for the demo page.
-// The forward pass runs on a free KV slot between engine steps (Engine.withSlot).
+// The forward pass runs on a free KV slot between engine steps (Engine.withSlot). The inspect
+// layer's errors (InspectParamError, EmbeddingUnsupportedError) become 400s in apiErrorOf.
 
 import { Hono } from "hono";
-import { EmbeddingUnsupportedError } from "../inspect/embeddings.js";
 import { inspect as runInspection, neighbourView } from "../inspect/inspect.js";
-import { InspectParamError, parseInspectParams, parseNeighbourParams } from "../inspect/params.js";
+import { parseInspectParams, parseNeighbourParams } from "../inspect/params.js";
 import { invalid } from "./errors.js";
 import { readJson, type AppEnv } from "./context.js";
-
-/** Client-facing errors of the inspect layer as 400s; anything else goes to the app's onError. */
-function asApiError(e: unknown): never {
-  if (e instanceof InspectParamError) throw invalid(e.param, e.message, e.code);
-  if (e instanceof EmbeddingUnsupportedError)
-    throw invalid("model", e.message, "unsupported_model");
-  throw e;
-}
-
-/** Run `f`, turning inspect-layer errors into API errors. */
-function guarded<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    return asApiError(e);
-  }
-}
 
 export const inspect = new Hono<AppEnv>()
   .post("/inspect", async (c) => {
     const body = await readJson(c);
-    const p = guarded(() => parseInspectParams(body));
+    const p = parseInspectParams(body);
     const engine = await c.get("deps").engine(p.model);
-    return c.json(guarded(() => runInspection(engine.lm, p, (job) => engine.withSlot(job))));
+    return c.json(runInspection(engine.lm, p, (job) => engine.withSlot(job)));
   })
   .post("/neighbours", async (c) => {
     const body = await readJson(c);
-    const p = guarded(() => parseNeighbourParams(body));
+    const p = parseNeighbourParams(body);
     const engine = await c.get("deps").engine(p.model);
     const tok = engine.lm.tokenizer;
     let id = p.tokenId;
@@ -52,6 +35,6 @@ export const inspect = new Hono<AppEnv>()
     if (id === null || !tok.isValidId(id)) {
       throw invalid("token_id", `Invalid 'token_id' ${id}: ids must be in [0, ${tok.vocabSize}).`);
     }
-    const view = guarded(() => neighbourView(engine.lm, id as number, p.k));
+    const view = neighbourView(engine.lm, id as number, p.k);
     return c.json({ object: "neighbours", model: p.model, ...view });
   });
