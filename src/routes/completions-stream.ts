@@ -1,26 +1,26 @@
-// The streamed form of POST /v1/completions: data-only SSE in OpenAI's chunk shape. Each
-// choice's text goes out as soon as it is sampled (minus what might start a stop sequence);
-// finish_reason rides on its last content chunk; then the optional usage chunk and [DONE].
+// The streamed form of POST /v1/completions: data-only SSE in OpenAI's chunk shape. The chunks
+// come from completion/stream.ts; this file frames them, notices a client that is gone or has
+// stopped reading, and ends with the optional usage chunk and [DONE] (or an error event).
 
 import type { Context } from "hono";
 import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import type { Engine } from "../engine/engine.js";
-import type { CompletionChoice } from "./choice.js";
+import type { CompletionChoice } from "../completion/choice.js";
+import { cancelAll, usageOf, type Completion } from "../completion/run.js";
+import { streamChoices } from "../completion/stream.js";
 import type { CompletionParams } from "./completion-params.js";
-import { cancelAll, drive, finishReason, type Choice } from "./completion-run.js";
 import { keepAlive, type AppEnv } from "./context.js";
 import { apiErrorOf } from "./errors.js";
 
 export interface StreamJob {
   p: CompletionParams;
   engine: Engine;
-  choices: Choice[];
+  completion: Completion;
   head: { id: string; object: "text_completion"; created: number; model: string };
-  usage: () => { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
 export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
-  const { p, engine, choices, head } = job;
+  const { p, engine, completion, head } = job;
   const stallMs = c.get("deps").caps.streamStallMs;
   // With include_usage, every chunk carries usage: null except the final usage chunk.
   const nullUsage = p.includeUsage ? { usage: null } : {};
@@ -29,7 +29,7 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
 
   return streamSSE(c, async (stream) => {
     // The client went away (or stopped reading): stop generating; the engine frees the slots.
-    stream.onAbort(() => cancelAll(choices));
+    stream.onAbort(() => cancelAll(completion.choices));
 
     /** One event; a client that has not taken the previous ones for stallMs counts as gone. */
     const emit = async (data: string) => {
@@ -47,37 +47,13 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
     const write = (choice: CompletionChoice) =>
       emit(JSON.stringify({ ...head, choices: [choice], ...nullUsage }));
 
-    /** Send what the builder can release; the final chunk carries the finish reason. */
-    const send = async (ch: Choice, final: boolean) => {
-      if (final) ch.builder.finish();
-      const d = ch.builder.takeDelta(final);
-      if (!final && !d.text && !d.logprobs?.tokens.length) return;
-      await write({
-        text: d.text,
-        index: ch.index,
-        logprobs: p.logprobs === null ? null : d.logprobs,
-        finish_reason: final ? finishReason(ch) : null,
-      });
-    };
-
-    const run = async (ch: Choice) => {
-      let ended = false;
-      await drive(engine, ch, async (final) => {
-        if (ended) return;
-        // The token that finishes a sequence carries the finish reason in the same chunk.
-        ended = final;
-        await send(ch, ended);
-      });
-      if (ended || (ch.seq.cancelled && !ch.builder.stopped)) return; // done, or client gone
-      await send(ch, true); // e.g. <|endoftext|>: a finish with no new text
-    };
-
     try {
-      await Promise.all(choices.map(run));
-      if (p.includeUsage) await emit(JSON.stringify({ ...head, choices: [], usage: job.usage() }));
+      await streamChoices(engine, completion, p.logprobs !== null, write);
+      if (p.includeUsage) {
+        await emit(JSON.stringify({ ...head, choices: [], usage: usageOf(completion) }));
+      }
       await emit("[DONE]");
     } catch (e) {
-      cancelAll(choices);
       await writeError(stream, e);
     } finally {
       release();

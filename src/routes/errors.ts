@@ -3,6 +3,7 @@
 // errors to it, used by the app's onError, the stream's error event and the model lookups.
 
 import { HTTPException } from "hono/http-exception";
+import { CompletionRequestError } from "../completion/request.js";
 import { EngineSaturatedError } from "../engine/engine.js";
 import { EmbeddingUnsupportedError } from "../inspect/embeddings.js";
 import { InspectParamError } from "../inspect/params.js";
@@ -84,6 +85,7 @@ export const unavailable = (message: string, retryAfterSeconds: number, code: st
  */
 export function apiErrorOf(err: unknown, model?: string): ApiError {
   if (err instanceof ApiError) return err;
+  if (err instanceof CompletionRequestError) return invalid(err.param, err.message, err.code);
   if (err instanceof SamplingParamError) return invalid(err.param, err.message);
   if (err instanceof InspectParamError) return invalid(err.param, err.message, err.code);
   if (err instanceof EmbeddingUnsupportedError)

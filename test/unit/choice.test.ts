@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { TokenEvent } from "../../src/engine/sequence.js";
-import { ChoiceBuilder } from "../../src/routes/choice.js";
+import { ChoiceBuilder } from "../../src/completion/choice.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
 

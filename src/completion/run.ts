@@ -1,13 +1,12 @@
-// The sequences of one completions request: built from the validated parameters (one per prompt
-// and candidate), driven through the engine into their ChoiceBuilders, counted, and ranked for
-// best_of.
+// The sequences of one completion: submitted to the engine (one per prompt and candidate),
+// driven into their ChoiceBuilders, counted for usage, ranked for best_of, and finished into
+// OpenAI's choices. stream.ts drives the same choices chunk by chunk instead.
 
 import type { Engine } from "../engine/engine.js";
 import type { GenerationRequest, Sequence } from "../engine/sequence.js";
 import { randomSeed, validateSamplingParams, type SamplingParams } from "../sampler/index.js";
-import { ChoiceBuilder } from "./choice.js";
-import type { CompletionParams } from "./completion-params.js";
-import { ApiError, invalid } from "./errors.js";
+import { ChoiceBuilder, type CompletionChoice } from "./choice.js";
+import { promptIdsOf, type CompletionRequest } from "./request.js";
 
 export interface Choice {
   builder: ChoiceBuilder;
@@ -17,55 +16,72 @@ export interface Choice {
   index: number;
 }
 
-/** Token ids of every prompt, checked against the vocabulary, the server cap and the context. */
-export function promptIdsOf(p: CompletionParams, engine: Engine, maxPromptTokens: number) {
-  const tok = engine.lm.tokenizer;
-  const n_ctx = engine.lm.plan.context; // what the memory plan serves, <= the model's n_ctx
-  const prompts = p.prompts.map((pr, i) => {
-    const where = p.prompts.length > 1 ? `prompt[${i}]` : "prompt";
-    let ids: number[];
-    if ("ids" in pr) {
-      const bad = pr.ids.find((id) => !tok.isValidId(id));
-      if (bad !== undefined) {
-        const range = `[0, ${tok.vocabSize})`;
-        throw invalid("prompt", `Invalid token id ${bad} in ${where}: ids must be in ${range}.`);
-      }
-      ids = pr.ids;
-    } else {
-      ids = tok.encode(pr.text);
-    }
-    if (ids.length === 0) ids = [tok.eot ?? 0]; // an empty prompt starts from <|endoftext|>
-    if (ids.length > maxPromptTokens) {
-      const msg = `${where} has ${ids.length} tokens; this server accepts at most ${maxPromptTokens}.`;
-      throw invalid("prompt", msg, "context_length_exceeded");
-    }
-    return ids;
+/** A started completion: its choices (best_of per prompt, all submitted) and the prompt size. */
+export interface Completion {
+  choices: Choice[];
+  /** Tokens of every prompt, each counted once whatever n. */
+  promptTokens: number;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/**
+ * Tokenize and fit the prompts (CompletionRequestError if they do not fit), then submit every
+ * sequence to the engine (EngineSaturatedError, SamplingParamError, none submitted, if refused).
+ */
+export function startCompletion(
+  p: CompletionRequest,
+  engine: Engine,
+  maxPromptTokens: number,
+): Completion {
+  const { prompts, maxTokens } = promptIdsOf(p, engine, maxPromptTokens);
+  const choices = submitChoices(p, engine, prompts, maxTokens);
+  return { choices, promptTokens: prompts.reduce((s, ids) => s + ids.length, 0) };
+}
+
+/** Every candidate counts, best_of ones too: they were all generated. */
+export function usageOf(c: Completion): Usage {
+  const completion = c.choices.reduce((s, ch) => s + completionTokens(ch), 0);
+  return {
+    prompt_tokens: c.promptTokens,
+    completion_tokens: completion,
+    total_tokens: c.promptTokens + completion,
+  };
+}
+
+/** Run every choice to its end, then the n best per prompt as OpenAI's choices. */
+export async function completeAll(
+  engine: Engine,
+  c: Completion,
+  p: CompletionRequest,
+): Promise<CompletionChoice[]> {
+  await driveAll(engine, c.choices);
+  return selectBestOf(c.choices, p.n, p.bestOf).map((ch) => {
+    ch.builder.finish();
+    const { text, logprobs } = ch.builder.takeDelta(true);
+    return {
+      text,
+      index: ch.index,
+      logprobs: p.logprobs === null ? null : logprobs,
+      finish_reason: finishReason(ch),
+    };
   });
-  const longest = Math.max(...prompts.map((ids) => ids.length));
-  // Not given: 16, or what still fits after the longest prompt.
-  const maxTokens = p.maxTokens ?? Math.max(0, Math.min(16, n_ctx - longest));
-  if (longest + maxTokens > n_ctx) {
-    throw new ApiError(
-      400,
-      `This model's maximum context length is ${n_ctx} tokens, however you requested ` +
-        `${longest + maxTokens} tokens (${longest} in your prompt; ${maxTokens} for the ` +
-        `completion). Please reduce your prompt or completion length.`,
-      { param: p.maxTokens === null ? "prompt" : "max_tokens", code: "context_length_exceeded" },
-    );
-  }
-  return { prompts, maxTokens };
 }
 
 /** Submit best_of sequences per prompt; all or none (a refused submit cancels the rest). */
-export function submitChoices(
-  p: CompletionParams,
+function submitChoices(
+  p: CompletionRequest,
   engine: Engine,
   prompts: number[][],
   maxTokens: number,
 ): Choice[] {
   const tok = engine.lm.tokenizer;
   const sampling = samplingOf(p);
-  validateSamplingParams(sampling, engine.lm.manifest.config.n_vocab); // SamplingParamError: 400
+  validateSamplingParams(sampling, engine.lm.manifest.config.n_vocab);
   // best_of > n ranks candidates by their generated tokens' logprobs, so it needs them.
   const wantLogprobs = p.logprobs !== null || p.bestOf > p.n;
   const echoLogprobs = p.echo && p.logprobs !== null;
@@ -129,7 +145,7 @@ export function drive(engine: Engine, ch: Choice, onEvents?: (final: boolean) =>
 }
 
 /** Drive every choice; the first failure cancels the others. */
-export async function driveAll(engine: Engine, choices: Choice[]): Promise<void> {
+async function driveAll(engine: Engine, choices: Choice[]): Promise<void> {
   try {
     await Promise.all(choices.map((ch) => drive(engine, ch)));
   } catch (e) {
@@ -146,11 +162,11 @@ export const finishReason = (ch: Choice) =>
  * stop sequence, plus a final <|endoftext|> (sampled, so counted, but never shown as text).
  * Tokens a batched step produced after a stop sequence matched are not counted.
  */
-export const completionTokens = (ch: Choice) =>
+const completionTokens = (ch: Choice) =>
   ch.builder.generated + (ch.seq.finish === "stop" && !ch.builder.stopped ? 1 : 0);
 
 /** Per prompt, the n candidates with the highest mean generated-token logprob, reindexed. */
-export function selectBestOf(choices: Choice[], n: number, bestOf: number): Choice[] {
+function selectBestOf(choices: Choice[], n: number, bestOf: number): Choice[] {
   if (bestOf === n) return choices;
   const out: Choice[] = [];
   for (let start = 0; start < choices.length; start += bestOf) {
@@ -161,7 +177,7 @@ export function selectBestOf(choices: Choice[], n: number, bestOf: number): Choi
   return out;
 }
 
-function samplingOf(p: CompletionParams): SamplingParams {
+function samplingOf(p: CompletionRequest): SamplingParams {
   return {
     temperature: p.temperature,
     top_k: p.top_k,
