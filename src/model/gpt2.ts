@@ -54,6 +54,19 @@ interface LayerPtrs {
   mlp_proj_b: Ptr; // (C)
 }
 
+/** Runs one named step of the forward pass; timed only when there is an onStage hook. */
+type Step = (name: string, run: () => void) => void;
+
+const untimed: Step = (_name, run) => run();
+
+function timed(onStage: (name: string, ms: number) => void): Step {
+  return (name, run) => {
+    const t0 = performance.now();
+    run();
+    onStage(name, performance.now() - t0);
+  };
+}
+
 export class GPT2 {
   readonly config: ModelConfig;
   private readonly wte: Weight; // (V, C)
@@ -65,7 +78,7 @@ export class GPT2 {
   constructor(
     manifest: Manifest,
     readonly plan: MemoryPlan,
-    readonly k: Kernels,
+    private readonly kernels: Kernels,
   ) {
     this.config = manifest.config;
     const entries = new Map(manifest.tensors.map((t) => [t.name, t]));
@@ -89,76 +102,22 @@ export class GPT2 {
     this.ln_f_b = ptr("ln_f.bias");
     this.layers = [];
     for (let l = 0; l < this.config.n_layer; l++) {
-      const p = `h.${l}.`;
+      const h = `h.${l}.`;
       this.layers.push({
-        ln_1_w: ptr(p + "ln_1.weight"),
-        ln_1_b: ptr(p + "ln_1.bias"),
-        c_attn_w: weight(p + "attn.c_attn.weight"),
-        c_attn_b: ptr(p + "attn.c_attn.bias"),
-        attn_proj_w: weight(p + "attn.c_proj.weight"),
-        attn_proj_b: ptr(p + "attn.c_proj.bias"),
-        ln_2_w: ptr(p + "ln_2.weight"),
-        ln_2_b: ptr(p + "ln_2.bias"),
-        c_fc_w: weight(p + "mlp.c_fc.weight"),
-        c_fc_b: ptr(p + "mlp.c_fc.bias"),
-        mlp_proj_w: weight(p + "mlp.c_proj.weight"),
-        mlp_proj_b: ptr(p + "mlp.c_proj.bias"),
+        ln_1_w: ptr(h + "ln_1.weight"),
+        ln_1_b: ptr(h + "ln_1.bias"),
+        c_attn_w: weight(h + "attn.c_attn.weight"),
+        c_attn_b: ptr(h + "attn.c_attn.bias"),
+        attn_proj_w: weight(h + "attn.c_proj.weight"),
+        attn_proj_b: ptr(h + "attn.c_proj.bias"),
+        ln_2_w: ptr(h + "ln_2.weight"),
+        ln_2_b: ptr(h + "ln_2.bias"),
+        c_fc_w: weight(h + "mlp.c_fc.weight"),
+        c_fc_b: ptr(h + "mlp.c_fc.bias"),
+        mlp_proj_w: weight(h + "mlp.c_proj.weight"),
+        mlp_proj_b: ptr(h + "mlp.c_proj.bias"),
       });
     }
-  }
-
-  /** out[T][d] = x[T][n] · wᵀ + b in w's dtype (q8: x goes to int8 blocks in xq first). */
-  private linear(out: Ptr, x: Ptr, w: Weight, b: Ptr, T: number, n: number, d: number): void {
-    const { k, plan } = this;
-    if (w.dtype === "f32") return k.matmul(out, x, w.q, b, T, n, d);
-    if (w.dtype === "q4") return k.matmulQ4(out, x, plan.q4x, w.q, w.s, b, T, n, d);
-    k.quantize(plan.xq, plan.xs, x, T, n);
-    k.matmulQ8(out, plan.xq, plan.xs, w.q, w.s, b, T, n, d);
-  }
-
-  /** T rows at out = wte[ids] + wpe[pos0..], in wte's dtype. */
-  private embed(out: Ptr, ids: Ptr, pos0: number, T: number): void {
-    const { k, wte, wpe } = this;
-    const C = this.config.n_embd;
-    if (wte.dtype === "f32") k.embed(out, wte.q, wpe, ids, pos0, T, C);
-    else if (wte.dtype === "q8") k.embedQ8(out, wte.q, wte.s, wpe, ids, pos0, T, C);
-    else k.embedQ4(out, wte.q, wte.s, wpe, ids, pos0, T, C);
-  }
-
-  /**
-   * Appends a segment's keys and values (its rows of qkv, from `row`) to its slot's cache at
-   * pos0..pos0+T-1, then writes its attention output to y. An int8 cache takes them from xq/xs,
-   * where forward quantized all qkv rows: bytes and scales are copied, q is read there too.
-   */
-  private attend(l: number, s: Segment, row: number): void {
-    const { k, plan, config } = this;
-    const { n_embd: C, n_head: NH } = config;
-    const T = s.ids.length;
-    const kc = kvAddress(plan, config, s.slot, l, 0);
-    const vc = kvAddress(plan, config, s.slot, l, 1);
-    const y = plan.y + row * C * 4;
-    if (plan.kvDtype === "f32") {
-      const all = new Float32Array(k.memory.buffer);
-      for (let t = 0; t < T; t++) {
-        const src = (plan.qkv >> 2) + (row + t) * 3 * C;
-        all.copyWithin((kc.data >> 2) + (s.pos0 + t) * C, src + C, src + 2 * C);
-        all.copyWithin((vc.data >> 2) + (s.pos0 + t) * C, src + 2 * C, src + 3 * C);
-      }
-      const q = plan.qkv + row * 3 * C * 4;
-      return k.attention(y, plan.att, q, kc.data, vc.data, T, s.pos0, C, NH, 3 * C);
-    }
-    const u8 = new Uint8Array(k.memory.buffer);
-    const sb = (C / 32) * 4; // scale bytes per C values
-    for (let t = 0; t < T; t++) {
-      const [q, qs, p] = [plan.xq + (row + t) * 3 * C, plan.xs + (row + t) * 3 * sb, s.pos0 + t];
-      u8.copyWithin(kc.data + p * C, q + C, q + 2 * C);
-      u8.copyWithin(vc.data + p * C, q + 2 * C, q + 3 * C);
-      u8.copyWithin(kc.scales + p * sb, qs + sb, qs + 2 * sb);
-      u8.copyWithin(vc.scales + p * sb, qs + 2 * sb, qs + 3 * sb);
-    }
-    const [q, qs] = [plan.xq + row * 3 * C, plan.xs + row * 3 * sb];
-    const [kd, ks, vd, vs] = [kc.data, kc.scales, vc.data, vc.scales];
-    k.attentionQ8(y, plan.att, q, qs, kd, ks, vd, vs, T, s.pos0, C, NH, 3 * C);
   }
 
   /**
@@ -170,7 +129,7 @@ export class GPT2 {
     onLogits: (seg: number, t: number, logits: Float32Array) => void,
     hooks: ForwardHooks = {},
   ): void {
-    const { k, plan } = this;
+    const { kernels, plan } = this;
     const { n_embd: C, n_head: NH, eps, n_vocab: V } = this.config;
     const B = segs.reduce((n, s) => n + s.ids.length, 0); // rows in this call
     if (B === 0) return;
@@ -179,92 +138,157 @@ export class GPT2 {
       if (s.pos0 + s.ids.length > plan.context)
         throw new Error(`forward: positions past the served context ${plan.context}`);
     }
-    const mem = () => k.memory.buffer;
-    const f32 = (p: Ptr, n: number) => new Float32Array(mem(), p, n);
-    const onStage = hooks.onStage;
-    let lap = onStage ? performance.now() : 0;
-    /** Report the time since the last lap as `name`; a no-op without an onStage hook. */
-    const stage = (name: string) => {
-      if (!onStage) return;
-      onStage(name, performance.now() - lap);
-      lap = performance.now(); // restart after the hook, so its own time is not counted
-    };
-    /** Restart the clock after another hook ran. */
-    const resume = () => {
-      if (onStage) lap = performance.now();
-    };
+    const step = hooks.onStage ? timed(hooks.onStage) : untimed;
 
     // ---- embedding: x[row] = wte[id] + wpe[pos] ----
-    new Int32Array(mem(), plan.ids, B).set(segs.flatMap((s) => Array.from(s.ids)));
-    let row = 0;
-    for (const s of segs) {
-      const T = s.ids.length;
-      this.embed(plan.x + row * C * 4, plan.ids + row * 4, s.pos0, T);
-      row += T;
-    }
-    stage("embed");
-    hooks.onResidual?.(-1, f32(plan.x, B * C));
-    resume();
+    step("embed", () => this.embed(segs, B));
+    hooks.onResidual?.(-1, this.f32(plan.x, B * C));
 
     for (let l = 0; l < this.layers.length; l++) {
       const w = this.layers[l];
       const h = `h.${l}.`;
       // ---- attention: x += c_proj(attention(ln_1(x))) ----
-      k.layernorm(plan.xn, plan.x, w.ln_1_w, w.ln_1_b, B, C, eps);
-      stage(h + "ln_1");
-      this.linear(plan.qkv, plan.xn, w.c_attn_w, w.c_attn_b, B, C, 3 * C); // (B, 3C) = q | k | v
-      if (plan.kvDtype === "q8") k.quantize(plan.xq, plan.xs, plan.qkv, B, 3 * C); // for attend
-      stage(h + "c_attn");
-      row = 0;
-      for (let si = 0; si < segs.length; si++) {
-        const s = segs[si];
+      step(h + "ln_1", () => kernels.layernorm(plan.xn, plan.x, w.ln_1_w, w.ln_1_b, B, C, eps));
+      step(h + "c_attn", () => this.qkv(w, B)); // (B, 3C) = q | k | v
+      let row = 0;
+      segs.forEach((s, si) => {
         const T = s.ids.length;
-        this.attend(l, s, row);
-        stage(h + "attention");
-        hooks.onAttention?.(l, si, f32(plan.att, NH * T * (s.pos0 + T)));
-        resume();
+        step(h + "attention", () => this.attend(l, s, row)); // y = softmax(q·kᵀ/√HS, causal)·v
+        hooks.onAttention?.(l, si, this.f32(plan.att, NH * T * (s.pos0 + T)));
         row += T;
-      }
-      this.linear(plan.tmp, plan.y, w.attn_proj_w, w.attn_proj_b, B, C, C);
-      k.add(plan.x, plan.x, plan.tmp, B * C);
-      stage(h + "attn.c_proj");
+      });
+      step(h + "attn.c_proj", () => this.addLinear(plan.y, w.attn_proj_w, w.attn_proj_b, B, C));
 
       // ---- MLP: x += c_proj(gelu(c_fc(ln_2(x)))) ----
-      k.layernorm(plan.xn, plan.x, w.ln_2_w, w.ln_2_b, B, C, eps);
-      stage(h + "ln_2");
-      this.linear(plan.fc, plan.xn, w.c_fc_w, w.c_fc_b, B, C, 4 * C);
-      stage(h + "c_fc");
-      k.gelu(plan.fc, plan.fc, B * 4 * C);
-      stage(h + "gelu");
-      this.linear(plan.tmp, plan.fc, w.mlp_proj_w, w.mlp_proj_b, B, 4 * C, C);
-      k.add(plan.x, plan.x, plan.tmp, B * C);
-      stage(h + "mlp.c_proj");
-      hooks.onResidual?.(l, f32(plan.x, B * C));
-      resume();
+      step(h + "ln_2", () => kernels.layernorm(plan.xn, plan.x, w.ln_2_w, w.ln_2_b, B, C, eps));
+      step(h + "c_fc", () => this.linear(plan.fc, plan.xn, w.c_fc_w, w.c_fc_b, B, C, 4 * C));
+      step(h + "gelu", () => kernels.gelu(plan.fc, plan.fc, B * 4 * C));
+      step(h + "mlp.c_proj", () => this.addLinear(plan.fc, w.mlp_proj_w, w.mlp_proj_b, B, 4 * C));
+      hooks.onResidual?.(l, this.f32(plan.x, B * C));
     }
 
     // ---- ln_f and the tied unembedding, only for rows whose logits are wanted ----
-    const want: [seg: number, t: number, row: number][] = [];
-    row = 0;
-    segs.forEach((s, si) => {
-      const T = s.ids.length;
-      for (let t = 0; t < T; t++) {
-        if (s.logits === "all" || (s.logits === "last" && t === T - 1)) want.push([si, t, row + t]);
-      }
-      row += T;
-    });
+    const want = logitRows(segs);
     for (let i = 0; i < want.length; i += plan.logitRows) {
       const group = want.slice(i, i + plan.logitRows);
-      const all = new Float32Array(mem());
-      group.forEach(([, , r], g) => {
-        all.copyWithin((plan.lnf >> 2) + g * C, (plan.x >> 2) + r * C, (plan.x >> 2) + (r + 1) * C);
-      });
-      k.layernorm(plan.lnf, plan.lnf, this.ln_f_w, this.ln_f_b, group.length, C, eps);
-      stage("ln_f");
-      this.linear(plan.logits, plan.lnf, this.wte, 0, group.length, C, V); // wte is (V, C): tied
-      stage("lm_head");
-      group.forEach(([si, t], g) => onLogits(si, t, f32(plan.logits + g * V * 4, V)));
-      resume();
+      const G = group.length;
+      step("ln_f", () => this.lnF(group.map(([, , r]) => r)));
+      // logits = ln_f(x) · wteᵀ: the unembedding is the embedding (V, C), tied
+      step("lm_head", () => this.linear(plan.logits, plan.lnf, this.wte, 0, G, C, V));
+      group.forEach(([si, t], g) => onLogits(si, t, this.f32(plan.logits + g * V * 4, V)));
     }
   }
+
+  /** A (n) view of WASM memory at byte offset at; valid until the memory next grows. */
+  private f32(at: Ptr, n: number): Float32Array {
+    return new Float32Array(this.kernels.memory.buffer, at, n);
+  }
+
+  /** x = wte[id] + wpe[pos] for every row of every segment, in wte's dtype. */
+  private embed(segs: Segment[], B: number): void {
+    const { kernels, plan, wte, wpe } = this;
+    const C = this.config.n_embd;
+    new Int32Array(kernels.memory.buffer, plan.ids, B).set(segs.flatMap((s) => Array.from(s.ids)));
+    let row = 0;
+    for (const s of segs) {
+      const [out, ids, T] = [plan.x + row * C * 4, plan.ids + row * 4, s.ids.length];
+      if (wte.dtype === "f32") kernels.embed(out, wte.q, wpe, ids, s.pos0, T, C);
+      else if (wte.dtype === "q8") kernels.embedQ8(out, wte.q, wte.s, wpe, ids, s.pos0, T, C);
+      else kernels.embedQ4(out, wte.q, wte.s, wpe, ids, s.pos0, T, C);
+      row += T;
+    }
+  }
+
+  /** out[T][d] = x[T][n] · wᵀ + b in w's dtype (q8: x goes to int8 blocks in xq first). */
+  private linear(out: Ptr, x: Ptr, w: Weight, b: Ptr, T: number, n: number, d: number): void {
+    const { kernels, plan } = this;
+    if (w.dtype === "f32") return kernels.matmul(out, x, w.q, b, T, n, d);
+    if (w.dtype === "q4") return kernels.matmulQ4(out, x, plan.q4x, w.q, w.s, b, T, n, d);
+    kernels.quantize(plan.xq, plan.xs, x, T, n);
+    kernels.matmulQ8(out, plan.xq, plan.xs, w.q, w.s, b, T, n, d);
+  }
+
+  /** The residual connection after a block's output projection: x[B][C] += in[B][n] · wᵀ + b. */
+  private addLinear(input: Ptr, w: Weight, b: Ptr, B: number, n: number): void {
+    const { kernels, plan } = this;
+    const C = this.config.n_embd;
+    this.linear(plan.tmp, input, w, b, B, n, C);
+    kernels.add(plan.x, plan.x, plan.tmp, B * C);
+  }
+
+  /** qkv[B][3C] = xn · c_attnᵀ + b; an int8 KV cache also gets them as int8 blocks in xq/xs. */
+  private qkv(w: LayerPtrs, B: number): void {
+    const { kernels, plan } = this;
+    const C = this.config.n_embd;
+    this.linear(plan.qkv, plan.xn, w.c_attn_w, w.c_attn_b, B, C, 3 * C);
+    if (plan.kvDtype === "q8") kernels.quantize(plan.xq, plan.xs, plan.qkv, B, 3 * C);
+  }
+
+  /**
+   * Appends a segment's keys and values (its rows of qkv, from `row`) to its slot's cache at
+   * pos0..pos0+T-1, then writes its attention output to y. An int8 cache takes them from xq/xs,
+   * where qkv quantized all rows: bytes and scales are copied, q is read there too.
+   */
+  private attend(l: number, s: Segment, row: number): void {
+    const { kernels, plan, config } = this;
+    const { n_embd: C, n_head: NH } = config;
+    const T = s.ids.length;
+    const kCache = kvAddress(plan, config, s.slot, l, 0);
+    const vCache = kvAddress(plan, config, s.slot, l, 1);
+    const y = plan.y + row * C * 4;
+    if (plan.kvDtype === "f32") {
+      const all = new Float32Array(kernels.memory.buffer);
+      for (let t = 0; t < T; t++) {
+        const qkv = (plan.qkv >> 2) + (row + t) * 3 * C; // float index of this row's q | k | v
+        const pos = s.pos0 + t;
+        all.copyWithin((kCache.data >> 2) + pos * C, qkv + C, qkv + 2 * C);
+        all.copyWithin((vCache.data >> 2) + pos * C, qkv + 2 * C, qkv + 3 * C);
+      }
+      const q = plan.qkv + row * 3 * C * 4;
+      return kernels.attention(y, plan.att, q, kCache.data, vCache.data, T, s.pos0, C, NH, 3 * C);
+    }
+    const u8 = new Uint8Array(kernels.memory.buffer);
+    const scaleBytes = (C / 32) * 4; // f32 scales of C values in blocks of 32
+    for (let t = 0; t < T; t++) {
+      const qkv = plan.xq + (row + t) * 3 * C; // this row's int8 q | k | v
+      const scales = plan.xs + (row + t) * 3 * scaleBytes;
+      const pos = s.pos0 + t;
+      u8.copyWithin(kCache.data + pos * C, qkv + C, qkv + 2 * C);
+      u8.copyWithin(vCache.data + pos * C, qkv + 2 * C, qkv + 3 * C);
+      u8.copyWithin(kCache.scales + pos * scaleBytes, scales + scaleBytes, scales + 2 * scaleBytes);
+      u8.copyWithin(
+        vCache.scales + pos * scaleBytes,
+        scales + 2 * scaleBytes,
+        scales + 3 * scaleBytes,
+      );
+    }
+    const [q, qs] = [plan.xq + row * 3 * C, plan.xs + row * 3 * scaleBytes];
+    const [kd, ks, vd, vs] = [kCache.data, kCache.scales, vCache.data, vCache.scales];
+    kernels.attentionQ8(y, plan.att, q, qs, kd, ks, vd, vs, T, s.pos0, C, NH, 3 * C);
+  }
+
+  /** ln_f of the given rows of x, gathered into lnf[rows.length][C]. */
+  private lnF(rows: number[]): void {
+    const { kernels, plan } = this;
+    const { n_embd: C, eps } = this.config;
+    const all = new Float32Array(kernels.memory.buffer);
+    rows.forEach((r, g) => {
+      all.copyWithin((plan.lnf >> 2) + g * C, (plan.x >> 2) + r * C, (plan.x >> 2) + (r + 1) * C);
+    });
+    kernels.layernorm(plan.lnf, plan.lnf, this.ln_f_w, this.ln_f_b, rows.length, C, eps);
+  }
+}
+
+/** The rows that need logits, as [segment, t within it, row of the call]. */
+function logitRows(segs: Segment[]): [seg: number, t: number, row: number][] {
+  const want: [number, number, number][] = [];
+  let row = 0;
+  segs.forEach((s, si) => {
+    const T = s.ids.length;
+    for (let t = 0; t < T; t++) {
+      if (s.logits === "all" || (s.logits === "last" && t === T - 1)) want.push([si, t, row + t]);
+    }
+    row += T;
+  });
+  return want;
 }
