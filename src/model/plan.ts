@@ -153,25 +153,25 @@ export function planMemory(m: Manifest, opts: PlanOptions): MemoryPlan {
 const mb = (n: number) => (n / MiB).toFixed(1) + " MiB";
 
 /** The refusal: what the plan needs, part by part, and the fixes that apply to this model. */
-function tooLarge(m: Manifest, p: MemoryPlan, budget: number): ModelTooLargeError {
+function tooLarge(m: Manifest, plan: MemoryPlan, budget: number): ModelTooLargeError {
   const { body, wte } = weightDtypes(m);
   const fixes: string[] = [];
   if (body === "f32" || wte === "f32")
     fixes.push("convert with a smaller dtype (--dtype q8 or q4)");
   else if (body === "q8") fixes.push("convert with --dtype q4");
   else if (wte === "q8") fixes.push("convert with --embedding-dtype q4");
-  if (p.slots > 1) fixes.push("use fewer KV slots (MAX_SLOTS)");
-  if (p.context > MIN_CONTEXT) fixes.push("serve a shorter context");
+  if (plan.slots > 1) fixes.push("use fewer KV slots (MAX_SLOTS)");
+  if (plan.context > MIN_CONTEXT) fixes.push("serve a shorter context");
   if (m.image_bytes > budget / 2)
     fixes.push("split the layers into pipeline stages (one isolate each)");
-  const kv = p.kvDtype === "q8" ? "int8" : "f32";
+  const kv = plan.kvDtype === "q8" ? "int8" : "f32";
   const dtypes = body === wte ? body : `${body}, wte ${wte}`;
   return new ModelTooLargeError(
-    `Model '${m.name}' needs ${mb(p.totalBytes)} of WASM memory (weights ${mb(m.image_bytes)} ` +
-      `${dtypes}, KV cache ${mb(p.breakdown.kv)} ${kv} for ${p.slots} slot(s) at context ` +
-      `${p.context}, scratch ${mb(p.breakdown.scratch)}) but the isolate budget is ${mb(budget)}. ` +
+    `Model '${m.name}' needs ${mb(plan.totalBytes)} of WASM memory (weights ${mb(m.image_bytes)} ` +
+      `${dtypes}, KV cache ${mb(plan.breakdown.kv)} ${kv} for ${plan.slots} slot(s) at context ` +
+      `${plan.context}, scratch ${mb(plan.breakdown.scratch)}) but the isolate budget is ${mb(budget)}. ` +
       `Fix: ${fixes.join(", or ")}.`,
-    { totalBytes: p.totalBytes, budgetBytes: budget },
+    { totalBytes: plan.totalBytes, budgetBytes: budget },
   );
 }
 
@@ -223,8 +223,8 @@ export function planServing(m: Manifest, opts: ServeOptions): MemoryPlan {
   };
   const wanted = Math.max(1, opts.slots);
   for (const kv of kinds) {
-    const p = fits(kv, wanted);
-    if (p) return p;
+    const plan = fits(kv, wanted);
+    if (plan) return plan;
   }
   const kv = kinds[kinds.length - 1]; // the most compact
   const one = planMemory(m, { ...base, kv, slots: 1, budgetBytes: Infinity });
@@ -232,8 +232,8 @@ export function planServing(m: Manifest, opts: ServeOptions): MemoryPlan {
   if (free >= 0) {
     const slots = Math.min(wanted, 1 + Math.floor(free / one.kvSlotBytes));
     for (let s = slots; s >= 1; s--) {
-      const p = fits(kv, s); // page rounding can cost the last slot
-      if (p) return p;
+      const plan = fits(kv, s); // page rounding can cost the last slot
+      if (plan) return plan;
     }
   }
   const floor = Math.min(full, MIN_CONTEXT);
@@ -242,8 +242,8 @@ export function planServing(m: Manifest, opts: ServeOptions): MemoryPlan {
     ctx >= floor;
     ctx -= CONTEXT_STEP
   ) {
-    const p = fits(kv, 1, ctx);
-    if (p) return p;
+    const plan = fits(kv, 1, ctx);
+    if (plan) return plan;
   }
   return planMemory(m, { ...base, kv, slots: 1, context: floor }); // throws with its numbers
 }
