@@ -4,11 +4,13 @@
 import { benchKernels } from "./kernels.js";
 import { benchServe, benchServeGpt2 } from "./serve.js";
 import type { Row } from "./row.js";
+import { benchSampler } from "./sampler.js";
 import { benchTokenizer } from "./tokenizer.js";
 import { benchWeights } from "./weights.js";
 
 const sections: [string, () => Promise<Row[]>][] = [
   ["tokenizer", benchTokenizer],
+  ["sampler", benchSampler],
   ["weights", benchWeights],
   ["kernels", () => benchKernels()],
   ["serve", benchServe],

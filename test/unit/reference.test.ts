@@ -61,12 +61,9 @@ describe("reference forward pass on tiny-shakespeare", () => {
     vocab = JSON.parse(readFileSync(join(TINY, "vocab.json"), "utf8"));
   });
 
-  it("Should give finite logits and causal attention rows that sum to 1, 64 tokens in a few seconds", () => {
+  it("Should give finite logits and causal attention rows that sum to 1", () => {
     const tokens = greedyTokenize(vocab, PASSAGE).slice(0, 64);
-    const t0 = performance.now();
     const { logits, attention } = referenceForward(m, tokens, { attention: true });
-    const ms = performance.now() - t0;
-    expect(ms).toBeLessThan(4000); // 0.6 s alone on the 2-core machine, ~1 s beside other test files
     expect(logits.length).toBe(64);
     for (const row of logits) {
       expect(row.length).toBe(2048);
