@@ -97,7 +97,8 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
 const toApiError =
   (model: string) =>
   (e: unknown): never => {
-    if (e instanceof ModelNotFoundError) throw modelNotFound(model);
+    // The id as given, cut short: an error never echoes a whole hostile value.
+    if (e instanceof ModelNotFoundError) throw modelNotFound(short(model));
     if (e instanceof ModelTooLargeError) {
       // Retrying cannot help until the server is reconfigured: tell the openai client not to.
       throw new ApiError(
@@ -120,6 +121,8 @@ const toApiError =
     }
     throw e;
   };
+
+const short = (s: string) => (s.length > 64 ? `${s.slice(0, 64)}…` : s);
 
 const app = createApp<Env>(depsOf);
 

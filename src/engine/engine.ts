@@ -66,6 +66,8 @@ export class Engine {
   private lastStep = -Infinity;
   /** Driver turns (run-loop yields) since the last step. */
   private turns = 0;
+  /** Evicted: its memory is about to serve another model, so it takes no new work. */
+  private closed = false;
   readonly stats = { steps: 0, rows: 0, tokens: 0, interrupted: 0, abandoned: 0 };
 
   constructor(
@@ -96,10 +98,15 @@ export class Engine {
     return this.running.length + this.waiting.length;
   }
 
+  /** Refuse new work from now on (the registry evicts this model only when it is idle). */
+  close(): void {
+    this.closed = true;
+  }
+
   /** Queue a generation; throws EngineSaturatedError when every slot is taken and the queue is full. */
   submit(req: GenerationRequest): Sequence {
     this.retire();
-    if (this.load >= this.slots + this.opts.maxQueue) {
+    if (this.closed || this.load >= this.slots + this.opts.maxQueue) {
       throw new EngineSaturatedError(1);
     }
     const seq = new Sequence(req, this.lm.manifest.config.n_vocab);
@@ -215,7 +222,7 @@ export class Engine {
     if (this.lent !== null) this.freeSlots.push(this.lent); // a job killed mid-run
     this.lent = null;
     this.retire();
-    const slot = this.freeSlots.pop();
+    const slot = this.closed ? undefined : this.freeSlots.pop();
     if (slot === undefined) throw new EngineSaturatedError(1);
     this.lent = slot;
     try {

@@ -41,10 +41,11 @@ export const completions = new Hono<AppEnv>().post("/completions", async (c) => 
   };
   if (p.stream) return streamCompletion(c, { p, engine, choices, head, usage });
 
-  // A client that hangs up stops the generation where the runtime reports it (request.signal);
-  // elsewhere the generation at least runs to its end rather than being dropped mid-step.
+  // A client that hangs up stops the generation (request.signal, with enable_request_signal);
+  // without a signal the generation at least runs to its end rather than being dropped mid-step.
   const abort = () => cancelAll(choices);
   c.req.raw.signal?.addEventListener("abort", abort);
+  if (c.req.raw.signal?.aborted) abort(); // gone while the body was read or the model loaded
   const driven = driveAll(engine, choices);
   keepAlive(c, driven);
   try {
