@@ -95,8 +95,11 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
 const toApiError =
   (model: string) =>
   (e: unknown): never => {
-    throw apiErrorOf(e, model);
+    // The id as given, cut short: an error never echoes a whole hostile value.
+    throw apiErrorOf(e, short(model));
   };
+
+const short = (s: string) => (s.length > 64 ? `${s.slice(0, 64)}…` : s);
 
 const app = createApp<Env>(depsOf);
 

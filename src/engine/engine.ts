@@ -2,7 +2,9 @@
 // each step admits waiting sequences, then runs ONE forward pass holding a decode token of
 // every running sequence plus prefill chunks of new prompts, and samples each sequence with its
 // own sampler. There is no background loop: every request drives steps from its own handler
-// (see run), so all I/O stays in the request that owns it, as Workers require.
+// (see run), so all I/O stays in the request that owns it, as Workers require. Nothing here
+// waits on another request or on the clock moving: production clocks stand still during
+// compute, and a request killed at its CPU limit leaves without running its finally blocks.
 
 import type { LoadedModel } from "../model/loader.js";
 import type { Segment } from "../model/gpt2.js";
@@ -20,6 +22,8 @@ export interface EngineOptions {
   prefillChunk: number;
   /** How a driver yields to the event loop between steps. */
   yieldFn?: () => Promise<void>;
+  /** Steps a sequence may hold tokens nobody takes before it is failed (default 256). */
+  unreadStepLimit?: number;
 }
 
 export class EngineSaturatedError extends Error {
@@ -29,8 +33,25 @@ export class EngineSaturatedError extends Error {
   }
 }
 
-/** Longest a step waits for slow readers to take the previous step's tokens. */
+/** A sequence failed by the engine itself, not by the model: its step died, or nobody read it. */
+export class SequenceAbandonedError extends Error {
+  name = "SequenceAbandonedError";
+}
+
+/** Longest a step waits for slow readers to take the previous step's tokens, where clocks move. */
 const STEP_WAIT_MS = 25;
+/**
+ * The same wait counted in event-loop turns of the other drivers (per running sequence), for
+ * clocks that stand still during compute: the gate never depends on the clock alone.
+ */
+const STEP_WAIT_ROUNDS = 16;
+/**
+ * Steps a sequence may hold tokens nobody takes before it is failed and its slot freed: its
+ * driver is gone (a request dropped at its CPU limit) or blocked on a client that reads nothing.
+ * Counted in steps, not time, so it works whether or not the clock moves. A live reader drains
+ * every step; one blocked this long has 256 undelivered tokens behind a full socket.
+ */
+const UNREAD_STEP_LIMIT = 256;
 
 const defaultYield = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -38,9 +59,16 @@ export class Engine {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly freeSlots: number[];
-  private stepping = false;
+  /** Sequences of the step in progress; non-null outside a step only if that step was killed. */
+  private stepping: Sequence[] | null = null;
+  /** The slot lent to a withSlot job; still set outside one only if that job was killed. */
+  private lent: number | null = null;
   private lastStep = -Infinity;
-  readonly stats = { steps: 0, rows: 0, tokens: 0 };
+  /** Driver turns (run-loop yields) since the last step. */
+  private turns = 0;
+  /** Evicted: its memory is about to serve another model, so it takes no new work. */
+  private closed = false;
+  readonly stats = { steps: 0, rows: 0, tokens: 0, interrupted: 0, abandoned: 0 };
 
   constructor(
     readonly lm: LoadedModel,
@@ -55,6 +83,7 @@ export class Engine {
 
   /** Counters and occupancy for GET /v1/status. */
   snapshot() {
+    this.retire(); // cancelled sequences count as gone at once, not at the next step
     return {
       slots: this.slots,
       running: this.running.length,
@@ -65,13 +94,19 @@ export class Engine {
 
   /** Sequences admitted or waiting: an idle engine can be evicted. */
   get load(): number {
+    this.retire();
     return this.running.length + this.waiting.length;
+  }
+
+  /** Refuse new work from now on (the registry evicts this model only when it is idle). */
+  close(): void {
+    this.closed = true;
   }
 
   /** Queue a generation; throws EngineSaturatedError when every slot is taken and the queue is full. */
   submit(req: GenerationRequest): Sequence {
     this.retire();
-    if (this.load >= this.slots + this.opts.maxQueue) {
+    if (this.closed || this.load >= this.slots + this.opts.maxQueue) {
       throw new EngineSaturatedError(1);
     }
     const seq = new Sequence(req, this.lm.manifest.config.n_vocab);
@@ -90,11 +125,12 @@ export class Engine {
     const yieldFn = this.opts.yieldFn ?? defaultYield;
     try {
       for (;;) {
-        if (!seq.done && !this.stepping && this.due()) this.step();
+        if (!seq.done && this.due()) this.step();
         const events = seq.drain();
         if (events.length) await emit(events);
         if (seq.error) throw seq.error;
         if (seq.done && seq.events.length === 0) return seq.cancelled ? null : seq.finish;
+        this.turns++;
         await yieldFn();
       }
     } finally {
@@ -107,43 +143,73 @@ export class Engine {
    * Whether the next step should run now: once every running sequence's reader has taken the
    * last step's tokens, so every stream gets each token as soon as it exists instead of a burst
    * per round of readers; but a reader that is slow to come back (a blocked write, a client gone)
-   * holds the others for at most STEP_WAIT_MS.
+   * holds the others for at most STEP_WAIT_MS, or STEP_WAIT_ROUNDS turns where time stands still.
    */
   private due(): boolean {
+    if (this.turns >= STEP_WAIT_ROUNDS * Math.max(1, this.running.length)) return true;
     if (performance.now() - this.lastStep >= STEP_WAIT_MS) return true;
     return this.running.every((s) => s.done || s.events.length === 0);
   }
 
   /** One engine step: retire, admit, one batched forward pass, sample. Synchronous. */
   step(): void {
-    this.stepping = true;
+    if (this.stepping) this.recoverInterruptedStep();
+    this.retire();
+    this.admit();
+    const { segs, owners } = this.schedule();
+    if (segs.length === 0) return;
+    this.stats.steps++;
+    // Cleared on every way out of this function except termination (a CPU-limit kill runs no
+    // finally): the next step then finds it set and fails these sequences (see above).
+    this.stepping = owners;
     try {
-      this.retire();
-      this.admit();
-      const { segs, owners } = this.schedule();
-      if (segs.length === 0) return;
-      this.stats.steps++;
-      try {
-        this.lm.model.forward(segs, (si, t, logits) => {
-          const p = segs[si].pos0 + t;
-          const s = owners[si];
-          if (!s.wantsLogits(p)) return;
-          s.onLogits(p, logits);
-          if (p >= s.req.prompt.length - 1) this.stats.tokens++;
-        });
-      } catch (e) {
-        // A failure inside the model fails the sequences of this step, not the isolate.
-        const err = e instanceof Error ? e : new Error(String(e));
-        for (const s of owners) s.error = err;
-        return;
-      }
+      this.lm.model.forward(segs, (si, t, logits) => {
+        const p = segs[si].pos0 + t;
+        const s = owners[si];
+        if (!s.wantsLogits(p)) return;
+        s.onLogits(p, logits);
+        if (p >= s.req.prompt.length - 1) this.stats.tokens++;
+      });
       segs.forEach((s, i) => {
         owners[i].pos += s.ids.length;
         this.stats.rows += s.ids.length;
       });
+    } catch (e) {
+      // A failure inside the model fails the sequences of this step, not the isolate.
+      const err = e instanceof Error ? e : new Error(String(e));
+      for (const s of owners) s.error = err;
     } finally {
-      this.stepping = false;
+      this.stepping = null;
       this.lastStep = performance.now(); // readers get STEP_WAIT_MS from the end of the step
+      this.turns = 0;
+    }
+    this.expireUnread();
+  }
+
+  /**
+   * The previous step never returned: its request was dropped mid-step (at its CPU limit) and
+   * its KV caches are half written. Fail its sequences and carry on with everyone else's.
+   */
+  private recoverInterruptedStep(): void {
+    const err = new SequenceAbandonedError(
+      "Generation was interrupted: the engine step computing this sequence was cut off " +
+        "(a request hit its CPU limit). Retry the request.",
+    );
+    for (const s of this.stepping ?? []) if (!s.done) s.error = err;
+    this.stepping = null;
+    this.stats.interrupted++;
+  }
+
+  /** Fail sequences whose tokens nobody has taken for unreadStepLimit steps, freeing their slots. */
+  private expireUnread(): void {
+    const limit = this.opts.unreadStepLimit ?? UNREAD_STEP_LIMIT;
+    for (const s of this.running) {
+      if (s.done || s.events.length === 0) continue;
+      if (++s.unreadSteps < limit) continue;
+      s.error = new SequenceAbandonedError(
+        `Generation was stopped: its client took no tokens for ${limit} engine steps.`,
+      );
+      this.stats.abandoned++;
     }
   }
 
@@ -152,13 +218,17 @@ export class Engine {
    * Throws EngineSaturatedError when every slot is taken. The slot is free again on return.
    */
   withSlot<T>(job: (slot: number) => T): T {
-    if (this.stepping) throw new Error("withSlot called inside a step");
+    if (this.stepping) this.recoverInterruptedStep();
+    if (this.lent !== null) this.freeSlots.push(this.lent); // a job killed mid-run
+    this.lent = null;
     this.retire();
-    const slot = this.freeSlots.pop();
+    const slot = this.closed ? undefined : this.freeSlots.pop();
     if (slot === undefined) throw new EngineSaturatedError(1);
+    this.lent = slot;
     try {
       return job(slot);
     } finally {
+      this.lent = null;
       this.freeSlots.push(slot);
     }
   }

@@ -1,11 +1,20 @@
 // The models resident in this isolate, one engine each. Concurrent first requests share one
-// load; a failed load is forgotten so a later request retries; idle models are evicted when
-// another needs the memory budget.
+// load, but never depend on the request that started it: every waiter watches the load's
+// progress and restarts a load that stalled (its owner was cancelled or killed). A failed load
+// is forgotten so a later request retries; idle models are evicted only when a model that
+// exists needs their memory, and the next load reuses the evicted model's WASM memory.
 
-import { fetchChecked, fetchManifest, loadModel, type WeightStore } from "../model/loader.js";
+import {
+  checkModelName,
+  fetchChecked,
+  fetchManifest,
+  loadModel,
+  ModelLoadError,
+  type WeightStore,
+} from "../model/loader.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import type { Manifest } from "../model/manifest.js";
-import { ModelTooLargeError, planServing } from "../model/plan.js";
+import { ModelTooLargeError, planServing, type MemoryPlan } from "../model/plan.js";
 import { Engine, type EngineOptions } from "./engine.js";
 
 export interface RegistryOptions {
@@ -18,6 +27,8 @@ export interface RegistryOptions {
   /** Longest context to serve (default each model's n_ctx): trades context for KV slots. */
   context?: number;
   engine: EngineOptions;
+  /** A load that completes no read for this long is abandoned and restarted, ms (default 10 s). */
+  loadStallMs?: number;
 }
 
 export interface ModelInfo {
@@ -27,25 +38,90 @@ export interface ModelInfo {
   created: number;
 }
 
+/** A load in progress: shared state any waiter can inspect, not just a promise to await. */
+interface Loading {
+  promise: Promise<Engine>;
+  /** Reads completed so far (manifest, tokenizer, shard chunks): the load's heartbeat. */
+  progress: number;
+  settled: boolean;
+}
+
+const STALLED = Symbol("stalled");
+const LOAD_STALL_MS = 10_000;
+/** How often a waiter looks at a load's heartbeat. */
+const LOAD_POLL_MS = 100;
+const WASM_PAGE = 65536;
+
 export class ModelRegistry {
-  private readonly engines = new Map<string, Promise<Engine>>();
+  private readonly loads = new Map<string, Loading>();
   private readonly ready = new Map<string, Engine>();
   private readonly tokenizers = new Map<string, Promise<{ tokenizer: Tokenizer; n_ctx: number }>>();
+  /** WASM memories of evicted models, for the next load to reuse (the platform cannot free one). */
+  private readonly spare: WebAssembly.Memory[] = [];
 
   constructor(
     readonly store: WeightStore & R2Listable,
     readonly opts: RegistryOptions,
   ) {}
 
-  /** The engine of a model, loading it on first use. */
-  get(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Engine> {
-    let p = this.engines.get(name);
-    if (!p) {
-      p = this.load(name, waitUntil);
-      this.engines.set(name, p);
-      p.catch(() => this.engines.delete(name)); // a later request retries
+  /**
+   * The engine of a model, loading it on first use. `waitUntil` keeps a load this request starts
+   * running if its client leaves; other requests waiting on the load restart it if it stalls.
+   */
+  async get(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Engine> {
+    checkModelName(name); // before any storage call
+    for (let attempt = 0; ; attempt++) {
+      const e = this.ready.get(name);
+      if (e) return e;
+      const loading = this.loads.get(name) ?? this.start(name, waitUntil);
+      const got = await this.watch(loading);
+      if (got !== STALLED) return got;
+      if (this.loads.get(name) === loading) this.loads.delete(name);
+      if (attempt >= 1) {
+        throw new ModelLoadError(
+          `model '${name}': loading made no progress for ${this.stallMs / 1000} s, twice; retry later`,
+        );
+      }
     }
-    return p;
+  }
+
+  private get stallMs(): number {
+    return this.opts.loadStallMs ?? LOAD_STALL_MS;
+  }
+
+  private start(name: string, waitUntil?: (p: Promise<unknown>) => void): Loading {
+    const loading: Loading = { promise: null!, progress: 0, settled: false };
+    loading.promise = this.load(name, loading, waitUntil);
+    loading.promise
+      .catch(() => {})
+      .finally(() => {
+        loading.settled = true;
+        if (this.loads.get(name) === loading) this.loads.delete(name); // a later request retries
+      });
+    this.loads.set(name, loading);
+    waitUntil?.(loading.promise.catch(() => {}));
+    return loading;
+  }
+
+  /**
+   * The load's outcome, or STALLED once it has completed no read for stallMs. Measured with
+   * this request's own timers against the load's reads, so it holds whoever owns the load.
+   */
+  private watch(loading: Loading): Promise<Engine | typeof STALLED> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<typeof STALLED>((resolve) => {
+      let seen = loading.progress;
+      let quiet = 0;
+      const tick = () => {
+        if (loading.settled) return;
+        quiet = loading.progress === seen ? quiet + LOAD_POLL_MS : 0;
+        seen = loading.progress;
+        if (quiet >= this.stallMs) resolve(STALLED);
+        else timer = setTimeout(tick, LOAD_POLL_MS);
+      };
+      timer = setTimeout(tick, LOAD_POLL_MS);
+    });
+    return Promise.race([loading.promise, stalled]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -58,6 +134,7 @@ export class ModelRegistry {
     let p = this.tokenizers.get(name);
     if (!p) {
       p = (async () => {
+        checkModelName(name);
         const m = await fetchManifest(this.store, name);
         const bytes = await fetchChecked(this.store, name, m.tokenizer);
         return { tokenizer: Tokenizer.fromBytes(bytes, { verify: false }), n_ctx: this.context(m) };
@@ -68,26 +145,74 @@ export class ModelRegistry {
     return p;
   }
 
-  private async load(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Engine> {
-    // Evict idle models so the new one gets the budget; busy ones keep theirs.
-    let used = 0;
-    for (const [other, e] of this.ready) {
-      if (e.load === 0) {
-        this.ready.delete(other);
-        this.engines.delete(other);
-      } else used += e.lm.plan.totalBytes;
-    }
+  private async load(
+    name: string,
+    loading: Loading,
+    waitUntil?: (p: Promise<unknown>) => void,
+  ): Promise<Engine> {
+    const beat = () => void loading.progress++;
+    // The manifest first: an unknown or unreadable model fails here, before anything is evicted.
+    const manifest = await fetchManifest(this.store, name);
+    beat();
+    const budget = this.opts.budgetBytes;
+    const plan = this.plan(manifest, budget - this.bytesOf((e) => e.load > 0));
+    this.evictFor(plan.totalBytes);
+    // A request that got an evicted engine just before it was evicted finishes reading it in
+    // its current microtasks (routes use an engine synchronously once they have it).
+    if (this.spare.length) await new Promise((r) => setTimeout(r, 0));
+    const memory = this.spare.pop();
     const lm = await loadModel(this.store, name, {
+      manifest,
+      plan,
+      memory,
+      maxPages: Math.min(65536, Math.floor(budget / WASM_PAGE)),
       kernels: this.opts.kernels,
-      budgetBytes: this.opts.budgetBytes - used,
+      budgetBytes: budget,
       slots: this.opts.slots,
-      rows: this.opts.rows,
-      context: this.opts.context,
       waitUntil,
+      onProgress: beat,
     });
+    if (this.loads.get(name) !== loading) {
+      // Declared stalled and restarted by a waiter meanwhile: the newer load wins.
+      this.spare.push(lm.kernels.memory);
+      throw new ModelLoadError(`model '${name}': a newer load replaced this one`);
+    }
     const engine = new Engine(lm, this.opts.engine);
     this.ready.set(name, engine);
     return engine;
+  }
+
+  private plan(m: Manifest, budgetBytes: number): MemoryPlan {
+    return planServing(m, {
+      budgetBytes,
+      slots: this.opts.slots,
+      rows: this.opts.rows ?? 64,
+      logitRows: 8,
+      context: this.opts.context,
+    });
+  }
+
+  /** WASM bytes held by resident engines that match `which`. */
+  private bytesOf(which: (e: Engine) => boolean): number {
+    let n = 0;
+    for (const e of this.ready.values()) if (which(e)) n += e.lm.kernels.memory.buffer.byteLength;
+    return n;
+  }
+
+  /**
+   * Evict idle models, oldest loaded first, until `bytes` more fit the budget. Their memory goes
+   * to `spare` for the next load to reuse: WASM memory is only ever freed by the GC, and holding
+   * the old and the new model at once could overrun the isolate.
+   */
+  private evictFor(bytes: number): void {
+    for (const [name, e] of this.ready) {
+      if (this.bytesOf(() => true) + bytes <= this.opts.budgetBytes) return;
+      if (e.load > 0) continue;
+      e.close();
+      this.ready.delete(name);
+      this.tokenizers.delete(name);
+      this.spare.push(e.lm.kernels.memory);
+    }
   }
 
   /** Resident models: memory plan, load time, engine occupancy and counters. */
@@ -95,7 +220,7 @@ export class ModelRegistry {
     const models = [...this.ready].map(([name, e]) => ({
       id: name,
       load_ms: Math.round(e.lm.loadMs),
-      memory_bytes: e.lm.plan.totalBytes,
+      memory_bytes: e.lm.kernels.memory.buffer.byteLength,
       memory: e.lm.plan.breakdown,
       ...e.snapshot(),
     }));
@@ -117,6 +242,7 @@ export class ModelRegistry {
 
   /** A model's public facts from its manifest (no weights are loaded). */
   async info(name: string): Promise<ModelInfo> {
+    checkModelName(name);
     const m: Manifest =
       this.ready.get(name)?.lm.manifest ?? (await fetchManifest(this.store, name));
     // OpenAI's `created` (unix seconds): when the converter wrote the model.

@@ -47,6 +47,8 @@ export class Sequence {
   finish: FinishReason | null = null;
   cancelled = false;
   error: Error | null = null;
+  /** Engine steps this sequence's events have waited for its driver (see Engine.expireUnread). */
+  unreadSteps = 0;
   readonly events: TokenEvent[] = [];
   private readonly sampler: Sampler;
 
@@ -111,6 +113,7 @@ export class Sequence {
 
   /** Take the events produced since the last call. */
   drain(): TokenEvent[] {
+    this.unreadSteps = 0;
     return this.events.splice(0, this.events.length);
   }
 }

@@ -1,7 +1,7 @@
 // Loads a converted model from a weight store (the R2 binding in the Worker, a folder in Node):
 // manifest -> memory plan -> parallel shard fetches (through the Cache API when there is one),
-// each streamed straight into WASM memory, size- and SHA-256-checked there. A load either
-// completes or throws; it never leaves half a model, and never caches a bad object.
+// each streamed straight into WASM memory and hashed as it arrives. A load either completes or
+// throws; it never leaves half a model, and never caches a bad object.
 
 import { instantiateKernels } from "../kernels/wasm.js";
 import { scalarKernels } from "../kernels/scalar.js";
@@ -10,12 +10,9 @@ import { Tokenizer } from "../tokenizer/index.js";
 import { GPT2 } from "./gpt2.js";
 import { unreadableFormat, type FileEntry, type Manifest } from "./manifest.js";
 import { planServing, type KvDtype, type MemoryPlan } from "./plan.js";
+import { readInto, sha256Hex, shardResponse, type StoredObject } from "./shard-io.js";
 
-/** An object from the store: streamed from `body` when present (R2ObjectBody has one). */
-export interface StoredObject {
-  body?: ReadableStream<Uint8Array> | null;
-  arrayBuffer(): Promise<ArrayBuffer>;
-}
+export { sha256Hex, type StoredObject };
 
 /** The part of R2Bucket the loader uses; a folder-backed store implements it in Node. */
 export interface WeightStore {
@@ -30,6 +27,16 @@ export interface ShardCache {
 }
 
 export interface LoadOptions {
+  /** The model's manifest, if the caller has fetched it already. */
+  manifest?: Manifest;
+  /** The memory plan, if the caller has made it (else planned here from the options below). */
+  plan?: MemoryPlan;
+  /** A WASM memory to reuse (an evicted model's): grown if needed, zeroed, then loaded into. */
+  memory?: WebAssembly.Memory;
+  /** Pages a new memory may later grow to when reused (default: exactly the plan's). */
+  maxPages?: number;
+  /** Called after every completed read: a heartbeat for whoever waits on this load. */
+  onProgress?: () => void;
   /** Compiled kernels (a bundled .wasm import in the Worker); null selects the scalar twins. */
   kernels: WebAssembly.Module | null;
   budgetBytes: number;
@@ -70,6 +77,16 @@ export class ModelNotFoundError extends Error {
   name = "ModelNotFoundError";
 }
 
+/** Model ids the converter writes (weights/convert.ts): one R2 path segment, at most 128 chars. */
+export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Refuse an id no converted model can have, before it reaches the store (R2 rejects some). */
+export function checkModelName(name: string): void {
+  if (!MODEL_NAME_RE.test(name)) {
+    throw new ModelNotFoundError(`'${name.slice(0, 64)}' is not a model id this server can have.`);
+  }
+}
+
 /** Models are stored under models/<name>/ in the bucket. */
 export const modelKey = (name: string, file: string) => `models/${name}/${file}`;
 
@@ -85,17 +102,20 @@ export async function loadModel(
   opts: LoadOptions,
 ): Promise<LoadedModel> {
   const t0 = performance.now();
-  const manifest = await fetchManifest(store, name);
+  const beat = opts.onProgress ?? (() => {});
+  const manifest = opts.manifest ?? (await fetchManifest(store, name));
   // Throws ModelTooLargeError before any shard is fetched.
-  const plan = planServing(manifest, {
-    budgetBytes: opts.budgetBytes,
-    slots: opts.slots,
-    rows: opts.rows ?? 64,
-    logitRows: opts.logitRows ?? 8,
-    kv: opts.kv,
-    context: opts.context,
-  });
-  const memory = new WebAssembly.Memory({ initial: plan.pages, maximum: plan.pages });
+  const plan =
+    opts.plan ??
+    planServing(manifest, {
+      budgetBytes: opts.budgetBytes,
+      slots: opts.slots,
+      rows: opts.rows ?? 64,
+      logitRows: opts.logitRows ?? 8,
+      kv: opts.kv,
+      context: opts.context,
+    });
+  const memory = memoryFor(plan.pages, opts.memory, opts.maxPages);
   const kernels = opts.kernels ? instantiateKernels(opts.kernels, memory) : scalarKernels(memory);
   const image = new Uint8Array(memory.buffer, plan.weights, manifest.image_bytes);
   const cache = opts.cache === undefined ? defaultCache() : opts.cache;
@@ -105,14 +125,15 @@ export async function loadModel(
   const jobs: (() => Promise<void>)[] = manifest.shards.map((s) => async () => {
     const dest = image.subarray(s.offset, s.offset + s.bytes);
     const url = shardCacheUrl(name, s);
-    if (cache && (await fromCache(cache, url, dest, s))) return void shards.fromCache++;
-    await fetchInto(store, name, s, dest);
+    if (cache && (await fromCache(cache, url, dest, s, beat))) return void shards.fromCache++;
+    await fetchInto(store, name, s, dest, beat);
     shards.fromStore++;
     if (cache) puts = puts.then(() => cache.put(url, shardResponse(dest)).catch(() => {}));
   });
   let tokenizer: Tokenizer | undefined;
   jobs.unshift(async () => {
     tokenizer = Tokenizer.fromBytes(await fetchChecked(store, name, manifest.tokenizer));
+    beat();
   });
   // Cache writes of verified shards are finished (or handed to waitUntil) even if the load fails.
   const settle = async () => (opts.waitUntil ? opts.waitUntil(puts) : await puts);
@@ -135,6 +156,7 @@ export async function loadModel(
 }
 
 export async function fetchManifest(store: WeightStore, name: string): Promise<Manifest> {
+  checkModelName(name);
   const obj = await store.get(modelKey(name, "manifest.json"));
   if (!obj) throw new ModelNotFoundError(`The model '${name}' does not exist.`);
   let m: Manifest;
@@ -159,72 +181,41 @@ function defaultCache(): ShardCache | null {
 }
 
 /** A cached copy of the shard, verified in place; a bad one is deleted (the store is next). */
-async function fromCache(cache: ShardCache, url: string, dest: Uint8Array, f: FileEntry) {
+async function fromCache(
+  cache: ShardCache,
+  url: string,
+  dest: Uint8Array,
+  f: FileEntry,
+  beat: () => void,
+) {
   const hit = await cache.match(url).catch(() => undefined);
   if (!hit) return false;
-  if ((await readInto(hit, dest)) === f.bytes && (await hashInPlace(dest)) === f.sha256)
-    return true;
+  const got = await readInto(hit, dest, beat);
+  if (got.bytes === f.bytes && (await got.sha256) === f.sha256) return true;
   await cache.delete(url).catch(() => false);
   return false;
 }
 
 /** The shard from the store, streamed into dest and checked there. */
-async function fetchInto(store: WeightStore, name: string, f: FileEntry, dest: Uint8Array) {
+async function fetchInto(
+  store: WeightStore,
+  name: string,
+  f: FileEntry,
+  dest: Uint8Array,
+  beat: () => void,
+) {
   const key = modelKey(name, f.file);
   const obj = await store.get(key);
   if (!obj) throw new ModelLoadError(`model '${name}': object ${key} is missing; re-upload it`);
-  const n = await readInto(obj, dest);
-  if (n !== f.bytes) {
+  const got = await readInto(obj, dest, beat);
+  if (got.bytes !== f.bytes) {
     throw new ModelLoadError(
-      `model '${name}': ${key} has ${n} bytes, the manifest says ${f.bytes}; re-upload it`,
+      `model '${name}': ${key} has ${got.bytes} bytes, the manifest says ${f.bytes}; re-upload it`,
     );
   }
-  if ((await hashInPlace(dest)) !== f.sha256) {
+  if ((await got.sha256) !== f.sha256) {
     throw new ModelLoadError(`model '${name}': ${key} fails its SHA-256 check; re-upload it`);
   }
-}
-
-let hashing: Promise<unknown> = Promise.resolve();
-/**
- * SHA-256 of a shard where it lies in WASM memory, one shard at a time: digest may copy its
- * input, and six 16 MiB copies at once would not fit the isolate next to the weights. Hashing
- * is CPU-bound on one thread anyway, so serializing it costs no time.
- */
-function hashInPlace(bytes: Uint8Array): Promise<string> {
-  const h = hashing.then(() => sha256Hex(bytes));
-  hashing = h.catch(() => {});
-  return h;
-}
-
-/**
- * Copies an object's bytes into dest as they arrive (no whole-shard buffer in the JS heap: six
- * 16 MiB shards in flight would not fit next to the weights in 128 MB). Returns the object's
- * byte count; bytes past dest's end are counted, not stored.
- */
-async function readInto(obj: StoredObject, dest: Uint8Array): Promise<number> {
-  if (!obj.body) {
-    const bytes = new Uint8Array(await obj.arrayBuffer());
-    dest.set(bytes.subarray(0, dest.length));
-    return bytes.length;
-  }
-  let n = 0;
-  const reader = obj.body.getReader();
-  for (let r = await reader.read(); !r.done; r = await reader.read()) {
-    const room = Math.max(0, dest.length - n);
-    dest.set(r.value.length <= room ? r.value : r.value.subarray(0, room), n);
-    n += r.value.length;
-  }
-  return n;
-}
-
-/** A verified shard for the cache; content-addressed keys never change, so cache for a year. */
-function shardResponse(bytes: Uint8Array): Response {
-  return new Response(bytes, {
-    headers: {
-      "content-type": "application/octet-stream",
-      "cache-control": "public, max-age=31536000, immutable",
-    },
-  });
 }
 
 export async function fetchChecked(
@@ -247,9 +238,21 @@ export async function fetchChecked(
   return bytes;
 }
 
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * The WASM memory for a plan: a reused one (an evicted model's; the platform frees memory only
+ * at GC, so reusing it is the one way to hand it on deterministically), grown to size and zeroed
+ * so the model starts from the same state as in a fresh one; else a new one.
+ */
+function memoryFor(pages: number, reuse?: WebAssembly.Memory, maxPages?: number) {
+  if (reuse) {
+    const have = reuse.buffer.byteLength / 65536;
+    try {
+      if (have < pages) reuse.grow(pages - have);
+      new Uint8Array(reuse.buffer).fill(0);
+      return reuse;
+    } catch {} // cannot grow that far: a fresh memory, and the GC takes the old one
+  }
+  return new WebAssembly.Memory({ initial: pages, maximum: Math.max(pages, maxPages ?? pages) });
 }
 
 /** Run async jobs with at most `limit` in flight; the first failure rejects (others still settle). */

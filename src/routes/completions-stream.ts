@@ -30,6 +30,12 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
   return streamSSE(c, async (stream) => {
     // The client went away (or stopped reading): stop generating; the engine frees the slots.
     stream.onAbort(() => cancelAll(completion.choices));
+    // Where the runtime reports the disconnect (request.signal, enable_request_signal); aborting
+    // the stream also releases writes stuck on the dead connection.
+    const signal = c.req.raw.signal;
+    const gone = () => stream.abort();
+    signal?.addEventListener("abort", gone);
+    if (signal?.aborted) gone();
 
     /** One event; a client that has not taken the previous ones for stallMs counts as gone. */
     const emit = async (data: string) => {
@@ -56,6 +62,7 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
     } catch (e) {
       await writeError(stream, e);
     } finally {
+      signal?.removeEventListener("abort", gone);
       release();
     }
   });

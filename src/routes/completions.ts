@@ -25,6 +25,7 @@ export const completions = new Hono<AppEnv>().post("/completions", async (c) => 
   // elsewhere the generation at least runs to its end rather than being dropped mid-step.
   const abort = () => cancelAll(completion.choices);
   c.req.raw.signal?.addEventListener("abort", abort);
+  if (c.req.raw.signal?.aborted) abort(); // gone while the body was read or the model loaded
   const done = completeAll(engine, completion, p);
   keepAlive(c, done);
   try {

@@ -1,8 +1,10 @@
 // The continuous-batching engine on the real default model in Node: isolation between
-// sequences, back-pressure, cancellation freeing slots, and prompt scoring.
+// sequences, back-pressure, cancellation freeing slots, prompt scoring, and what production
+// does to it: a step killed at the CPU limit, a clock that stands still, a driver that vanishes.
 
-import { beforeAll, describe, expect, it } from "vitest";
-import { Engine, EngineSaturatedError } from "../../src/engine/engine.js";
+import vm from "node:vm";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { Engine, EngineSaturatedError, SequenceAbandonedError } from "../../src/engine/engine.js";
 import type { GenerationRequest, TokenEvent } from "../../src/engine/sequence.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
@@ -127,4 +129,81 @@ describe("Engine", () => {
     expect(await e.run(seq, (evs) => void ids.push(...evs.map((x) => x.id)))).toBe("stop");
     expect(ids).toEqual([]);
   });
+
+  it("Should free every slot of cancelled sequences at once, even with their drivers stuck", async () => {
+    const e = engine(0);
+    const seqs = Array.from({ length: 4 }, (_, i) =>
+      e.submit(request("ROMEO:", i, { maxTokens: 200 })),
+    );
+    let wrote = 0;
+    // Each driver's first write never completes, as a write to a vanished client may not.
+    const stuck = seqs.map((s) => e.run(s, () => new Promise<void>(() => void wrote++)));
+    while (wrote < 4) await immediate();
+    expect(e.snapshot().running).toBe(4);
+    for (const s of seqs) s.cancelled = true; // what the request's abort signal does
+    expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0 });
+    expect(await generate(e, request("A", 9))).toHaveLength(24);
+    void stuck;
+  });
+});
+
+describe("Engine under production failures", () => {
+  it("Should fail the sequences of a step killed mid-forward and serve everyone else", async () => {
+    const e = engine();
+    const victim = e.submit(request("ROMEO:", 1, { maxTokens: 50 }));
+    // A forward pass that runs into the CPU limit: the runtime terminates it, and no finally
+    // block runs (vm's timeout terminates execution the same way).
+    const spin = vi.spyOn(lm.model, "forward").mockImplementation(() => {
+      for (;;);
+    });
+    try {
+      const kill = () => vm.runInNewContext("step()", { step: () => e.step() }, { timeout: 100 });
+      expect(kill).toThrow(/timed out/);
+    } finally {
+      spin.mockRestore();
+    }
+    const other = request("JULIET:\nO Romeo,", 2);
+    expect(await generate(e, other)).toEqual(await generate(engine(), other));
+    await expect(e.run(victim, () => {})).rejects.toThrow(SequenceAbandonedError);
+    await expect(e.run(victim, () => {})).rejects.toThrow(/interrupted.*CPU limit/);
+    expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0, interrupted: 1 });
+    // A killed withSlot job gives its slot back too.
+    const e1 = new Engine(lm, { maxQueue: 0, prefillChunk: 16, yieldFn: immediate });
+    const hang = () => e1.withSlot(() => vm.runInNewContext("for (;;);", {}, { timeout: 50 }));
+    for (let i = 0; i < lm.plan.slots; i++) expect(hang).toThrow(/timed out/);
+    expect(e1.withSlot((slot) => slot)).toBeGreaterThanOrEqual(0);
+  }, 20_000);
+
+  it("Should generate and stream with a clock that never moves, expiring a sequence nobody reads", async () => {
+    const reqs = [
+      request("ROMEO:", 3, { maxTokens: 120 }),
+      request("HAMLET:", 4, { maxTokens: 40 }),
+    ];
+    const alone = [];
+    for (const r of reqs) alone.push(await generate(engine(), r));
+    const clock = vi.spyOn(performance, "now").mockReturnValue(1234.5);
+    try {
+      const limit = 48;
+      const e = new Engine(lm, { ...engine().opts, unreadStepLimit: limit });
+      // Its request was dropped: nobody will ever drain it.
+      const orphan = e.submit(request("KING RICHARD III:", 5, { maxTokens: 200 }));
+      // Streaming readers: every token is awaited like a write to the client.
+      const streamed = await Promise.all(
+        reqs.map(async (r) => {
+          const ids: number[] = [];
+          await e.run(e.submit(r), async (evs) => {
+            await immediate();
+            for (const ev of evs) ids.push(ev.id);
+          });
+          return ids;
+        }),
+      );
+      expect(streamed).toEqual(alone);
+      expect(orphan.error).toBeInstanceOf(SequenceAbandonedError);
+      expect(orphan.generated).toBeLessThanOrEqual(limit + 1);
+      expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0, abandoned: 1 });
+    } finally {
+      clock.mockRestore();
+    }
+  }, 20_000);
 });

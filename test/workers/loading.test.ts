@@ -1,7 +1,8 @@
 // Loading weights inside workerd from a real local R2 binding and the Cache API: a missing,
 // truncated or corrupted shard fails the load cleanly (503 from the API) and a later request
 // succeeds once the object is fixed; a plan over budget is refused (503) before any shard is
-// fetched; verified shards (only those) are cached, and a bad cached copy falls back to R2.
+// fetched; verified shards (only those) are cached, and a bad cached copy falls back to R2; a
+// request for an unknown or malformed model id is a 404 on every route and unloads nothing.
 
 import { describe, expect, it } from "vitest";
 import kernels from "../../build/kernels.wasm";
@@ -16,7 +17,7 @@ import {
 import type { Manifest } from "../../src/model/manifest.js";
 import { ModelTooLargeError } from "../../src/model/plan.js";
 import { unpackModel } from "../../weights/unpack.js";
-import { bucket, worker } from "./seed.js";
+import { bucket, MODEL, seedModel, worker } from "./seed.js";
 
 const cache = () => (globalThis as unknown as { caches: { default: ShardCache } }).caches.default;
 const BUDGET = 112 * 1024 * 1024;
@@ -113,6 +114,44 @@ describe("Loading from R2 through the API", () => {
     expect(r.json.error.message).toMatch(
       /Model 'ts-huge' needs \d+\.\d MiB of WASM memory \(weights 2048\.0 MiB f32, KV cache .* budget is 112\.0 MiB\. Fix: .*--dtype q8 or q4/,
     );
+  });
+});
+
+describe("Unknown model ids", () => {
+  const ask = (path: string, model: string) =>
+    path === "GET /v1/models"
+      ? worker().fetch(`http://gpt-edge.test/v1/models/${encodeURIComponent(model)}`)
+      : worker().fetch(`http://gpt-edge.test${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            model,
+            prompt: "ROMEO:",
+            max_tokens: 2,
+            token: " the",
+            tokens: [1],
+          }),
+        });
+  const status = async () =>
+    ((await (await worker().fetch("http://gpt-edge.test/v1/status")).json()) as any).models;
+
+  it("Should answer 404 model_not_found on every route and keep the loaded model resident", async () => {
+    await seedModel();
+    expect((await complete(MODEL)).status).toBe(200);
+    const mine = async () => (await status()).find((m: { id: string }) => m.id === MODEL);
+    const before = await mine();
+    expect(before).toBeDefined();
+    const routes = ["/v1/completions", "/v1/inspect", "/v1/neighbours", "/v1/tokenize"];
+    for (const path of [...routes, "/v1/detokenize", "GET /v1/models"]) {
+      for (const id of ["nope", "x".repeat(1004), "../" + MODEL, "é"]) {
+        const res = await ask(path, id);
+        const body = (await res.json()) as any;
+        expect(res.status, `${path} ${id.slice(0, 8)}: ${JSON.stringify(body)}`).toBe(404);
+        expect(body.error).toMatchObject({ code: "model_not_found", param: "model" });
+        expect(body.error.message.length).toBeLessThan(200); // the id is not echoed whole
+      }
+    }
+    expect(await mine()).toMatchObject({ id: MODEL, load_ms: before.load_ms }); // never reloaded
   });
 });
 
