@@ -37,7 +37,7 @@ export function promptIdsOf(p: CompletionParams, engine: Engine, maxPromptTokens
       }
       ids = pr.ids;
     } else {
-      ids = tok.encode(pr.text);
+      ids = tok.encode(pr.text, { limit: maxPromptTokens }); // over it: TokenLimitError, a 400
     }
     if (ids.length === 0) ids = [tok.eot ?? 0]; // an empty prompt starts from <|endoftext|>
     if (ids.length > maxPromptTokens) {

@@ -16,12 +16,14 @@ import {
 } from "./completion-run.js";
 import { streamCompletion } from "./completions-stream.js";
 import { keepAlive, readJson, type AppEnv } from "./context.js";
+import { chargeTokens } from "./rate-limit.js";
 
 export const completions = new Hono<AppEnv>().post("/completions", async (c) => {
   const deps = c.get("deps");
   const p = parseCompletionParams(await readJson(c), deps.caps);
   const engine = await deps.engine(p.model);
   const { prompts, maxTokens } = promptIdsOf(p, engine, deps.caps.maxPromptTokens);
+  await chargeTokens(c, prompts.length * p.bestOf * maxTokens); // 429 past the token limit
   const choices = submitChoices(p, engine, prompts, maxTokens);
   const promptTokens = prompts.reduce((s, ids) => s + ids.length, 0);
   const head = {

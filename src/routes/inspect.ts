@@ -7,6 +7,7 @@ import { EmbeddingUnsupportedError } from "../inspect/embeddings.js";
 import { inspect as runInspection, neighbourView } from "../inspect/inspect.js";
 import { InspectParamError, parseInspectParams, parseNeighbourParams } from "../inspect/params.js";
 import { invalid } from "./errors.js";
+import { preview } from "./validate.js";
 import { readJson, type AppEnv } from "./context.js";
 
 /** Client-facing errors of the inspect layer as 400s; anything else goes to the app's onError. */
@@ -40,12 +41,9 @@ export const inspect = new Hono<AppEnv>()
     const tok = engine.lm.tokenizer;
     let id = p.tokenId;
     if (p.token !== null) {
-      const ids = tok.encode(p.token);
+      const ids = p.token.length <= tok.maxTokenBytes ? tok.encode(p.token) : [];
       if (ids.length !== 1) {
-        throw invalid(
-          "token",
-          `'token' must be exactly one token; ${JSON.stringify(p.token)} is ${ids.length}.`,
-        );
+        throw invalid("token", `'token' must be exactly one token; ${preview(p.token)} is not.`);
       }
       id = ids[0];
     }
