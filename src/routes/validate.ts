@@ -87,6 +87,9 @@ function codeOf(issue: v.BaseIssue<unknown>, param: string, integers: IntegerFie
   const kind = integers.has(param) ? "integer" : "decimal";
   if (issue.type === "min_value") return `${kind}_below_min_value`;
   if (issue.type === "max_value") return `${kind}_above_max_value`;
+  if (issue.type === "max_length") {
+    return typeof issue.input === "string" ? "string_above_max_length" : "array_above_max_length";
+  }
   return null;
 }
 
