@@ -25,7 +25,10 @@ export function createApp<E extends object>(depsOf: (env: E, ctx?: ExecutionCont
   // Any origin may call the API (keys, when configured, are the protection). A preflight is
   // answered before the key check and reflects the requested headers, so the openai client's
   // authorization, content-type and x-stainless-* headers are all allowed.
-  app.use("*", cors({ origin: "*", exposeHeaders: ["Retry-After"], maxAge: 86400 }));
+  app.use(
+    "*",
+    cors({ origin: "*", exposeHeaders: ["Retry-After", "retry-after-ms"], maxAge: 86400 }),
+  );
   app.use("*", async (c, next) => {
     let ctx: ExecutionContext | undefined;
     try {
