@@ -70,7 +70,10 @@ function depsOf(env: Env, ctx?: ExecutionContext): Deps {
   const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
   return {
     ...base,
-    engine: (model) => base.registry.get(model, waitUntil).catch(toApiError(model)),
+    engine: (model) =>
+      storable(model)
+        .then(() => base.registry.get(model, waitUntil))
+        .catch(toApiError(model)),
   };
 }
 
@@ -111,14 +114,31 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
             tokenUnit: int(env.RATE_LIMIT_TOKEN_UNIT, 256),
             periodSeconds: int(env.RATE_LIMIT_PERIOD, 60),
           },
-    engine: (model) => registry.get(model).catch(toApiError(model)),
+    engine: (model) =>
+      storable(model)
+        .then(() => registry.get(model))
+        .catch(toApiError(model)),
     listModels: () => registry.list(),
-    modelInfo: (model) => registry.info(model).catch(toApiError(model)),
+    modelInfo: (model) =>
+      storable(model)
+        .then(() => registry.info(model))
+        .catch(toApiError(model)),
     status: () => registry.status(),
-    tokenizer: (model) => registry.tokenizer(model).catch(toApiError(model)),
+    tokenizer: (model) =>
+      storable(model)
+        .then(() => registry.tokenizer(model))
+        .catch(toApiError(model)),
   };
   cached.set(env, deps);
   return deps;
+}
+
+/**
+ * An id whose R2 keys (`models/<id>/<file>`) would pass R2's 1024-byte key limit names no model:
+ * refuse it before the storage call, which would fail with a 500-worthy error.
+ */
+async function storable(model: string): Promise<void> {
+  if (new TextEncoder().encode(model).length > 900) throw modelNotFound(model);
 }
 
 /** Map load failures to client-facing errors: unknown model 404, anything else 503. */

@@ -36,7 +36,8 @@ export const invalid = (param: string, message: string, code: string | null = nu
 export const modelNotFound = (model: string) =>
   new ApiError(
     404,
-    `The model '${model}' does not exist. GET /v1/models lists the models this server has.`,
+    `The model '${model.length > 80 ? `${model.slice(0, 80)}…` : model}' does not exist. ` +
+      "GET /v1/models lists the models this server has.",
     "invalid_request_error",
     "model",
     "model_not_found",
