@@ -29,7 +29,17 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             // Few slots and a short queue, so tests can reach saturation with a handful of requests.
-            miniflare: { bindings: { MAX_SLOTS: "4", MAX_QUEUE: "12" } },
+            // Rate limits: wrangler.toml's would stop the suite (every test is one client), so
+            // they are lifted here; rate-limits.test.ts swaps in the small TEST_* ones.
+            miniflare: {
+              bindings: { MAX_SLOTS: "4", MAX_QUEUE: "12", RATE_LIMIT_PERIOD: "10" },
+              ratelimits: {
+                REQUEST_LIMITER: { simple: { limit: 1_000_000, period: 10 } },
+                TOKEN_LIMITER: { simple: { limit: 1_000_000, period: 10 } },
+                TEST_REQUEST_LIMITER: { simple: { limit: 3, period: 10 } },
+                TEST_TOKEN_LIMITER: { simple: { limit: 4, period: 10 } },
+              },
+            },
           }),
         ],
         test: {

@@ -7,6 +7,7 @@ import { pickKernelModule } from "./kernels/wasm.js";
 import { ModelRegistry, type R2Listable } from "./engine/registry.js";
 import { apiErrorOf } from "./routes/errors.js";
 import { createApp, type Deps } from "./routes/index.js";
+import type { Limiter } from "./routes/rate-limit.js";
 
 export interface Env {
   WEIGHTS: R2Bucket;
@@ -27,8 +28,23 @@ export interface Env {
   MAX_CHOICES?: string;
   /** Largest request body, bytes (413 above it). */
   MAX_BODY_BYTES?: string;
+  /** /v1/tokenize: longest prompt, in characters (UTF-16 code units). */
+  MAX_TOKENIZE_CHARS?: string;
+  /** /v1/tokenize and /v1/detokenize: most tokens in or out. */
+  MAX_TOKENIZE_TOKENS?: string;
+  /** /v1/tokenize and /v1/detokenize: largest answer, bytes. */
+  MAX_RESPONSE_BYTES?: string;
   /** A streaming client that reads nothing for this long is treated as gone, ms (default 30 s). */
   STREAM_STALL_MS?: string;
+  /** Rate Limiting bindings ([[ratelimits]] in wrangler.toml): requests, and token units. */
+  REQUEST_LIMITER?: Limiter;
+  TOKEN_LIMITER?: Limiter;
+  /** Tokens one TOKEN_LIMITER unit stands for (default 256). */
+  RATE_LIMIT_TOKEN_UNIT?: string;
+  /** The bindings' period in seconds, 10 or 60 (default 60): tells clients when to retry. */
+  RATE_LIMIT_PERIOD?: string;
+  /** "off" ignores the bindings (local benchmarks); anything else applies them. */
+  RATE_LIMITS?: string;
   /** Comma-separated API keys (set as a secret); unset means no authentication. */
   API_KEYS?: string;
   DEFAULT_MODEL?: string;
@@ -75,12 +91,24 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
       maxPromptTokens: int(env.MAX_PROMPT_TOKENS, 4096),
       maxChoices: int(env.MAX_CHOICES, 64),
       maxBodyBytes: int(env.MAX_BODY_BYTES, 4 * 1024 * 1024),
+      maxTokenizeChars: int(env.MAX_TOKENIZE_CHARS, 131_072),
+      maxTokenizeTokens: int(env.MAX_TOKENIZE_TOKENS, 32_768),
+      maxResponseBytes: int(env.MAX_RESPONSE_BYTES, 2 * 1024 * 1024),
       streamStallMs: int(env.STREAM_STALL_MS, 30_000),
     },
     apiKeys: (env.API_KEYS ?? "")
       .split(",")
       .map((k) => k.trim())
       .filter(Boolean),
+    limits:
+      env.RATE_LIMITS === "off"
+        ? undefined
+        : {
+            requests: env.REQUEST_LIMITER,
+            tokens: env.TOKEN_LIMITER,
+            tokenUnit: int(env.RATE_LIMIT_TOKEN_UNIT, 256),
+            periodSeconds: int(env.RATE_LIMIT_PERIOD, 60),
+          },
     engine: (model) => registry.get(model).catch(toApiError(model)),
     listModels: () => registry.list(),
     modelInfo: (model) => registry.info(model).catch(toApiError(model)),

@@ -41,8 +41,18 @@ export class CompletionRequestError extends RangeError {
   }
 }
 
+/** The prompts as token ids, and the max_tokens they leave room for. */
+export interface FittedPrompts {
+  prompts: number[][];
+  maxTokens: number;
+}
+
 /** Token ids of every prompt, checked against the vocabulary, the server cap and the context. */
-export function promptIdsOf(p: CompletionRequest, engine: Engine, maxPromptTokens: number) {
+export function promptIdsOf(
+  p: CompletionRequest,
+  engine: Engine,
+  maxPromptTokens: number,
+): FittedPrompts {
   const tok = engine.lm.tokenizer;
   const n_ctx = engine.lm.plan.context; // what the memory plan serves, <= the model's n_ctx
   const prompts = p.prompts.map((pr, i) => {
@@ -57,7 +67,7 @@ export function promptIdsOf(p: CompletionRequest, engine: Engine, maxPromptToken
       }
       ids = pr.ids;
     } else {
-      ids = tok.encode(pr.text);
+      ids = tok.encode(pr.text, { limit: maxPromptTokens }); // over it: TokenLimitError, a 400
     }
     if (ids.length === 0) ids = [tok.eot ?? 0]; // an empty prompt starts from <|endoftext|>
     if (ids.length > maxPromptTokens) {

@@ -6,7 +6,7 @@ import type { Engine } from "../engine/engine.js";
 import type { GenerationRequest, Sequence } from "../engine/sequence.js";
 import { randomSeed, validateSamplingParams, type SamplingParams } from "../sampler/index.js";
 import { ChoiceBuilder, type CompletionChoice } from "./choice.js";
-import { promptIdsOf, type CompletionRequest } from "./request.js";
+import type { CompletionRequest, FittedPrompts } from "./request.js";
 
 export interface Choice {
   builder: ChoiceBuilder;
@@ -30,15 +30,14 @@ export interface Usage {
 }
 
 /**
- * Tokenize and fit the prompts (CompletionRequestError if they do not fit), then submit every
- * sequence to the engine (EngineSaturatedError, SamplingParamError, none submitted, if refused).
+ * Submit every sequence of the fitted prompts (promptIdsOf) to the engine (EngineSaturatedError,
+ * SamplingParamError, none submitted, if refused).
  */
 export function startCompletion(
   p: CompletionRequest,
   engine: Engine,
-  maxPromptTokens: number,
+  { prompts, maxTokens }: FittedPrompts,
 ): Completion {
-  const { prompts, maxTokens } = promptIdsOf(p, engine, maxPromptTokens);
   const choices = submitChoices(p, engine, prompts, maxTokens);
   return { choices, promptTokens: prompts.reduce((s, ids) => s + ids.length, 0) };
 }

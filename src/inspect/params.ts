@@ -73,10 +73,7 @@ function int(b: Body, key: string, def: number, min: number, max: number): numbe
   const v = b[key];
   if (v === undefined || v === null) return def;
   if (typeof v !== "number" || !Number.isInteger(v)) {
-    throw new InspectParamError(
-      key,
-      `Invalid '${key}': expected an integer, got ${JSON.stringify(v)}.`,
-    );
+    throw new InspectParamError(key, `Invalid '${key}': expected an integer, got ${kindOf(v)}.`);
   }
   if (v < min || v > max) {
     const code = v < min ? "integer_below_min_value" : "integer_above_max_value";
@@ -84,6 +81,16 @@ function int(b: Body, key: string, def: number, min: number, max: number): numbe
   }
   return v;
 }
+
+/** What a bad value is, without echoing it (it may be megabytes, or nested too deep to print). */
+const kindOf = (v: unknown) =>
+  typeof v === "number"
+    ? String(v)
+    : Array.isArray(v)
+      ? "an array"
+      : v === null
+        ? "null"
+        : `a ${typeof v}`;
 
 function bool(b: Body, key: string, def: boolean): boolean {
   const v = b[key];

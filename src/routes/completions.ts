@@ -3,16 +3,22 @@
 // in src/completion/: this file parses, starts, and answers.
 
 import { Hono } from "hono";
+import { promptIdsOf } from "../completion/request.js";
 import { cancelAll, completeAll, startCompletion, usageOf } from "../completion/run.js";
 import { parseCompletionParams } from "./completion-params.js";
 import { streamCompletion } from "./completions-stream.js";
 import { keepAlive, readJson, type AppEnv } from "./context.js";
+import { chargeTokens } from "./rate-limit.js";
 
 export const completions = new Hono<AppEnv>().post("/completions", async (c) => {
   const deps = c.get("deps");
   const p = parseCompletionParams(await readJson(c), deps.caps);
   const engine = await deps.engine(p.model);
-  const completion = startCompletion(p, engine, deps.caps.maxPromptTokens);
+  // Tokenize and fit the prompts (a 400 if they do not fit), charge the tokens they may generate
+  // (429 past the token limit), then start every sequence.
+  const fitted = promptIdsOf(p, engine, deps.caps.maxPromptTokens);
+  await chargeTokens(c, fitted.prompts.length * p.bestOf * fitted.maxTokens);
+  const completion = startCompletion(p, engine, fitted);
   const head = {
     id: `cmpl-${crypto.randomUUID().replace(/-/g, "")}`,
     object: "text_completion" as const,

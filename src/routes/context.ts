@@ -6,6 +6,7 @@ import type { Engine } from "../engine/engine.js";
 import type { ModelInfo } from "../engine/registry.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { ApiError, invalid } from "./errors.js";
+import type { RateLimits } from "./rate-limit.js";
 
 export interface ServerCaps {
   maxN: number;
@@ -14,6 +15,12 @@ export interface ServerCaps {
   /** Most sequences one request may start: prompts × best_of (or n). */
   maxChoices: number;
   maxBodyBytes: number;
+  /** /v1/tokenize: longest prompt, in characters (UTF-16 code units). */
+  maxTokenizeChars: number;
+  /** /v1/tokenize and /v1/detokenize: most tokens in or out. */
+  maxTokenizeTokens: number;
+  /** /v1/tokenize and /v1/detokenize: largest answer, bytes. */
+  maxResponseBytes: number;
   /** A streaming client that takes no data for this long is treated as gone (ms). */
   streamStallMs: number;
 }
@@ -30,11 +37,21 @@ export interface Deps {
   status(): object;
   /** API keys; empty means no authentication. */
   apiKeys: string[];
+  /** Per-client rate limits; absent (or a binding absent) means unlimited. */
+  limits?: RateLimits;
 }
 
-export type AppEnv = { Variables: { deps: Deps } };
+/** deps: the app's; client: who the request counts against for rate limits (rate-limit.ts). */
+export type AppEnv = { Variables: { deps: Deps; client: string } };
 
-/** Parse the JSON body, refusing bodies over the cap (413) and malformed JSON (400). */
+/** Deepest nesting of arrays and objects a body may have; the API's own needs 3. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Parse the JSON body, refusing bodies over the cap (413), and with a 400 bodies that are not
+ * UTF-8, not JSON, or nested deeper than MAX_JSON_DEPTH (so no later walk of the value can
+ * overflow the stack).
+ */
 export async function readJson(c: Context<AppEnv>): Promise<unknown> {
   const max = c.get("deps").caps.maxBodyBytes;
   const declared = Number(c.req.header("content-length") ?? "0");
@@ -64,11 +81,44 @@ export async function readJson(c: Context<AppEnv>): Promise<unknown> {
     bytes.set(ch, at);
     at += ch.byteLength;
   }
+  let text: string;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw invalid("body", "The request body is not valid UTF-8: send JSON encoded as UTF-8.");
+  }
+  const depth = nestingDepth(bytes);
+  if (depth > MAX_JSON_DEPTH) {
+    throw invalid(
+      "body",
+      `The request body nests arrays and objects ${depth > 1e4 ? "over 10000" : depth} ` +
+        `levels deep; at most ${MAX_JSON_DEPTH} are accepted.`,
+    );
+  }
+  try {
+    return JSON.parse(text);
   } catch {
     throw invalid("body", "The request body is not valid JSON.");
   }
+}
+
+/** How deep `[` and `{` nest outside strings (stops counting past 10000). */
+function nestingDepth(bytes: Uint8Array): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      if (++depth > deepest && (deepest = depth) > 1e4) break;
+    } else if (b === 0x5d || b === 0x7d) depth--;
+  }
+  return deepest;
 }
 
 /**

@@ -10,15 +10,18 @@ import { InspectParamError } from "../inspect/params.js";
 import { ModelLoadError, ModelNotFoundError } from "../model/loader.js";
 import { ModelTooLargeError } from "../model/plan.js";
 import { SamplingParamError } from "../sampler/index.js";
+import { TokenLimitError } from "../tokenizer/index.js";
 
 export type ErrorType =
   | "invalid_request_error"
   | "authentication_error"
   | "not_found_error"
   | "server_error"
-  | "service_unavailable";
+  | "service_unavailable"
+  | "requests" // 429s, as OpenAI names the limit that was hit
+  | "tokens";
 
-export type ErrorStatus = 400 | 401 | 404 | 405 | 413 | 415 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 404 | 405 | 413 | 415 | 429 | 500 | 503;
 
 export interface ApiErrorOptions {
   /** Default: server_error for 500, service_unavailable for 503, else invalid_request_error. */
@@ -71,7 +74,8 @@ export const invalid = (param: string, message: string, code: string | null = nu
 export const modelNotFound = (model: string) =>
   new ApiError(
     404,
-    `The model '${model}' does not exist. GET /v1/models lists the models this server has.`,
+    `The model '${model.length > 80 ? `${model.slice(0, 80)}…` : model}' does not exist. ` +
+      "GET /v1/models lists the models this server has.",
     { param: "model", code: "model_not_found" },
   );
 
@@ -107,8 +111,31 @@ export function apiErrorOf(err: unknown, model?: string): ApiError {
   }
   if (err instanceof EngineSaturatedError)
     return unavailable(err.message, err.retryAfterSeconds, "overloaded");
+  if (err instanceof TokenLimitError) {
+    // Completions tokenize with MAX_PROMPT_TOKENS as the limit: a prompt past it stops early.
+    const msg = `The prompt has more than ${err.limit} tokens; this server accepts at most ${err.limit}.`;
+    return invalid("prompt", msg, "context_length_exceeded");
+  }
   if (err instanceof HTTPException)
     return new ApiError(err.status as ErrorStatus, err.message || "Bad request.");
   console.error("unexpected error", err);
   return new ApiError(500, `Internal error: ${(err as Error)?.message ?? err}`);
 }
+
+/** 405 for a known route asked with another method; `Allow` lists the ones it takes. */
+export const methodNotAllowed = (method: string, path: string, allow: string[]) =>
+  new ApiError(405, `${method} is not allowed on ${path}; use ${allow.join(" or ")}.`, {
+    code: "method_not_allowed",
+    headers: { Allow: allow.join(", ") },
+  });
+
+/** 429 in OpenAI's shape: `type` says which limit (requests or tokens) was hit. */
+export const rateLimited = (type: "requests" | "tokens", message: string, retryAfterMs: number) =>
+  new ApiError(429, message, {
+    type,
+    code: "rate_limit_exceeded",
+    headers: {
+      "Retry-After": String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
+      "retry-after-ms": String(Math.max(1, Math.round(retryAfterMs))),
+    },
+  });

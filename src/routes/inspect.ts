@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import { inspect as runInspection, neighbourView } from "../inspect/inspect.js";
 import { parseInspectParams, parseNeighbourParams } from "../inspect/params.js";
 import { invalid } from "./errors.js";
+import { preview } from "./validate.js";
 import { readJson, type AppEnv } from "./context.js";
 
 export const inspect = new Hono<AppEnv>()
@@ -23,12 +24,9 @@ export const inspect = new Hono<AppEnv>()
     const tok = engine.lm.tokenizer;
     let id = p.tokenId;
     if (p.token !== null) {
-      const ids = tok.encode(p.token);
+      const ids = p.token.length <= tok.maxTokenBytes ? tok.encode(p.token) : [];
       if (ids.length !== 1) {
-        throw invalid(
-          "token",
-          `'token' must be exactly one token; ${JSON.stringify(p.token)} is ${ids.length}.`,
-        );
+        throw invalid("token", `'token' must be exactly one token; ${preview(p.token)} is not.`);
       }
       id = ids[0];
     }

@@ -30,6 +30,8 @@ const MAX_CACHED_PIECE = 64;
 export class Tokenizer {
   readonly vocabSize: number;
   readonly eot: number | undefined;
+  /** The longest token's byte length: a text of b UTF-8 bytes has at least b / this tokens. */
+  readonly maxTokenBytes: number;
   private readonly tokenBytesAll: Uint8Array; // (B)
   private readonly tokenStart: Uint32Array; // (V + 1)
   private readonly byteToId: IdArray; // (256) byte -> its single-byte token
@@ -62,6 +64,9 @@ export class Tokenizer {
     this.byteToId = t.byteToId;
     this.specials = new Map(t.specials);
     this.eot = this.specials.get("<|endoftext|>");
+    let longest = 1;
+    for (let id = 0; id < this.vocabSize; id++) longest = Math.max(longest, this.tokenLength(id));
+    this.maxTokenBytes = longest;
     this.cache = new PieceCache(options.cacheSize ?? 16384);
     // Longest first, so a special that is a prefix of another never wins the alternation.
     const alternatives = [...this.specials.keys()].sort((a, b) => b.length - a.length);
@@ -72,18 +77,20 @@ export class Tokenizer {
   encode(text: string, opts?: EncodeOptions): number[] {
     const out = this.out;
     out.length = 0; // (a previous call may have thrown halfway)
+    const limit = opts?.limit ?? Infinity;
     if (!opts?.allowSpecial || !this.specialRegex) {
-      this.encodeOrdinary(text, out);
+      this.encodeOrdinary(text, out, limit);
       return out.take();
     }
     // Text between specials is split on its own, as tiktoken does: no piece spans a special.
     let start = 0;
     for (const m of text.matchAll(this.specialRegex)) {
-      this.encodeOrdinary(text.slice(start, m.index), out);
+      this.encodeOrdinary(text.slice(start, m.index), out, limit);
       out.push(this.specials.get(m[0])!);
+      if (out.length > limit) throw new TokenLimitError(limit);
       start = m.index + m[0].length;
     }
-    this.encodeOrdinary(start === 0 ? text : text.slice(start), out);
+    this.encodeOrdinary(start === 0 ? text : text.slice(start), out, limit);
     return out.take();
   }
 
@@ -174,14 +181,18 @@ export class Tokenizer {
   /**
    * Encodes text (no specials) onto out. The split regex always matches right where the last
    * match ended (every character is \s, a letter, a digit or "other"), so test() and lastIndex
-   * give each piece's span without allocating a match array or a substring.
+   * give each piece's span without allocating a match array or a substring. Past `limit` ids it
+   * throws, before merging a piece whose length alone passes the limit (a piece of u UTF-16
+   * units has at least u bytes, so at least u / maxTokenBytes ids).
    */
-  private encodeOrdinary(text: string, out: IdBuffer): void {
+  private encodeOrdinary(text: string, out: IdBuffer, limit = Infinity): void {
     const re = this.split;
     re.lastIndex = 0;
     for (let start = 0; re.test(text); start = re.lastIndex) {
-      if (!this.cache.appendTo(text, start, re.lastIndex, out))
-        this.encodePiece(text, start, re.lastIndex, out);
+      const end = re.lastIndex;
+      if (out.length + (end - start) / this.maxTokenBytes > limit) throw new TokenLimitError(limit);
+      if (!this.cache.appendTo(text, start, end, out)) this.encodePiece(text, start, end, out);
+      if (out.length > limit) throw new TokenLimitError(limit);
     }
   }
 
@@ -207,6 +218,13 @@ export class Tokenizer {
 
   private tokenBytesRaw(id: number): Uint8Array {
     return this.tokenBytesAll.subarray(this.tokenStart[id], this.tokenStart[id + 1]);
+  }
+}
+
+/** encode's `limit` was passed: the text has more tokens than the caller accepts. */
+export class TokenLimitError extends RangeError {
+  constructor(readonly limit: number) {
+    super(`the text has more than ${limit} tokens`);
   }
 }
 

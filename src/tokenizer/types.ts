@@ -14,6 +14,11 @@ export interface TokenizerData {
 export interface EncodeOptions {
   /** Recognise special tokens (e.g. "<|endoftext|>") in the text. Default false: plain text. */
   allowSpecial?: boolean;
+  /**
+   * Most ids wanted: a text with more throws TokenLimitError as soon as that is certain, so a
+   * caller can refuse a long text without tokenizing all of it.
+   */
+  limit?: number;
 }
 
 /** Turns ids into text one at a time without ever splitting a UTF-8 character. */

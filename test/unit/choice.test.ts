@@ -142,4 +142,22 @@ describe("ChoiceBuilder", () => {
     expect(d.text).toBe("t");
     expect(d.logprobs!.tokens).toEqual([" not"]);
   });
+
+  it("Should never split a character, whatever a stop string holds (lone surrogates too)", () => {
+    const wellFormed = (s: string) =>
+      !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+    // "\ude00" is the second half of 😀 (U+1F600): it matches mid-character; the cut takes all of it.
+    for (const stop of ["\ude00", "\ud83d", "\ude00 there"]) {
+      const b = new ChoiceBuilder(tok, [stop], false, null);
+      b.push(gen(" hi 😀 there"));
+      b.finish();
+      expect(b.stopped, JSON.stringify(stop)).toBe(true);
+      expect(b.takeDelta(true).text).toBe(" hi ");
+    }
+    // Held back as a possible stop prefix: "\ude00" could start "\ude00x", so the emoji waits whole.
+    const b = new ChoiceBuilder(tok, ["\ude00x"], false, null);
+    const pieces = streamAll(b, gen(" a😀 b😀"));
+    expect(pieces.join("")).toBe(" a😀 b😀");
+    for (const p of pieces) expect(wellFormed(p), JSON.stringify(p)).toBe(true);
+  });
 });

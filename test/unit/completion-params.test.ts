@@ -148,4 +148,43 @@ describe("parseCompletionParams", () => {
     expect(rejects({ prompt: "x" }).param).toBe("model");
     expect(rejects({ model: "" }).param).toBe("model");
   });
+
+  it("Should keep every message short, whatever the value it echoes", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 500_000; i++) deep = [deep];
+    const wide = Object.fromEntries(
+      Array.from({ length: 1000 }, (_, i) => [`k${i}`, "v".repeat(999)]),
+    );
+    const cases: [string, unknown][] = [
+      ["n", deep],
+      ["n", wide],
+      ["temperature", "x".repeat(100_000)],
+      ["prompt", deep],
+      ["stop", [deep]],
+      ["logit_bias", { ["a".repeat(100_000)]: 1 }],
+    ];
+    for (const [param, value] of cases) {
+      const e = rejects({ model: "m", [param]: value });
+      expect(e.param).toBe(param);
+      expect(e.message.length).toBeLessThan(200);
+    }
+    expect(rejects({ model: "m", n: deep }).message).toMatch(
+      /^Invalid 'n': expected an integer, got \[\[\[/,
+    );
+  });
+
+  it("Should say a number overflowed (JSON 1e400 parses to Infinity), not 'got null'", () => {
+    const body = JSON.parse('{"model": "m", "max_tokens": 1e400, "top_p": -1e400}');
+    expect(rejects(body).message).toBe(
+      "Invalid 'max_tokens': expected an integer, got Infinity (a number too large for a 64-bit float).",
+    );
+    expect(rejects({ ...body, max_tokens: 1 }).message).toMatch(/'top_p'.*-Infinity/);
+  });
+
+  it("Should refuse arrays where an object is expected", () => {
+    expect(rejects({ model: "m", logit_bias: [5] }).param).toBe("logit_bias");
+    expect(rejects({ model: "m", stream: true, stream_options: [] }).message).toBe(
+      "Invalid 'stream_options': expected an object.",
+    );
+  });
 });

@@ -10,6 +10,7 @@ import {
   serializeTokenizer,
   splitPretokens,
   Tokenizer,
+  TokenLimitError,
 } from "../../src/tokenizer/index.js";
 import { encodeByteLevel } from "../../src/tokenizer/bytes-to-unicode.js";
 import {
@@ -92,6 +93,19 @@ describe("GPT-2 encode/decode", () => {
       expect(tok.decode(ids)).toBe(text);
       expect(tok.cachedPieces).toBeLessThan(1000); // long pieces are not cached
     }
+  });
+
+  it("Should refuse a text over encode's limit without merging a piece that alone passes it", () => {
+    const text = "Hello, my dog is cute";
+    expect(tok.encode(text, { limit: 6 })).toEqual(tok.encode(text));
+    expect(() => tok.encode(text, { limit: 5 })).toThrow(TokenLimitError);
+    expect(() => tok.encode(`${text}<|endoftext|>`, { limit: 6, allowSpecial: true })).toThrow(
+      TokenLimitError,
+    );
+    // One 4 MB piece with limit 100: refused from its length alone (GPT-2's longest token is
+    // far shorter than 4 MB / 100), before BPE runs on it.
+    expect(tok.maxTokenBytes).toBeLessThan(200);
+    expect(() => tok.encode("a".repeat(4 << 20), { limit: 100 })).toThrow(TokenLimitError);
   });
 
   it("Should map bytes to GPT-2's printable alphabet, one distinct character each", () => {

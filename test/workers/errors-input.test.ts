@@ -1,0 +1,196 @@
+// Hostile bodies, methods and headers inside workerd: bad UTF-8 and deep nesting are 400s,
+// echoed values stay short, tokenize/detokenize and completions prompts are capped before the
+// work, a wrong method is a 405 with Allow, and a malformed Authorization header is named.
+
+import { env as baseEnv } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import worker, { type Env } from "../../src/index.js";
+import { MODEL, seedModel } from "./seed.js";
+
+const open: Env = { ...(baseEnv as unknown as Env) };
+const small: Env = {
+  ...open,
+  MAX_TOKENIZE_CHARS: "200",
+  MAX_TOKENIZE_TOKENS: "40",
+  MAX_RESPONSE_BYTES: "1500",
+  MAX_PROMPT_TOKENS: "20",
+};
+const keyed: Env = { ...open, API_KEYS: "sk-one" };
+
+async function call(path: string, init: RequestInit = {}, e: Env = open) {
+  const res = await worker.fetch(new Request(`http://gpt-edge.test${path}`, init), e);
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+const post = (path: string, body: BodyInit, e: Env = open) =>
+  call(path, { method: "POST", headers: { "content-type": "application/json" }, body }, e);
+
+function expectError(r: { status: number; json: any; text: string }, status: number) {
+  expect(r.status, r.text.slice(0, 300)).toBe(status);
+  expect(Object.keys(r.json.error).sort()).toEqual(["code", "message", "param", "type"]);
+  expect(r.text.length).toBeLessThan(600);
+}
+
+beforeAll(async () => {
+  await seedModel();
+});
+
+describe("Hostile bodies", () => {
+  it("Should return 400 for a body that is not UTF-8", async () => {
+    const bytes = new TextEncoder().encode(`{"model":"${MODEL}","prompt":"ab"}`);
+    bytes[bytes.length - 4] = 0xff; // a byte no UTF-8 text holds
+    const r = await post("/v1/completions", bytes);
+    expectError(r, 400);
+    expect(r.json.error.message).toContain("UTF-8");
+  });
+
+  it("Should return 400 for nesting past 32 levels, even in an ignored field", async () => {
+    const deep = "[".repeat(500_000) + "]".repeat(500_000);
+    for (const body of [
+      `{"model":"${MODEL}","prompt":"hi","extra":${deep}}`,
+      `{"model":"${MODEL}","n":${deep}}`,
+    ]) {
+      const r = await post("/v1/completions", body);
+      expectError(r, 400);
+      expect(r.json.error.param).toBe("body");
+    }
+    const ok = "[".repeat(30) + "]".repeat(30);
+    const r = await post("/v1/completions", `{"model":"${MODEL}","max_tokens":1,"x":${ok}}`);
+    expect(r.status).toBe(200);
+  });
+
+  it("Should say what a number that overflowed is, never 'got null'", async () => {
+    const r = await post("/v1/completions", `{"model":"${MODEL}","max_tokens":1e400}`);
+    expectError(r, 400);
+    expect(r.json.error.param).toBe("max_tokens");
+    expect(r.json.error.message).toContain("Infinity");
+    expect(r.json.error.message).not.toContain("null");
+  });
+
+  it("Should keep errors short whatever they echo", async () => {
+    const long = "m".repeat(100_000);
+    for (const [path, body] of [
+      ["/v1/completions", { model: MODEL, temperature: long }],
+      ["/v1/completions", { model: MODEL, logit_bias: { [long]: 1 } }],
+      ["/v1/tokenize", { model: MODEL, prompt: 5, add_special_tokens: long }],
+      ["/v1/neighbours", { model: MODEL, token: long }],
+    ] as const) {
+      const r = await post(path, JSON.stringify(body));
+      expectError(r, 400);
+    }
+  });
+});
+
+describe("Caps on tokenize, detokenize and prompts", () => {
+  it("Should refuse a tokenize prompt over MAX_TOKENIZE_CHARS, then over MAX_TOKENIZE_TOKENS", async () => {
+    const chars = await post(
+      "/v1/tokenize",
+      JSON.stringify({ model: MODEL, prompt: "a".repeat(201) }),
+      small,
+    );
+    expectError(chars, 400);
+    expect(chars.json.error).toMatchObject({ param: "prompt", code: "string_above_max_length" });
+    // 199 characters of single-letter words: ~100 tokens, more than 40.
+    const tokens = await post(
+      "/v1/tokenize",
+      JSON.stringify({ model: MODEL, prompt: "a ".repeat(99) }),
+      small,
+    );
+    expectError(tokens, 400);
+    expect(tokens.json.error).toMatchObject({ param: "prompt", code: "context_length_exceeded" });
+  });
+
+  it("Should refuse details that would pass MAX_RESPONSE_BYTES, and serve them when they fit", async () => {
+    const body = (prompt: string) =>
+      JSON.stringify({ model: MODEL, prompt, return_token_strs: true, return_offsets: true });
+    const big = await post(
+      "/v1/tokenize",
+      body("To be, or not to be: that is it. ".repeat(2)),
+      small,
+    );
+    expectError(big, 400);
+    expect(big.json.error.code).toBe("response_too_large");
+    const plain = await post(
+      "/v1/tokenize",
+      JSON.stringify({ model: MODEL, prompt: "To be, or not to be: that is it. ".repeat(2) }),
+      small,
+    );
+    expect(plain.status).toBe(200);
+    const fits = await post("/v1/tokenize", body("To be."), small);
+    expect(fits.status).toBe(200);
+    expect(fits.text.length).toBeLessThanOrEqual(1500);
+  });
+
+  it("Should refuse detokenize past MAX_TOKENIZE_TOKENS ids", async () => {
+    const r = await post(
+      "/v1/detokenize",
+      JSON.stringify({ model: MODEL, tokens: Array(41).fill(5) }),
+      small,
+    );
+    expectError(r, 400);
+    expect(r.json.error).toMatchObject({ param: "tokens", code: "array_above_max_length" });
+    const ok = await post(
+      "/v1/detokenize",
+      JSON.stringify({ model: MODEL, tokens: Array(40).fill(5) }),
+      small,
+    );
+    expect(ok.status).toBe(200);
+  });
+
+  it("Should refuse a 1 MB completions prompt as context_length_exceeded", async () => {
+    const r = await post(
+      "/v1/completions",
+      JSON.stringify({ model: MODEL, prompt: "word ".repeat(200_000) }),
+      small,
+    );
+    expectError(r, 400);
+    expect(r.json.error).toMatchObject({ param: "prompt", code: "context_length_exceeded" });
+    expect(r.json.error.message).toContain("more than 20 tokens");
+  });
+});
+
+describe("Methods and Authorization", () => {
+  it("Should answer a wrong method on a known route with 405 and Allow", async () => {
+    const cases: [string, string, string][] = [
+      ["GET", "/v1/completions", "POST"],
+      ["PUT", "/v1/tokenize", "POST"],
+      ["POST", "/v1/models", "GET"],
+      ["DELETE", "/v1/models/tiny-shakespeare", "GET"],
+      ["POST", "/v1/status", "GET"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const r = await call(path, { method });
+      expectError(r, 405);
+      expect(r.headers.get("allow")).toBe(allow);
+      expect(r.json.error).toMatchObject({
+        type: "invalid_request_error",
+        code: "method_not_allowed",
+      });
+    }
+    expectError(await call("/v1/nothing", { method: "POST" }), 404);
+  });
+
+  it("Should name what is wrong with a malformed Authorization header", async () => {
+    const cases: [string, RegExp][] = [
+      ["Basic c2stb25lOg==", /scheme is 'Basic'/],
+      ["sk-one", /no 'Bearer' scheme/],
+      ["Bearer", /followed by no key/],
+      ["Bearer sk one", /whitespace/],
+    ];
+    for (const [authorization, message] of cases) {
+      const r = await call("/v1/models", { headers: { authorization } }, keyed);
+      expectError(r, 401);
+      expect(r.json.error.code).toBe("invalid_api_key");
+      expect(r.json.error.message).toMatch(message);
+    }
+    const none = await call("/v1/models", {}, keyed);
+    expect(none.json.error.message).toContain("didn't provide");
+    const right = await call("/v1/models", { headers: { authorization: "Bearer sk-one" } }, keyed);
+    expect(right.status).toBe(200);
+  });
+});
