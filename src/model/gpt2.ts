@@ -138,11 +138,13 @@ export class GPT2 {
     const vc = kvAddress(plan, config, s.slot, l, 1);
     const y = plan.y + row * C * 4;
     if (plan.kvDtype === "f32") {
+      // float indices: byte offset / 4, not >> 2, which is negative past 2 GiB (copyWithin then
+      // counts from the end of memory)
       const all = new Float32Array(k.memory.buffer);
       for (let t = 0; t < T; t++) {
-        const src = (plan.qkv >> 2) + (row + t) * 3 * C;
-        all.copyWithin((kc.data >> 2) + (s.pos0 + t) * C, src + C, src + 2 * C);
-        all.copyWithin((vc.data >> 2) + (s.pos0 + t) * C, src + 2 * C, src + 3 * C);
+        const src = plan.qkv / 4 + (row + t) * 3 * C;
+        all.copyWithin(kc.data / 4 + (s.pos0 + t) * C, src + C, src + 2 * C);
+        all.copyWithin(vc.data / 4 + (s.pos0 + t) * C, src + 2 * C, src + 3 * C);
       }
       const q = plan.qkv + row * 3 * C * 4;
       return k.attention(y, plan.att, q, kc.data, vc.data, T, s.pos0, C, NH, 3 * C);
@@ -257,7 +259,7 @@ export class GPT2 {
       const group = want.slice(i, i + plan.logitRows);
       const all = new Float32Array(mem());
       group.forEach(([, , r], g) => {
-        all.copyWithin((plan.lnf >> 2) + g * C, (plan.x >> 2) + r * C, (plan.x >> 2) + (r + 1) * C);
+        all.copyWithin(plan.lnf / 4 + g * C, plan.x / 4 + r * C, plan.x / 4 + (r + 1) * C);
       });
       k.layernorm(plan.lnf, plan.lnf, this.ln_f_w, this.ln_f_b, group.length, C, eps);
       stage("ln_f");
