@@ -237,12 +237,14 @@ export class GPT2 {
     const vCache = kvAddress(plan, config, s.slot, l, 1);
     const y = plan.y + row * C * 4;
     if (plan.kvDtype === "f32") {
+      // float indices: byte offset / 4, not >> 2, which is negative past 2 GiB (copyWithin then
+      // counts from the end of memory)
       const all = new Float32Array(kernels.memory.buffer);
       for (let t = 0; t < T; t++) {
-        const qkv = (plan.qkv >> 2) + (row + t) * 3 * C; // float index of this row's q | k | v
+        const qkv = plan.qkv / 4 + (row + t) * 3 * C; // float index of this row's q | k | v
         const pos = s.pos0 + t;
-        all.copyWithin((kCache.data >> 2) + pos * C, qkv + C, qkv + 2 * C);
-        all.copyWithin((vCache.data >> 2) + pos * C, qkv + 2 * C, qkv + 3 * C);
+        all.copyWithin(kCache.data / 4 + pos * C, qkv + C, qkv + 2 * C);
+        all.copyWithin(vCache.data / 4 + pos * C, qkv + 2 * C, qkv + 3 * C);
       }
       const q = plan.qkv + row * 3 * C * 4;
       return kernels.attention(y, plan.att, q, kCache.data, vCache.data, T, s.pos0, C, NH, 3 * C);
@@ -273,7 +275,7 @@ export class GPT2 {
     const { n_embd: C, eps } = this.config;
     const all = new Float32Array(kernels.memory.buffer);
     rows.forEach((r, g) => {
-      all.copyWithin((plan.lnf >> 2) + g * C, (plan.x >> 2) + r * C, (plan.x >> 2) + (r + 1) * C);
+      all.copyWithin(plan.lnf / 4 + g * C, plan.x / 4 + r * C, plan.x / 4 + (r + 1) * C);
     });
     kernels.layernorm(plan.lnf, plan.lnf, this.ln_f_w, this.ln_f_b, rows.length, C, eps);
   }

@@ -10,6 +10,14 @@ import { ALIGN, QBLOCK, type DType, type Manifest, type ModelConfig } from "./ma
 const PAGE = 65536; // one WebAssembly page
 const MiB = 1024 * 1024;
 
+/**
+ * The most WASM memory a plan lays out: wasm32 addresses 4 GiB (65536 pages), and the last page
+ * stays unused so that no buffer ends at 2^32, where a kernel's u32 end pointer would wrap to 0.
+ * Below it every pointer is unsigned on both sides (usize in assembly/; in TS plain numbers,
+ * never `>> 2` or `| 0`, which turn an offset past 2 GiB negative).
+ */
+export const MAX_MEMORY_BYTES = 65535 * PAGE;
+
 /** KV-cache element type: f32, or int8 blocks of 32 channels with an f32 scale (as q8). */
 export type KvDtype = "f32" | "q8";
 
@@ -94,8 +102,20 @@ export function kvAddress(
   return { data, scales: data + b.data };
 }
 
-/** Lay out memory for a model; throws ModelTooLargeError (with the numbers and the fix) if over budget. */
+/**
+ * Lay out memory for a model; throws ModelTooLargeError (with the numbers and the fix) if over
+ * budget or past what WASM memory can address (MAX_MEMORY_BYTES).
+ */
 export function planMemory(m: Manifest, opts: PlanOptions): MemoryPlan {
+  const plan = layout(m, opts);
+  if (plan.totalBytes > Math.min(opts.budgetBytes, MAX_MEMORY_BYTES)) {
+    throw tooLarge(m, plan, opts.budgetBytes);
+  }
+  return plan;
+}
+
+/** The layout of planMemory, whatever its size. */
+function layout(m: Manifest, opts: PlanOptions): MemoryPlan {
   const c = m.config;
   const { n_embd: C, n_head: NH, n_vocab: V } = c;
   const { rows, logitRows } = opts;
@@ -146,7 +166,6 @@ export function planMemory(m: Manifest, opts: PlanOptions): MemoryPlan {
   plan.breakdown.scratch = at - scratchStart;
   plan.totalBytes = align(at, PAGE);
   plan.pages = plan.totalBytes / PAGE;
-  if (plan.totalBytes > opts.budgetBytes) throw tooLarge(m, plan, opts.budgetBytes);
   return plan;
 }
 
@@ -162,14 +181,19 @@ function tooLarge(m: Manifest, plan: MemoryPlan, budget: number): ModelTooLargeE
   else if (wte === "q8") fixes.push("convert with --embedding-dtype q4");
   if (plan.slots > 1) fixes.push("use fewer KV slots (MAX_SLOTS)");
   if (plan.context > MIN_CONTEXT) fixes.push("serve a shorter context");
-  if (m.image_bytes > budget / 2)
+  if (m.image_bytes > Math.min(budget, MAX_MEMORY_BYTES) / 2)
     fixes.push("split the layers into pipeline stages (one isolate each)");
   const kv = plan.kvDtype === "q8" ? "int8" : "f32";
   const dtypes = body === wte ? body : `${body}, wte ${wte}`;
+  const limit =
+    budget > MAX_MEMORY_BYTES
+      ? `WASM memory addresses at most ${mb(MAX_MEMORY_BYTES)} (4 GiB less one page), ` +
+        `whatever the budget (${mb(budget)})`
+      : `the isolate budget is ${mb(budget)}`;
   return new ModelTooLargeError(
     `Model '${m.name}' needs ${mb(plan.totalBytes)} of WASM memory (weights ${mb(m.image_bytes)} ` +
       `${dtypes}, KV cache ${mb(plan.breakdown.kv)} ${kv} for ${plan.slots} slot(s) at context ` +
-      `${plan.context}, scratch ${mb(plan.breakdown.scratch)}) but the isolate budget is ${mb(budget)}. ` +
+      `${plan.context}, scratch ${mb(plan.breakdown.scratch)}) but ${limit}. ` +
       `Fix: ${fixes.join(", or ")}.`,
     { totalBytes: plan.totalBytes, budgetBytes: budget },
   );
@@ -227,8 +251,8 @@ export function planServing(m: Manifest, opts: ServeOptions): MemoryPlan {
     if (plan) return plan;
   }
   const kv = kinds[kinds.length - 1]; // the most compact
-  const one = planMemory(m, { ...base, kv, slots: 1, budgetBytes: Infinity });
-  const free = opts.budgetBytes - one.totalBytes;
+  const one = layout(m, { ...base, kv, slots: 1 });
+  const free = Math.min(opts.budgetBytes, MAX_MEMORY_BYTES) - one.totalBytes;
   if (free >= 0) {
     const slots = Math.min(wanted, 1 + Math.floor(free / one.kvSlotBytes));
     for (let s = slots; s >= 1; s--) {
