@@ -12,8 +12,8 @@ describe("GET /", () => {
   it("Should link its stylesheet and script by content-hashed same-origin URLs", async () => {
     const res = await page.request("/");
     const html = await res.text();
-    const css = html.match(/href="(\/assets\/page\.[0-9a-f]{8}\.css)"/)?.[1];
-    const js = html.match(/src="(\/assets\/page\.[0-9a-f]{8}\.js)"/)?.[1];
+    const css = html.match(/href="(\/assets\/page\.[0-9a-f]{12}\.css)"/)?.[1];
+    const js = html.match(/src="(\/assets\/page\.[0-9a-f]{12}\.js)"/)?.[1];
     expect(css && js).toBeTruthy();
     const script = await page.request(js!);
     expect(script.headers.get("content-type")).toContain("javascript");
