@@ -87,7 +87,7 @@ export class ChoiceBuilder {
   /** Text not yet sent that can no longer be cut by a stop sequence, with its logprobs. */
   takeDelta(final: boolean): { text: string; logprobs: Logprobs | null } {
     let safe = this.text.length;
-    if (!final && !this.stopped) safe = charBoundary(this.text, safe - this.heldBack());
+    if (!final && !this.stopped) safe -= this.heldBack();
     const text = this.text.slice(this.sent, safe);
     this.sent = Math.max(this.sent, safe);
     if (!this.logprobs) return { text, logprobs: null };
@@ -143,7 +143,6 @@ export class ChoiceBuilder {
       if (i >= 0 && (cut < 0 || i < cut)) cut = i;
     }
     if (cut >= 0) {
-      cut = charBoundary(this.text, cut); // a stop that begins mid-character takes all of it
       this.text = this.text.slice(0, cut);
       this.stopped = true;
       if (this.logprobs) this.trimLogprobs(cut);
@@ -196,14 +195,4 @@ export class ChoiceBuilder {
     lp.top_logprobs.length = keep;
     lp.text_offset.length = keep;
   }
-}
-
-/**
- * i, moved back off the middle of a surrogate pair: text.slice(0, i) never ends in half a
- * character, whatever a stop string holds (a lone surrogate can match half of one).
- */
-export function charBoundary(text: string, i: number): number {
-  const hi = text.charCodeAt(i - 1);
-  const lo = text.charCodeAt(i);
-  return hi >= 0xd800 && hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff ? i - 1 : i;
 }
