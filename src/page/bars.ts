@@ -40,12 +40,12 @@ function render(d: Inspection): void {
     T > 0
       ? `p_i = exp(z_i / ${T.toFixed(2)}) / Σ_j exp(z_j / ${T.toFixed(2)}) over all ${d.config.n_vocab} tokens`
       : "T = 0: no division; the token with the largest logit z is taken (greedy)";
-  const scale = $<HTMLSelectElement>("scale").value;
+  const scale = $<HTMLSelectElement>("bar-scale").value;
   const c = currentCut(d);
   const n = Math.min(SHOWN, d.next.top.length);
   const pMax = Math.max(...c.sample.slice(0, n), 1e-12);
   const rows: Node[] = [
-    el("div", { class: "bar-row head", "aria-hidden": "true" }, [
+    el("div", { class: "bar-row bar-head", "aria-hidden": "true" }, [
       el("span", { class: "rank", text: "#" }),
       el("span", { class: "tok", text: "token" }),
       el("span", { class: "z", text: "logit z" }),
@@ -158,7 +158,7 @@ async function step(): Promise<void> {
 }
 
 export function initBars(): void {
-  for (const id of ["temp", "topk", "topp", "minp", "scale"]) {
+  for (const id of ["temp", "topk", "topp", "minp", "bar-scale"]) {
     $(id).addEventListener("input", () => {
       S.sampled = -1;
       if (S.data) render(S.data);

@@ -58,7 +58,7 @@ function renderSizes(d: Inspection): void {
 
 function renderTimes(tm: Timings): void {
   const box = $("times");
-  const trip = `Round trip measured by this page: ${Math.round(S.roundTripMs)} ms (request, server, JSON), then ${Math.round(S.renderMs)} ms to draw every view.`;
+  const trip = `Round trip measured by this page: ${Math.round(S.roundTripMs)} ms (request, server, JSON parse).`;
   // A whole-ms clock cannot time stages that take a fraction of a millisecond: show only the total.
   if (!tm.clock_advanced || tm.resolution_ms === 1) {
     box.replaceChildren();

@@ -8,19 +8,22 @@ import { apiJson } from "./api.js";
 import { $, accent, clamp, dark, el, fitCanvas, ink, mutedInk, pct, vis } from "./dom.js";
 import { addView, S, selIndex, viewError } from "./state.js";
 
-/** The share of points per side left out of the axis range (they sit on the border). */
-const TRIM = 0.03;
+/** Tukey's fences: an axis spans the quartiles widened by this many interquartile ranges. */
+const FENCE = 2;
 
 function quantile(sorted: number[], q: number): number {
   return sorted[clamp(Math.round(q * (sorted.length - 1)), 0, sorted.length - 1)];
 }
 
-/** A robust axis: [lo, hi] holding all but TRIM of the points on each side. */
+/** A robust axis: the quartiles widened by FENCE × IQR, clipped to the data's own range. */
 function axis(v: number[]): [number, number] {
   const s = v.slice().sort((a, b) => a - b);
-  const lo = quantile(s, TRIM);
-  const hi = quantile(s, 1 - TRIM);
-  const pad = (hi - lo) * 0.08 || 1;
+  const q1 = quantile(s, 0.25);
+  const q3 = quantile(s, 0.75);
+  const iqr = q3 - q1 || 1;
+  const lo = Math.max(s[0], q1 - FENCE * iqr);
+  const hi = Math.min(s[s.length - 1], q3 + FENCE * iqr);
+  const pad = (hi - lo) * 0.04;
   return [lo - pad, hi + pad];
 }
 
@@ -82,8 +85,8 @@ function renderCloud(d: Inspection): void {
   for (const { c, s } of cloud) if (!s.out) label(vis(c.text), s.x, s.y, mutedInk(), false);
   $("cloud-read").textContent =
     `wte projected on its two main directions (PC1 ${pct(e.explained[0])}, PC2 ${pct(e.explained[1])} of the variance): ` +
-    `${e.cloud.length} vocabulary tokens (grey) and the prompt's tokens (blue, selected red). The axes span the middle ` +
-    `${Math.round(100 - 200 * TRIM)}% of the points; ${pinned} outliers sit on the border, so a clump of rare tokens cannot squeeze the rest. ` +
+    `${e.cloud.length} vocabulary tokens (grey) and the prompt's tokens (blue, selected red). Each axis spans the quartiles ` +
+    `widened by ${FENCE}× their range; ${pinned} outliers sit on the border (small dots), so a clump of rare tokens cannot squeeze the rest. ` +
     `A label is drawn only where it overlaps no other.`;
 }
 
@@ -144,8 +147,13 @@ export async function runAnalogy(): Promise<void> {
   }
 }
 
+let analogyRan = false;
 function render(d: Inspection): void {
   if (!d.embeddings) throw new Error("this model's embeddings cannot be projected");
+  if (!analogyRan) {
+    analogyRan = true;
+    void runAnalogy();
+  }
   renderCloud(d);
   void renderNeighbours(d).catch((e) => viewError("s-emb", `Neighbours: ${(e as Error).message}`));
 }

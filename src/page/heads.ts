@@ -130,10 +130,10 @@ function drawRow(d: Inspection, row: number[]): void {
   const n = row.length;
   const bw = (W - 8) / n;
   const base = H - 22;
+  const top = Math.max(...row, 1e-9); // bars relative to the row's largest weight
+  const hgt = (a: number) => (a / top) * (base - 18);
   g.fillStyle = dark ? "#58a6ff" : "#0a5dc2";
-  row.forEach((a, j) =>
-    g.fillRect(4 + j * bw, base - a * (base - 16), Math.max(1, bw - 1), a * (base - 16)),
-  );
+  row.forEach((a, j) => g.fillRect(4 + j * bw, base - hgt(a), Math.max(1, bw - 1), hgt(a)));
   g.font = "12px ui-monospace, Menlo, Consolas, monospace";
   g.textAlign = "center";
   const best = row
@@ -147,7 +147,7 @@ function drawRow(d: Inspection, row: number[]): void {
     g.fillText(
       `${vis(d.tokens[j].text).slice(0, 8)} ${a.toFixed(2)}`,
       x,
-      Math.max(12, base - a * (base - 16) - 4),
+      Math.max(12, base - hgt(a) - 4),
     );
   }
   g.fillStyle = mutedInk();
@@ -158,7 +158,8 @@ function drawRow(d: Inspection, row: number[]): void {
   const t = selIndex();
   $("heat-read").textContent =
     `Layer ${S.layer}, head ${S.head}: the row of ${JSON.stringify(d.tokens[t].text)} (token ${t + 1}) ` +
-    `spreads its weight over the ${n} tokens it can see. Colour is √weight so small weights still show.`;
+    `spreads its weight over the ${n} tokens it can see (bars relative to the largest, ${top.toFixed(3)}). ` +
+    "In the matrix, colour is √weight so small weights still show.";
 }
 
 export function initHeads(): void {

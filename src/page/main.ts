@@ -34,11 +34,12 @@ initTemps();
 $("prompt").addEventListener("input", scheduleInspect);
 $("model").addEventListener("change", () => {
   S.model = $<HTMLSelectElement>("model").value;
+  S.sel = -1;
   void runInspect();
 });
 let resize = 0;
 window.addEventListener("resize", () => {
   clearTimeout(resize);
-  resize = window.setTimeout(renderAll, 100);
+  resize = window.setTimeout(() => void renderAll(), 100);
 });
 void loadModels();

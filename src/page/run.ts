@@ -22,13 +22,25 @@ export function scheduleInspect(): void {
   timer = window.setTimeout(() => void runInspect(), DEBOUNCE_MS);
 }
 
+/** The model last used on this browser, so a returning visit inspects before the list arrives. */
+const LAST_MODEL = "gpt-edge.model";
+
 export async function loadModels(): Promise<void> {
+  const last = localStorage.getItem(LAST_MODEL);
+  if (last) {
+    S.model = last;
+    void runInspect();
+  }
   try {
     const j = await getJson<{ data?: { id: string; context_length: number }[] }>("/v1/models");
     const sel = $<HTMLSelectElement>("model");
     sel.textContent = "";
     for (const m of j.data ?? []) sel.append(new Option(`${m.id} (${m.context_length} ctx)`, m.id));
     if (!j.data?.length) throw new Error("no models in the weight store");
+    if (last && j.data.some((m) => m.id === last)) {
+      sel.value = last;
+      return;
+    }
     S.model = sel.value;
     await runInspect();
   } catch (e) {
@@ -48,6 +60,7 @@ export async function runInspect(): Promise<void> {
     prompt,
     top_n: 200,
     neighbours: 12,
+    hidden: false,
     layers: "all",
     position: S.sel,
     layer: S.layer,
@@ -66,11 +79,13 @@ export async function runInspect(): Promise<void> {
   }
   if (mine !== seq) return;
   S.roundTripMs = performance.now() - t0;
+  localStorage.setItem(LAST_MODEL, S.model);
   S.data = d;
   S.sampled = -1;
   if (S.sel >= d.tokens.length) S.sel = -1;
   const t1 = performance.now();
-  renderAll();
+  await renderAll();
+  if (mine !== seq) return;
   S.renderMs = performance.now() - t1;
   setStatus(
     `${d.tokens.length} tokens · round trip ${Math.round(S.roundTripMs)} ms, drawn in ` +

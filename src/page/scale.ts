@@ -77,12 +77,12 @@ function render(d: Inspection): void {
     head,
     ...rows,
   );
-  const g3 = tally(FAMILY[4]);
+  const g3wte = FAMILY[4].V * FAMILY[4].C;
   const mine = tally(here).total;
   $("scale-note").textContent =
     `Counted from each configuration: embedding = V·C + n_ctx·C, attention = L(4C² + 4C), MLP = L(8C² + 5C). ` +
     `This model's count matches the ${d.sizes.total_params.toLocaleString("en-US")} parameters in its weight file: ${mine === d.sizes.total_params ? "yes" : "no"}. ` +
-    `GPT-3's embedding matrix alone has ${fmtCount(g3.embedding)} parameters, ${Math.round(g3.embedding / mine).toLocaleString("en-US")}× this whole model.`;
+    `GPT-3's embedding matrix wte alone has ${fmtCount(g3wte)} parameters, ${Math.round(g3wte / mine).toLocaleString("en-US")}× this whole model.`;
 }
 
 export const initScale = () => addView({ section: "s-scale", render });

@@ -50,19 +50,30 @@ export function viewError(section: string, message: string | null): void {
   card.classList.toggle("failed", message !== null);
 }
 
-/** Render every view from S.data; one view's bug shows on that view and spares the others. */
-export function renderAll(): void {
+/** Views drawn before the page yields to paint: the spine, the tokens and the next-token bars. */
+const FIRST = 3;
+
+function draw(v: View, d: Inspection): void {
+  try {
+    v.render(d);
+    viewError(v.section, null);
+  } catch (e) {
+    console.warn(e);
+    viewError(v.section, `This view failed to draw: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Render every view from S.data; one view's bug shows on that view and spares the others. The
+ * first views are painted before the heavier ones are drawn; resolves when all are drawn.
+ */
+export async function renderAll(): Promise<void> {
   const d = S.data;
   if (!d) return;
-  for (const v of views) {
-    try {
-      v.render(d);
-      viewError(v.section, null);
-    } catch (e) {
-      console.warn(e);
-      viewError(v.section, `This view failed to draw: ${(e as Error).message}`);
-    }
-  }
+  views.slice(0, FIRST).forEach((v) => draw(v, d));
+  await new Promise((r) => setTimeout(r, 0));
+  if (S.data !== d) return; // a newer answer arrived and draws itself
+  views.slice(FIRST).forEach((v) => draw(v, d));
 }
 
 /** An inspection failed: every view says why and hides its old picture. */

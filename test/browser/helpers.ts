@@ -61,7 +61,7 @@ export async function inspectApi(
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: MODEL, top_n: 200, neighbours: 12, ...body }),
   });
-  assert(res.ok, `inspect answered ${res.status}: ${await res.text()}`);
+  if (!res.ok) throw new Error(`inspect answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as Inspection;
 }
 

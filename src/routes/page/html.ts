@@ -67,8 +67,8 @@ But soft, what light through yonder window</textarea>
     <input id="topp" type="range" min="0.05" max="1" step="0.01" value="1">
     <label for="minp">Min-p <output id="minp-out" for="minp">off</output></label>
     <input id="minp" type="range" min="0" max="0.5" step="0.01" value="0">
-    <label for="scale">Bar scale</label>
-    <select id="scale"><option value="log">log (shows the tail)</option><option value="relative">relative to the top token</option><option value="linear">linear 0–100%</option></select>
+    <label for="bar-scale">Bar scale</label>
+    <select id="bar-scale"><option value="log">log (shows the tail)</option><option value="relative">relative to the top token</option><option value="linear">linear 0–100%</option></select>
   </div>
   <div id="bars" class="bars" role="list" aria-label="Most likely next tokens"></div>
   <p id="bars-note" class="muted small"></p>
