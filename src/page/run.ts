@@ -8,7 +8,7 @@ import { $ } from "./dom.js";
 import { failAll, renderAll, S, setStatus } from "./state.js";
 
 /** Typing pause before the model runs: short, since an inspection takes tens of ms. */
-const DEBOUNCE_MS = 120;
+const DEBOUNCE_MS = 80;
 let timer = 0;
 let seq = 0;
 let inflight: AbortController | null = null;
@@ -79,6 +79,7 @@ export async function runInspect(): Promise<void> {
   }
   if (mine !== seq) return;
   S.roundTripMs = performance.now() - t0;
+  document.body.dataset.fetchMs = String(Math.round(S.roundTripMs));
   localStorage.setItem(LAST_MODEL, S.model);
   S.data = d;
   S.sampled = -1;

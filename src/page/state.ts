@@ -53,9 +53,14 @@ export function viewError(section: string, message: string | null): void {
 /** Views drawn before the page yields to paint: the spine, the tokens and the next-token bars. */
 const FIRST = 3;
 
+/** ms each view took to draw last time, by section: shown to the browser tests in body[data-draw-ms]. */
+const drawMs: Record<string, number> = {};
+
 function draw(v: View, d: Inspection): void {
+  const t0 = performance.now();
   try {
     v.render(d);
+    drawMs[v.section] = Math.round(performance.now() - t0);
     viewError(v.section, null);
   } catch (e) {
     console.warn(e);
@@ -71,9 +76,16 @@ export async function renderAll(): Promise<void> {
   const d = S.data;
   if (!d) return;
   views.slice(0, FIRST).forEach((v) => draw(v, d));
-  await new Promise((r) => setTimeout(r, 0));
+  // The frame that shows them: its time since navigation, for the browser tests.
+  await new Promise((r) =>
+    requestAnimationFrame(() => {
+      document.body.dataset.firstDrawnAt ??= String(Math.round(performance.now()));
+      setTimeout(r, 0);
+    }),
+  );
   if (S.data !== d) return; // a newer answer arrived and draws itself
   views.slice(FIRST).forEach((v) => draw(v, d));
+  document.body.dataset.drawMs = JSON.stringify(drawMs);
 }
 
 /** An inspection failed: every view says why and hides its old picture. */

@@ -58,9 +58,16 @@ async function run(): Promise<void> {
   }
 }
 
+let lastPrompt: string | null = null;
+
 export function initTemps(): void {
+  // Only a new prompt (or seed) changes these continuations; selecting a token does not.
   onInspected(() => {
-    if (S.data) void run();
+    const key =
+      $<HTMLTextAreaElement>("prompt").value + "\u0000" + $<HTMLInputElement>("seed").value;
+    if (!S.data || key === lastPrompt) return;
+    lastPrompt = key;
+    void run();
   });
   $("temps-run").addEventListener("click", () => void run());
 }
