@@ -118,6 +118,10 @@ function render(d: Inspection): void {
   }
   heat.hidden = false;
   drawMatrix(heat, rows);
+  // The selected token's row, tinted (the canvas is one pixel per cell, scaled up by CSS).
+  const g = heat.getContext("2d")!;
+  g.fillStyle = "rgba(209, 36, 47, 0.45)";
+  g.fillRect(0, selIndex(), selIndex() + 1, 1);
   drawRow(d, rows[selIndex()]);
 }
 

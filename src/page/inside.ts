@@ -9,7 +9,12 @@ import { bars, strip } from "./draw.js";
 import { $, el, vis } from "./dom.js";
 import { addView, S, viewError } from "./state.js";
 
+let compared = false;
 function render(d: Inspection): void {
+  if (!compared) {
+    compared = true; // the two-context comparison fills in once on its own; "Compare" reruns it
+    void compare();
+  }
   const a = d.focus.attention;
   const t = d.focus.position;
   const HS = a.q.length;

@@ -47,7 +47,7 @@ export async function nonBlank(page: Page, selector: string): Promise<void> {
   assert(n > 2, `${selector} is blank (${n} colours)`);
 }
 
-export async function shot(page: Page, section: string, width: number): Promise<void> {
+export async function shot(page: Page, section: string, width: number | string): Promise<void> {
   mkdirSync(SHOT_DIR, { recursive: true });
   await page.locator("#" + section).screenshot({ path: join(SHOT_DIR, `${section}-${width}.png`) });
 }

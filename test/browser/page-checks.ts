@@ -21,6 +21,7 @@ export async function longPrompt({ page }: Ctx): Promise<void> {
   );
   assert((await page.locator("#lens tr[data-layer]").count()) > 0, "no lens");
   assert(!(await page.locator("#heat").isHidden()), "the heatmap is hidden at 200 tokens");
+  for (const s of ["s-att", "s-inside", "s-lens"]) await shot(page, s, "200-tokens");
 }
 
 export async function speed({ page }: Ctx): Promise<void> {

@@ -174,7 +174,7 @@ But soft, what light through yonder window</textarea>
   <div id="heads" class="heads" role="group" aria-label="All heads: choose one"></div>
   <div class="att-views">
     <figure><canvas id="heat" tabindex="0" aria-describedby="heat-read"></canvas>
-      <figcaption class="small muted">Whole matrix; ↑ ↓ or a click select the row's token.</figcaption></figure>
+      <figcaption class="small muted">Whole matrix, the selected row tinted red; ↑ ↓ or a click select a row's token.</figcaption></figure>
     <figure><canvas id="att-row" class="chart"></canvas><figcaption id="heat-read" class="small" aria-live="polite"></figcaption></figure>
   </div>
 </section>
