@@ -1,47 +1,28 @@
 // Attention weights gathered from the forward pass's onAttention hook, chunk by chunk: the full
-// causal matrices of the requested layers, and for every layer and head a summary that tells
+// causal matrices of the heads that fit the answer (params.ts attentionPlan), and for every layer and head a summary that tells
 // what kind of head it is (previous-token, first-token "sink", self, or spread out).
 
+import type { AttentionLayer, HeadSummary } from "./types.js";
 import { round } from "./round.js";
-
-export interface HeadSummary {
-  layer: number;
-  head: number;
-  /** Mean weight on the previous token, over queries 1..T-1. */
-  prev: number;
-  /** Mean weight on the first token, over queries 1..T-1. */
-  first: number;
-  /** Mean weight on the query's own position, over queries 1..T-1. */
-  self: number;
-  /** Mean distance looked back, Σ_j att[q][j] · (q - j), over queries 1..T-1. */
-  distance: number;
-  /** Mean entropy of a query's weights, nats, over queries 1..T-1. */
-  entropy: number;
-}
-
-export interface AttentionLayer {
-  layer: number;
-  /** heads[h][q][j] for keys j ≤ q (causal rows only, so row q has q + 1 entries). */
-  heads: number[][][];
-}
 
 /** Query 0 can only see itself, so every summary averages over queries 1..T-1. */
 export class AttentionCollector {
   private readonly sums: Float64Array; // (L, NH, 5): prev, first, self, distance, entropy
-  private readonly full = new Map<number, Float32Array[][]>(); // layer -> [NH][T] rows
+  private readonly full = new Map<number, (Float32Array[] | null)[]>(); // layer -> [NH][T] rows
 
   constructor(
     private readonly L: number,
     private readonly NH: number,
     private readonly T: number,
-    keep: number[],
+    keep: Map<number, number[]>,
   ) {
     this.sums = new Float64Array(L * NH * 5);
-    for (const l of keep)
+    for (const [l, heads] of keep) {
       this.full.set(
         l,
-        Array.from({ length: NH }, () => new Array(T)),
+        Array.from({ length: NH }, (_, h) => (heads.includes(h) ? new Array(T) : null)),
       );
+    }
   }
 
   /** One chunk's weights from onAttention: att is [NH][Tc][pos0 + Tc] (row t ends at pos0 + t). */
@@ -54,7 +35,8 @@ export class AttentionCollector {
       for (let t = 0; t < Tc; t++) {
         const q = pos0 + t;
         const base = (h * Tc + t) * width;
-        if (keep) keep[h][q] = att.slice(base, base + q + 1);
+        const rows = keep?.[h];
+        if (rows) rows[q] = att.slice(base, base + q + 1);
         if (q === 0) continue;
         let distance = 0;
         let entropy = 0;
@@ -95,9 +77,11 @@ export class AttentionCollector {
 
   /** The kept layers' matrices, weights rounded to 3 decimals (a heatmap needs no more). */
   layers(): AttentionLayer[] {
-    return [...this.full].map(([layer, heads]) => ({
-      layer,
-      heads: heads.map((rows) => rows.map((r) => Array.from(r, (a) => round(a, 3)))),
-    }));
+    return [...this.full]
+      .sort((a, b) => a[0] - b[0])
+      .map(([layer, heads]) => ({
+        layer,
+        heads: heads.map((rows) => rows && rows.map((r) => Array.from(r, (a) => round(a, 3)))),
+      }));
   }
 }

@@ -2,6 +2,7 @@
 // pass: the top-N raw logits plus, for every temperature the slider can reach, the exact
 // log-normaliser over the WHOLE vocabulary. Then p_i(T) = exp((logit_i - max) / T - log_z[T]).
 
+import type { NextTokens, PromptLogprob } from "./types.js";
 import { logprobsOf } from "../sampler/index.js";
 import { topIds } from "../sampler/select.js";
 import type { Tokenizer } from "../tokenizer/index.js";
@@ -12,19 +13,6 @@ export const TEMPERATURE_STEP = 0.05;
 export const MAX_TEMPERATURE = 2;
 /** Alternatives listed per prompt position (OpenAI's logprobs cap is 5 as well). */
 export const PROMPT_TOP = 5;
-
-export interface NextTokens {
-  /** Top tokens, best first (ties → lower id), with raw logits (temperature 1, no penalties). */
-  top: { id: number; text: string; logit: number }[];
-  /** The largest logit over the vocabulary (top[0].logit). */
-  max_logit: number;
-  /** Temperatures 0.05, 0.10, ... 2.00. */
-  temperatures: number[];
-  /** log Σ_i exp((logit_i - max_logit) / T) over all V tokens, per temperature above. */
-  log_z: number[];
-  /** Entropy of the distribution at T = 1, in nats (over the whole vocabulary). */
-  entropy: number;
-}
 
 export function nextTokens(tok: Tokenizer, logits: Float32Array, topN: number): NextTokens {
   const V = logits.length;
@@ -55,15 +43,6 @@ export function nextTokens(tok: Tokenizer, logits: Float32Array, topN: number): 
     log_z: log_z.map((z) => round(z, 9)),
     entropy: round(entropy, 5),
   };
-}
-
-export interface PromptLogprob {
-  /** log p(token_t | tokens before it) at T = 1; null for the first token (nothing predicts it). */
-  logprob: number | null;
-  /** Rank of the actual token among the model's guesses (1 = its top guess); null for t = 0. */
-  rank: number | null;
-  /** The model's top guesses for position t (made at t - 1). */
-  top: { id: number; text: string; logprob: number }[] | null;
 }
 
 /** Score the prompt token `id` under the logits of the position before it. */

@@ -93,24 +93,43 @@ export function projectTokens(lm: LoadedModel, ids: number[]): number[][] {
 
 /** The k ids most similar to `id` by cosine over wte (itself excluded), best first. */
 export function neighbours(lm: LoadedModel, id: number, k: number) {
+  return nearest(lm, Float64Array.from(wteRows(lm).row(id)), [id], k);
+}
+
+/** Nearest tokens to Σ wte[plus] − Σ wte[minus] by cosine, the inputs excluded (king − man + woman). */
+export function analogy(lm: LoadedModel, plus: number[], minus: number[], k: number) {
+  const w = wteRows(lm);
+  const x = new Float64Array(w.C);
+  const addRow = (id: number, sign: number) => {
+    const r = w.row(id);
+    for (let j = 0; j < w.C; j++) x[j] += sign * r[j];
+  };
+  plus.forEach((id) => addRow(id, 1));
+  minus.forEach((id) => addRow(id, -1));
+  return nearest(lm, x, [...plus, ...minus], k);
+}
+
+/** The k valid ids whose wte rows have the largest cosine with x, `exclude` left out. */
+function nearest(lm: LoadedModel, x: Float64Array, exclude: number[], k: number) {
   const { V, C, norms } = wteInfo(lm);
   const w = wteRows(lm);
-  const x = Float64Array.from(w.row(id)); // a copy: row() reuses its buffer
+  let nx = 0;
+  for (let j = 0; j < C; j++) nx += x[j] * x[j];
+  nx = Math.sqrt(nx) || 1;
   const sims = new Float64Array(V);
-  const n0 = norms[id] || 1;
   for (let i = 0; i < V; i++) {
     const r = w.row(i);
     let s = 0;
     for (let j = 0; j < C; j++) s += x[j] * r[j];
-    sims[i] = s / (n0 * (norms[i] || 1));
+    sims[i] = s / (nx * (norms[i] || 1));
   }
   const tok = lm.tokenizer;
   const best: number[] = [];
   // Partial selection: k is ≤ 50, so k passes over V are cheaper than sorting V entries.
   const taken = new Uint8Array(V);
-  taken[id] = 1;
+  for (const id of exclude) taken[id] = 1;
   for (let i = 0; i < V; i++) if (!tok.isValidId(i)) taken[i] = 1;
-  for (let r = 0; r < Math.min(k, V - 1); r++) {
+  for (let r = 0; r < k; r++) {
     let b = -1;
     for (let i = 0; i < V; i++) if (!taken[i] && (b < 0 || sims[i] > sims[b])) b = i;
     if (b < 0) break;

@@ -4,19 +4,9 @@
 // that is what the next block reads, and because raw norms grow with depth and would let the
 // last layers (and GPT-2's huge first-position vectors) dominate the picture.
 
+import type { HiddenProjection } from "./types.js";
 import { fitPca, project } from "./pca.js";
 import { pad3, round } from "./round.js";
-
-export interface HiddenProjection {
-  /** -1 is the embedding (wte + wpe); l is the output of block l. */
-  layers: number[];
-  /** points[i][t] = [x, y, z] of token t after layers[i]. */
-  points: number[][][];
-  /** L2 norm of the raw residual vector, norms[i][t]. */
-  norms: number[][];
-  /** Share of the standardised vectors' variance along each axis. */
-  explained: number[];
-}
 
 /** LayerNorm's epsilon in GPT-2; keeps a constant vector from dividing by zero. */
 const EPS = 1e-5;

@@ -1,13 +1,16 @@
 // One inspection of a prompt: a forward pass on a borrowed KV slot with hooks that copy out
 // attention, the residual stream, per-stage times and logits, then the derived views (next-token
-// distribution, per-token surprise, head summaries, 3D projections, neighbours, matrix sizes).
+// distribution, per-token surprise, head summaries, the selected token from inside, 3D
+// projections, neighbours, matrix sizes).
 
 import type { LoadedModel } from "../model/loader.js";
-import { AttentionCollector, type AttentionLayer, type HeadSummary } from "./attention.js";
-import { nextTokens, scoreToken, type NextTokens, type PromptLogprob } from "./distribution.js";
+import { AttentionCollector } from "./attention.js";
+import { nextTokens, scoreToken } from "./distribution.js";
 import { neighbours, projectTokens, wteInfo } from "./embeddings.js";
-import { projectHidden, type HiddenProjection } from "./hidden.js";
+import { positionFocus } from "./focus.js";
+import { projectHidden } from "./hidden.js";
 import {
+  attentionPlan,
   checkAgainstModel,
   MAX_ATTENTION_VALUES,
   MAX_INSPECT_TOKENS,
@@ -16,39 +19,15 @@ import {
   type InspectParams,
 } from "./params.js";
 import { round } from "./round.js";
-import { modelSizes, timings, type Sizes, type Timings } from "./sizes.js";
-import { promptTokens, type TokenInfo } from "./tokens.js";
+import { modelSizes, timings } from "./sizes.js";
+import { promptTokens } from "./tokens.js";
+import type { Inspection, NextTokens, PromptLogprob } from "./types.js";
+import { weights } from "./weights.js";
+
+export type { Inspection };
 
 /** Runs a synchronous job on a free KV slot (Engine.withSlot); the only way the model is run. */
 export type SlotRunner = <T>(job: (slot: number) => T) => T;
-
-export interface Inspection {
-  object: "inspection";
-  model: string;
-  config: { n_vocab: number; n_ctx: number; n_embd: number; n_layer: number; n_head: number };
-  tokens: (TokenInfo & PromptLogprob)[];
-  next: NextTokens;
-  attention: { layers: AttentionLayer[]; summary: HeadSummary[] };
-  hidden: HiddenProjection | null;
-  embeddings: {
-    explained: number[];
-    cloud: { id: number; text: string; xyz: number[] }[];
-    prompt: number[][];
-  } | null;
-  neighbours: {
-    id: number;
-    text: string;
-    items: { id: number; text: string; cosine: number }[];
-  } | null;
-  sizes: Sizes;
-  timings: Timings;
-  limits: {
-    max_prompt_tokens: number;
-    max_top_n: number;
-    max_attention_values: number;
-    max_neighbours: number;
-  };
-}
 
 export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner): Inspection {
   const start = performance.now();
@@ -58,10 +37,12 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
   const tokens = promptTokens(tok, p.prompt);
   const ids = tokens.map((t) => t.id);
   const T = ids.length;
-  const keep = checkAgainstModel(p, T, cfg);
+  const layers = checkAgainstModel(p, T, cfg);
+  const position = p.position < 0 ? T - 1 : p.position;
+  const plan = attentionPlan(layers, p, NH, T);
 
-  const att = new AttentionCollector(L, NH, T, keep);
-  const residual = p.hidden ? Array.from({ length: L + 1 }, () => new Float32Array(T * C)) : null; // (L+1)[T][C]
+  const att = new AttentionCollector(L, NH, T, plan.keep);
+  const residual = Array.from({ length: L + 1 }, () => new Float32Array(T * C)); // (L+1)[T][C]
   const scored: PromptLogprob[] = new Array(T);
   scored[0] = { logprob: null, rank: null, top: null };
   let next: NextTokens | undefined;
@@ -83,7 +64,7 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
         },
         {
           onAttention: (layer, _seg, a) => att.add(layer, pos0, chunk.length, a),
-          onResidual: residual ? (layer, x) => residual[layer + 1].set(x, pos0 * C) : undefined,
+          onResidual: (layer, x) => residual[layer + 1].set(x, pos0 * C),
           onStage: (name, ms) => stages.set(name, (stages.get(name) ?? 0) + ms),
         },
       );
@@ -98,8 +79,17 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
     config: { n_vocab: cfg.n_vocab, n_ctx: cfg.n_ctx, n_embd: C, n_layer: L, n_head: NH },
     tokens: tokens.map((t, i) => ({ ...t, ...(p.promptLogprobs ? scored[i] : empty) })),
     next,
-    attention: { layers: att.layers(), summary: att.summary() },
-    hidden: residual ? projectHidden(residual, T, C) : null,
+    attention: { layers: att.layers(), summary: att.summary(), capped: plan.capped },
+    focus: positionFocus({
+      w: weights(lm),
+      tok,
+      cfg: { ...cfg, eps: cfg.eps },
+      residual,
+      position,
+      layer: p.layer,
+      head: p.head,
+    }),
+    hidden: p.hidden ? projectHidden(residual, T, C) : null,
     embeddings: p.embeddings ? embeddingView(lm, ids) : null,
     neighbours: p.neighbours > 0 ? neighbourView(lm, ids[T - 1], p.neighbours) : null,
     sizes: modelSizes(lm.manifest),

@@ -1,9 +1,10 @@
 // Validation of a POST /v1/inspect (and /v1/neighbours) body, with the limits that keep one
-// response small: the attention matrices grow with the square of the prompt, so the prompt,
-// the layers and the top-N lists are all capped. Errors name the field (InspectParamError).
+// response small: any prompt that fits the model's context is inspected, but the attention
+// matrices (which grow with the square of the prompt) are capped, and the answer says what was
+// left out. Errors name the field (InspectParamError).
 
-/** Most prompt tokens one inspection runs: 128 keeps every payload below ~1 MB (see below). */
-export const MAX_INSPECT_TOKENS = 128;
+/** Most prompt tokens one inspection runs, when the model's context is longer still. */
+export const MAX_INSPECT_TOKENS = 1024;
 /** Prompt characters read at most, so tokenising a huge body is refused before it starts. */
 export const MAX_INSPECT_CHARS = 4096;
 /** Next tokens listed at the last position: enough for a chart plus cut-offs, 256 × ~40 B. */
@@ -11,11 +12,12 @@ export const MAX_TOP_N = 256;
 /** Nearest neighbours listed: a readable list, not a vocabulary dump. */
 export const MAX_NEIGHBOURS = 50;
 /**
- * Attention weights returned, summed over the requested layers: NH × T(T+1)/2 each (causal rows
- * only). 2^17 values at ~6.5 JSON bytes ("0.123," plus row brackets) is ≤ ~850 KB; it holds all 4 layers × 4 heads
- * of the default model at up to ~127 tokens, or one 12-head GPT-2 layer at 128.
+ * Attention weights returned, summed over the heads kept: T(T+1)/2 each (causal rows only).
+ * 135,000 values at ≤ ~6.5 JSON bytes ("0.123," plus row brackets) is ≤ ~880 KB; it holds all 4
+ * layers × 4 heads of the default model up to 128 tokens, and one whole layer (4 · 256·257/2 =
+ * 131,584) at its full 256-token context. Past that, whole layers then heads are left out.
  */
-export const MAX_ATTENTION_VALUES = 2 ** 17;
+export const MAX_ATTENTION_VALUES = 135_000;
 
 export interface InspectParams {
   model: string;
@@ -32,12 +34,20 @@ export interface InspectParams {
   embeddings: boolean;
   /** Nearest neighbours (cosine over wte) of the last prompt token; 0 = none. */
   neighbours: number;
+  /** The token the per-position views describe; -1 = the last. */
+  position: number;
+  /** The block and head seen from inside (focus); the cap keeps this layer's matrices first. */
+  layer: number;
+  head: number;
 }
 
 export interface NeighbourParams {
   model: string;
   tokenId: number | null;
   token: string | null;
+  /** A vector query instead: Σ wte[plus] − Σ wte[minus], each entry text that is one token. */
+  plus: string[];
+  minus: string[];
   k: number;
 }
 
@@ -135,10 +145,13 @@ export function parseInspectParams(body: unknown): InspectParams {
     hidden: bool(b, "hidden", true),
     embeddings: bool(b, "embeddings", true),
     neighbours: int(b, "neighbours", 10, 0, MAX_NEIGHBOURS),
+    position: int(b, "position", -1, -1, MAX_INSPECT_TOKENS - 1),
+    layer: int(b, "layer", 0, 0, 1000),
+    head: int(b, "head", 0, 0, 1000),
   };
 }
 
-/** The limits that need the model: prompt tokens, layer indices, attention payload size. */
+/** The limits that need the model: prompt tokens, position, layer and head indices. */
 export function checkAgainstModel(
   p: InspectParams,
   tokens: number,
@@ -148,11 +161,25 @@ export function checkAgainstModel(
   if (tokens > maxTokens) {
     throw new InspectParamError(
       "prompt",
-      `'prompt' is ${tokens} tokens; /v1/inspect accepts at most ${maxTokens} ` +
-        "(its attention and hidden-state views grow with the square of the length). Shorten it.",
+      `'prompt' is ${tokens} tokens; this model's context holds ${maxTokens}. Shorten it.`,
       "context_length_exceeded",
     );
   }
+  if (p.position >= tokens) {
+    throw new InspectParamError(
+      "position",
+      `Invalid 'position' ${p.position}: the prompt has tokens 0..${tokens - 1} (-1 = the last).`,
+    );
+  }
+  const range = (key: "layer" | "head", n: number) => {
+    if (p[key] >= n)
+      throw new InspectParamError(
+        key,
+        `Invalid '${key}' ${p[key]}: this model has ${key}s 0..${n - 1}.`,
+      );
+  };
+  range("layer", cfg.n_layer);
+  range("head", cfg.n_head);
   const all = Array.from({ length: cfg.n_layer }, (_, l) => l);
   const chosen = p.layers === "all" ? all : p.layers;
   const bad = chosen.find((l) => l >= cfg.n_layer);
@@ -162,22 +189,83 @@ export function checkAgainstModel(
       `Invalid 'layers': layer ${bad} does not exist; this model has layers 0..${cfg.n_layer - 1}.`,
     );
   }
-  const perLayer = (cfg.n_head * tokens * (tokens + 1)) / 2;
-  if (chosen.length * perLayer > MAX_ATTENTION_VALUES) {
-    const fit = Math.floor(MAX_ATTENTION_VALUES / perLayer);
+  return chosen;
+}
+
+/**
+ * Which heads' full matrices fit MAX_ATTENTION_VALUES: the focus layer first (its focus head
+ * first), then the other requested layers in order, whole heads only. Also says what was left out.
+ */
+export function attentionPlan(
+  layers: number[],
+  focus: { layer: number; head: number },
+  NH: number,
+  T: number,
+): { keep: Map<number, number[]>; capped: string } {
+  const perHead = (T * (T + 1)) / 2;
+  const order = layers.includes(focus.layer)
+    ? [focus.layer, ...layers.filter((l) => l !== focus.layer)]
+    : layers;
+  let budget = MAX_ATTENTION_VALUES;
+  const keep = new Map<number, number[]>();
+  const left: string[] = [];
+  for (const l of order) {
+    const heads = Array.from({ length: NH }, (_, h) => h);
+    if (l === focus.layer)
+      heads.sort((a, b) => (a === focus.head ? -1 : b === focus.head ? 1 : a - b));
+    const fit = Math.max(0, Math.min(NH, Math.floor(budget / perHead)));
+    const kept = heads.slice(0, fit).sort((a, b) => a - b);
+    budget -= kept.length * perHead;
+    if (kept.length) keep.set(l, kept);
+    if (kept.length < NH)
+      left.push(kept.length ? `layer ${l} heads ${heads.slice(fit).join(", ")}` : `layer ${l}`);
+  }
+  const capped = left.length
+    ? `At ${T} tokens the full attention matrices of ${left.join("; ")} were left out ` +
+      `(${MAX_ATTENTION_VALUES.toLocaleString("en-US")} weights per answer); every head's summary still covers all tokens.`
+    : "";
+  return { keep, capped };
+}
+
+/** Up to 4 strings (each should be one token): the terms of a vector query. */
+function terms(b: Body, key: string): string[] {
+  const v = b[key];
+  if (v === undefined || v === null) return [];
+  if (
+    !Array.isArray(v) ||
+    v.length > 4 ||
+    !v.every((x) => typeof x === "string" && x !== "" && x.length <= 64)
+  ) {
     throw new InspectParamError(
-      "layers",
-      `Asking for the attention of ${chosen.length} layers × ${cfg.n_head} heads at ${tokens} tokens ` +
-        `is ${chosen.length * perLayer} weights; the limit is ${MAX_ATTENTION_VALUES}. ` +
-        `Ask for at most ${fit} layer${fit === 1 ? "" : "s"} at a time, e.g. "layers": [0].`,
-      "attention_too_large",
+      key,
+      `Invalid '${key}': expected up to 4 non-empty strings, each one token.`,
     );
   }
-  return chosen;
+  return v as string[];
 }
 
 export function parseNeighbourParams(body: unknown): NeighbourParams {
   const b = objectBody(body);
+  const plus = terms(b, "plus");
+  const minus = terms(b, "minus");
+  if (plus.length > 0) {
+    if (b.token_id != null || b.token != null) {
+      throw new InspectParamError(
+        "plus",
+        "Give either 'plus' / 'minus' (a vector query) or one token.",
+      );
+    }
+    return {
+      model: b.model as string,
+      tokenId: null,
+      token: null,
+      plus,
+      minus,
+      k: int(b, "k", 10, 1, MAX_NEIGHBOURS),
+    };
+  }
+  if (minus.length > 0)
+    throw new InspectParamError("plus", "'minus' needs at least one 'plus' term.");
   const hasId = b.token_id !== undefined && b.token_id !== null;
   const hasText = b.token !== undefined && b.token !== null;
   if (hasId === hasText) {
@@ -196,6 +284,8 @@ export function parseNeighbourParams(body: unknown): NeighbourParams {
     model: b.model as string,
     tokenId: hasId ? int(b, "token_id", 0, 0, Number.MAX_SAFE_INTEGER) : null,
     token: hasText ? (b.token as string) : null,
+    plus,
+    minus,
     k: int(b, "k", 10, 1, MAX_NEIGHBOURS),
   };
 }

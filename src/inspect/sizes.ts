@@ -1,28 +1,9 @@
 // "Inside a block": how big each matrix of the loaded model is (counted from the manifest's
 // tensors, next to the textbook formulas), and how long each stage of the forward pass took.
 
+import type { Sizes, Timings } from "./types.js";
 import type { Manifest } from "../model/manifest.js";
 import { round } from "./round.js";
-
-export interface SizeGroup {
-  name: string;
-  /** The textbook count, in the model's letters: V, C, n_ctx. */
-  formula: string;
-  /** Parameters counted from the manifest (for per-layer groups: one layer). */
-  params: number;
-  bytes: number;
-  /** The tensors in the group (one layer's, for per-layer groups) with their shapes. */
-  tensors: { name: string; shape: number[] }[];
-  perLayer: boolean;
-}
-
-export interface Sizes {
-  dims: { V: number; C: number; n_ctx: number; L: number; NH: number; HS: number };
-  groups: SizeGroup[];
-  total_params: number;
-  total_bytes: number;
-  dtype: string;
-}
 
 const GROUPS: { name: string; formula: string; match: RegExp; perLayer: boolean }[] = [
   {
@@ -72,19 +53,6 @@ export function modelSizes(m: Manifest): Sizes {
     total_bytes: m.image_bytes,
     dtype: dtypes.join("+"),
   };
-}
-
-export interface Timings {
-  /** Stage times summed over chunks and segments, in the order first seen, ms. */
-  stages: { name: string; ms: number }[];
-  /** Sum of the stages: the model's own compute. */
-  forward_ms: number;
-  /** The whole inspection: forward pass, hooks, PCA, neighbours, payload. */
-  wall_ms: number;
-  /** False where the clock does not advance during compute (deployed Workers): times are 0. */
-  clock_advanced: boolean;
-  /** 1 when every reading is a whole number of ms (workerd's clock ticks in ms), else null. */
-  resolution_ms: 1 | null;
 }
 
 export function timings(stages: Map<string, number>, wallMs: number): Timings {

@@ -1,26 +1,11 @@
 // The prompt as tokens for the demo's chips: id, text, raw bytes, character span, and the BPE
 // merges that built each token (replayed from Tokenizer.trace of the token's pre-token).
 
+import type { TokenInfo } from "./types.js";
 import { splitPretokens, type Tokenizer } from "../tokenizer/index.js";
 
 /** Pre-tokens longer than this are not traced: a trace costs O(length²) time and memory. */
 const MAX_TRACED_CHARS = 64;
-
-export interface TokenInfo {
-  id: number;
-  text: string;
-  /** The token's raw bytes (a token may end inside a UTF-8 character). */
-  bytes: number[];
-  /** [start, end) UTF-16 span in the prompt (empty for a token ending mid-character). */
-  offset: [number, number];
-  /** Index of the regex pre-token (word) this token came from; -1 for the implicit BOS. */
-  pretoken: number;
-  /**
-   * Merges that built this token, in order, each [left, right] spelled in GPT-2's printable
-   * byte alphabet (space = "Ġ", newline = "Ċ"). [] for a single byte; null when not traced.
-   */
-  merges: [string, string][] | null;
-}
 
 /** Tokenise a prompt with everything the chips show. An empty prompt is <|endoftext|>. */
 export function promptTokens(tok: Tokenizer, prompt: string): TokenInfo[] {

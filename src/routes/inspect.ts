@@ -4,6 +4,7 @@
 // layer's errors (InspectParamError, EmbeddingUnsupportedError) become 400s in apiErrorOf.
 
 import { Hono } from "hono";
+import { analogy } from "../inspect/embeddings.js";
 import { inspect as runInspection, neighbourView } from "../inspect/inspect.js";
 import { parseInspectParams, parseNeighbourParams } from "../inspect/params.js";
 import { invalid } from "./errors.js";
@@ -22,14 +23,27 @@ export const inspect = new Hono<AppEnv>()
     const p = parseNeighbourParams(body);
     const engine = await c.get("deps").engine(p.model);
     const tok = engine.lm.tokenizer;
-    let id = p.tokenId;
-    if (p.token !== null) {
-      const ids = p.token.length <= tok.maxTokenBytes ? tok.encode(p.token) : [];
+    /** The one token `text` encodes to, or a 400 naming `param`. */
+    const single = (text: string, param: string) => {
+      const ids = text.length <= tok.maxTokenBytes ? tok.encode(text) : [];
       if (ids.length !== 1) {
-        throw invalid("token", `'token' must be exactly one token; ${preview(p.token)} is not.`);
+        throw invalid(param, `'${param}' must be exactly one token each; ${preview(text)} is not.`);
       }
-      id = ids[0];
+      return ids[0];
+    };
+    if (p.plus.length > 0) {
+      const plus = p.plus.map((t) => single(t, "plus"));
+      const minus = p.minus.map((t) => single(t, "minus"));
+      const items = analogy(engine.lm, plus, minus, p.k);
+      const text = [
+        p.plus[0],
+        ...p.minus.map((t) => `- ${t}`),
+        ...p.plus.slice(1).map((t) => `+ ${t}`),
+      ].join(" ");
+      return c.json({ object: "neighbours", model: p.model, id: -1, text, items });
     }
+    let id = p.tokenId;
+    if (p.token !== null) id = single(p.token, "token");
     if (id === null || !tok.isValidId(id)) {
       throw invalid("token_id", `Invalid 'token_id' ${id}: ids must be in [0, ${tok.vocabSize}).`);
     }

@@ -1,31 +1,15 @@
-// GET /: the interactive "see inside the model" page, plus its stylesheet and script as
-// same-origin assets with a content hash in the URL (cached for good, replaced on change). A
-// Content-Security-Policy allows nothing but this origin, so the page works offline and cannot
-// contact another site. The pieces live in ./page/.
+// GET /: the interactive "see inside the model" page, plus its script and stylesheet as
+// same-origin assets with a content hash in the URL (cached for good, replaced on change). The
+// assets are built from src/page/ by `npm run build:page` (esbuild) into build/page-assets.json.
+// A Content-Security-Policy allows nothing but this origin, so the page cannot contact another site.
 
 import { Hono } from "hono";
+import assets from "../../build/page-assets.json";
 import type { AppEnv } from "./context.js";
-import { pageCss } from "./page/css.js";
 import { pageHtml } from "./page/html.js";
-import { jsAtt } from "./page/js-att.js";
-import { jsBlock } from "./page/js-block.js";
-import { jsCore } from "./page/js-core.js";
-import { jsDist } from "./page/js-dist.js";
-import { jsEmb } from "./page/js-emb.js";
-import { jsGen } from "./page/js-gen.js";
 
-/** All parts share one function scope; jsBlock runs the start-up calls last. */
-const JS = `(function () {\n"use strict";\n${[jsCore, jsDist, jsGen, jsAtt, jsEmb, jsBlock].join("\n")}\n})();\n`;
-
-/** FNV-1a, 32-bit: a cache-busting tag, not a security hash. */
-function tag(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(16).padStart(8, "0");
-}
-
-const CSS_URL = `/assets/page.${tag(pageCss)}.css`;
-const JS_URL = `/assets/page.${tag(JS)}.js`;
+const CSS_URL = `/assets/${assets.css.name}`;
+const JS_URL = `/assets/${assets.js.name}`;
 const HTML = pageHtml(CSS_URL, JS_URL);
 
 const CSP = [
@@ -49,12 +33,12 @@ export const page = new Hono<AppEnv>()
   })
   .get(CSS_URL, (c) => {
     c.header("cache-control", IMMUTABLE);
-    return c.body(pageCss, 200, { "content-type": "text/css; charset=utf-8" });
+    return c.body(assets.css.body, 200, { "content-type": "text/css; charset=utf-8" });
   })
   .get(JS_URL, (c) => {
     c.header("cache-control", IMMUTABLE);
-    return c.body(JS, 200, { "content-type": "text/javascript; charset=utf-8" });
+    return c.body(assets.js.body, 200, { "content-type": "text/javascript; charset=utf-8" });
   });
 
 /** The script as served, for tests that parse it. */
-export const pageScript = JS;
+export const pageScript = assets.js.body;

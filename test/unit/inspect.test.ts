@@ -10,10 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine, EngineSaturatedError } from "../../src/engine/engine.js";
 import { inspect, type Inspection } from "../../src/inspect/inspect.js";
 import {
-  checkAgainstModel,
+  attentionPlan,
   InspectParamError,
   MAX_ATTENTION_VALUES,
-  MAX_INSPECT_TOKENS,
   parseInspectParams,
   parseNeighbourParams,
 } from "../../src/inspect/params.js";
@@ -83,6 +82,9 @@ describe("inspect request limits", () => {
       hidden: true,
       embeddings: true,
       neighbours: 10,
+      position: -1,
+      layer: 0,
+      head: 0,
     });
   });
 
@@ -107,26 +109,39 @@ describe("inspect request limits", () => {
     bad({ model: MODEL, prompt: "a".repeat(4097) }, "prompt");
   });
 
-  it("Should refuse more than 128 prompt tokens, naming the limit", () => {
-    const p = parseInspectParams({ model: MODEL, prompt: promptOf(MAX_INSPECT_TOKENS + 1) });
-    expect(() => run({ prompt: p.prompt })).toThrowError(/at most 128/);
+  it("Should inspect a prompt of the model's whole context and refuse one token more", () => {
+    const n = lm.manifest.config.n_ctx; // 256
+    const r = run({ prompt: promptOf(n), hidden: false, embeddings: false, neighbours: 0 });
+    expect(r.tokens).toHaveLength(n);
+    expect(r.attention.summary).toHaveLength(16);
+    expect(r.limits.max_prompt_tokens).toBe(n);
+    expect(() => run({ prompt: promptOf(n + 1) })).toThrowError(/context holds 256/);
     try {
-      run({ prompt: p.prompt });
+      run({ prompt: promptOf(n + 1) });
     } catch (e) {
       expect((e as InspectParamError).code).toBe("context_length_exceeded");
     }
+  });
+
+  it("Should refuse a position, layer or head the prompt or model does not have", () => {
+    expect(() => run({ prompt: "hi", position: 5 })).toThrowError(InspectParamError);
+    expect(() => run({ prompt: "hi", layer: 4 })).toThrowError(/layers 0\.\.3/);
+    expect(() => run({ prompt: "hi", head: 4 })).toThrowError(/heads 0\.\.3/);
   });
 
   it("Should refuse a layer the model does not have", () => {
     expect(() => run({ prompt: "hi", layers: [4] })).toThrowError(/layers 0\.\.3/);
   });
 
-  it("Should refuse an attention payload over the cap and say how many layers fit", () => {
-    const cfg = lm.manifest.config;
-    const p = parseInspectParams({ model: MODEL, prompt: "x" });
-    expect(() => checkAgainstModel(p, 128, cfg)).toThrowError(/at most 3 layers/);
-    expect(checkAgainstModel({ ...p, layers: [0, 1, 2] }, 128, cfg)).toEqual([0, 1, 2]);
-    expect(checkAgainstModel(p, 127, cfg)).toEqual([0, 1, 2, 3]);
+  it("Should keep the focus layer's matrices first under the cap and say what it left out", () => {
+    const all = [0, 1, 2, 3];
+    expect(attentionPlan(all, { layer: 2, head: 1 }, 4, 100).capped).toBe("");
+    const long = attentionPlan(all, { layer: 2, head: 1 }, 4, 256); // one layer: 131,584 weights
+    expect([...long.keep]).toEqual([[2, [0, 1, 2, 3]]]);
+    expect(long.capped).toMatch(/layer 0; layer 1; layer 3/);
+    const wide = attentionPlan(all, { layer: 1, head: 7 }, 12, 256); // a 12-head layer does not fit
+    expect(wide.keep.get(1)).toEqual([0, 1, 2, 7]);
+    expect(wide.capped).toMatch(/layer 1 heads 3, 4, 5, 6, 8, 9, 10, 11; layer 0;/);
   });
 
   it("Should need exactly one of token_id and token for neighbours", () => {
@@ -140,11 +155,11 @@ describe("inspect request limits", () => {
 
 describe("inspect payload", () => {
   it("Should stay under 1 MB at the largest request the limits allow", () => {
-    const r = run({ prompt: promptOf(128), layers: [0, 1, 2], top_n: 256, neighbours: 50 });
+    const r = run({ prompt: promptOf(256), top_n: 256, neighbours: 50 });
     const values = r.attention.layers.flatMap((l) => l.heads.flat(2)).length;
     expect(values).toBeLessThanOrEqual(MAX_ATTENTION_VALUES);
     expect(JSON.stringify(r).length).toBeLessThan(1_000_000);
-    expect(r.tokens).toHaveLength(128);
+    expect(r.tokens).toHaveLength(256);
     expect(r.next.top).toHaveLength(256);
   });
 
@@ -193,6 +208,7 @@ describe("inspect payload", () => {
     for (const { heads } of r.attention.layers) {
       expect(heads).toHaveLength(lm.manifest.config.n_head);
       for (const rows of heads) {
+        if (!rows) throw new Error("a head of a requested layer is missing under the cap");
         expect(rows).toHaveLength(T);
         rows.forEach((row, q) => {
           expect(row).toHaveLength(q + 1);

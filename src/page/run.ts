@@ -1,0 +1,97 @@
+// Running the model for the page: the model list, then POST /v1/inspect for the prompt and the
+// selected token / layer / head (debounced while typing, stale answers dropped), timed by the
+// page itself so the round trip can be shown next to the server's own figures.
+
+import type { Inspection } from "../inspect/types.js";
+import { apiJson, getJson } from "./api.js";
+import { $ } from "./dom.js";
+import { failAll, renderAll, S, setStatus } from "./state.js";
+
+/** Typing pause before the model runs: short, since an inspection takes tens of ms. */
+const DEBOUNCE_MS = 80;
+let timer = 0;
+let seq = 0;
+let inflight: AbortController | null = null;
+const listeners: (() => void)[] = [];
+
+/** Called after every successful inspection, once the views are drawn (e.g. temperature runs). */
+export const onInspected = (f: () => void) => listeners.push(f);
+
+export function scheduleInspect(): void {
+  clearTimeout(timer);
+  timer = window.setTimeout(() => void runInspect(), DEBOUNCE_MS);
+}
+
+/** The model last used on this browser, so a returning visit inspects before the list arrives. */
+const LAST_MODEL = "gpt-edge.model";
+
+export async function loadModels(): Promise<void> {
+  const last = localStorage.getItem(LAST_MODEL);
+  if (last) {
+    S.model = last;
+    void runInspect();
+  }
+  try {
+    const j = await getJson<{ data?: { id: string; context_length: number }[] }>("/v1/models");
+    const sel = $<HTMLSelectElement>("model");
+    sel.textContent = "";
+    for (const m of j.data ?? []) sel.append(new Option(`${m.id} (${m.context_length} ctx)`, m.id));
+    if (!j.data?.length) throw new Error("no models in the weight store");
+    if (last && j.data.some((m) => m.id === last)) {
+      sel.value = last;
+      return;
+    }
+    S.model = sel.value;
+    await runInspect();
+  } catch (e) {
+    setStatus("Could not list models: " + (e as Error).message, true);
+  }
+}
+
+export async function runInspect(): Promise<void> {
+  if (!S.model) return;
+  clearTimeout(timer);
+  const mine = ++seq;
+  inflight?.abort();
+  inflight = new AbortController();
+  const prompt = $<HTMLTextAreaElement>("prompt").value;
+  const body = {
+    model: S.model,
+    prompt,
+    top_n: 200,
+    neighbours: 12,
+    hidden: false,
+    layers: "all",
+    position: S.sel,
+    layer: S.layer,
+    head: S.head,
+  };
+  setStatus("Running the model…");
+  const t0 = performance.now();
+  let d: Inspection;
+  try {
+    d = await apiJson<Inspection>("/v1/inspect", body, inflight.signal);
+  } catch (e) {
+    if (mine !== seq || (e as Error).name === "AbortError") return;
+    setStatus((e as Error).message, true);
+    failAll(`Not updated for this prompt: ${(e as Error).message}`);
+    return;
+  }
+  if (mine !== seq) return;
+  S.roundTripMs = performance.now() - t0;
+  document.body.dataset.fetchMs = String(Math.round(S.roundTripMs));
+  localStorage.setItem(LAST_MODEL, S.model);
+  S.data = d;
+  S.sampled = -1;
+  if (S.sel >= d.tokens.length) S.sel = -1;
+  const t1 = performance.now();
+  await renderAll();
+  if (mine !== seq) return;
+  S.renderMs = performance.now() - t1;
+  setStatus(
+    `${d.tokens.length} tokens · round trip ${Math.round(S.roundTripMs)} ms, drawn in ` +
+      `${Math.round(S.renderMs)} ms`,
+  );
+  document.body.dataset.inspected = String(mine); // for tests: every view is drawn
+  for (const f of listeners) f();
+}
