@@ -87,12 +87,7 @@ describe("POST /v1/completions", () => {
   });
 
   it("Should return 400 for malformed JSON and keep serving", async () => {
-    const res = await worker().fetch("http://gpt-edge.test/v1/completions", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: "{not json",
-    });
-    expect(res.status).toBe(400);
+    expect((await post("/v1/completions", "{not json")).status).toBe(400);
     await complete({ prompt: "A", max_tokens: 1 });
   });
 });

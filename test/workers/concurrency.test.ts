@@ -3,18 +3,13 @@
 // engine serves normally afterwards.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel, worker } from "./seed.js";
+import { MODEL, postRaw, seedModel } from "./seed.js";
 
-const post = (body: object) =>
-  worker().fetch("http://gpt-edge.test/v1/completions", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: MODEL, ...body }),
-  });
+const complete = (body: object) => postRaw("/v1/completions", { model: MODEL, ...body });
 
 /** The completion text, from JSON or by joining the SSE chunks of a streamed response. */
 async function text(body: { stream?: boolean }): Promise<string> {
-  const res = await post(body);
+  const res = await complete(body);
   const raw = await res.text();
   expect(res.status, raw).toBe(200);
   if (!body.stream) return JSON.parse(raw).choices[0].text;
@@ -58,7 +53,7 @@ describe("Concurrent requests", () => {
 
   it("Should answer 503 with Retry-After past slots + queue, then recover", async () => {
     const responses = await Promise.all(
-      Array.from({ length: 24 }, (_, i) => post({ ...request(i), max_tokens: 40 })),
+      Array.from({ length: 24 }, (_, i) => complete({ ...request(i), max_tokens: 40 })),
     );
     const statuses = responses.map((r) => r.status);
     const busy = responses.filter((r) => r.status === 503);

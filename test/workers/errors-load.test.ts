@@ -8,7 +8,7 @@ import kernels from "../../build/kernels.wasm";
 import type { Engine } from "../../src/engine/engine.js";
 import { ModelRegistry, type R2Listable } from "../../src/engine/registry.js";
 import { createApp, type Deps } from "../../src/routes/index.js";
-import { MODEL, seedModel } from "./seed.js";
+import { MODEL, postRaw, seedModel } from "./seed.js";
 
 const registry = new ModelRegistry((env as unknown as { WEIGHTS: R2Bucket & R2Listable }).WEIGHTS, {
   kernels,
@@ -39,14 +39,8 @@ const deps: Deps = {
 const app = createApp(() => deps);
 let engine: Engine;
 
-const post = (body: Record<string, unknown>) =>
-  app.fetch(
-    new Request("http://gpt-edge.test/v1/completions", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: MODEL, ...body }),
-    }),
-  );
+const complete = (body: Record<string, unknown>) =>
+  postRaw("/v1/completions", { model: MODEL, ...body }, { to: (req) => app.fetch(req) });
 
 const until = async (cond: () => boolean, ms = 2000) => {
   for (const t0 = Date.now(); !cond() && Date.now() - t0 < ms;)
@@ -62,11 +56,11 @@ beforeAll(async () => {
 describe("Saturation and disconnects", () => {
   it("Should return 503 with Retry-After when every slot and queue place is taken", async () => {
     // Two sequences: one in the only slot, one in the only queue place.
-    const busy = await post({ prompt: "ROMEO:", max_tokens: 200, n: 2, stream: true });
+    const busy = await complete({ prompt: "ROMEO:", max_tokens: 200, n: 2, stream: true });
     const reader = busy.body!.getReader();
     await reader.read();
     expect(engine.load).toBe(2);
-    const res = await post({ prompt: "hi", max_tokens: 1 });
+    const res = await complete({ prompt: "hi", max_tokens: 1 });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
     const body = (await res.json()) as any;
@@ -81,7 +75,7 @@ describe("Saturation and disconnects", () => {
 
   it("Should stop generating when a streaming client disconnects", async () => {
     const before = engine.stats.steps;
-    const res = await post({ prompt: "JULIET:", max_tokens: 200, stream: true });
+    const res = await complete({ prompt: "JULIET:", max_tokens: 200, stream: true });
     const reader = res.body!.getReader();
     await reader.read();
     await reader.read();
@@ -93,13 +87,13 @@ describe("Saturation and disconnects", () => {
     expect(engine.stats.steps).toBe(steps); // nothing left running
     // Far from 200 tokens were generated, and the slot serves the next request at once.
     expect(steps - before).toBeLessThan(100);
-    const next = await post({ prompt: "hi", max_tokens: 2 });
+    const next = await complete({ prompt: "hi", max_tokens: 2 });
     expect(next.status).toBe(200);
   });
 
   it("Should stop generating for a client that stops reading (STREAM_STALL_MS)", async () => {
     const before = engine.stats.steps;
-    const res = await post({ prompt: "KING:", max_tokens: 200, stream: true, logprobs: 5 });
+    const res = await complete({ prompt: "KING:", max_tokens: 200, stream: true, logprobs: 5 });
     expect(res.status).toBe(200); // the body is never read: writes back up, then time out
     expect(engine.load).toBe(1);
     expect(await until(() => engine.load === 0, 2000)).toBe(true);

@@ -5,7 +5,7 @@
 import { env as baseEnv } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import worker, { type Env } from "../../src/index.js";
-import { MODEL, seedModel } from "./seed.js";
+import { MODEL, post as postTo, seedModel, send, type Fetcher } from "./seed.js";
 import { OPTIONAL_FIELDS } from "../helpers/completion-fields.js";
 
 const KEYS = ["sk-first", "sk-second"];
@@ -19,30 +19,17 @@ const env: Env = {
 };
 const open: Env = { ...(baseEnv as unknown as Env) };
 
-async function call(path: string, init: RequestInit = {}, e: Env = env) {
-  const res = await worker.fetch(new Request(`http://gpt-edge.test${path}`, init), e);
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, json, text };
-}
-
+/** The Worker with this file's env (keys and small caps) or another. */
+const at =
+  (e: Env): Fetcher =>
+  (req) =>
+    worker.fetch(req, e);
+const call = (path: string, init: RequestInit = {}, e: Env = env) => send(path, init, at(e));
 const post = (body: unknown, headers: Record<string, string> = {}, e: Env = env) =>
-  call(
-    "/v1/completions",
-    {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        authorization: `Bearer ${KEYS[0]}`,
-        ...headers,
-      },
-      body: typeof body === "string" ? body : JSON.stringify(body),
-    },
-    e,
-  );
+  postTo("/v1/completions", body, {
+    headers: { authorization: `Bearer ${KEYS[0]}`, ...headers },
+    to: at(e),
+  });
 
 function expectError(r: { status: number; json: any }, status: number, param?: string | null) {
   expect(r.status, JSON.stringify(r.json)).toBe(status);

@@ -17,7 +17,7 @@ import {
 import type { Manifest } from "../../src/model/manifest.js";
 import { ModelTooLargeError } from "../../src/model/plan.js";
 import { unpackModel } from "../../weights/unpack.js";
-import { bucket, MODEL, seedModel, worker } from "./seed.js";
+import { bucket, MODEL, post, seedModel, worker } from "./seed.js";
 
 const cache = () => (globalThis as unknown as { caches: { default: ShardCache } }).caches.default;
 const BUDGET = 112 * 1024 * 1024;
@@ -62,14 +62,8 @@ const flipByte = (b: Uint8Array) => {
   return c;
 };
 
-async function complete(model: string) {
-  const res = await worker().fetch("http://gpt-edge.test/v1/completions", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt: "ROMEO:", max_tokens: 3, temperature: 0 }),
-  });
-  return { status: res.status, json: (await res.json()) as any };
-}
+const complete = (model: string) =>
+  post("/v1/completions", { model, prompt: "ROMEO:", max_tokens: 3, temperature: 0 });
 
 const load = (name: string) =>
   loadModel(bucket(), name, { kernels, budgetBytes: BUDGET, slots: 1 });

@@ -3,21 +3,13 @@
 // streaming, echo scoring as lm-evaluation-harness uses it, logprob consistency, best_of, usage.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel, worker } from "./seed.js";
+import { MODEL, postRaw, seedModel } from "./seed.js";
 import { OPTIONAL_FIELDS } from "../helpers/completion-fields.js";
 
 const EOT = 2047;
 
-async function request(path: string, body: unknown) {
-  return worker().fetch(`http://gpt-edge.test${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
-
 async function complete(body: Record<string, unknown>) {
-  const res = await request("/v1/completions", { model: MODEL, ...body });
+  const res = await postRaw("/v1/completions", { model: MODEL, ...body });
   const json = (await res.json()) as any;
   expect(res.status, JSON.stringify(json)).toBe(200);
   return json;
@@ -25,7 +17,7 @@ async function complete(body: Record<string, unknown>) {
 
 /** The raw SSE text and its data payloads (JSON-parsed, except the final [DONE]). */
 async function stream(body: Record<string, unknown>) {
-  const res = await request("/v1/completions", { model: MODEL, stream: true, ...body });
+  const res = await postRaw("/v1/completions", { model: MODEL, stream: true, ...body });
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
   const raw = await res.text();
@@ -56,7 +48,7 @@ function collect(chunks: any[]) {
 }
 
 async function tokenize(prompt: string): Promise<number[]> {
-  const res = await request("/v1/tokenize", { model: MODEL, prompt });
+  const res = await postRaw("/v1/tokenize", { model: MODEL, prompt });
   return ((await res.json()) as { tokens: number[] }).tokens;
 }
 

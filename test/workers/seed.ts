@@ -28,12 +28,39 @@ export function bucket(): R2Bucket {
 /** The Worker under test (its default export's fetch), as `SELF` used to be. */
 export const worker = () => (exports as unknown as { default: { fetch: typeof fetch } }).default;
 
-/** POST a JSON body to the Worker; the status, headers and parsed JSON body. */
-export async function post(path: string, body: unknown) {
-  const res = await worker().fetch(`http://gpt-edge.test${path}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, headers: res.headers, json: (await res.json()) as any };
+/** Where a test's requests go: the Worker under test unless a test built its own app. */
+export type Fetcher = (req: Request) => Response | Promise<Response>;
+const toWorker: Fetcher = (req) => worker().fetch(req);
+
+/** A request to `path` (e.g. "/v1/models"); the raw Response. */
+export async function fetchRaw(path: string, init: RequestInit = {}, to = toWorker) {
+  return to(new Request(`http://gpt-edge.test${path}`, init));
 }
+
+/** POST `body` (JSON-encoded unless already a string) with any extra headers; the raw Response. */
+export function postRaw(
+  path: string,
+  body: unknown,
+  opts: { headers?: Record<string, string>; to?: Fetcher } = {},
+): Promise<Response> {
+  const headers = { "content-type": "application/json", ...opts.headers };
+  const payload = typeof body === "string" ? body : JSON.stringify(body);
+  return fetchRaw(path, { method: "POST", headers, body: payload }, opts.to);
+}
+
+/** A response read: status, headers, the body as text and as JSON (null when it is not JSON). */
+export async function read(res: Response) {
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/** fetchRaw, read. */
+export const send = async (path: string, init: RequestInit = {}, to = toWorker) =>
+  read(await fetchRaw(path, init, to));
+
+/** postRaw, read. */
+export const post = async (...args: Parameters<typeof postRaw>) => read(await postRaw(...args));
