@@ -19,34 +19,36 @@ export function preview(value: unknown, max = PREVIEW_CHARS): string {
     return `${value} (a number too large for a 64-bit float)`;
   }
   let out = "";
+  // Iterative walk: what is left to print sits on a stack in reverse order, values and Punct
+  // (brackets, commas, keys); it stops once `max` characters are out.
   const stack: unknown[] = [value];
-  // Iterative walk: tokens to print are pushed in reverse; strings stand for punctuation.
-  const PUNCT = Symbol("punct");
-  type Punct = { [PUNCT]: string };
-  const punct = (s: string): Punct => ({ [PUNCT]: s });
   while (stack.length && out.length <= max) {
     const x = stack.pop();
-    if (x !== null && typeof x === "object" && PUNCT in x) out += (x as Punct)[PUNCT];
+    if (x instanceof Punct) out += x.text;
     else if (Array.isArray(x)) {
-      stack.push(punct("]"));
+      stack.push(new Punct("]"));
       for (let i = Math.min(x.length, max) - 1; i >= 0; i--) {
         stack.push(x[i]);
-        if (i > 0) stack.push(punct(","));
+        if (i > 0) stack.push(new Punct(","));
       }
       out += "[";
     } else if (x !== null && typeof x === "object") {
       const keys = Object.keys(x).slice(0, max);
-      stack.push(punct("}"));
+      stack.push(new Punct("}"));
       for (let i = keys.length - 1; i >= 0; i--) {
         stack.push((x as Record<string, unknown>)[keys[i]]);
-        stack.push(punct(`${JSON.stringify(keys[i].slice(0, max))}:`));
-        if (i > 0) stack.push(punct(","));
+        stack.push(new Punct(`${JSON.stringify(keys[i].slice(0, max))}:`));
+        if (i > 0) stack.push(new Punct(","));
       }
       out += "{";
     } else if (typeof x === "string") out += JSON.stringify(x.slice(0, max + 1));
     else out += x === undefined ? "undefined" : JSON.stringify(x);
   }
   return out.length > max || stack.length ? `${out.slice(0, max)}…` : out;
+}
+
+class Punct {
+  constructor(readonly text: string) {}
 }
 
 /** Cut a client-supplied string for an error message. */
@@ -77,6 +79,7 @@ export function parseBody<S extends v.GenericSchema>(
   if (issue.type === "object" && keys.length === 1 && issue.input === undefined) {
     throw invalid(param, messages.required[param] ?? `Missing required parameter: '${param}'.`);
   }
+  // A record's entry messages say "{key}": only the issue's path knows which key it was.
   const message = issue.message.replaceAll("{key}", truncate(keys[1] ?? ""));
   // Range codes for top-level fields only, as before (a logit_bias entry's range has none).
   const code = keys.length === 1 ? codeOf(issue, param, messages.integers) : null;

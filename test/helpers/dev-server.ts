@@ -100,8 +100,9 @@ export async function startDevServer(
       throw new Error(`wrangler dev exited early:\n${output}`);
     }
     try {
+      // Up: the models list, or a 401 when the run sets API_KEYS (the app answered).
       const res = await fetch(`${url}/v1/models`);
-      if (res.ok) return { url, persistTo, stop, log: () => output };
+      if (res.ok || res.status === 401) return { url, persistTo, stop, log: () => output };
     } catch {}
     await new Promise((r) => setTimeout(r, 250));
   }
