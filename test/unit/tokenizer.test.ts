@@ -106,6 +106,13 @@ describe("GPT-2 encode/decode", () => {
     // far shorter than 4 MB / 100), before BPE runs on it.
     expect(tok.maxTokenBytes).toBeLessThan(200);
     expect(() => tok.encode("a".repeat(4 << 20), { limit: 100 })).toThrow(TokenLimitError);
+    // Many pieces: it stops at the limit, so the pieces after it are never merged (or cached).
+    const fresh = Tokenizer.fromBytes(gpt2().bytes);
+    const words = Array.from({ length: 5000 }, (_, i) => ` w${i.toString(36)}q`).join("");
+    expect(() => fresh.encode(words, { limit: 100 })).toThrow(TokenLimitError);
+    expect(fresh.cachedPieces).toBeLessThanOrEqual(101);
+    fresh.encode(words);
+    expect(fresh.cachedPieces).toBeGreaterThan(1000); // what encoding them all leaves cached
   });
 
   it("Should map bytes to GPT-2's printable alphabet, one distinct character each", () => {
