@@ -2,6 +2,7 @@
 // targets live here, never in timed tests.
 
 import { benchKernels } from "./kernels.js";
+import { benchLoad } from "./load.js";
 import { benchServe, benchServeGpt2 } from "./serve.js";
 import type { Row } from "./row.js";
 import { benchSampler } from "./sampler.js";
@@ -15,6 +16,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["kernels", () => benchKernels()],
   ["serve", benchServe],
   ["serve-gpt2", benchServeGpt2],
+  ["load", benchLoad],
 ];
 
 const only = process.argv.slice(2);

@@ -11,6 +11,8 @@ import { ROOT } from "../setup/paths.js";
 export interface DevServer {
   url: string;
   persistTo: string;
+  /** The process group of npx -> wrangler -> workerd (for memory figures). */
+  pgid: number;
   /** Stops the server's whole process group; safe to call twice. */
   stop(): Promise<void>;
   /** The last lines wrangler printed, for failure reports. */
@@ -102,7 +104,9 @@ export async function startDevServer(
     try {
       // Up: the models list, or a 401 when the run sets API_KEYS (the app answered).
       const res = await fetch(`${url}/v1/models`);
-      if (res.ok || res.status === 401) return { url, persistTo, stop, log: () => output };
+      if (res.ok || res.status === 401) {
+        return { url, persistTo, pgid: child.pid!, stop, log: () => output };
+      }
     } catch {}
     await new Promise((r) => setTimeout(r, 250));
   }
