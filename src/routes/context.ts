@@ -3,9 +3,9 @@
 
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.js";
-import type { ModelInfo } from "../engine/registry.js";
+import type { ModelInfo, ModelRegistry } from "../engine/registry.js";
 import type { Tokenizer } from "../tokenizer/index.js";
-import { ApiError, invalid } from "./errors.js";
+import { ApiError, apiErrorOf, invalid } from "./errors.js";
 
 export interface ServerCaps {
   maxN: number;
@@ -33,6 +33,32 @@ export interface Deps {
 }
 
 export type AppEnv = { Variables: { deps: Deps } };
+
+/**
+ * The deps over a registry of models: load failures become ApiErrors naming the model (404
+ * unknown, 503 failed or over budget); waitUntil, if given, takes the loads' cache writes.
+ */
+export function registryDeps(
+  registry: ModelRegistry,
+  caps: ServerCaps,
+  apiKeys: string[] = [],
+  waitUntil?: (p: Promise<unknown>) => void,
+): Deps {
+  const named =
+    (model: string) =>
+    (e: unknown): never => {
+      throw apiErrorOf(e, model);
+    };
+  return {
+    caps,
+    apiKeys,
+    engine: (model) => registry.get(model, waitUntil).catch(named(model)),
+    tokenizer: (model) => registry.tokenizer(model).catch(named(model)),
+    listModels: () => registry.list(),
+    modelInfo: (model) => registry.info(model).catch(named(model)),
+    status: () => registry.status(),
+  };
+}
 
 /** Parse the JSON body, refusing bodies over the cap (413) and malformed JSON (400). */
 export async function readJson(c: Context<AppEnv>): Promise<unknown> {
