@@ -5,9 +5,9 @@ import baselineKernels from "../build/kernels.wasm";
 import relaxedKernels from "../build/kernels-relaxed.wasm";
 import { pickKernelModule } from "./kernels/wasm.js";
 import { ModelRegistry, type R2Listable } from "./engine/registry.js";
-import { apiErrorOf } from "./routes/errors.js";
-import { createApp, type Deps } from "./routes/index.js";
-import type { Limiter } from "./routes/rate-limit.js";
+import { registryDeps } from "./routes/context.js";
+import { createApp, type Deps, type ServerCaps } from "./routes/index.js";
+import type { Limiter, RateLimits } from "./routes/rate-limit.js";
 
 export interface Env {
   WEIGHTS: R2Bucket;
@@ -58,21 +58,22 @@ const int = (v: string | undefined, def: number) => {
 // The relaxed-SIMD kernels where the runtime runs them (workerd does), else baseline SIMD128.
 const kernels = pickKernelModule(relaxedKernels, baselineKernels);
 
-// One set of deps (and so one registry of resident models) per env object of the isolate.
-const cached = new WeakMap<Env, Deps & { registry: ModelRegistry }>();
+// One registry of resident models (and one set of caps) per env object of the isolate.
+const cached = new WeakMap<Env, ReturnType<typeof isolateState>>();
 
 /** The isolate's deps, with engine loads handing their cache writes to this request's waitUntil. */
 function depsOf(env: Env, ctx?: ExecutionContext): Deps {
-  const base = baseDeps(env);
-  if (!ctx) return base;
-  const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
-  return {
-    ...base,
-    engine: (model) => base.registry.get(model, waitUntil).catch(toApiError(model)),
-  };
+  const { registry, caps, apiKeys, limits } = isolateState(env);
+  const waitUntil = ctx && ((p: Promise<unknown>) => ctx.waitUntil(p));
+  return registryDeps(registry, caps, apiKeys, waitUntil, limits);
 }
 
-function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
+function isolateState(env: Env): {
+  registry: ModelRegistry;
+  caps: ServerCaps;
+  apiKeys: string[];
+  limits?: RateLimits;
+} {
   const known = cached.get(env);
   if (known) return known;
   const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
@@ -83,7 +84,7 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
     context: env.MAX_CONTEXT ? int(env.MAX_CONTEXT, 1024) : undefined,
     engine: { maxQueue: int(env.MAX_QUEUE, 64), prefillChunk: 64 },
   });
-  const deps: Deps & { registry: ModelRegistry } = {
+  const state = {
     registry,
     caps: {
       maxN: int(env.MAX_N, 16),
@@ -109,25 +110,10 @@ function baseDeps(env: Env): Deps & { registry: ModelRegistry } {
             tokenUnit: int(env.RATE_LIMIT_TOKEN_UNIT, 256),
             periodSeconds: int(env.RATE_LIMIT_PERIOD, 60),
           },
-    engine: (model) => registry.get(model).catch(toApiError(model)),
-    listModels: () => registry.list(),
-    modelInfo: (model) => registry.info(model).catch(toApiError(model)),
-    status: () => registry.status(),
-    tokenizer: (model) => registry.tokenizer(model).catch(toApiError(model)),
   };
-  cached.set(env, deps);
-  return deps;
+  cached.set(env, state);
+  return state;
 }
-
-/** Load failures as the client sees them: unknown model 404, anything else 503 (apiErrorOf). */
-const toApiError =
-  (model: string) =>
-  (e: unknown): never => {
-    // The id as given, cut short: an error never echoes a whole hostile value.
-    throw apiErrorOf(e, short(model));
-  };
-
-const short = (s: string) => (s.length > 64 ? `${s.slice(0, 64)}…` : s);
 
 const app = createApp<Env>(depsOf);
 

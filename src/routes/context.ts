@@ -3,9 +3,9 @@
 
 import type { Context } from "hono";
 import type { Engine } from "../engine/engine.js";
-import type { ModelInfo } from "../engine/registry.js";
+import type { ModelInfo, ModelRegistry } from "../engine/registry.js";
 import type { Tokenizer } from "../tokenizer/index.js";
-import { ApiError, invalid } from "./errors.js";
+import { ApiError, apiErrorOf, invalid } from "./errors.js";
 import type { RateLimits } from "./rate-limit.js";
 
 export interface ServerCaps {
@@ -43,6 +43,36 @@ export interface Deps {
 
 /** deps: the app's; client: who the request counts against for rate limits (rate-limit.ts). */
 export type AppEnv = { Variables: { deps: Deps; client: string } };
+
+/**
+ * The deps over a registry of models: load failures become ApiErrors naming the model (404
+ * unknown, 503 failed or over budget); waitUntil, if given, takes the loads' cache writes; limits are the
+ * per-client rate limits (none: unlimited).
+ */
+export function registryDeps(
+  registry: ModelRegistry,
+  caps: ServerCaps,
+  apiKeys: string[] = [],
+  waitUntil?: (p: Promise<unknown>) => void,
+  limits?: RateLimits,
+): Deps {
+  // The id as given, cut short: an error never echoes a whole hostile value.
+  const named =
+    (model: string) =>
+    (e: unknown): never => {
+      throw apiErrorOf(e, model.length > 64 ? `${model.slice(0, 64)}…` : model);
+    };
+  return {
+    caps,
+    apiKeys,
+    limits,
+    engine: (model) => registry.get(model, waitUntil).catch(named(model)),
+    tokenizer: (model) => registry.tokenizer(model).catch(named(model)),
+    listModels: () => registry.list(),
+    modelInfo: (model) => registry.info(model).catch(named(model)),
+    status: () => registry.status(),
+  };
+}
 
 /** Deepest nesting of arrays and objects a body may have; the API's own needs 3. */
 export const MAX_JSON_DEPTH = 32;

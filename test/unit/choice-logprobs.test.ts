@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ModelRegistry, type R2Listable } from "../../src/engine/registry.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
-import { createApp, type Deps } from "../../src/routes/index.js";
+import { registryDeps } from "../../src/routes/context.js";
+import { createApp } from "../../src/routes/index.js";
 import { Tokenizer } from "../../src/tokenizer/index.js";
 import { loadReference, referenceForward, type RefModel } from "../reference/gpt2-f64.js";
 import { modelDirStore } from "../helpers/fs-store.js";
@@ -25,25 +26,17 @@ beforeAll(() => {
     slots: 4,
     engine: { maxQueue: 8, prefillChunk: 16 }, // several prefill chunks for a 40-token prompt
   });
-  const deps: Deps = {
-    caps: {
-      maxN: 4,
-      maxTokens: 256,
-      maxPromptTokens: 256,
-      maxChoices: 8,
-      maxBodyBytes: 1 << 20,
-      maxTokenizeChars: 1 << 17,
-      maxTokenizeTokens: 1 << 15,
-      maxResponseBytes: 1 << 21,
-      streamStallMs: 30_000,
-    },
-    apiKeys: [],
-    engine: (m) => registry.get(m),
-    tokenizer: (m) => registry.tokenizer(m),
-    listModels: async () => [],
-    modelInfo: (m) => registry.info(m),
-    status: () => registry.status(),
-  };
+  const deps = registryDeps(registry, {
+    maxN: 4,
+    maxTokens: 256,
+    maxPromptTokens: 256,
+    maxChoices: 8,
+    maxBodyBytes: 1 << 20,
+    maxTokenizeChars: 1 << 17,
+    maxTokenizeTokens: 1 << 15,
+    maxResponseBytes: 1 << 21,
+    streamStallMs: 30_000,
+  });
   app = createApp(() => deps);
   ref = loadReference(SOURCE_DIR);
   tok = Tokenizer.fromBytes(new Uint8Array(readFileSync(`${FIXTURE_DIR}/tokenizer.bin`)));

@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import kernels from "../../build/kernels.wasm";
 import type { Engine } from "../../src/engine/engine.js";
 import { ModelRegistry, type R2Listable } from "../../src/engine/registry.js";
-import { createApp, type Deps } from "../../src/routes/index.js";
+import { registryDeps } from "../../src/routes/context.js";
+import { createApp } from "../../src/routes/index.js";
 import { MODEL, postRaw, seedModel } from "./seed.js";
 
 const registry = new ModelRegistry((env as unknown as { WEIGHTS: R2Bucket & R2Listable }).WEIGHTS, {
@@ -17,25 +18,17 @@ const registry = new ModelRegistry((env as unknown as { WEIGHTS: R2Bucket & R2Li
   // A step every 5 ms: a 200-token generation takes a second, long enough to watch.
   engine: { maxQueue: 1, prefillChunk: 64, yieldFn: () => new Promise((r) => setTimeout(r, 5)) },
 });
-const deps: Deps = {
-  caps: {
-    maxN: 16,
-    maxTokens: 4096,
-    maxPromptTokens: 4096,
-    maxChoices: 64,
-    maxBodyBytes: 1 << 20,
-    maxTokenizeChars: 1 << 17,
-    maxTokenizeTokens: 1 << 15,
-    maxResponseBytes: 1 << 21,
-    streamStallMs: 300,
-  },
-  apiKeys: [],
-  engine: (model) => registry.get(model),
-  tokenizer: (model) => registry.tokenizer(model),
-  listModels: () => registry.list(),
-  modelInfo: (model) => registry.info(model),
-  status: () => registry.status(),
-};
+const deps = registryDeps(registry, {
+  maxN: 16,
+  maxTokens: 4096,
+  maxPromptTokens: 4096,
+  maxChoices: 64,
+  maxBodyBytes: 1 << 20,
+  maxTokenizeChars: 1 << 17,
+  maxTokenizeTokens: 1 << 15,
+  maxResponseBytes: 1 << 21,
+  streamStallMs: 300,
+});
 const app = createApp(() => deps);
 let engine: Engine;
 
