@@ -143,12 +143,13 @@ export class Engine {
    * Whether the next step should run now: once every running sequence's reader has taken the
    * last step's tokens, so every stream gets each token as soon as it exists instead of a burst
    * per round of readers; but a reader that is slow to come back (a blocked write, a client gone)
-   * holds the others for at most STEP_WAIT_MS, or STEP_WAIT_ROUNDS turns where time stands still.
+   * holds the others for at most STEP_WAIT_MS, or STEP_WAIT_ROUNDS turns where time stands still,
+   * and one that has missed a whole step already holds nobody.
    */
   private due(): boolean {
     if (this.turns >= STEP_WAIT_ROUNDS * Math.max(1, this.running.length)) return true;
     if (performance.now() - this.lastStep >= STEP_WAIT_MS) return true;
-    return this.running.every((s) => s.done || s.events.length === 0);
+    return this.running.every((s) => s.done || s.events.length === 0 || s.unreadSteps > 1);
   }
 
   /** One engine step: retire, admit, one batched forward pass, sample. Synchronous. */

@@ -148,6 +148,24 @@ describe("Engine", () => {
 });
 
 describe("Engine under production failures", () => {
+  it("Should not hold other streams back for a reader that has fallen a step behind", async () => {
+    let yields = 0;
+    const e = new Engine(lm, {
+      maxQueue: 4,
+      prefillChunk: 16,
+      yieldFn: () => (yields++, immediate()),
+    });
+    // A client gone unnoticed: its driver's write never completes.
+    const stuck = e.submit(request("ROMEO:", 1, { maxTokens: 200 }));
+    void e.run(stuck, () => new Promise<void>(() => {}));
+    yields = 0;
+    const ids = await generate(e, request("HAMLET:", 2, { maxTokens: 40 }));
+    expect(ids).toHaveLength(40);
+    // A step on nearly every turn, not a 25 ms wait (hundreds of turns) per token.
+    expect(yields).toBeLessThan(3 * 40);
+    stuck.cancelled = true;
+  });
+
   it("Should fail the sequences of a step killed mid-forward and serve everyone else", async () => {
     const e = engine();
     const victim = e.submit(request("ROMEO:", 1, { maxTokens: 50 }));
