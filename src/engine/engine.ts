@@ -61,8 +61,12 @@ export class Engine {
   private readonly freeSlots: number[];
   /** Sequences of the step in progress; non-null outside a step only if that step was killed. */
   private stepping: Sequence[] | null = null;
-  /** The slot lent to a withSlot job; still set outside one only if that job was killed. */
-  private lent: number | null = null;
+  /**
+   * Slots lent to withSlot jobs (nested jobs lend more), with the event-loop turn they were lent
+   * in: jobs are synchronous, so slots still lent in an earlier turn belong to a killed job.
+   */
+  private lent: { slots: number[]; turn: object } = { slots: [], turn: {} };
+  private turnToken: object | null = null;
   private lastStep = -Infinity;
   /** Driver turns (run-loop yields) since the last step. */
   private turns = 0;
@@ -220,18 +224,32 @@ export class Engine {
    */
   withSlot<T>(job: (slot: number) => T): T {
     if (this.stepping) this.recoverInterruptedStep();
-    if (this.lent !== null) this.freeSlots.push(this.lent); // a job killed mid-run
-    this.lent = null;
+    const turn = this.currentTurn();
+    if (this.lent.turn !== turn) {
+      this.freeSlots.push(...this.lent.slots); // lent by jobs killed mid-run
+      this.lent = { slots: [], turn };
+    }
     this.retire();
     const slot = this.closed ? undefined : this.freeSlots.pop();
     if (slot === undefined) throw new EngineSaturatedError(1);
-    this.lent = slot;
+    this.lent.slots.push(slot);
     try {
       return job(slot);
     } finally {
-      this.lent = null;
+      this.lent.slots.splice(this.lent.slots.lastIndexOf(slot), 1);
       this.freeSlots.push(slot);
     }
+  }
+
+  /** A token for the current event-loop turn: the same object until the stack unwinds. */
+  private currentTurn(): object {
+    if (!this.turnToken) {
+      const token = (this.turnToken = {});
+      queueMicrotask(() => {
+        if (this.turnToken === token) this.turnToken = null;
+      });
+    }
+    return this.turnToken;
   }
 
   /** Free the slots of finished, cancelled or failed sequences; drop cancelled waiters. */
