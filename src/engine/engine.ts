@@ -61,8 +61,12 @@ export class Engine {
   private readonly freeSlots: number[];
   /** Sequences of the step in progress; non-null outside a step only if that step was killed. */
   private stepping: Sequence[] | null = null;
-  /** The slot lent to a withSlot job; still set outside one only if that job was killed. */
-  private lent: number | null = null;
+  /**
+   * Slots lent to withSlot jobs (nested jobs lend more), with the event-loop turn they were lent
+   * in: jobs are synchronous, so slots still lent in an earlier turn belong to a killed job.
+   */
+  private lent: { slots: number[]; turn: object } = { slots: [], turn: {} };
+  private turnToken: object | null = null;
   private lastStep = -Infinity;
   /** Driver turns (run-loop yields) since the last step. */
   private turns = 0;
@@ -143,12 +147,13 @@ export class Engine {
    * Whether the next step should run now: once every running sequence's reader has taken the
    * last step's tokens, so every stream gets each token as soon as it exists instead of a burst
    * per round of readers; but a reader that is slow to come back (a blocked write, a client gone)
-   * holds the others for at most STEP_WAIT_MS, or STEP_WAIT_ROUNDS turns where time stands still.
+   * holds the others for at most STEP_WAIT_MS, or STEP_WAIT_ROUNDS turns where time stands still,
+   * and one that has missed a whole step already holds nobody.
    */
   private due(): boolean {
     if (this.turns >= STEP_WAIT_ROUNDS * Math.max(1, this.running.length)) return true;
     if (performance.now() - this.lastStep >= STEP_WAIT_MS) return true;
-    return this.running.every((s) => s.done || s.events.length === 0);
+    return this.running.every((s) => s.done || s.events.length === 0 || s.unreadSteps > 1);
   }
 
   /** One engine step: retire, admit, one batched forward pass, sample. Synchronous. */
@@ -219,18 +224,32 @@ export class Engine {
    */
   withSlot<T>(job: (slot: number) => T): T {
     if (this.stepping) this.recoverInterruptedStep();
-    if (this.lent !== null) this.freeSlots.push(this.lent); // a job killed mid-run
-    this.lent = null;
+    const turn = this.currentTurn();
+    if (this.lent.turn !== turn) {
+      this.freeSlots.push(...this.lent.slots); // lent by jobs killed mid-run
+      this.lent = { slots: [], turn };
+    }
     this.retire();
     const slot = this.closed ? undefined : this.freeSlots.pop();
     if (slot === undefined) throw new EngineSaturatedError(1);
-    this.lent = slot;
+    this.lent.slots.push(slot);
     try {
       return job(slot);
     } finally {
-      this.lent = null;
+      this.lent.slots.splice(this.lent.slots.lastIndexOf(slot), 1);
       this.freeSlots.push(slot);
     }
+  }
+
+  /** A token for the current event-loop turn: the same object until the stack unwinds. */
+  private currentTurn(): object {
+    if (!this.turnToken) {
+      const token = (this.turnToken = {});
+      queueMicrotask(() => {
+        if (this.turnToken === token) this.turnToken = null;
+      });
+    }
+    return this.turnToken;
   }
 
   /** Free the slots of finished, cancelled or failed sequences; drop cancelled waiters. */

@@ -148,6 +148,24 @@ describe("Engine", () => {
 });
 
 describe("Engine under production failures", () => {
+  it("Should not hold other streams back for a reader that has fallen a step behind", async () => {
+    let yields = 0;
+    const e = new Engine(lm, {
+      maxQueue: 4,
+      prefillChunk: 16,
+      yieldFn: () => (yields++, immediate()),
+    });
+    // A client gone unnoticed: its driver's write never completes.
+    const stuck = e.submit(request("ROMEO:", 1, { maxTokens: 200 }));
+    void e.run(stuck, () => new Promise<void>(() => {}));
+    yields = 0;
+    const ids = await generate(e, request("HAMLET:", 2, { maxTokens: 40 }));
+    expect(ids).toHaveLength(40);
+    // A step on nearly every turn, not a 25 ms wait (hundreds of turns) per token.
+    expect(yields).toBeLessThan(3 * 40);
+    stuck.cancelled = true;
+  });
+
   it("Should fail the sequences of a step killed mid-forward and serve everyone else", async () => {
     const e = engine();
     const victim = e.submit(request("ROMEO:", 1, { maxTokens: 50 }));
@@ -169,9 +187,16 @@ describe("Engine under production failures", () => {
     expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0, interrupted: 1 });
     // A killed withSlot job gives its slot back too.
     const e1 = new Engine(lm, { maxQueue: 0, prefillChunk: 16, yieldFn: immediate });
-    const hang = () => e1.withSlot(() => vm.runInNewContext("for (;;);", {}, { timeout: 50 }));
-    for (let i = 0; i < lm.plan.slots; i++) expect(hang).toThrow(/timed out/);
+    const withSlot = (job: () => void) => e1.withSlot(job);
+    const hang = () =>
+      vm.runInNewContext("withSlot(() => { for (;;); })", { withSlot }, { timeout: 50 });
+    for (let i = 0; i < lm.plan.slots; i++) {
+      expect(hang).toThrow(/timed out/);
+      await immediate(); // the next request comes in a later turn
+    }
     expect(e1.withSlot((slot) => slot)).toBeGreaterThanOrEqual(0);
+    // Nested jobs in one turn still each get their own slot.
+    expect(e1.withSlot((a) => e1.withSlot((b) => a !== b))).toBe(true);
   }, 20_000);
 
   it("Should generate and stream with a clock that never moves, expiring a sequence nobody reads", async () => {

@@ -1,8 +1,9 @@
 // Many requests in one isolate: each seeded request gives byte-identical text alone and beside
-// 15 others; past slots + queue (4 + 12 in tests) requests get 503 with Retry-After, and the
-// engine serves normally afterwards.
+// 15 others, also with a clock that stands still (as production's does during compute); past
+// slots + queue (4 + 12 in tests) requests get 503 with Retry-After, and the engine serves
+// normally afterwards.
 
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { MODEL, postRaw, seedModel } from "./seed.js";
 
 const complete = (body: object) => postRaw("/v1/completions", { model: MODEL, ...body });
@@ -49,6 +50,25 @@ describe("Concurrent requests", () => {
     const together = await Promise.all(Array.from({ length: 16 }, (_, i) => text(request(i))));
     expect(together).toEqual(alone);
     expect(new Set(alone).size).toBeGreaterThan(8); // the seeds really differ
+  });
+
+  it("Should stream and complete 8 requests beside an unread stream with a clock that never moves", async () => {
+    const alone: string[] = [];
+    for (let i = 0; i < 8; i++) alone.push(await text(request(i)));
+    const now = performance.now();
+    const clock = vi.spyOn(performance, "now").mockReturnValue(now);
+    const frozen = vi.spyOn(Date, "now").mockReturnValue(Date.now());
+    try {
+      // A stream nobody reads: its writes back up and its driver never returns for its tokens.
+      const unread = await complete({ ...request(1), max_tokens: 200, stream: true });
+      const together = await Promise.all(Array.from({ length: 8 }, (_, i) => text(request(i))));
+      expect(together).toEqual(alone);
+      await unread.body!.cancel();
+      expect(clock).toHaveBeenCalled(); // the engine did consult the (frozen) clock
+    } finally {
+      clock.mockRestore();
+      frozen.mockRestore();
+    }
   });
 
   it("Should answer 503 with Retry-After past slots + queue, then recover", async () => {
