@@ -31,16 +31,25 @@ function heatRGB(v: number): [number, number, number] {
   return [0, 1, 2].map((i) => Math.round(a[i] + (b[i] - a[i]) * x)) as [number, number, number];
 }
 
+/** Past this many tokens each row is coloured relative to its own largest weight. */
+const PER_ROW_FROM = 48;
+
+/**
+ * One pixel per cell. Long prompts spread each row thin, so past PER_ROW_FROM tokens a cell's
+ * colour is √(weight ÷ its row's largest): where each token looks stays visible.
+ */
 function drawMatrix(canvas: HTMLCanvasElement, rows: number[][]): void {
   const T = rows.length;
+  const perRow = T > PER_ROW_FROM;
   canvas.width = T;
   canvas.height = T;
   const g = canvas.getContext("2d")!;
   const img = g.createImageData(T, T);
   const empty = dark ? [13, 17, 23] : [238, 240, 243];
   for (let q = 0; q < T; q++) {
+    const scale = perRow ? 1 / Math.max(...rows[q], 1e-9) : 1;
     for (let k = 0; k < T; k++) {
-      const c = k <= q ? heatRGB(rows[q][k]) : empty;
+      const c = k <= q ? heatRGB(rows[q][k] * scale) : empty;
       img.data.set([c[0], c[1], c[2], 255], 4 * (q * T + k));
     }
   }
@@ -163,7 +172,9 @@ function drawRow(d: Inspection, row: number[]): void {
   $("heat-read").textContent =
     `Layer ${S.layer}, head ${S.head}: the row of ${JSON.stringify(d.tokens[t].text)} (token ${t + 1}) ` +
     `spreads its weight over the ${n} tokens it can see (bars relative to the largest, ${top.toFixed(3)}). ` +
-    "In the matrix, colour is √weight so small weights still show.";
+    (n > PER_ROW_FROM
+      ? `In the matrix (over ${PER_ROW_FROM} tokens) colour is √(weight ÷ the row's largest), so each row shows where it looks.`
+      : "In the matrix, colour is √weight so small weights still show.");
 }
 
 export function initHeads(): void {

@@ -117,6 +117,10 @@ async function compare(): Promise<void> {
         ...rows,
       ]),
       el("p", {
+        class: "small muted",
+        text: "After the embedding the two vectors differ only by position (wpe); each block then mixes in what the word reads from its context.",
+      }),
+      el("p", {
         class: "small",
         text: `A: in layer ${S.layer} head ${S.head} it reads ${reads(A)}`,
       }),
