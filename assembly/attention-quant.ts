@@ -2,7 +2,7 @@
 // (blocks of 32 channels with an f32 scale per position and block), as attention.ts does for f32.
 // q arrives quantized the same way (by `quantize`), so q·k is an exact integer dot per block.
 
-import { QDot } from "./quant";
+import { QBLOCK, QDot } from "./quant";
 import { softmaxRow } from "./softmax";
 import { Vec } from "./vec";
 
@@ -29,17 +29,17 @@ export function attentionQ8(
   qStride: i32,
 ): void {
   const HS = C / NH;
-  const nbh = HS >> 5; // blocks per head
+  const nbh = HS / QBLOCK; // blocks per head
   const scale: f32 = 1.0 / Mathf.sqrt(<f32>HS); // keeps score variance ~1 (Vaswani et al.)
   const L = pos0 + T;
   const kr = <usize>C; // bytes per cache row
-  const sr = (<usize>(C >> 5)) << 2; // bytes per cache scale row
+  const sr = (<usize>(C / QBLOCK)) << 2; // bytes per cache scale row
   const hs = (<usize>T * <usize>L) << 2; // bytes from one head's att rows to the next's
   // Token by token, key rows in order with all heads per row (as attention.ts, and for the same
   // reason: the cache streams contiguously); a row's bits do not depend on T.
   for (let t = 0; t < T; t++) {
     const qr = q + <usize>t * <usize>qStride;
-    const qsr = qs + ((<usize>((t * qStride) >> 5)) << 2);
+    const qsr = qs + ((<usize>((t * qStride) / QBLOCK)) << 2);
     const ar = att + ((<usize>t * <usize>L) << 2); // head h's row: ar + h·hs
     const n = pos0 + t + 1; // causal: token pos0 + t sees keys 0..pos0 + t
     let j = 0;
@@ -51,8 +51,8 @@ export function attentionQ8(
         const qsh = qsr + ((<usize>(h * nbh)) << 2);
         let acc = f32x4.splat(0);
         for (let b = 0; b < nbh; b++) {
-          const xb = qh + ((<usize>b) << 5);
-          const kb = kj + ((<usize>b) << 5);
+          const xb = qh + <usize>b * QBLOCK;
+          const kb = kj + <usize>b * QBLOCK;
           const i = QDot.hsum4(
             QDot.block(xb, kb),
             QDot.block(xb, kb + kr),
@@ -60,8 +60,7 @@ export function attentionQ8(
             QDot.block(xb, kb + 3 * kr),
           );
           const s4 = Vec.col4(sj + ((<usize>b) << 2), sr); // the four keys' scales of block b
-          const sq = f32x4.splat(load<f32>(qsh + ((<usize>b) << 2)));
-          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i), f32x4.mul(s4, sq)));
+          acc = QDot.addBlock(acc, i, s4, qsh + ((<usize>b) << 2));
         }
         v128.store(ar + <usize>h * hs + ((<usize>j) << 2), f32x4.mul(acc, f32x4.splat(scale)));
       }
@@ -74,7 +73,7 @@ export function attentionQ8(
         const qsh = qsr + ((<usize>(h * nbh)) << 2);
         let acc: f32 = 0;
         for (let b = 0; b < nbh; b++) {
-          const bo = (<usize>b) << 5;
+          const bo = <usize>b * QBLOCK;
           const i = <f32>QDot.hsum(QDot.block(qh + bo, kj + bo));
           acc += i * (load<f32>(sj + ((<usize>b) << 2)) * load<f32>(qsh + ((<usize>b) << 2)));
         }
@@ -116,7 +115,7 @@ function weightedSumQ8(
       a2 = f32x4.splat(0),
       a3 = f32x4.splat(0);
     let vp = v + <usize>c;
-    let sp = vs + ((<usize>(c >> 5)) << 2);
+    let sp = vs + ((<usize>(c / QBLOCK)) << 2);
     for (let j = 0; j < n; j++) {
       const coef = f32x4.splat(load<f32>(p + ((<usize>j) << 2)) * load<f32>(sp));
       const lo = v128.load8x8_s(vp); // channels c..c+7 as i16

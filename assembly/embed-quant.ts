@@ -1,6 +1,8 @@
 // embedQ8 / embedQ4: out[t][C] = dequant(wte[ids[t]]) + wpe[pos0 + t] for a quantized wte (the
 // tied embedding, also read by matmulQ8/Q4 for the logits). Element i: f32(q[i]) · s + wpe[i].
 
+import { QBLOCK } from "./quant";
+
 /**
  * wq: i8 [V][C], ws: its scales (layout of matmulQ8: rows in groups of 4), wpe: [n_ctx][C],
  * ids: i32[T]. C must be a multiple of 32. Ids and positions are trusted (checked in TS).
@@ -15,7 +17,7 @@ export function embedQ8(
   T: i32,
   C: i32,
 ): void {
-  const nb = C >> 5;
+  const nb = C / QBLOCK;
   const fs = (<usize>C) << 2; // bytes per f32 row
   for (let t = 0; t < T; t++) {
     const id = load<i32>(ids + ((<usize>t) << 2));
@@ -36,11 +38,7 @@ export function embedQ8(
   }
 }
 
-/**
- * As embedQ8 with wq in matmulQ4's layout (rows in groups of 4, 64 bytes per block and group,
- * see matmul-q4.ts): row id's values 8c..8c+3 are the low nibbles of bytes 4·(id % 4)..+3 of
- * chunk c, values 8c+4..8c+7 their high nibbles, each stored as q + 8.
- */
+/** As embedQ8 with wq q4 (layout: src/model/manifest.ts; row id is row id % 4 of its group). */
 export function embedQ4(
   out: usize,
   wq: usize,
@@ -51,7 +49,7 @@ export function embedQ4(
   T: i32,
   C: i32,
 ): void {
-  const nb = C >> 5;
+  const nb = C / QBLOCK;
   const gs = (<usize>nb) << 6; // bytes per group of 4 rows
   const fs = (<usize>C) << 2; // bytes per f32 row
   const m = i8x16.splat(0x0f);

@@ -2,13 +2,11 @@
 // convert time for these kernels. x (f32) is quantized here first (quantizeQ4Input: int8 blocks,
 // the rule of matmulQ8), then one exact integer dot per block and row and one f32 multiply-add.
 //
-// Weight layout (manifest.ts; src/kernels/quant.ts q4Index): rows in groups of 4 (the last
-// padded with zero rows), a group's blocks in order, 64 bytes per block = four 16-byte chunks;
-// chunk c holds values 8c..8c+7 of the group's 4 rows: byte 4r + i (i < 4) of the chunk holds
-// value 8c + i of row r in its low nibble and value 8c + 4 + i in its high nibble, as q + 8.
-// So a chunk's low nibbles are 4 rows × 4 consecutive values, and one dot with x[8c..8c+3]
-// broadcast to every row gives each row's partial sum in its own lanes: no horizontal sums, no
-// transposes, and a single contiguous weight stream per group.
+// Weight layout: q4 in src/model/manifest.ts (format 3): rows in groups of 4, 64 bytes per block
+// and group, four 16-byte chunks of 4 rows × 8 values. So a chunk's low nibbles are 4 rows × 4
+// consecutive values, and one dot with those 4 activations broadcast to every row gives each
+// row's partial sum in its own lanes: no horizontal sums, no transposes, and a single contiguous
+// weight stream per group. Q4.chunk is that dot, once per build:
 //
 // Relaxed build: i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw: 16 byte products per instruction)
 // with x int8 and the nibbles (0..15, so 7-bit: its result is defined, the same on every
@@ -16,17 +14,21 @@
 // shifts of the chunk read as u16) against pairs of i16 activations (i32x4.dot_i16x8_s).
 // Both produce the same exact integer per block and row, hence the same bits.
 
-import { quantizeQ4Input } from "./quant";
+import { QBLOCK, QDot, quantizeQ4Input } from "./quant";
+import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
 
-// Tokens per block, as in matmul.ts: their quant rows stay in L2 while the weights stream past.
-const X_BLOCK_BYTES: usize = 512 * 1024;
+// Bytes per block of 32 values: a group's weights (4 rows × 32 nibbles) and scales (4 f32), and
+// one token's activation quants (int8 in the relaxed build, i16 in the baseline: quant.ts).
+const WB: usize = 64;
+const SB: usize = 16;
+const XB: usize = ASC_FEATURE_RELAXED_SIMD ? QBLOCK : 2 * QBLOCK;
+const XC: usize = XB / 4; // activation bytes per 16-byte weight chunk (8 values)
 
 /** Scratch bytes matmulQ4 needs at xq for T rows of n: quants (2 per value), scales, sums. */
 export function q4ScratchBytes(T: i32, n: i32): usize {
-  return <usize>T * <usize>n * 2 + <usize>T * <usize>(n >> 5) * 8;
+  return <usize>T * <usize>n * 2 + <usize>T * <usize>(n / QBLOCK) * 8;
 }
-
 /**
  * x: f32 [T][n]; xq: scratch of q4ScratchBytes(T, n) bytes; w: [ceil(d/4)][n/32][64] bytes;
  * ws: f32 scales [ceil(d/4)][n/32][4] (as matmulQ8). n must be a multiple of 32. b = 0 means
@@ -47,15 +49,15 @@ export function matmulQ4(
   n: i32,
   d: i32,
 ): void {
-  const nb = n >> 5; // blocks per row
+  const nb = n / QBLOCK; // blocks per row
   const xs = xq + <usize>T * <usize>n * 2; // f32 [T][nb] activation scales
   const xc = xs + ((<usize>T * <usize>nb) << 2); // i32 [T][nb] corrections
   quantizeQ4Input(xq, xs, xc, x, T, n);
-  const xr: usize = ASC_FEATURE_RELAXED_SIMD ? <usize>n : (<usize>n) << 1; // bytes per quant row
+  const xr = <usize>nb * XB; // bytes per quant row
   const sr: usize = (<usize>nb) << 2; // bytes per row of xs and of xc
   const os: usize = (<usize>d) << 2; // bytes per out row
-  const gs: usize = (<usize>nb) << 6; // weight bytes per group of 4 rows
-  const TB = max<i32>(2, (<i32>(X_BLOCK_BYTES / max<usize>(xr, 1))) & ~1);
+  const gs = <usize>nb * WB; // weight bytes per group of 4 rows
+  const TB = tokenBlock(xr, 2);
   const groups = (d + 3) >> 2;
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
@@ -65,7 +67,7 @@ export function matmulQ4(
       const lanes = min(4, d - j); // outputs of this group (the last may have 1-3)
       const bias = b ? Vec.loadN(b + ((<usize>j) << 2), lanes) : f32x4.splat(0);
       const wg = w + <usize>g * gs;
-      const sg = ws + ((<usize>g * <usize>nb) << 4); // this group's scales, 16 B per block
+      const sg = ws + <usize>g * <usize>nb * SB; // this group's scales, 16 B per block
       for (let t = t0; t + 2 <= t1; t += 2) {
         const o = out + <usize>t * os + ((<usize>j) << 2);
         const st = <usize>t * sr;
@@ -90,38 +92,78 @@ export function matmulQ4(
         const biasB = b ? Vec.loadN(b + ((<usize>h) << 4), lanes) : f32x4.splat(0);
         const wA = w + <usize>g * gs,
           wB = w + <usize>h * gs;
-        const swA = ws + ((<usize>g * <usize>nb) << 4),
-          swB = ws + ((<usize>h * <usize>nb) << 4);
+        const swA = ws + <usize>g * <usize>nb * SB,
+          swB = ws + <usize>h * <usize>nb * SB;
         const oA = o + ((<usize>g) << 4),
           oB = o + ((<usize>h) << 4);
-        tile1x8(oA, oB, lanes, x, s, c, wA, wB, swA, swB, nb, biasA, biasB);
+        Tiles.tile1x8(oA, oB, lanes, x, s, c, wA, wB, swA, swB, nb, biasA, biasB);
       }
       if (groups & 1) {
         const g = groups - 1;
         const lanes = min(4, d - (g << 2));
         const bias = b ? Vec.loadN(b + ((<usize>g) << 4), lanes) : f32x4.splat(0);
-        const sg = ws + ((<usize>g * <usize>nb) << 4);
+        const sg = ws + <usize>g * <usize>nb * SB;
         tile1x4(o + ((<usize>g) << 4), lanes, x, s, c, w + <usize>g * gs, sg, nb, bias);
       }
     }
   }
 }
 
-// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+// The chunk dot, once per build. Static methods only because @inline is valid on methods, not
+// on functions (see vec.ts).
 class Q4 {
-  /** acc + f32(isum) · (sw · s): a block's contribution, in the one order every path uses. */
-  @inline static addBlock(acc: v128, isum: v128, sw: v128, s: usize): v128 {
-    const scale = f32x4.mul(sw, f32x4.splat(load<f32>(s)));
-    return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
+  /**
+   * acc + the dot of one 16-byte weight chunk v with the token's 8 activations of that chunk at
+   * x, each row's sum in its own lanes. Relaxed: i16x8 lanes, row r in lanes 2r and 2r + 1; the
+   * low nibbles against x[0..3] broadcast, the high ones against x[4..7]. Each lane adds 2
+   * products per pmaddubsw, |.| <= 2·127·15, 8 per block: a block's sum fits an i16. Baseline:
+   * i32x4 lanes, row r in lane r; read as u16 lanes the chunk holds four nibble planes, values
+   * (0, 2), (1, 3), (4, 6), (5, 7) of each row at bits 0, 8, 4, 12, against the i16 activation
+   * pairs at x, x + 4, x + 8, x + 12 (quantizeQ4Input permutes them so). m: Q4.mask().
+   */
+  @inline static chunk(acc: v128, v: v128, x: usize, m: v128): v128 {
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      const lo = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m));
+      const hi = i16x8.relaxed_dot_i8x16_i7x16_s(
+        v128.load32_splat(x, 4),
+        v128.and(i16x8.shr_u(v, 4), m), // 16-bit shift: x64 has no byte shift
+      );
+      return i16x8.add(i16x8.add(acc, lo), hi);
+    }
+    let a = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load32_splat(x), v128.and(v, m)));
+    a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v, 8), m)));
+    a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 8), v128.and(i16x8.shr_u(v, 4), m)));
+    return i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 12), i16x8.shr_u(v, 12)));
+  }
+
+  /**
+   * The nibble mask of chunk: made once per tile, outside its loop, where it stays in a register
+   * (V8 rebuilds a constant at every use inside a loop).
+   */
+  @inline static mask(): v128 {
+    return ASC_FEATURE_RELAXED_SIMD ? i8x16.splat(0x0f) : i16x8.splat(0x000f);
+  }
+
+  /**
+   * A block's accumulator before its chunks, given the address c of the token's correction
+   * -8·Σx (the nibbles hold q + 8): c's value in every lane where lanes are i32 (baseline); zero
+   * where they are i16 pairs (relaxed), and isum adds c after widening. Loaded where each build
+   * needs it: a value held across the chunk loop costs the relaxed tiles a register (4%).
+   */
+  @inline static start(c: usize): v128 {
+    return ASC_FEATURE_RELAXED_SIMD ? i16x8.splat(0) : v128.load32_splat(c);
+  }
+
+  /** A block's exact integer dot per row (i32x4) from acc = start(c) + its chunks. */
+  @inline static isum(acc: v128, c: usize): v128 {
+    if (!ASC_FEATURE_RELAXED_SIMD) return acc;
+    return i32x4.add(i32x4.extadd_pairwise_i16x8_s(acc), v128.load32_splat(c));
   }
 }
 
 /**
  * One token (T = 1 decode, and the odd token of a batch) against a group of 4 rows: x its quant
- * row, s and c its scales and sums (tile1x8 does most groups; this one the odd one out). V8
- * schedules every load of a loop body first: relaxed, a whole block (4 chunks, 8 broadcasts)
- * fits the 15 xmm registers; the baseline's 16 broadcasts and 3 masks spill, so it steps one
- * chunk at a time (assembly/PERF.md).
+ * row, s and c its scales and sums. Tiles.tile1x8 does most groups; this one the odd one out.
  */
 function tile1x4(
   out: usize,
@@ -135,168 +177,62 @@ function tile1x4(
   bias: v128,
 ): void {
   let acc = f32x4.splat(0);
-  const end = w + ((<usize>nb) << 6);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const m = i8x16.splat(0x0f);
-    while (w < end) {
-      // 8 dots of 2 products per lane, each |.| <= 2·127·15: their sum fits an i16 lane
-      const v0 = v128.load(w),
-        v1 = v128.load(w, 16),
-        v2 = v128.load(w, 32),
-        v3 = v128.load(w, 48);
-      const d0 = i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v0, m)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 4), v128.and(i16x8.shr_u(v0, 4), m)),
-      );
-      const d1 = i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 8), v128.and(v1, m)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 12), v128.and(i16x8.shr_u(v1, 4), m)),
-      );
-      const d2 = i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 16), v128.and(v2, m)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 20), v128.and(i16x8.shr_u(v2, 4), m)),
-      );
-      const d3 = i16x8.add(
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 24), v128.and(v3, m)),
-        i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x, 28), v128.and(i16x8.shr_u(v3, 4), m)),
-      );
-      const a = i16x8.add(i16x8.add(d0, d1), i16x8.add(d2, d3));
-      const isum = i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), v128.load32_splat(c));
-      acc = Q4.addBlock(acc, isum, v128.load(sw), s);
-      ((x += 32), (w += 64), (s += 4), (c += 4), (sw += 16));
+  const m = Q4.mask();
+  const end = w + <usize>nb * WB;
+  for (; w < end; w += WB, x += XB, s += 4, c += 4, sw += SB) {
+    let a = Q4.start(c);
+    for (let ch: usize = 0; ch < 4; ch++) {
+      a = Q4.chunk(a, v128.load(w + (ch << 4)), x + ch * XC, m);
     }
-  } else {
-    // Planes: v & 0x000f (pairs x0 x2 of the chunk), v & 0x0f00 (x1 x3), v & 0x00f0 (x4 x6),
-    // v >> 12 (x5 x7). The middle two are left 256× and 16× the nibble (one instruction each,
-    // not two) and summed apart, divided exactly (shifts of multiples) once per block.
-    // |plane-2 dot| <= 2·127·3840, so a block's sums stay below 2^22.
-    const m0 = i16x8.splat(0x000f),
-      m1 = i16x8.splat(0x00f0),
-      m2 = i16x8.splat(0x0f00);
-    while (w < end) {
-      let a = v128.load32_splat(c),
-        a1 = i32x4.splat(0),
-        a2 = i32x4.splat(0);
-      for (let ch: usize = 0; ch < 64; ch += 16) {
-        const v = v128.load(w + ch);
-        const xc = x + ch;
-        a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(xc), v128.and(v, m0)));
-        a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v128.load32_splat(xc, 4), v128.and(v, m2)));
-        a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v128.load32_splat(xc, 8), v128.and(v, m1)));
-        a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(xc, 12), i16x8.shr_u(v, 12)));
-      }
-      const isum = i32x4.add(a, i32x4.add(i32x4.shr_s(a1, 4), i32x4.shr_s(a2, 8)));
-      acc = Q4.addBlock(acc, isum, v128.load(sw), s);
-      ((x += 64), (w += 64), (s += 4), (c += 4), (sw += 16));
-    }
+    acc = QDot.addBlock(acc, Q4.isum(a, c), v128.load(sw), s);
   }
   Vec.storeN(out, f32x4.add(acc, bias), lanes);
 }
 
-/**
- * One token against two groups of 4 rows at once (wA, wB; their scales swA, swB), outputs at oA
- * (4) and oB (lanesB): tile1x4's arithmetic with two weight streams in flight.
- */
-function tile1x8(
-  oA: usize,
-  oB: usize,
-  lanesB: i32,
-  x: usize,
-  s: usize,
-  c: usize,
-  wA: usize,
-  wB: usize,
-  swA: usize,
-  swB: usize,
-  nb: i32,
-  biasA: v128,
-  biasB: v128,
-): void {
-  let accA = f32x4.splat(0),
-    accB = f32x4.splat(0);
-  const end = wA + ((<usize>nb) << 6);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const m = i8x16.splat(0x0f);
-    while (wA < end) {
-      let a = i16x8.splat(0),
-        b = i16x8.splat(0);
-      for (let ch: usize = 0; ch < 64; ch += 32) {
-        // two chunks of each stream per step: 8 x bytes per chunk
-        const xl = x + (ch >> 1);
-        const x0 = v128.load32_splat(xl),
-          x1 = v128.load32_splat(xl, 4),
-          x2 = v128.load32_splat(xl, 8),
-          x3 = v128.load32_splat(xl, 12);
-        const va = v128.load(wA + ch),
-          va2 = v128.load(wA + ch, 16);
-        const vb = v128.load(wB + ch),
-          vb2 = v128.load(wB + ch, 16);
-        a = i16x8.add(
-          a,
-          i16x8.add(
-            i16x8.add(
-              i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(va, m)),
-              i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(i16x8.shr_u(va, 4), m)),
-            ),
-            i16x8.add(
-              i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(va2, m)),
-              i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(i16x8.shr_u(va2, 4), m)),
-            ),
-          ),
-        );
-        b = i16x8.add(
-          b,
-          i16x8.add(
-            i16x8.add(
-              i16x8.relaxed_dot_i8x16_i7x16_s(x0, v128.and(vb, m)),
-              i16x8.relaxed_dot_i8x16_i7x16_s(x1, v128.and(i16x8.shr_u(vb, 4), m)),
-            ),
-            i16x8.add(
-              i16x8.relaxed_dot_i8x16_i7x16_s(x2, v128.and(vb2, m)),
-              i16x8.relaxed_dot_i8x16_i7x16_s(x3, v128.and(i16x8.shr_u(vb2, 4), m)),
-            ),
-          ),
-        );
+// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+class Tiles {
+  /**
+   * One token against two groups of 4 rows at once (wA, wB; their scales swA, swB), outputs at
+   * oA (4) and oB (lanesB): tile1x4's arithmetic with two weight streams in flight. Inlined into
+   * matmulQ4: as a call (binaryen's inliner declined it) the baseline's T = 1 matmul lost 7%.
+   */
+  @inline static tile1x8(
+    oA: usize,
+    oB: usize,
+    lanesB: i32,
+    x: usize,
+    s: usize,
+    c: usize,
+    wA: usize,
+    wB: usize,
+    swA: usize,
+    swB: usize,
+    nb: i32,
+    biasA: v128,
+    biasB: v128,
+  ): void {
+    let accA = f32x4.splat(0),
+      accB = f32x4.splat(0);
+    const m = Q4.mask();
+    const end = wA + <usize>nb * WB;
+    for (; wA < end; wA += WB, wB += WB, x += XB, s += 4, c += 4, swA += SB, swB += SB) {
+      let a = Q4.start(c),
+        b = Q4.start(c);
+      for (let ch: usize = 0; ch < 4; ch++) {
+        a = Q4.chunk(a, v128.load(wA + (ch << 4)), x + ch * XC, m);
+        b = Q4.chunk(b, v128.load(wB + (ch << 4)), x + ch * XC, m);
       }
-      const cc = v128.load32_splat(c);
-      accA = Q4.addBlock(accA, i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), cc), v128.load(swA), s);
-      accB = Q4.addBlock(accB, i32x4.add(i32x4.extadd_pairwise_i16x8_s(b), cc), v128.load(swB), s);
-      ((x += 32), (wA += 64), (wB += 64), (s += 4), (c += 4), (swA += 16), (swB += 16));
+      accA = QDot.addBlock(accA, Q4.isum(a, c), v128.load(swA), s);
+      accB = QDot.addBlock(accB, Q4.isum(b, c), v128.load(swB), s);
     }
-  } else {
-    const m = i16x8.splat(0x000f);
-    while (wA < end) {
-      let a = v128.load32_splat(c);
-      let b = a;
-      for (let ch: usize = 0; ch < 64; ch += 16) {
-        const va = v128.load(wA + ch),
-          vb = v128.load(wB + ch);
-        const xc = x + ch;
-        let xp = v128.load32_splat(xc);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, v128.and(va, m)));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, v128.and(vb, m)));
-        xp = v128.load32_splat(xc, 4);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(va, 8), m)));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(vb, 8), m)));
-        xp = v128.load32_splat(xc, 8);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(va, 4), m)));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, v128.and(i16x8.shr_u(vb, 4), m)));
-        xp = v128.load32_splat(xc, 12);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(xp, i16x8.shr_u(va, 12)));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(xp, i16x8.shr_u(vb, 12)));
-      }
-      accA = Q4.addBlock(accA, a, v128.load(swA), s);
-      accB = Q4.addBlock(accB, b, v128.load(swB), s);
-      ((x += 64), (wA += 64), (wB += 64), (s += 4), (c += 4), (swA += 16), (swB += 16));
-    }
+    v128.store(oA, f32x4.add(accA, biasA));
+    Vec.storeN(oB, f32x4.add(accB, biasB), lanesB);
   }
-  v128.store(oA, f32x4.add(accA, biasA));
-  Vec.storeN(oB, f32x4.add(accB, biasB), lanesB);
 }
 
 /**
  * Two tokens (quant rows x0, x1; s and c token 0's scales and sums, token 1's sr bytes further)
- * against a group of 4 rows: each chunk's nibbles are unpacked once for both tokens.
+ * against a group of 4 rows: each weight chunk is loaded once for both tokens.
  */
 function tile2x4(
   out: usize,
@@ -314,65 +250,19 @@ function tile2x4(
 ): void {
   let acc0 = f32x4.splat(0),
     acc1 = f32x4.splat(0);
-  const end = w + ((<usize>nb) << 6);
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    const m = i8x16.splat(0x0f);
-    while (w < end) {
-      let a = i16x8.splat(0),
-        b = i16x8.splat(0);
-      for (let ch: usize = 0; ch < 4; ch++) {
-        const v = v128.load(w + (ch << 4));
-        const lo = v128.and(v, m);
-        const hi = v128.and(i16x8.shr_u(v, 4), m);
-        const xa = x0 + (ch << 3),
-          xb = x1 + (ch << 3);
-        a = i16x8.add(a, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xa), lo));
-        b = i16x8.add(b, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xb), lo));
-        a = i16x8.add(a, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xa, 4), hi));
-        b = i16x8.add(b, i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(xb, 4), hi));
-      }
-      const sw4 = v128.load(sw);
-      acc0 = Q4.addBlock(
-        acc0,
-        i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), v128.load32_splat(c)),
-        sw4,
-        s,
-      );
-      acc1 = Q4.addBlock(
-        acc1,
-        i32x4.add(i32x4.extadd_pairwise_i16x8_s(b), v128.load32_splat(c + sr)),
-        sw4,
-        s + sr,
-      );
-      ((x0 += 32), (x1 += 32), (w += 64), (s += 4), (c += 4), (sw += 16));
+  const m = Q4.mask();
+  const end = w + <usize>nb * WB;
+  for (; w < end; w += WB, x0 += XB, x1 += XB, s += 4, c += 4, sw += SB) {
+    let a = Q4.start(c),
+      b = Q4.start(c + sr);
+    for (let ch: usize = 0; ch < 4; ch++) {
+      const v = v128.load(w + (ch << 4));
+      a = Q4.chunk(a, v, x0 + ch * XC, m);
+      b = Q4.chunk(b, v, x1 + ch * XC, m);
     }
-  } else {
-    const m = i16x8.splat(0x000f);
-    while (w < end) {
-      let a = v128.load32_splat(c),
-        b = v128.load32_splat(c + sr);
-      for (let ch: usize = 0; ch < 64; ch += 16) {
-        const v = v128.load(w + ch);
-        const xa = x0 + ch,
-          xb = x1 + ch;
-        let p = v128.and(v, m);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(xa), p));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(v128.load32_splat(xb), p));
-        p = v128.and(i16x8.shr_u(v, 8), m);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(xa, 4), p));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(v128.load32_splat(xb, 4), p));
-        p = v128.and(i16x8.shr_u(v, 4), m);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(xa, 8), p));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(v128.load32_splat(xb, 8), p));
-        p = i16x8.shr_u(v, 12);
-        a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(xa, 12), p));
-        b = i32x4.add(b, i32x4.dot_i16x8_s(v128.load32_splat(xb, 12), p));
-      }
-      const sw4 = v128.load(sw);
-      acc0 = Q4.addBlock(acc0, a, sw4, s);
-      acc1 = Q4.addBlock(acc1, b, sw4, s + sr);
-      ((x0 += 64), (x1 += 64), (w += 64), (s += 4), (c += 4), (sw += 16));
-    }
+    const sw4 = v128.load(sw);
+    acc0 = QDot.addBlock(acc0, Q4.isum(a, c), sw4, s);
+    acc1 = QDot.addBlock(acc1, Q4.isum(b, c + sr), sw4, s + sr);
   }
   Vec.storeN(out, f32x4.add(acc0, bias), lanes);
   Vec.storeN(out + os, f32x4.add(acc1, bias), lanes);

@@ -2,10 +2,8 @@
 // already quantized to int8 blocks by `quantize`. Integer dots per block (i32x4.dot_i16x8_s),
 // one f32 multiply-add per block. Tiles: 2 tokens × 4 rows, like matmul.ts. (q4: matmul-q4.ts.)
 
-import { QDot } from "./quant";
-
-// Tokens per block, as in matmul.ts: their int8 rows stay in L2 while the weights stream past.
-const X_BLOCK_BYTES: usize = 512 * 1024;
+import { QBLOCK, QDot } from "./quant";
+import { tokenBlock } from "./token-block";
 
 /**
  * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
@@ -28,11 +26,11 @@ export function matmulQ8(
   n: i32,
   d: i32,
 ): void {
-  const nb = n >> 5; // blocks per row
+  const nb = n / QBLOCK; // blocks per row
   const rs: usize = <usize>n; // bytes per weight row and per activation row
   const sr: usize = (<usize>nb) << 2; // bytes per activation scale row
   const os: usize = (<usize>d) << 2; // bytes per out row
-  const TB = max<i32>(2, (<i32>(X_BLOCK_BYTES / max<usize>(rs, 1))) & ~1);
+  const TB = tokenBlock(rs, 2);
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
     let j = 0;
@@ -104,17 +102,14 @@ function tile2x4(
 ): void {
   let acc0 = f32x4.splat(0),
     acc1 = f32x4.splat(0);
-  let p = w;
-  for (let k = 0; k < nb; k++) {
+  const end = w + <usize>nb * QBLOCK;
+  for (let p = w; p < end; p += QBLOCK, x0 += QBLOCK, x1 += QBLOCK, s0 += 4, s1 += 4, sw += 16) {
     const a = QDot.zip(QDot.block2(x0, x1, p), QDot.block2(x0, x1, p + rs));
     const c = QDot.zip(QDot.block2(x0, x1, p + 2 * rs), QDot.block2(x0, x1, p + 3 * rs));
     // a = (x0·r0, x0·r1, x1·r0, x1·r1), c the same for rows 2, 3
     const sw4 = v128.load(sw);
-    const i0 = f32x4.convert_i32x4_s(i32x4.shuffle(a, c, 0, 1, 4, 5));
-    const i1 = f32x4.convert_i32x4_s(i32x4.shuffle(a, c, 2, 3, 6, 7));
-    acc0 = f32x4.add(acc0, f32x4.mul(i0, f32x4.mul(sw4, f32x4.splat(load<f32>(s0)))));
-    acc1 = f32x4.add(acc1, f32x4.mul(i1, f32x4.mul(sw4, f32x4.splat(load<f32>(s1)))));
-    ((x0 += 32), (x1 += 32), (s0 += 4), (s1 += 4), (p += 32), (sw += 16));
+    acc0 = QDot.addBlock(acc0, i32x4.shuffle(a, c, 0, 1, 4, 5), sw4, s0);
+    acc1 = QDot.addBlock(acc1, i32x4.shuffle(a, c, 2, 3, 6, 7), sw4, s1);
   }
   v128.store(out, f32x4.add(acc0, bias));
   v128.store(out + os, f32x4.add(acc1, bias));
@@ -144,7 +139,7 @@ function tile1x4(
   let p = w;
   let touch: i32 = 0;
   const step = (rs << 2) / <usize>nb; // bytes of the next tile per block: 128
-  for (let k = 0; k < nb; k++) {
+  for (let k = 0; k < nb; x += QBLOCK, s += 4, p += QBLOCK, sw += 16, k++) {
     touch |= load<u8>(next) | load<u8>(next + (step >> 1));
     next += step;
     const xl = v128.load(x),
@@ -159,9 +154,7 @@ function tile1x4(
       QDot.row(x0, x1, x2, x3, p + 2 * rs),
       QDot.row(x0, x1, x2, x3, p + 3 * rs),
     );
-    const scale = f32x4.mul(v128.load(sw), f32x4.splat(load<f32>(s)));
-    acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(i), scale));
-    ((x += 32), (s += 4), (p += 32), (sw += 16));
+    acc = QDot.addBlock(acc, i, v128.load(sw), s);
   }
   v128.store(out, f32x4.add(acc, bias));
   if (touch == 0x1234_5678) unreachable(); // never true (bytes): keeps the touches
@@ -170,10 +163,10 @@ function tile1x4(
 /** One token against one row: the scalar form of the tiles' per-lane arithmetic. */
 function rowDot(x: usize, s: usize, w: usize, sw: usize, nb: i32): f32 {
   let acc: f32 = 0;
-  for (let k = 0; k < nb; k++) {
+  const end = w + <usize>nb * QBLOCK;
+  for (; w < end; w += QBLOCK, x += QBLOCK, s += 4, sw += 16) {
     const i = <f32>QDot.hsum(QDot.block(x, w));
-    acc += i * (load<f32>(sw) * load<f32>(s));
-    ((x += 32), (s += 4), (w += 32), (sw += 16)); // the row's scale: every 16 B
+    acc += i * (load<f32>(sw) * load<f32>(s)); // addBlock's order; the row's scale every 16 B
   }
   return acc;
 }

@@ -2,12 +2,8 @@
 // Tiles of 3 tokens × 3 weight rows (2 × 4 for the rest); each weight tile is read once per
 // block of tokens.
 
+import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
-
-// Tokens per block: the block's rows of x (X_BLOCK_BYTES) stay in L2 while every weight tile
-// streams past them once. 512 KiB fits the L2 of any x86/ARM server core of the last decade.
-// A multiple of 6 tokens, so that only the last block has tokens left over from the 3x3 tiles.
-const X_BLOCK_BYTES: usize = 512 * 1024;
 
 /**
  * out[T][d] = x[T][n] · w[d][n]ᵀ (+ b[d] unless b = 0). Pointers need only 4-byte alignment;
@@ -20,7 +16,7 @@ const X_BLOCK_BYTES: usize = 512 * 1024;
 export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32, d: i32): void {
   const rs = (<usize>n) << 2; // bytes per row of x and of w
   const os = (<usize>d) << 2; // bytes per row of out
-  const TB = max<i32>(6, (<i32>(X_BLOCK_BYTES / max<usize>(rs, 1)) / 6) * 6);
+  const TB = tokenBlock(rs, 6); // 6: 3x3 tiles, and pairs (2x4) for the rest
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
     let j = 0;
@@ -104,7 +100,7 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
   let q0 = x,
     q1 = x + rs;
   const end = x + ((<usize>(n & ~3)) << 2);
-  while (q0 < end) {
+  for (; q0 < end; q0 += 16, q1 += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
     const x0 = v128.load(q0),
       x1 = v128.load(q1);
     let wv = v128.load(p0);
@@ -119,17 +115,15 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
     wv = v128.load(p3);
     a03 = Vec.madd(x0, wv, a03);
     a13 = Vec.madd(x1, wv, a13);
-    ((q0 += 16), (q1 += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
   }
   let s0 = Vec.hsum4(a00, a01, a02, a03);
   let s1 = Vec.hsum4(a10, a11, a12, a13);
   const stop = x + ((<usize>n) << 2);
-  while (q0 < stop) {
+  for (; q0 < stop; q0 += 4, q1 += 4, p0 += 4) {
     // n % 4 tail: column k of the four weight rows times x0[k] and x1[k]
     const wc = Vec.col4(p0, rs);
     s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
     s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
-    ((q0 += 4), (q1 += 4), (p0 += 4));
   }
   // bias last, as dot1x4's caller adds it: a row's bits do not depend on its tile
   v128.store(out, f32x4.add(s0, bias));
@@ -145,103 +139,83 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
  * spill either. Stores 3 outputs at out + t·os for t = 0, 1, 2.
  */
 function tile3x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  let a00 = f32x4.splat(0),
-    a01 = f32x4.splat(0),
-    a02 = f32x4.splat(0);
-  let a10 = f32x4.splat(0),
-    a11 = f32x4.splat(0),
-    a12 = f32x4.splat(0);
-  let a20 = f32x4.splat(0),
-    a21 = f32x4.splat(0),
-    a22 = f32x4.splat(0);
-  let p0 = w,
-    p1 = w + rs,
-    p2 = p1 + rs;
-  let q0 = x,
-    q1 = x + rs,
-    q2 = q1 + rs;
-  const end = x + ((<usize>(n & ~3)) << 2);
-  while (q0 < end) {
-    const x0 = v128.load(q0),
-      x1 = v128.load(q1),
-      x2 = v128.load(q2);
-    let wv = v128.load(p0);
-    a00 = Vec.madd(x0, wv, a00);
-    a10 = Vec.madd(x1, wv, a10);
-    a20 = Vec.madd(x2, wv, a20);
-    wv = v128.load(p1);
-    a01 = Vec.madd(x0, wv, a01);
-    a11 = Vec.madd(x1, wv, a11);
-    a21 = Vec.madd(x2, wv, a21);
-    wv = v128.load(p2);
-    a02 = Vec.madd(x0, wv, a02);
-    a12 = Vec.madd(x1, wv, a12);
-    a22 = Vec.madd(x2, wv, a22);
-    ((q0 += 16), (q1 += 16), (q2 += 16), (p0 += 16), (p1 += 16), (p2 += 16));
-  }
-  // lane 3 of each sum is a throwaway copy of lane 2
-  let s0 = Vec.hsum4(a00, a01, a02, a02);
-  let s1 = Vec.hsum4(a10, a11, a12, a12);
-  let s2 = Vec.hsum4(a20, a21, a22, a22);
-  const stop = x + ((<usize>n) << 2);
-  while (q0 < stop) {
-    let wc = f32x4.splat(load<f32>(p0));
-    wc = f32x4.replace_lane(wc, 1, load<f32>(p0 + rs));
-    wc = f32x4.replace_lane(wc, 2, load<f32>(p0 + 2 * rs));
-    s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
-    s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
-    s2 = Vec.madd(f32x4.splat(load<f32>(q2)), wc, s2);
-    ((q0 += 4), (q1 += 4), (q2 += 4), (p0 += 4));
-  }
-  Vec.store3(out, f32x4.add(s0, bias));
-  Vec.store3(out + os, f32x4.add(s1, bias));
-  Vec.store3(out + 2 * os, f32x4.add(s2, bias));
+  Tiles.by3(out, os, x, w, rs, n, bias, true);
 }
 
 /**
- * Two tokens against three weight rows: tile3x3's arithmetic for a block's last 2 tokens (batched
- * decode of 8 = 3 + 3 + 2), so no fourth row is computed and thrown away as with tile2x4.
+ * Two tokens against three weight rows: tile3x3 without its third token, for a block's last 2
+ * tokens (batched decode of 8 = 3 + 3 + 2), so no fourth row is computed and thrown away as with
+ * tile2x4.
  */
 function tile2x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  let a00 = f32x4.splat(0),
-    a01 = f32x4.splat(0),
-    a02 = f32x4.splat(0);
-  let a10 = f32x4.splat(0),
-    a11 = f32x4.splat(0),
-    a12 = f32x4.splat(0);
-  let p0 = w,
-    p1 = w + rs,
-    p2 = p1 + rs;
-  let q0 = x,
-    q1 = x + rs;
-  const end = x + ((<usize>(n & ~3)) << 2);
-  while (q0 < end) {
-    const x0 = v128.load(q0),
-      x1 = v128.load(q1);
-    let wv = v128.load(p0);
-    a00 = Vec.madd(x0, wv, a00);
-    a10 = Vec.madd(x1, wv, a10);
-    wv = v128.load(p1);
-    a01 = Vec.madd(x0, wv, a01);
-    a11 = Vec.madd(x1, wv, a11);
-    wv = v128.load(p2);
-    a02 = Vec.madd(x0, wv, a02);
-    a12 = Vec.madd(x1, wv, a12);
-    ((q0 += 16), (q1 += 16), (p0 += 16), (p1 += 16), (p2 += 16));
+  Tiles.by3(out, os, x, w, rs, n, bias, false);
+}
+
+// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+class Tiles {
+  /**
+   * tile3x3 (three = true) and tile2x3 (false): inlined with a constant `three`, each compiles
+   * to its own loop with the third token's loads, multiply-adds and stores gone, not branched
+   * over. Lane 3 of each sum is a throwaway copy of lane 2 (3 rows in a 4-lane hsum).
+   */
+  @inline static by3(
+    out: usize,
+    os: usize,
+    x: usize,
+    w: usize,
+    rs: usize,
+    n: i32,
+    bias: v128,
+    three: bool,
+  ): void {
+    let a00 = f32x4.splat(0),
+      a01 = f32x4.splat(0),
+      a02 = f32x4.splat(0);
+    let a10 = f32x4.splat(0),
+      a11 = f32x4.splat(0),
+      a12 = f32x4.splat(0);
+    let a20 = f32x4.splat(0),
+      a21 = f32x4.splat(0),
+      a22 = f32x4.splat(0);
+    let p0 = w,
+      p1 = w + rs,
+      p2 = p1 + rs;
+    let q0 = x,
+      q1 = x + rs,
+      q2 = q1 + rs;
+    const end = x + ((<usize>(n & ~3)) << 2);
+    for (; q0 < end; q0 += 16, q1 += 16, q2 += 16, p0 += 16, p1 += 16, p2 += 16) {
+      const x0 = v128.load(q0),
+        x1 = v128.load(q1);
+      const x2 = three ? v128.load(q2) : x1;
+      let wv = v128.load(p0);
+      a00 = Vec.madd(x0, wv, a00);
+      a10 = Vec.madd(x1, wv, a10);
+      if (three) a20 = Vec.madd(x2, wv, a20);
+      wv = v128.load(p1);
+      a01 = Vec.madd(x0, wv, a01);
+      a11 = Vec.madd(x1, wv, a11);
+      if (three) a21 = Vec.madd(x2, wv, a21);
+      wv = v128.load(p2);
+      a02 = Vec.madd(x0, wv, a02);
+      a12 = Vec.madd(x1, wv, a12);
+      if (three) a22 = Vec.madd(x2, wv, a22);
+    }
+    let s0 = Vec.hsum4(a00, a01, a02, a02);
+    let s1 = Vec.hsum4(a10, a11, a12, a12);
+    let s2 = three ? Vec.hsum4(a20, a21, a22, a22) : s1;
+    const stop = x + ((<usize>n) << 2);
+    for (; q0 < stop; q0 += 4, q1 += 4, q2 += 4, p0 += 4) {
+      // n % 4 tail: column k of the three weight rows times x0[k], x1[k] (and x2[k])
+      const wc = Vec.col3(p0, rs);
+      s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
+      s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
+      if (three) s2 = Vec.madd(f32x4.splat(load<f32>(q2)), wc, s2);
+    }
+    Vec.store3(out, f32x4.add(s0, bias));
+    Vec.store3(out + os, f32x4.add(s1, bias));
+    if (three) Vec.store3(out + 2 * os, f32x4.add(s2, bias));
   }
-  let s0 = Vec.hsum4(a00, a01, a02, a02);
-  let s1 = Vec.hsum4(a10, a11, a12, a12);
-  const stop = x + ((<usize>n) << 2);
-  while (q0 < stop) {
-    let wc = f32x4.splat(load<f32>(p0));
-    wc = f32x4.replace_lane(wc, 1, load<f32>(p0 + rs));
-    wc = f32x4.replace_lane(wc, 2, load<f32>(p0 + 2 * rs));
-    s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
-    s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
-    ((q0 += 4), (q1 += 4), (p0 += 4));
-  }
-  Vec.store3(out, f32x4.add(s0, bias));
-  Vec.store3(out + os, f32x4.add(s1, bias));
 }
 
 /**
@@ -260,19 +234,17 @@ export function dot1x4(x: usize, w: usize, ws: usize, n: i32): v128 {
     p3 = p2 + ws;
   let q = x;
   const end = x + ((<usize>(n & ~3)) << 2);
-  while (q < end) {
+  for (; q < end; q += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
     const xv = v128.load(q);
     a0 = Vec.madd(xv, v128.load(p0), a0);
     a1 = Vec.madd(xv, v128.load(p1), a1);
     a2 = Vec.madd(xv, v128.load(p2), a2);
     a3 = Vec.madd(xv, v128.load(p3), a3);
-    ((q += 16), (p0 += 16), (p1 += 16), (p2 += 16), (p3 += 16));
   }
   let s = Vec.hsum4(a0, a1, a2, a3);
   const stop = x + ((<usize>n) << 2);
-  while (q < stop) {
+  for (; q < stop; q += 4, p0 += 4) {
     s = Vec.madd(f32x4.splat(load<f32>(q)), Vec.col4(p0, ws), s);
-    ((q += 4), (p0 += 4));
   }
   return s;
 }
@@ -284,21 +256,20 @@ export function dot(x: usize, w: usize, n: i32): f32 {
   let q = x,
     p = w;
   const end8 = x + ((<usize>(n & ~7)) << 2);
-  while (q < end8) {
+  for (; q < end8; q += 32, p += 32) {
     a0 = Vec.madd(v128.load(q), v128.load(p), a0);
     a1 = Vec.madd(v128.load(q, 16), v128.load(p, 16), a1);
-    ((q += 32), (p += 32));
   }
   const end4 = x + ((<usize>(n & ~3)) << 2);
   if (q < end4) {
     a0 = Vec.madd(v128.load(q), v128.load(p), a0);
-    ((q += 16), (p += 16));
+    q += 16;
+    p += 16;
   }
   let s = Vec.hsum(f32x4.add(a0, a1));
   const stop = x + ((<usize>n) << 2);
-  while (q < stop) {
+  for (; q < stop; q += 4, p += 4) {
     s += load<f32>(q) * load<f32>(p);
-    ((q += 4), (p += 4));
   }
   return s;
 }

@@ -34,7 +34,7 @@ export function quantizeQ4Input(q: usize, s: usize, c: usize, x: usize, T: i32, 
 function quantizeBlocks<Q>(q: usize, s: usize, c: usize, x: usize, T: i32, n: i32): void {
   const wide = sizeof<Q>() == 2;
   const sums = wide || !isSigned<Q>();
-  const blocks = (T * n) >> 5;
+  const blocks = (T * n) / QBLOCK;
   for (let b = 0; b < blocks; b++) {
     const xp = x + ((<usize>b) << 7); // 32 floats = 128 bytes per block
     let m = f32x4.abs(v128.load(xp));
@@ -69,6 +69,16 @@ function quantizeBlocks<Q>(q: usize, s: usize, c: usize, x: usize, T: i32, n: i3
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
 export class QDot {
+  /**
+   * acc + f32(isum) · (sw · s): one block's contribution to 4 outputs (lanes), the one order
+   * every quantized kernel and twin uses. sw: the 4 weight (or key) scales; s: the address of the
+   * activation's (or query's) scale.
+   */
+  @inline static addBlock(acc: v128, isum: v128, sw: v128, s: usize): v128 {
+    const scale = f32x4.mul(sw, f32x4.splat(load<f32>(s)));
+    return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), scale));
+  }
+
   /**
    * Σ x[i]·w[i] over one block of 32 i8 activations x and 32 i8 (q8) weights w, as an i32x4
    * whose four lanes sum to the dot product. Exact: |products| <= 127·128, and 32 of them fit.

@@ -35,12 +35,15 @@ export class Vec {
     return max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
   }
 
+  /** The floats at p, p + stride, p + 2*stride (one column of three rows); lane 3 = lane 0. */
+  @inline static col3(p: usize, stride: usize): v128 {
+    const v = f32x4.replace_lane(f32x4.splat(load<f32>(p)), 1, load<f32>(p + stride));
+    return f32x4.replace_lane(v, 2, load<f32>(p + 2 * stride));
+  }
+
   /** The floats at p, p + stride, p + 2*stride, p + 3*stride (one column of four rows). */
   @inline static col4(p: usize, stride: usize): v128 {
-    let v = f32x4.splat(load<f32>(p));
-    v = f32x4.replace_lane(v, 1, load<f32>(p + stride));
-    v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * stride));
-    return f32x4.replace_lane(v, 3, load<f32>(p + 3 * stride));
+    return f32x4.replace_lane(Vec.col3(p, stride), 3, load<f32>(p + 3 * stride));
   }
 
   /** The 3 floats at p in lanes 0-2 (lane 3 = 0); reads nothing past p + 12, where a row may end. */

@@ -73,11 +73,8 @@ export const quantBytes = (d: number, n: number, dtype: QuantDType) =>
   dtype === "q8" ? d * n : (Math.ceil(d / 4) * 4 * n) / 2;
 
 /**
- * Where value i of block k of row j of a q4 [d][n] matrix lives: byte and nibble shift (0 low,
- * 4 high). Rows go in groups of 4, a group's blocks in order, 64 bytes per block: four chunks
- * of 16 bytes, chunk c holding values 8c..8c+7 of the 4 rows; byte 4r + (i % 4) of the chunk
- * holds value 8c + i % 4 of row r in its low nibble and 8c + 4 + i % 4 in its high nibble
- * (assembly/matmul-q4.ts says why).
+ * Where value i of block k of row j of a q4 [d][n] matrix lives in the layout src/model/manifest.ts
+ * describes: byte (group, block, chunk i / 8, row j % 4, i % 4) and nibble shift (0 low, 4 high).
  */
 export function q4Index(
   j: number,

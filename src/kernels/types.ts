@@ -78,8 +78,8 @@ export interface Kernels {
   /**
    * out[T][d] = x·wᵀ (+ b) with x f32 [T][n], quantized inside (same rule and bits as quantize)
    * into the scratch xq (q4ScratchBytes(T, n) bytes, in a form private to the build), and w q4
-   * in matmulQ4's layout (quant.ts q4Index: rows in groups of 4, 64 bytes per block and group),
-   * scales as matmulQ8's. The same per-block arithmetic as matmulQ8, so the same guarantees.
+   * (layout: manifest.ts; rows in groups of 4, 64 bytes per block and group), scales as
+   * matmulQ8's. The same per-block arithmetic as matmulQ8, so the same guarantees.
    */
   matmulQ4(
     out: Ptr,

@@ -2,7 +2,10 @@
 // 16-byte-aligned offset, already in the runtime dtype and layout), cut into shards.
 // Loading = copy each shard to weightsBase + shard.offset. No Workers APIs here.
 
-import { quantBytes } from "../kernels/quant.js";
+import { QBLOCK, quantBytes } from "../kernels/quant.js";
+
+/** Values per quantization block: part of the format, defined with the quantizers. */
+export { QBLOCK };
 
 /**
  * Format 2 added quantized tensors (dtype q8 / q4 with scales_offset); format 3 changed the q4
@@ -27,7 +30,8 @@ export const ALIGN = 16;
 
 /**
  * Runtime dtypes. Quantized tensors are matrices [d][n] (d rows of n values, n a multiple of 32)
- * quantized in blocks of 32 consecutive values of a row, each block with one f32 scale s:
+ * quantized in blocks of QBLOCK = 32 consecutive values of a row (src/kernels/quant.ts says why
+ * 32), each block with one f32 scale s:
  *
  *   q8: value = q · s, q int8 in [-127, 127], s = amax / 127 of the block.
  *   q4: value = q · s, q in [-8, 7], s = m / -8 where m is the block's value of largest magnitude
@@ -40,7 +44,8 @@ export const ALIGN = 16;
  *                  per block: four 16-byte chunks, chunk c holding values 8c..8c+7 of the 4
  *                  rows; byte 4r + i (i < 4) of a chunk holds value 8c + i of row r in its low
  *                  nibble and 8c + 4 + i in its high nibble, each as q + 8 in [0, 15]
- *                  (src/kernels/quant.ts q4Index; why: assembly/matmul-q4.ts).
+ *                  (the one description of this layout; src/kernels/quant.ts q4Index computes
+ *                  it, assembly/matmul-q4.ts says why the kernels want it).
  *   scales_offset: f32 scales [ceil(d/4)][n/32][4] (16-aligned, after the quants): rows in
  *                  groups of 4, each group's 4 scales of block 0, then of block 1, ...; the
  *                  scale of block k of row j is at scales_offset + 4·((⌊j/4⌋·n/32 + k)·4 + j%4)
@@ -53,9 +58,6 @@ export const ALIGN = 16;
  * Biases, LayerNorm parameters and wpe are always f32.
  */
 export type DType = "f32" | "q8" | "q4";
-
-/** Values per quantization block. */
-export const QBLOCK = 32;
 
 /** GPT-2 hyperparameters, with llm.c's letters in the comments. */
 export interface ModelConfig {

@@ -3,9 +3,9 @@
 // isolate budget. The forward pass addresses memory only through this plan. planServing picks
 // the KV dtype, the served context and the slot count that fit (see its comment).
 
-import { q4ScratchBytes } from "../kernels/quant.js";
+import { q4ScratchBytes, QBLOCK } from "../kernels/quant.js";
 import { RESERVED_BYTES } from "../kernels/types.js";
-import { ALIGN, QBLOCK, type DType, type Manifest, type ModelConfig } from "./manifest.js";
+import { ALIGN, type DType, type Manifest, type ModelConfig } from "./manifest.js";
 
 const PAGE = 65536; // one WebAssembly page
 const MiB = 1024 * 1024;

@@ -78,7 +78,7 @@ function measureLimits(): Limits {
 }
 
 /** build/bench/gpt2-<dtype>, converted from the seeded random checkpoint if not current. */
-function gpt2Dir(dtype: DType): string {
+export function gpt2Dir(dtype: DType): string {
   const hf = join(DIR, "gpt2-random");
   const cfg = join(hf, "config.json");
   const seed = existsSync(cfg) ? JSON.parse(readFileSync(cfg, "utf8")).gpt_edge_random?.seed : -1;
@@ -115,10 +115,14 @@ function flopWeights(m: Manifest): { body: number; wte: number } {
 }
 
 /** f32 models with an f32 KV cache; q8/q4 with the int8 cache they are served with. */
-async function load(dir: string, name: string, variant: KernelVariant): Promise<LoadedModel> {
+export async function loadBenchModel(
+  dir: string,
+  name: string,
+  kernels: WebAssembly.Module,
+): Promise<LoadedModel> {
   const f32 = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).source?.dtype === "f32";
   return loadModel(modelDirStore(dir, name), name, {
-    kernels: loadKernelModule(variant),
+    kernels,
     budgetBytes: 2 ** 31,
     slots: BATCH,
     rows: PREFILL,
@@ -129,7 +133,7 @@ async function load(dir: string, name: string, variant: KernelVariant): Promise<
 }
 
 /** Fills every slot's KV cache (f32, or int8 + scales) with small values: decode is valid anywhere. */
-function fillKv(lm: LoadedModel): void {
+export function fillKv(lm: LoadedModel): void {
   const { n_layer: L, n_embd: C } = lm.manifest.config;
   const buf = lm.kernels.memory.buffer;
   const n = lm.plan.context * C;
@@ -150,7 +154,7 @@ function fillKv(lm: LoadedModel): void {
   }
 }
 
-const ids = (n: number, seed: number, V: number) =>
+export const ids = (n: number, seed: number, V: number) =>
   Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % V);
 
 /** Rows for one model through one kernel variant. */
@@ -287,7 +291,7 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
     if (which.length && !which.some((w) => label.includes(w))) continue;
     for (const variant of ["baseline", "relaxed"] as const) {
       process.stderr.write(`bench kernels: ${label} ${variant}...\n`);
-      const lm = await load(dir(), name, variant);
+      const lm = await loadBenchModel(dir(), name, loadKernelModule(variant));
       const r = benchModel(label, lm, lim, variant);
       decode[`${label} ${variant}`] = r[0].value;
       rows.push(...r);

@@ -127,11 +127,13 @@ for (const variant of ["baseline", "relaxed"] as const) {
 
     describe("matmulQ8 / matmulQ4", () => {
       // n = 96: 3 blocks (the block loop runs 3x); d = 15: three 4-row tiles + 3 tail rows;
-      // T = 1, 3, 8: single token, a pair + the odd token, four pairs. T = 130 with n = 4096
+      // T = 1, 3, 8: single token, a pair + the odd token, four pairs. d = 9: q4's odd group
+      // count (3: two through its two-group tile, the last, 1 row, alone). T = 130 with n = 4096
       // (4 KiB int8 rows) crosses the 512 KiB token blocks (128 tokens each).
       const cases = [
         { T: 1, n: 96, d: 15, bias: true },
         { T: 3, n: 96, d: 15, bias: false },
+        { T: 5, n: 96, d: 9, bias: true },
         { T: 8, n: 768, d: 13, bias: true },
         { T: 130, n: 4096, d: 6, bias: true },
       ];
