@@ -69,7 +69,8 @@ async function compare(): Promise<void> {
   const out = $("cmp-out");
   try {
     const run = async (prompt: string) => {
-      const probe = await apiJson<Inspection>("/v1/inspect", {
+      // The lightest inspection: no views but the tokens, then the focus at the word.
+      const light = {
         model: S.model,
         prompt,
         top_n: 1,
@@ -78,19 +79,13 @@ async function compare(): Promise<void> {
         embeddings: false,
         prompt_logprobs: false,
         layers: [],
-      });
+      };
+      const probe = await apiJson<Inspection>("/v1/inspect", light);
       const i = findWord(probe, word);
       if (i < 0)
         throw new Error(`${JSON.stringify(word)} is not one token of ${JSON.stringify(prompt)}`);
       return apiJson<Inspection>("/v1/inspect", {
-        model: S.model,
-        prompt,
-        top_n: 1,
-        neighbours: 0,
-        hidden: false,
-        embeddings: false,
-        prompt_logprobs: false,
-        layers: [],
+        ...light,
         position: i,
         layer: S.layer,
         head: S.head,

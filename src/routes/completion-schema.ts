@@ -70,16 +70,17 @@ const stop = v.nullish(
 );
 
 const BAD_BIAS = "Invalid 'logit_bias': expected an object of token id -> bias.";
+const BAD_BIAS_VALUE = "Invalid 'logit_bias': bias for {key} must be a number in [-100, 100].";
 const logitBias = v.nullish(
   v.pipe(
     plainObject(BAD_BIAS),
     v.record(
       v.pipe(v.string(), v.regex(/^\d+$/, "Invalid 'logit_bias': key '{key}' is not a token id.")),
       v.pipe(
-        v.number("Invalid 'logit_bias': bias for {key} must be a number in [-100, 100]."),
-        v.finite("Invalid 'logit_bias': bias for {key} must be a number in [-100, 100]."),
-        v.minValue(-100, "Invalid 'logit_bias': bias for {key} must be a number in [-100, 100]."),
-        v.maxValue(100, "Invalid 'logit_bias': bias for {key} must be a number in [-100, 100]."),
+        v.number(BAD_BIAS_VALUE),
+        v.finite(BAD_BIAS_VALUE),
+        v.minValue(-100, BAD_BIAS_VALUE),
+        v.maxValue(100, BAD_BIAS_VALUE),
       ),
       BAD_BIAS,
     ),

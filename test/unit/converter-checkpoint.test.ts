@@ -10,6 +10,7 @@ import { expectedTensors, type Manifest } from "../../src/model/manifest.js";
 import { parseConfig, sourceShape } from "../../weights/checkpoint.js";
 import { convertCheckpoint } from "../../weights/convert.js";
 import { encodeSafetensors, type TensorToWrite } from "../../weights/safetensors.js";
+import { readImageF32 } from "./helpers/image.js";
 
 const TINY = fileURLToPath(new URL("../../weights/tiny-shakespeare", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "converter-ck-test-"));
@@ -118,15 +119,9 @@ function makeCheckpoint(v: Variant = {}): string {
   return dir;
 }
 
-function readImage(dir: string, m: Manifest): Float32Array {
-  const image = new Uint8Array(m.image_bytes);
-  for (const s of m.shards) image.set(fs.readFileSync(path.join(dir, s.file)), s.offset);
-  return new Float32Array(image.buffer);
-}
-
 /** Every runtime value equals its source value; linear weights are transposed. */
 function expectImageMatchesSource(dir: string, m: Manifest) {
-  const image = readImage(dir, m);
+  const image = readImageF32(dir, m);
   for (const t of m.tensors) {
     const base = t.offset / 4;
     const [rows, cols] = t.shape.length === 2 ? t.shape : [1, t.shape[0]];

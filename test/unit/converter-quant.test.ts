@@ -16,12 +16,13 @@ import {
   scaleIndex,
 } from "../../src/kernels/quant.js";
 import { loadModel } from "../../src/model/loader.js";
-import { ALIGN, FORMAT, tensorLayout, type Manifest } from "../../src/model/manifest.js";
+import { ALIGN, FORMAT, tensorLayout } from "../../src/model/manifest.js";
 import { main } from "../../weights/cli.js";
 import { convertCheckpoint } from "../../weights/convert.js";
 import { encodeSafetensors, type TensorToWrite } from "../../weights/safetensors.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { mulberry32 } from "./helpers/random.js";
+import { readImage } from "./helpers/image.js";
 
 const TINY = fileURLToPath(new URL("../../weights/tiny-shakespeare", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "converter-quant-test-"));
@@ -69,12 +70,6 @@ function writeCheckpoint(dir: string, embd = C): Map<string, Float32Array> {
   for (const f of ["vocab.json", "merges.txt"])
     fs.copyFileSync(path.join(TINY, f), path.join(dir, f));
   return values;
-}
-
-function readImage(dir: string, m: Manifest): Uint8Array {
-  const image = new Uint8Array(m.image_bytes);
-  for (const s of m.shards) image.set(fs.readFileSync(path.join(dir, s.file)), s.offset);
-  return image;
 }
 
 const HF = path.join(tmp, "hf");

@@ -13,6 +13,7 @@ import { convertCheckpoint } from "../../weights/convert.js";
 import { inspectModel, verifyModelDir } from "../../weights/inspect.js";
 import { packModelDir, unpackModel } from "../../weights/pack.js";
 import { groupOf } from "../../weights/shard.js";
+import { readImageF32 } from "./helpers/image.js";
 
 const HF = fileURLToPath(new URL("../../weights/tiny-shakespeare", import.meta.url));
 const hfConfig = JSON.parse(fs.readFileSync(path.join(HF, "config.json"), "utf8"));
@@ -32,12 +33,6 @@ function readSource(): Map<string, { shape: number[]; data: Float32Array }> {
     out.set(k, { shape: h.shape, data: new Float32Array(new Uint8Array(bytes).buffer) });
   }
   return out;
-}
-
-function readImage(dir: string, m: Manifest): Float32Array {
-  const image = new Uint8Array(m.image_bytes);
-  for (const s of m.shards) image.set(fs.readFileSync(path.join(dir, s.file)), s.offset);
-  return new Float32Array(image.buffer);
 }
 
 /** A shard holds whole groups (embeddings, a layer, ln_f) or part of exactly one group. */
@@ -71,7 +66,7 @@ const src = readSource();
 beforeAll(() => {
   out = path.join(tmp, "default");
   manifest = convertCheckpoint(HF, out).manifest;
-  image = readImage(out, manifest);
+  image = readImageF32(out, manifest);
 });
 
 describe("convert tiny-shakespeare", () => {
@@ -170,9 +165,9 @@ describe("convert tiny-shakespeare", () => {
       .map((t) => t.name);
     expect(straddling).toEqual(expect.arrayContaining(split));
     if (max === MiB) expect(m.shards.slice(0, 2).map((s) => s.bytes)).toEqual([MiB, MiB]);
-    expect(Buffer.compare(Buffer.from(readImage(dir, m).buffer), Buffer.from(image.buffer))).toBe(
-      0,
-    );
+    expect(
+      Buffer.compare(Buffer.from(readImageF32(dir, m).buffer), Buffer.from(image.buffer)),
+    ).toBe(0);
   });
 
   it("Should start shards at layer boundaries when whole layers fit", () => {

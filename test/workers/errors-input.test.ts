@@ -5,7 +5,7 @@
 import { env as baseEnv } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import worker, { type Env } from "../../src/index.js";
-import { MODEL, seedModel } from "./seed.js";
+import { MODEL, read, seedModel } from "./seed.js";
 
 const open: Env = { ...(baseEnv as unknown as Env) };
 const small: Env = {
@@ -17,15 +17,8 @@ const small: Env = {
 };
 const keyed: Env = { ...open, API_KEYS: "sk-one" };
 
-async function call(path: string, init: RequestInit = {}, e: Env = open) {
-  const res = await worker.fetch(new Request(`http://gpt-edge.test${path}`, init), e);
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: res.status, headers: res.headers, json, text };
-}
+const call = async (path: string, init: RequestInit = {}, e: Env = open) =>
+  read(await worker.fetch(new Request(`http://gpt-edge.test${path}`, init), e));
 
 const post = (path: string, body: BodyInit, e: Env = open) =>
   call(path, { method: "POST", headers: { "content-type": "application/json" }, body }, e);
