@@ -102,8 +102,12 @@ function tile2x4(
 ): void {
   let acc0 = f32x4.splat(0),
     acc1 = f32x4.splat(0);
-  const end = w + <usize>nb * QBLOCK;
-  for (let p = w; p < end; p += QBLOCK, x0 += QBLOCK, x1 += QBLOCK, s0 += 4, s1 += 4, sw += 16) {
+  let p = w;
+  for (
+    let k = 0;
+    k < nb;
+    x0 += QBLOCK, x1 += QBLOCK, s0 += 4, s1 += 4, p += QBLOCK, sw += 16, k++
+  ) {
     const a = QDot.zip(QDot.block2(x0, x1, p), QDot.block2(x0, x1, p + rs));
     const c = QDot.zip(QDot.block2(x0, x1, p + 2 * rs), QDot.block2(x0, x1, p + 3 * rs));
     // a = (x0·r0, x0·r1, x1·r0, x1·r1), c the same for rows 2, 3
