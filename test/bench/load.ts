@@ -9,6 +9,7 @@ import { FIXTURE_DIR } from "../setup/paths.js";
 import type { Row } from "./row.js";
 
 const MODEL = "tiny-shakespeare";
+const REQUEST_TIMEOUT_MS = 45_000;
 const PROMPTS = ["ROMEO:", "JULIET:\nO", "First Citizen:\nBefore we proceed", "KING RICHARD II:"];
 /** The seeded request i: its text must be the same alone and under load, streamed or not. */
 const seeded = (i: number) => ({
@@ -69,6 +70,7 @@ interface Tally {
   byStatus: Map<number, number>;
   mismatches: number;
   aborted: number;
+  timeouts: number;
   errors: number;
 }
 
@@ -77,13 +79,16 @@ export async function benchLoad(): Promise<Row[]> {
   const clients = Number(process.env.LOAD_CLIENTS ?? 32);
   const server = await startDevServer({ models: [FIXTURE_DIR] });
   const url = server.url;
-  const post = (path: string, body: string, signal?: AbortSignal) =>
-    fetch(`${url}${path}`, {
+  // No request may wait longer than REQUEST_TIMEOUT_MS: the run stays bounded, and timeouts count.
+  const post = (path: string, body: string, signal?: AbortSignal) => {
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+    return fetch(`${url}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body,
-      signal,
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
+  };
   try {
     // Solo answers first (this also loads the model), then the starting memory.
     const solo: string[] = [];
@@ -99,7 +104,7 @@ export async function benchLoad(): Promise<Row[]> {
     await new Promise((r) => setTimeout(r, 1000));
     const rssStart = workerdRssMiB(server.pgid);
 
-    const tally: Tally = { byStatus: new Map(), mismatches: 0, aborted: 0, errors: 0 };
+    const tally: Tally = { byStatus: new Map(), mismatches: 0, aborted: 0, timeouts: 0, errors: 0 };
     const count = (s: number) => tally.byStatus.set(s, (tally.byStatus.get(s) ?? 0) + 1);
     const end = Date.now() + seconds * 1000;
     let rssPeak = rssStart;
@@ -166,7 +171,9 @@ export async function benchLoad(): Promise<Row[]> {
             await res.arrayBuffer();
           }
         } catch (e) {
-          if ((e as Error).name === "AbortError") tally.aborted++;
+          const name = (e as Error).name;
+          if (name === "TimeoutError") tally.timeouts++;
+          else if (name === "AbortError") tally.aborted++;
           else tally.errors++;
         }
       }
@@ -197,6 +204,7 @@ export async function benchLoad(): Promise<Row[]> {
       { name: "load: 5xx answers", value: fivexx, unit: "requests", note },
       { name: "load: seeded texts unlike solo", value: tally.mismatches, unit: "requests", note },
       { name: "load: client-side aborts", value: tally.aborted, unit: "requests", note },
+      { name: "load: timed out (45 s)", value: tally.timeouts, unit: "requests", note },
       { name: "load: failed fetches (not aborts)", value: tally.errors, unit: "requests", note },
       { name: "load: model unloaded or reloaded", value: unloaded, unit: "times", note },
       { name: "load: drained after the clients stop", value: drainMs, unit: "ms", note },
