@@ -5,7 +5,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { quantBytes, quantizeRows, scaleCount } from "../src/kernels/quant.js";
-import { FORMAT, type DType, type Manifest, type TensorEntry } from "../src/model/manifest.js";
+import {
+  FORMAT,
+  MODEL_NAME_RE,
+  type DType,
+  type Manifest,
+  type TensorEntry,
+} from "../src/model/manifest.js";
 import {
   parseHfTokenizer,
   parseOpenAITokenizer,
@@ -43,7 +49,6 @@ export const TOKENIZER_FILE = "tokenizer.bin";
 /** Source elements per positioned read: 1 Mi floats = 4 MiB, whatever the source dtype. */
 const CHUNK_ELEMS = 1 << 20;
 /** Model names become R2 key segments and API ids: keep them URL- and path-safe. */
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function convertCheckpoint(
   hfDir: string,
@@ -53,8 +58,10 @@ export function convertCheckpoint(
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
   const name = opts.name ?? path.basename(path.resolve(hfDir));
-  if (!NAME_RE.test(name))
-    throw new Error(`model name "${name}" must match ${NAME_RE} (it becomes models/<name>/ in R2)`);
+  if (!MODEL_NAME_RE.test(name))
+    throw new Error(
+      `model name "${name}" must match ${MODEL_NAME_RE} (it becomes models/<name>/ in R2)`,
+    );
   const dtype = opts.dtype ?? "f32";
   const embeddingDtype = opts.embeddingDtype ?? dtype;
   const ck = openHfCheckpoint(hfDir);

@@ -8,7 +8,7 @@ import { scalarKernels } from "../kernels/scalar.js";
 import type { Kernels } from "../kernels/types.js";
 import { Tokenizer } from "../tokenizer/index.js";
 import { GPT2 } from "./gpt2.js";
-import { unreadableFormat, type FileEntry, type Manifest } from "./manifest.js";
+import { MODEL_NAME_RE, unreadableFormat, type FileEntry, type Manifest } from "./manifest.js";
 import { planServing, type KvDtype, type MemoryPlan } from "./plan.js";
 import { readInto, sha256Hex, shardResponse, type StoredObject } from "./shard-io.js";
 
@@ -76,9 +76,6 @@ export class ModelLoadError extends Error {
 export class ModelNotFoundError extends Error {
   name = "ModelNotFoundError";
 }
-
-/** Model ids the converter writes (weights/convert.ts): one R2 path segment, at most 128 chars. */
-export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Refuse an id no converted model can have, before it reaches the store (R2 rejects some). */
 export function checkModelName(name: string): void {

@@ -155,3 +155,6 @@ export function tensorLayout(shape: number[], dtype: DType): { bytes: number; sc
   const scales = Math.ceil(quants / ALIGN) * ALIGN;
   return { bytes: scales + Math.ceil(d / 4) * 4 * (n / QBLOCK) * 4, scales };
 }
+
+/** Model ids the converter writes and the loader accepts: one R2 path segment, at most 128 chars. */
+export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -56,11 +56,10 @@ export function registryDeps(
   waitUntil?: (p: Promise<unknown>) => void,
   limits?: RateLimits,
 ): Deps {
-  // The id as given, cut short: an error never echoes a whole hostile value.
   const named =
     (model: string) =>
     (e: unknown): never => {
-      throw apiErrorOf(e, model.length > 64 ? `${model.slice(0, 64)}…` : model);
+      throw apiErrorOf(e, model);
     };
   return {
     caps,

@@ -74,8 +74,7 @@ export const invalid = (param: string, message: string, code: string | null = nu
 export const modelNotFound = (model: string) =>
   new ApiError(
     404,
-    `The model '${model.length > 80 ? `${model.slice(0, 80)}…` : model}' does not exist. ` +
-      "GET /v1/models lists the models this server has.",
+    `The model '${model}' does not exist. GET /v1/models lists the models this server has.`,
     { param: "model", code: "model_not_found" },
   );
 
@@ -84,10 +83,12 @@ export const unavailable = (message: string, retryAfterSeconds: number, code: st
 
 /**
  * Any error as the ApiError the client gets: the client's faults from the inner layers become
- * 4xx naming the field, load and capacity failures 503, anything unexpected a 500. `model`,
- * where known, names the model in load failures.
+ * 4xx naming the field, load and capacity failures 503, anything unexpected a 500. `given`,
+ * where known, is the model id the request named (cut to 64 characters in messages).
  */
-export function apiErrorOf(err: unknown, model?: string): ApiError {
+export function apiErrorOf(err: unknown, given?: string): ApiError {
+  // The id as given, cut short: an error never echoes a whole hostile value.
+  const model = given !== undefined && given.length > 64 ? `${given.slice(0, 64)}…` : given;
   if (err instanceof ApiError) return err;
   if (err instanceof CompletionRequestError) return invalid(err.param, err.message, err.code);
   if (err instanceof SamplingParamError) return invalid(err.param, err.message);
