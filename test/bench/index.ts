@@ -3,6 +3,7 @@
 
 import { benchKernels } from "./kernels.js";
 import { benchLoad } from "./load.js";
+import { benchPeer } from "./peer.js";
 import { benchServe, benchServeGpt2 } from "./serve.js";
 import type { Row } from "./row.js";
 import { benchSampler } from "./sampler.js";
@@ -16,6 +17,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["kernels", () => benchKernels()],
   ["serve", benchServe],
   ["serve-gpt2", benchServeGpt2],
+  ["peer", benchPeer],
   ["load", benchLoad],
 ];
 
