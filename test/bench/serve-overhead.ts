@@ -131,6 +131,9 @@ async function measure(t: Target): Promise<Row[]> {
         keep(`node ${B}`, bareRequests(lm, B));
       }
     }
+  } catch (e) {
+    const logs = `served:\n${served?.log().slice(-2000)}\nbare:\n${bare?.log().slice(-2000)}`;
+    throw new Error(`${t.label}: ${e instanceof Error ? e.stack : e}\n${logs}`, { cause: e });
   } finally {
     await bare?.stop();
     await served?.stop();
