@@ -53,7 +53,15 @@ const STEP_WAIT_ROUNDS = 16;
  */
 const UNREAD_STEP_LIMIT = 256;
 
-const defaultYield = () => new Promise<void>((r) => setTimeout(r, 0));
+/**
+ * One event-loop turn between a driver's steps, so other requests and their streams run: a
+ * setImmediate where there is one (Node, where setTimeout(0) waits at least 1 ms: 1.5 ms a step),
+ * else setTimeout(0), which workerd runs at once (~12 µs measured). Neither depends on the clock.
+ */
+const defaultYield: () => Promise<void> =
+  typeof globalThis.setImmediate === "function"
+    ? () => new Promise<void>((r) => setImmediate(r))
+    : () => new Promise<void>((r) => setTimeout(r, 0));
 
 export class Engine {
   private readonly waiting: Sequence[] = [];

@@ -3,7 +3,7 @@
 // for bit; attentionQ8 computes its softmax and value sums in f64, like the f32 attention twin.
 
 import { quantAt, quantizeBlockQ8, QBLOCK, scaleIndex, type QuantDType } from "./quant";
-import type { Kernels, Ptr } from "./types";
+import type { Kernels, MatmulSizes, Ptr } from "./types";
 
 const f32 = Math.fround;
 
@@ -30,9 +30,7 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
     w: Ptr,
     ws: Ptr,
     b: Ptr,
-    T: number,
-    n: number,
-    d: number,
+    ...[T, n, d]: MatmulSizes
   ) => {
     const m = F();
     const u8 = U8();

@@ -6,11 +6,17 @@
 
 export type Ptr = number;
 
+/** The sizes of every matmul: T rows of x, n inputs per row, d outputs per row. */
+export type MatmulSizes = [T: number, n: number, d: number];
+
+/** Attention's T new tokens from position pos0, C channels in NH heads, q rows qStride apart. */
+export type AttentionSizes = [T: number, pos0: number, C: number, NH: number, qStride: number];
+
 export interface Kernels {
   readonly memory: WebAssembly.Memory;
 
   /** out[T][d] = x[T][n] · w[d][n]ᵀ (+ b[d] unless b = 0). w is [out][in] row-major. */
-  matmul(out: Ptr, x: Ptr, w: Ptr, b: Ptr, T: number, n: number, d: number): void;
+  matmul(out: Ptr, x: Ptr, w: Ptr, b: Ptr, ...sizes: MatmulSizes): void;
 
   /** out[T][C] = (x - mean) / sqrt(var + eps) * g + b, per row; biased variance. out may equal x. */
   layernorm(out: Ptr, x: Ptr, g: Ptr, b: Ptr, T: number, C: number, eps: number): void;
@@ -35,18 +41,7 @@ export interface Kernels {
    * past key pos0+t). out[T][C] gets, per head h, Σ_j att[h][t][j] · v[j][h*HS..]. Scores are
    * scaled by 1/sqrt(HS).
    */
-  attention(
-    out: Ptr,
-    att: Ptr,
-    q: Ptr,
-    k: Ptr,
-    v: Ptr,
-    T: number,
-    pos0: number,
-    C: number,
-    NH: number,
-    qStride: number,
-  ): void;
+  attention(out: Ptr, att: Ptr, q: Ptr, k: Ptr, v: Ptr, ...sizes: AttentionSizes): void;
 
   // ---- block-quantized kernels: blocks of 32 values with an f32 scale (layouts: manifest.ts) ----
 
@@ -63,17 +58,7 @@ export interface Kernels {
    * then acc = acc + f32(isum)·(ws·xs) in block order; out = acc + b. So a row's result is
    * bit-identical whatever T is and wherever the row sits in the batch.
    */
-  matmulQ8(
-    out: Ptr,
-    xq: Ptr,
-    xs: Ptr,
-    w: Ptr,
-    ws: Ptr,
-    b: Ptr,
-    T: number,
-    n: number,
-    d: number,
-  ): void;
+  matmulQ8(out: Ptr, xq: Ptr, xs: Ptr, w: Ptr, ws: Ptr, b: Ptr, ...sizes: MatmulSizes): void;
 
   /**
    * out[T][d] = x·wᵀ (+ b) with x f32 [T][n], quantized inside (same rule and bits as quantize)
@@ -81,17 +66,7 @@ export interface Kernels {
    * (layout: manifest.ts; rows in groups of 4, 64 bytes per block and group), scales as
    * matmulQ8's. The same per-block arithmetic as matmulQ8, so the same guarantees.
    */
-  matmulQ4(
-    out: Ptr,
-    x: Ptr,
-    xq: Ptr,
-    w: Ptr,
-    ws: Ptr,
-    b: Ptr,
-    T: number,
-    n: number,
-    d: number,
-  ): void;
+  matmulQ4(out: Ptr, x: Ptr, xq: Ptr, w: Ptr, ws: Ptr, b: Ptr, ...sizes: MatmulSizes): void;
 
   /** out[t][C] = f32(q)·s of row ids[t] of a q8 wte (i8 [V][C], scales as matmulQ8's) + wpe[pos0+t]. */
   embedQ8(out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
@@ -113,11 +88,7 @@ export interface Kernels {
     ks: Ptr,
     v: Ptr,
     vs: Ptr,
-    T: number,
-    pos0: number,
-    C: number,
-    NH: number,
-    qStride: number,
+    ...sizes: AttentionSizes
   ): void;
 }
 

@@ -3,7 +3,7 @@
 // segments (a prefill chunk or one decode token of each running sequence) as one set of rows,
 // so every weight matrix is read once per call for all of them.
 
-import type { Kernels, Ptr } from "../kernels/types.js";
+import type { Kernels, MatmulSizes, Ptr } from "../kernels/types.js";
 import type { DType, Manifest, ModelConfig } from "./manifest.js";
 import { kvAddress, type MemoryPlan } from "./plan.js";
 
@@ -38,20 +38,26 @@ interface Weight {
   s: Ptr;
 }
 
-/** Pointers to one layer's tensors. Linear weights are [out][in]. */
+/** A layernorm's weight (gain) and bias, both (C). */
+interface Norm {
+  w: Ptr;
+  b: Ptr;
+}
+
+/** A linear layer: weight [out][in] and bias (out). */
+interface Linear {
+  w: Weight;
+  b: Ptr;
+}
+
+/** One layer's tensors; attn_proj is attn.c_proj, mlp_proj is mlp.c_proj. */
 interface LayerPtrs {
-  ln_1_w: Ptr; // (C)
-  ln_1_b: Ptr; // (C)
-  c_attn_w: Weight; // (3C, C)
-  c_attn_b: Ptr; // (3C)
-  attn_proj_w: Weight; // (C, C)
-  attn_proj_b: Ptr; // (C)
-  ln_2_w: Ptr; // (C)
-  ln_2_b: Ptr; // (C)
-  c_fc_w: Weight; // (4C, C)
-  c_fc_b: Ptr; // (4C)
-  mlp_proj_w: Weight; // (C, 4C)
-  mlp_proj_b: Ptr; // (C)
+  ln_1: Norm; // (C)
+  c_attn: Linear; // (3C, C)
+  attn_proj: Linear; // (C, C)
+  ln_2: Norm; // (C)
+  c_fc: Linear; // (4C, C)
+  mlp_proj: Linear; // (C, 4C)
 }
 
 /** Runs one named step of the forward pass; timed only when there is an onStage hook. */
@@ -71,8 +77,8 @@ export class GPT2 {
   readonly config: ModelConfig;
   private readonly wte: Weight; // (V, C)
   private readonly wpe: Ptr; // (n_ctx, C)
-  private readonly ln_f_w: Ptr; // (C)
-  private readonly ln_f_b: Ptr; // (C)
+  private readonly ln_f: Norm; // (C)
+  private readonly lm_head: Linear; // (V, C): wte itself (tied), no bias
   private readonly layers: LayerPtrs[];
 
   constructor(
@@ -96,26 +102,25 @@ export class GPT2 {
         s: plan.weights + (t.scales_offset ?? 0),
       };
     };
+    const norm = (name: string): Norm => ({ w: ptr(name + ".weight"), b: ptr(name + ".bias") });
+    const linear = (name: string): Linear => ({
+      w: weight(name + ".weight"),
+      b: ptr(name + ".bias"),
+    });
     this.wte = weight("wte");
     this.wpe = ptr("wpe");
-    this.ln_f_w = ptr("ln_f.weight");
-    this.ln_f_b = ptr("ln_f.bias");
+    this.ln_f = norm("ln_f");
+    this.lm_head = { w: this.wte, b: 0 };
     this.layers = [];
     for (let l = 0; l < this.config.n_layer; l++) {
       const h = `h.${l}.`;
       this.layers.push({
-        ln_1_w: ptr(h + "ln_1.weight"),
-        ln_1_b: ptr(h + "ln_1.bias"),
-        c_attn_w: weight(h + "attn.c_attn.weight"),
-        c_attn_b: ptr(h + "attn.c_attn.bias"),
-        attn_proj_w: weight(h + "attn.c_proj.weight"),
-        attn_proj_b: ptr(h + "attn.c_proj.bias"),
-        ln_2_w: ptr(h + "ln_2.weight"),
-        ln_2_b: ptr(h + "ln_2.bias"),
-        c_fc_w: weight(h + "mlp.c_fc.weight"),
-        c_fc_b: ptr(h + "mlp.c_fc.bias"),
-        mlp_proj_w: weight(h + "mlp.c_proj.weight"),
-        mlp_proj_b: ptr(h + "mlp.c_proj.bias"),
+        ln_1: norm(h + "ln_1"),
+        c_attn: linear(h + "attn.c_attn"),
+        attn_proj: linear(h + "attn.c_proj"),
+        ln_2: norm(h + "ln_2"),
+        c_fc: linear(h + "mlp.c_fc"),
+        mlp_proj: linear(h + "mlp.c_proj"),
       });
     }
   }
@@ -148,7 +153,7 @@ export class GPT2 {
       const w = this.layers[l];
       const h = `h.${l}.`;
       // ---- attention: x += c_proj(attention(ln_1(x))) ----
-      step(h + "ln_1", () => kernels.layernorm(plan.xn, plan.x, w.ln_1_w, w.ln_1_b, B, C, eps));
+      step(h + "ln_1", () => kernels.layernorm(plan.xn, plan.x, w.ln_1.w, w.ln_1.b, B, C, eps));
       step(h + "c_attn", () => this.qkv(w, B)); // (B, 3C) = q | k | v
       let row = 0;
       segs.forEach((s, si) => {
@@ -157,13 +162,13 @@ export class GPT2 {
         hooks.onAttention?.(l, si, this.f32(plan.att, NH * T * (s.pos0 + T)));
         row += T;
       });
-      step(h + "attn.c_proj", () => this.addLinear(plan.y, w.attn_proj_w, w.attn_proj_b, B, C));
+      step(h + "attn.c_proj", () => this.addLinear(plan.y, w.attn_proj, B, C));
 
       // ---- MLP: x += c_proj(gelu(c_fc(ln_2(x)))) ----
-      step(h + "ln_2", () => kernels.layernorm(plan.xn, plan.x, w.ln_2_w, w.ln_2_b, B, C, eps));
-      step(h + "c_fc", () => this.linear(plan.fc, plan.xn, w.c_fc_w, w.c_fc_b, B, C, 4 * C));
+      step(h + "ln_2", () => kernels.layernorm(plan.xn, plan.x, w.ln_2.w, w.ln_2.b, B, C, eps));
+      step(h + "c_fc", () => this.linear(plan.fc, plan.xn, w.c_fc, B, C, 4 * C));
       step(h + "gelu", () => kernels.gelu(plan.fc, plan.fc, B * 4 * C));
-      step(h + "mlp.c_proj", () => this.addLinear(plan.fc, w.mlp_proj_w, w.mlp_proj_b, B, 4 * C));
+      step(h + "mlp.c_proj", () => this.addLinear(plan.fc, w.mlp_proj, B, 4 * C));
       hooks.onResidual?.(l, this.f32(plan.x, B * C));
     }
 
@@ -174,7 +179,7 @@ export class GPT2 {
       const G = group.length;
       step("ln_f", () => this.lnF(group.map(([, , r]) => r)));
       // logits = ln_f(x) · wteᵀ: the unembedding is the embedding (V, C), tied
-      step("lm_head", () => this.linear(plan.logits, plan.lnf, this.wte, 0, G, C, V));
+      step("lm_head", () => this.linear(plan.logits, plan.lnf, this.lm_head, G, C, V));
       group.forEach(([si, t], g) => onLogits(si, t, this.f32(plan.logits + g * V * 4, V)));
     }
   }
@@ -200,7 +205,7 @@ export class GPT2 {
   }
 
   /** out[T][d] = x[T][n] · wᵀ + b in w's dtype (q8: x goes to int8 blocks in xq first). */
-  private linear(out: Ptr, x: Ptr, w: Weight, b: Ptr, T: number, n: number, d: number): void {
+  private linear(out: Ptr, x: Ptr, { w, b }: Linear, ...[T, n, d]: MatmulSizes): void {
     const { kernels, plan } = this;
     if (w.dtype === "f32") return kernels.matmul(out, x, w.q, b, T, n, d);
     if (w.dtype === "q4") return kernels.matmulQ4(out, x, plan.q4x, w.q, w.s, b, T, n, d);
@@ -209,10 +214,10 @@ export class GPT2 {
   }
 
   /** The residual connection after a block's output projection: x[B][C] += in[B][n] · wᵀ + b. */
-  private addLinear(input: Ptr, w: Weight, b: Ptr, B: number, n: number): void {
+  private addLinear(input: Ptr, proj: Linear, B: number, n: number): void {
     const { kernels, plan } = this;
     const C = this.config.n_embd;
-    this.linear(plan.tmp, input, w, b, B, n, C);
+    this.linear(plan.tmp, input, proj, B, n, C);
     kernels.add(plan.x, plan.x, plan.tmp, B * C);
   }
 
@@ -220,7 +225,7 @@ export class GPT2 {
   private qkv(w: LayerPtrs, B: number): void {
     const { kernels, plan } = this;
     const C = this.config.n_embd;
-    this.linear(plan.qkv, plan.xn, w.c_attn_w, w.c_attn_b, B, C, 3 * C);
+    this.linear(plan.qkv, plan.xn, w.c_attn, B, C, 3 * C);
     if (plan.kvDtype === "q8") kernels.quantize(plan.xq, plan.xs, plan.qkv, B, 3 * C);
   }
 
@@ -277,7 +282,7 @@ export class GPT2 {
     rows.forEach((r, g) => {
       all.copyWithin(plan.lnf / 4 + g * C, plan.x / 4 + r * C, plan.x / 4 + (r + 1) * C);
     });
-    kernels.layernorm(plan.lnf, plan.lnf, this.ln_f_w, this.ln_f_b, rows.length, C, eps);
+    kernels.layernorm(plan.lnf, plan.lnf, this.ln_f.w, this.ln_f.b, rows.length, C, eps);
   }
 }
 

@@ -37,9 +37,8 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
     signal?.addEventListener("abort", gone);
     if (signal?.aborted) gone();
 
-    /** One event; a client that has not taken the previous ones for stallMs counts as gone. */
-    const emit = async (data: string) => {
-      if (stream.aborted) return;
+    /** One event's write; a client that has not taken it within stallMs counts as gone. */
+    const send = async (data: string) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const stalled = new Promise<void>((r) => {
         timer = setTimeout(() => r(stream.abort()), stallMs);
@@ -50,6 +49,16 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
         clearTimeout(timer);
       }
     };
+    /**
+     * Events go out in order, one in flight: emit waits for the previous write, starts this one
+     * and returns, so the engine computes the next token while this one is written. A reader
+     * that takes nothing still holds its driver after one event (backpressure is unchanged).
+     */
+    let inFlight = Promise.resolve();
+    const emit = async (data: string) => {
+      await inFlight;
+      if (!stream.aborted) inFlight = send(data);
+    };
     const write = (choice: CompletionChoice) =>
       emit(JSON.stringify({ ...head, choices: [choice], ...nullUsage }));
 
@@ -59,7 +68,9 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
         await emit(JSON.stringify({ ...head, choices: [], usage: usageOf(completion) }));
       }
       await emit("[DONE]");
+      await inFlight;
     } catch (e) {
+      await inFlight;
       await writeError(stream, e);
     } finally {
       signal?.removeEventListener("abort", gone);

@@ -17,6 +17,10 @@ function scratch(V: number): void {
   }
 }
 
+/** Whether any penalty is on (applyPenalties then changes some logits). */
+const penalises = (p: SamplingParams) =>
+  p.repetition_penalty !== 1 || p.presence_penalty !== 0 || p.frequency_penalty !== 0;
+
 /**
  * Order of operations (llama.cpp's, with OpenAI's field semantics):
  *   1. logit_bias                       added to the raw logits
@@ -73,9 +77,12 @@ export class Sampler {
         `logits has ${logits.length} entries; this sampler's vocabulary is ${V}`,
       );
     }
+    const p = this.params;
+    // Greedy over logits nothing adjusts: their own argmax, without the (V) copy (f32 -> f64 is
+    // exact, so it is the id the copy would give).
+    if (p.temperature === 0 && this.biasIds.length === 0 && !penalises(p)) return argmax(logits, V);
     scratch(V);
     const x = work;
-    const p = this.params;
     for (let i = 0; i < V; i++) x[i] = logits[i];
     applyLogitBias(x, this.biasIds, this.biasValues);
     applyPenalties(x, this.history, p);

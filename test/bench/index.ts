@@ -5,6 +5,7 @@ import { benchKernels } from "./kernels.js";
 import { benchLoad } from "./load.js";
 import { benchPeer } from "./peer.js";
 import { benchServe, benchServeGpt2 } from "./serve.js";
+import { benchServeOverhead } from "./serve-overhead.js";
 import type { Row } from "./row.js";
 import { benchSampler } from "./sampler.js";
 import { benchTokenizer } from "./tokenizer.js";
@@ -17,6 +18,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["kernels", () => benchKernels()],
   ["serve", benchServe],
   ["serve-gpt2", benchServeGpt2],
+  ["serve-overhead", () => benchServeOverhead()],
   ["peer", benchPeer],
   ["load", benchLoad],
 ];

@@ -7,21 +7,18 @@
 //   unembedding only for the rows that need logits), so GFLOP/s <= the SIMD peak.
 // Alone: npx tsx test/bench/kernels.ts [gpt2|tiny]
 
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadKernelModule, loadWasm, type KernelVariant } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
-import { FORMAT, tensorLayout, type DType, type Manifest } from "../../src/model/manifest.js";
+import type { DType, Manifest } from "../../src/model/manifest.js";
 import { kvAddress } from "../../src/model/plan.js";
-import { convertCheckpoint } from "../../weights/convert.js";
-import { writeRandomCheckpoint } from "../../weights/random.js";
 import { modelDirStore } from "../helpers/fs-store.js";
-import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
+import { FIXTURE_DIR } from "../setup/paths.js";
+import { convertedGpt2 } from "./gpt2-random.js";
 import { median, type Row } from "./row.js";
 
-const DIR = join(ROOT, "build", "bench");
-const SEED = 124; // the checkpoint test/bench/weights.ts writes and converts too
 const RUNS = 5;
 const STEPS = 16; // decode steps per timed run
 const PREFILL = 128;
@@ -78,29 +75,7 @@ function measureLimits(): Limits {
 }
 
 /** build/bench/gpt2-<dtype>, converted from the seeded random checkpoint if not current. */
-export function gpt2Dir(dtype: DType): string {
-  const hf = join(DIR, "gpt2-random");
-  const cfg = join(hf, "config.json");
-  const seed = existsSync(cfg) ? JSON.parse(readFileSync(cfg, "utf8")).gpt_edge_random?.seed : -1;
-  if (seed !== SEED || !existsSync(join(hf, "model.safetensors"))) {
-    process.stderr.write("bench kernels: writing a random gpt2-shaped checkpoint...\n");
-    writeRandomCheckpoint(hf, { shape: "gpt2", seed: SEED });
-  }
-  const dir = join(DIR, `gpt2-${dtype}`);
-  const file = join(dir, "manifest.json");
-  if (existsSync(file)) {
-    const m: Manifest = JSON.parse(readFileSync(file, "utf8"));
-    const current =
-      m.format === FORMAT &&
-      m.source?.dtype === dtype &&
-      m.source?.embedding_dtype === dtype &&
-      m.tensors.every((t) => tensorLayout(t.shape, t.dtype).bytes === t.bytes);
-    if (current) return dir;
-  }
-  process.stderr.write(`bench kernels: converting to ${dtype}...\n`);
-  convertCheckpoint(hf, dir, { name: "gpt2-random", dtype });
-  return dir;
-}
+export const gpt2Dir = (dtype: DType): string => convertedGpt2(dtype).dir;
 
 /** Parameters a token multiplies with: the linear layers' weights, and wte (the unembedding). */
 function flopWeights(m: Manifest): { body: number; wte: number } {

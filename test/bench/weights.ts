@@ -6,24 +6,21 @@
 // Checkpoints live in build/bench/ and are reused. Alone: npx tsx test/bench/weights.ts
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
-import { FORMAT, tensorLayout, type DType, type Manifest } from "../../src/model/manifest.js";
+import type { DType } from "../../src/model/manifest.js";
 import { ModelTooLargeError, planServing } from "../../src/model/plan.js";
-import { convertCheckpoint } from "../../weights/convert.js";
-import { writeRandomCheckpoint } from "../../weights/random.js";
 import { uploadLocal } from "../helpers/dev-server.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { ROOT } from "../setup/paths.js";
+import { convertedGpt2 } from "./gpt2-random.js";
 import { median, type Row } from "./row.js";
 
-const DIR = join(ROOT, "build", "bench");
-const SEED = 124;
 const MiB = 2 ** 20;
 const BUDGET = 112 * MiB;
 const LOAD_RUNS = 3;
@@ -37,44 +34,6 @@ const VARIANTS: { name: string; dtype: DType; embeddingDtype?: DType }[] = [
   { name: "q4", dtype: "q4" },
   { name: "q8 + q4 wte", dtype: "q8", embeddingDtype: "q4" },
 ];
-
-/** build/bench/gpt2-random (HF layout), written once per seed. */
-function checkpoint(): string {
-  const hf = join(DIR, "gpt2-random");
-  const cfg = join(hf, "config.json");
-  const seed = existsSync(cfg) ? JSON.parse(readFileSync(cfg, "utf8")).gpt_edge_random?.seed : -1;
-  if (seed !== SEED || !existsSync(join(hf, "model.safetensors"))) {
-    process.stderr.write("bench weights: writing a random gpt2-shaped checkpoint...\n");
-    writeRandomCheckpoint(hf, { shape: "gpt2", seed: SEED });
-  }
-  return hf;
-}
-
-/** The checkpoint converted as `v`, reusing an earlier conversion of the same source. */
-function converted(
-  hf: string,
-  v: (typeof VARIANTS)[number],
-): { dir: string; m: Manifest; s: number } {
-  const dir = join(DIR, `gpt2-${v.name.replace(/[^a-z0-9]+/gi, "-")}`);
-  const file = join(dir, "manifest.json");
-  const emb = v.embeddingDtype ?? v.dtype;
-  if (existsSync(file)) {
-    const m: Manifest = JSON.parse(readFileSync(file, "utf8"));
-    const same =
-      m.source?.dtype === v.dtype &&
-      m.source?.embedding_dtype === emb &&
-      m.format === FORMAT &&
-      m.tensors.every((t) => tensorLayout(t.shape, t.dtype).bytes === t.bytes); // current layout
-    if (same && m.source?.hf_dir === hf) return { dir, m, s: Number(m.source?.seconds ?? NaN) };
-  }
-  process.stderr.write(`bench weights: converting to ${v.name}...\n`);
-  const r = convertCheckpoint(hf, dir, {
-    name: "gpt2-random",
-    dtype: v.dtype,
-    embeddingDtype: v.embeddingDtype,
-  });
-  return { dir, m: r.manifest, s: r.seconds };
-}
 
 const load = (dir: string, budgetBytes: number) =>
   loadModel(modelDirStore(dir, "gpt2-random"), "gpt2-random", {
@@ -206,10 +165,9 @@ async function coldStarts(dir: string): Promise<Row[]> {
 }
 
 export async function benchWeights(): Promise<Row[]> {
-  const hf = checkpoint();
-  const rows: Row[] = await coldStarts(converted(hf, VARIANTS[2]).dir);
+  const rows: Row[] = await coldStarts(convertedGpt2("q4").dir);
   for (const v of VARIANTS) {
-    const { dir, m, s } = converted(hf, v);
+    const { dir, manifest: m, seconds: s } = convertedGpt2(v.dtype, v.embeddingDtype);
     rows.push({
       name: `weights gpt2 124M ${v.name}: converted size`,
       value: m.image_bytes / MiB,

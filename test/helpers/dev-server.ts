@@ -49,7 +49,13 @@ export function uploadLocal(modelDir: string, persistTo: string): void {
 
 /** Start wrangler dev on `persistTo` (a fresh temp folder unless given) and wait until it answers. */
 export async function startDevServer(
-  opts: { persistTo?: string; models?: string[]; vars?: Record<string, string> } = {},
+  opts: {
+    persistTo?: string;
+    models?: string[];
+    vars?: Record<string, string>;
+    /** Another Worker's wrangler config (default: the app's wrangler.toml). */
+    config?: string;
+  } = {},
 ): Promise<DevServer> {
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), "gpt-edge-r2-"));
   for (const dir of opts.models ?? []) uploadLocal(dir, persistTo);
@@ -69,6 +75,7 @@ export async function startDevServer(
       "--persist-to",
       persistTo,
       ...vars,
+      ...(opts.config ? ["-c", opts.config] : []),
     ],
     {
       cwd: ROOT,

@@ -15,20 +15,20 @@ export interface RefConfig {
   n_inner: number; // F, the MLP width (4C unless config.json says otherwise)
 }
 
+/** A module's weight and bias: a LayerNorm's (C) and (C), or a Conv1D's (in, out) and (out). */
+export interface RefParams {
+  w: Float64Array;
+  b: Float64Array;
+}
+
 /** One transformer block, HF Conv1D layout: every weight matrix is [in][out] row-major. */
 export interface RefBlock {
-  ln_1_w: Float64Array; // (C)
-  ln_1_b: Float64Array; // (C)
-  c_attn_w: Float64Array; // (C, 3C); output columns are q | k | v, each head HS wide inside
-  c_attn_b: Float64Array; // (3C)
-  attn_proj_w: Float64Array; // (C, C)  attn.c_proj
-  attn_proj_b: Float64Array; // (C)
-  ln_2_w: Float64Array; // (C)
-  ln_2_b: Float64Array; // (C)
-  c_fc_w: Float64Array; // (C, F)
-  c_fc_b: Float64Array; // (F)
-  mlp_proj_w: Float64Array; // (F, C)  mlp.c_proj
-  mlp_proj_b: Float64Array; // (C)
+  ln_1: RefParams; // (C)
+  c_attn: RefParams; // (C, 3C); output columns are q | k | v, each head HS wide inside
+  attn_proj: RefParams; // (C, C)  attn.c_proj
+  ln_2: RefParams; // (C)
+  c_fc: RefParams; // (C, F)
+  mlp_proj: RefParams; // (F, C)  mlp.c_proj
 }
 
 export interface RefModel {
@@ -36,8 +36,7 @@ export interface RefModel {
   wte: Float64Array; // (V, C), also the tied unembedding
   wpe: Float64Array; // (n_ctx, C)
   h: RefBlock[]; // (L)
-  ln_f_w: Float64Array; // (C)
-  ln_f_b: Float64Array; // (C)
+  ln_f: RefParams; // (C)
 }
 
 export interface RefOutput {
@@ -79,22 +78,21 @@ export function loadReference(dir: string): RefModel {
     return t.data;
   };
   const { n_vocab: V, n_ctx, n_layer: L, n_inner: F } = config;
+  const ln = (name: string) => ({ w: take(name + ".weight", [C]), b: take(name + ".bias", [C]) });
+  const conv1d = (name: string, n: number, d: number) => ({
+    w: take(name + ".weight", [n, d]),
+    b: take(name + ".bias", [d]),
+  });
   const h: RefBlock[] = [];
   for (let l = 0; l < L; l++) {
     const p = `h.${l}.`;
     h.push({
-      ln_1_w: take(p + "ln_1.weight", [C]),
-      ln_1_b: take(p + "ln_1.bias", [C]),
-      c_attn_w: take(p + "attn.c_attn.weight", [C, 3 * C]),
-      c_attn_b: take(p + "attn.c_attn.bias", [3 * C]),
-      attn_proj_w: take(p + "attn.c_proj.weight", [C, C]),
-      attn_proj_b: take(p + "attn.c_proj.bias", [C]),
-      ln_2_w: take(p + "ln_2.weight", [C]),
-      ln_2_b: take(p + "ln_2.bias", [C]),
-      c_fc_w: take(p + "mlp.c_fc.weight", [C, F]),
-      c_fc_b: take(p + "mlp.c_fc.bias", [F]),
-      mlp_proj_w: take(p + "mlp.c_proj.weight", [F, C]),
-      mlp_proj_b: take(p + "mlp.c_proj.bias", [C]),
+      ln_1: ln(p + "ln_1"),
+      c_attn: conv1d(p + "attn.c_attn", C, 3 * C),
+      attn_proj: conv1d(p + "attn.c_proj", C, C),
+      ln_2: ln(p + "ln_2"),
+      c_fc: conv1d(p + "mlp.c_fc", C, F),
+      mlp_proj: conv1d(p + "mlp.c_proj", F, C),
     });
   }
   return {
@@ -102,8 +100,7 @@ export function loadReference(dir: string): RefModel {
     wte: take("wte.weight", [V, C]),
     wpe: take("wpe.weight", [n_ctx, C]),
     h,
-    ln_f_w: take("ln_f.weight", [C]),
-    ln_f_b: take("ln_f.bias", [C]),
+    ln_f: ln("ln_f"),
   };
 }
 
@@ -129,49 +126,38 @@ function readTensors(dir: string): Map<string, Tensor64> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Layers, named after the modules they compute. x and out are (T, n) / (T, d) row-major.
+// Layers, named after the modules they compute. Each returns a new (T, d) row-major array for x
+// (T, n); the sizes follow from the parameters' lengths.
 
-/** out = (x - mean) / sqrt(var + eps) * w + b per row; biased variance (divide by C), like torch. */
-function layernorm(
-  out: Float64Array,
-  x: Float64Array,
-  w: Float64Array,
-  b: Float64Array,
-  T: number,
-  C: number,
-  eps: number,
-): void {
-  for (let t = 0; t < T; t++) {
-    const o = t * C;
-    let mean = 0;
-    for (let i = 0; i < C; i++) mean += x[o + i];
-    mean /= C;
-    let v = 0;
-    for (let i = 0; i < C; i++) v += (x[o + i] - mean) ** 2;
-    const rstd = 1 / Math.sqrt(v / C + eps);
-    for (let i = 0; i < C; i++) out[o + i] = (x[o + i] - mean) * rstd * w[i] + b[i];
+const sum = (a: Float64Array) => a.reduce((s, v) => s + v, 0);
+
+/** (x - mean) / sqrt(var + eps) * w + b per row; biased variance (divide by C), like torch. */
+function layernorm(x: Float64Array, { w, b }: RefParams, eps: number): Float64Array {
+  const C = w.length;
+  const out = new Float64Array(x.length);
+  for (let o = 0; o < x.length; o += C) {
+    const row = x.subarray(o, o + C);
+    const mean = sum(row) / C;
+    const rstd = 1 / Math.sqrt(sum(row.map((v) => (v - mean) ** 2)) / C + eps);
+    row.forEach((v, i) => (out[o + i] = (v - mean) * rstd * w[i] + b[i]));
   }
+  return out;
 }
 
-/** Conv1D: out[T][d] = x[T][n] · w[n][d] + b[d]. HF stores w as [in][out], used as-is here. */
-function matmul(
-  out: Float64Array,
-  x: Float64Array,
-  w: Float64Array,
-  b: Float64Array,
-  T: number,
-  n: number,
-  d: number,
-): void {
-  for (let t = 0; t < T; t++) {
-    const o = t * d;
-    for (let j = 0; j < d; j++) out[o + j] = b[j];
+/** Conv1D: x[T][n] · w[n][d] + b[d]. HF stores w as [in][out], used as-is here. */
+function conv1d(x: Float64Array, { w, b }: RefParams): Float64Array {
+  const d = b.length;
+  const n = w.length / d;
+  const out = new Float64Array((x.length / n) * d);
+  for (let t = 0; t < x.length / n; t++) {
+    out.set(b, t * d);
     for (let i = 0; i < n; i++) {
       const xi = x[t * n + i];
       const row = i * d; // row i of w: the contributions of input i to every output, contiguous
-      for (let j = 0; j < d; j++) out[o + j] += xi * w[row + j];
+      for (let j = 0; j < d; j++) out[t * d + j] += xi * w[row + j];
     }
   }
+  return out;
 }
 
 /** GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), the tanh approximation. */
@@ -183,14 +169,8 @@ export function geluNew(x: number): number {
  * Causal self-attention. qkv is (T, 3C) = q | k | v; head h uses columns h·HS..(h+1)·HS of each.
  * out is (T, C), heads side by side. probs[h], if given, receives the (T, T) softmax rows.
  */
-function attention(
-  out: Float64Array,
-  qkv: Float64Array,
-  T: number,
-  C: number,
-  NH: number,
-  probs?: Float64Array[],
-): void {
+function attention(qkv: Float64Array, T: number, C: number, NH: number, probs?: Float64Array[]) {
+  const out = new Float64Array(T * C);
   const HS = C / NH;
   const scale = 1 / Math.sqrt(HS); // keeps q·k at unit variance for unit-variance q, k
   const row = new Float64Array(T); // (T) scores, then probabilities, of one query
@@ -210,7 +190,6 @@ function attention(
       for (let j = 0; j <= t; j++) sum += row[j] = Math.exp(row[j] - max); // max-subtract: no overflow
       for (let j = 0; j <= t; j++) row[j] /= sum;
       const o = t * C + h * HS;
-      for (let i = 0; i < HS; i++) out[o + i] = 0;
       for (let j = 0; j <= t; j++) {
         const v = j * 3 * C + 2 * C + h * HS;
         for (let i = 0; i < HS; i++) out[o + i] += row[j] * qkv[v + i];
@@ -218,6 +197,7 @@ function attention(
       if (probs) probs[h].set(row.subarray(0, t + 1), t * T);
     }
   }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,36 +218,26 @@ function checkTokens(m: RefModel, tokens: number[]): void {
 /** The final hidden states ln_f(x), (T, C); fills attention[l][h] when given. */
 function hiddenStates(m: RefModel, tokens: number[], attn?: Float64Array[][]): Float64Array {
   checkTokens(m, tokens);
-  const { n_embd: C, n_head: NH, n_inner: F, eps } = m.config;
+  const { n_embd: C, n_head: NH, eps } = m.config;
   const T = tokens.length;
   const x = new Float64Array(T * C); // (T, C) the residual stream
-  const ln = new Float64Array(T * C); // (T, C) layernorm output
-  const qkv = new Float64Array(T * 3 * C); // (T, 3C)
-  const y = new Float64Array(T * C); // (T, C) attention output, then each branch's projection
-  const fc = new Float64Array(T * F); // (T, F) MLP hidden
+  const add = (y: Float64Array) => y.forEach((v, i) => (x[i] += v));
 
   // Embedding: token row of wte plus position row of wpe.
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < C; i++) x[t * C + i] = m.wte[tokens[t] * C + i] + m.wpe[t * C + i];
   }
-  m.h.forEach((b) => {
+  for (const b of m.h) {
     // x += c_proj(attn(ln_1(x)))
-    layernorm(ln, x, b.ln_1_w, b.ln_1_b, T, C, eps);
-    matmul(qkv, ln, b.c_attn_w, b.c_attn_b, T, C, 3 * C);
+    const qkv = conv1d(layernorm(x, b.ln_1, eps), b.c_attn); // (T, 3C)
     let probs: Float64Array[] | undefined;
     if (attn) attn.push((probs = Array.from({ length: NH }, () => new Float64Array(T * T))));
-    attention(y, qkv, T, C, NH, probs);
-    matmul(ln, y, b.attn_proj_w, b.attn_proj_b, T, C, C);
-    for (let i = 0; i < T * C; i++) x[i] += ln[i];
+    add(conv1d(attention(qkv, T, C, NH, probs), b.attn_proj));
     // x += c_proj(gelu_new(c_fc(ln_2(x))))
-    layernorm(ln, x, b.ln_2_w, b.ln_2_b, T, C, eps);
-    matmul(fc, ln, b.c_fc_w, b.c_fc_b, T, C, F);
-    for (let i = 0; i < T * F; i++) fc[i] = geluNew(fc[i]);
-    matmul(y, fc, b.mlp_proj_w, b.mlp_proj_b, T, F, C);
-    for (let i = 0; i < T * C; i++) x[i] += y[i];
-  });
-  layernorm(ln, x, m.ln_f_w, m.ln_f_b, T, C, eps);
-  return ln;
+    const fc = conv1d(layernorm(x, b.ln_2, eps), b.c_fc).map(geluNew); // (T, F)
+    add(conv1d(fc, b.mlp_proj));
+  }
+  return layernorm(x, m.ln_f, eps);
 }
 
 /** logits[v] = h[t] · wte[v] (the tied unembedding), (V). */

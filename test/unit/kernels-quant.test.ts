@@ -3,8 +3,7 @@
 // for attention; sizes run every block loop at least twice and hit the 4-row and odd-token tails;
 // guard bytes around outputs, memory never grows; a row's result never depends on its batch.
 
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createKernels } from "../../src/kernels/node";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   dequantizeRow,
   q4ScratchBytes,
@@ -13,43 +12,21 @@ import {
   scaleCount,
   type QuantDType,
 } from "../../src/kernels/quant";
-import { scalarKernels } from "../../src/kernels/scalar";
 import type { Kernels, Ptr } from "../../src/kernels/types";
-import { Arena } from "./helpers/arena";
-import { fillUniform, mulberry32, type Rng } from "./helpers/random";
+import { expectBits, expectClose, kernelTwins } from "./helpers/kernel-twins";
+import { fillUniform } from "./helpers/random";
 
-let wasm: Kernels;
-let scalar: Kernels;
-let memory: WebAssembly.Memory;
-let arena: Arena;
-let rng: Rng;
-
-beforeAll(() => {
-  ({ kernels: wasm, memory } = createKernels(64 << 20));
-  scalar = scalarKernels(memory);
-  arena = new Arena(memory);
-});
-beforeEach(() => {
-  arena.reset();
-  rng = mulberry32(4321);
-});
-
-/** `bytes` bytes at a 16-byte boundary plus `misalign`, with guard space on both sides. */
-const allocBytes = (bytes: number, misalign = 0) => arena.bytes(bytes, misalign);
-const f32At = (ptr: Ptr, n: number) => new Float32Array(memory.buffer, ptr, n);
-function randomF32(n: number, lo = -1, hi = 1, misalign = 0) {
-  const ptr = allocBytes(n * 4, misalign);
-  return { ptr, a: fillUniform(f32At(ptr, n), rng, lo, hi) };
-}
+const twins = kernelTwins(4321);
+const { bytes: allocBytes, f32: f32At, random: randomF32, twin } = twins;
 
 /** A random [d][n] matrix quantized into memory: quants at q, scales (manifest.ts layout) at s. */
 function quantMatrix(d: number, n: number, dt: QuantDType, scale = 0.05) {
-  const x = fillUniform(new Float32Array(d * n), rng, -scale, scale);
+  const x = fillUniform(new Float32Array(d * n), twins.rng, -scale, scale);
   const qb = new Uint8Array(quantBytes(d, n, dt));
   const sc = new Float32Array(scaleCount(d, n));
   quantizeRows(x, d, n, dt, qb, sc, 0);
   const q = allocBytes(qb.length);
-  new Uint8Array(memory.buffer, q, qb.length).set(qb);
+  new Uint8Array(twins.memory.buffer, q, qb.length).set(qb);
   const s = allocBytes(sc.length * 4, 4); // scales need only 4-byte alignment
   f32At(s, sc.length).set(sc);
   return { q, s, qb, sc };
@@ -60,42 +37,15 @@ function quantActs(T: number, n: number) {
   const x = randomF32(T * n, -3, 3);
   const q = allocBytes(T * n);
   const s = allocBytes((T * n) / 8);
-  wasm.quantize(q, s, x.ptr, T, n);
+  twins.wasm.quantize(q, s, x.ptr, T, n);
   return { x, q, s };
-}
-
-/** The call on the twin and on WASM, checked for stray writes (see Arena.twin). */
-const twin = (sizes: number[], call: (k: Kernels, outs: Ptr[]) => void) =>
-  arena.twin({ wasm, scalar }, sizes, call);
-
-/** Bit-for-bit equality of two float arrays (so -0 != +0 and NaN is caught). */
-function expectBits(got: Float32Array, want: Float32Array) {
-  const g = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  const w = new Uint32Array(want.buffer, want.byteOffset, want.length);
-  const i = g.findIndex((v, k) => v !== w[k]);
-  expect(i, i < 0 ? "" : `first difference at ${i}: got ${got[i]}, want ${want[i]}`).toBe(-1);
-}
-
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]));
-    const e = Math.abs(got[i] - want[i]);
-    worst = Number.isNaN(e) ? Infinity : Math.max(worst, e);
-  }
-  expect(worst, `max error ${worst} vs max |want| ${scale}`).toBeLessThanOrEqual(tol * scale);
 }
 
 // Every kernel test runs against both builds: baseline SIMD128 and relaxed SIMD (kernels.wasm,
 // kernels-relaxed.wasm); the Worker uses whichever its runtime instantiates (pickKernelModule).
 for (const variant of ["baseline", "relaxed"] as const) {
   describe(`${variant} kernels`, () => {
-    beforeAll(() => {
-      ({ kernels: wasm, memory } = createKernels(64 << 20, variant));
-      scalar = scalarKernels(memory);
-      arena = new Arena(memory);
-    });
+    beforeAll(() => twins.use(variant));
 
     describe("quantize", () => {
       for (const [T, n] of [
@@ -112,7 +62,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
             k.quantize(o, o + T * n, x.ptr, T, n),
           );
           expectBits(got[0], want[0]);
-          const q = new Int8Array(memory.buffer, got[0].byteOffset, T * n);
+          const q = new Int8Array(twins.memory.buffer, got[0].byteOffset, T * n);
           const s = f32At(got[0].byteOffset + T * n, (T * n) / 32);
           expect(s[0]).toBe(0);
           expect(s[1]).toBeCloseTo(100 / 127, 6);
@@ -177,17 +127,17 @@ for (const variant of ["baseline", "relaxed"] as const) {
             const xq = allocBytes(Math.max(T * n, q4ScratchBytes(T, n)));
             const xs = allocBytes((T * n) / 8);
             const x = allocBytes(T * n * 4);
-            const u8 = new Uint8Array(memory.buffer);
+            const u8 = new Uint8Array(twins.memory.buffer);
             rows.forEach((r, t) => {
               u8.copyWithin(xq + t * n, pool.q + r * n, pool.q + (r + 1) * n);
               u8.copyWithin(xs + (t * n) / 8, pool.s + (r * n) / 8, pool.s + ((r + 1) * n) / 8);
               u8.copyWithin(x + t * n * 4, pool.x.ptr + r * n * 4, pool.x.ptr + (r + 1) * n * 4);
             });
             const out = allocBytes(T * d * 4);
-            if (dt === "q8") wasm.matmulQ8(out, xq, xs, w.q, w.s, 0, T, n, d);
-            else wasm.matmulQ4(out, x, xq, w.q, w.s, 0, T, n, d);
+            if (dt === "q8") twins.wasm.matmulQ8(out, xq, xs, w.q, w.s, 0, T, n, d);
+            else twins.wasm.matmulQ4(out, x, xq, w.q, w.s, 0, T, n, d);
             return rows.map((_, t) =>
-              Array.from(new Uint32Array(memory.buffer, out + t * d * 4, d)),
+              Array.from(new Uint32Array(twins.memory.buffer, out + t * d * 4, d)),
             );
           };
           const alone = run([5])[0];
@@ -215,8 +165,8 @@ for (const variant of ["baseline", "relaxed"] as const) {
             const wte = quantMatrix(V, C, dt);
             const wpe = randomF32((pos0 + T) * C);
             const ids = allocBytes(T * 4);
-            const tok = Array.from({ length: T }, () => Math.floor(rng() * V));
-            new Int32Array(memory.buffer, ids, T).set(tok);
+            const tok = Array.from({ length: T }, () => Math.floor(twins.rng() * V));
+            new Int32Array(twins.memory.buffer, ids, T).set(tok);
             const em = (k: Kernels) => (dt === "q8" ? k.embedQ8 : k.embedQ4);
             const { got, want } = twin([T * C], (k, [out]) =>
               em(k)(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C),
@@ -274,7 +224,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const vv = quantActs(L, C);
         const deq = (a: { q: Ptr; s: Ptr }, rows: number, stride: number, off: number) => {
           const r = randomF32(rows * C);
-          const q = new Int8Array(memory.buffer);
+          const q = new Int8Array(twins.memory.buffer);
           const s = f32At(a.s, (rows * stride) / 32);
           for (let t = 0; t < rows; t++)
             for (let c = 0; c < C; c++)
@@ -285,6 +235,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const out8 = randomF32(T * C).ptr;
         const out32 = randomF32(T * C).ptr;
         const att = randomF32(NH * T * L).ptr;
+        const { wasm } = twins;
         wasm.attentionQ8(out8, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C);
         wasm.attention(out32, att, q, k, v, T, pos0, C, NH, C);
         expectClose(f32At(out8, T * C), f32At(out32, T * C), 1e-5);
@@ -298,11 +249,11 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const vv = quantActs(8, C);
         const att = randomF32(NH * 5 * 5).ptr;
         const all = allocBytes(5 * C * 4);
-        wasm.attentionQ8(all, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, 5, 0, C, NH, 3 * C);
+        twins.wasm.attentionQ8(all, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, 5, 0, C, NH, 3 * C);
         const one = allocBytes(C * 4);
         const q4 = qkv.q + 4 * 3 * C;
         const s4 = qkv.s + (4 * 3 * C) / 8;
-        wasm.attentionQ8(one, att, q4, s4, kv.q, kv.s, vv.q, vv.s, 1, 4, C, NH, 3 * C);
+        twins.wasm.attentionQ8(one, att, q4, s4, kv.q, kv.s, vv.q, vv.s, 1, 4, C, NH, 3 * C);
         expectBits(f32At(one, C), f32At(all + 4 * C * 4, C));
       });
     });
@@ -311,13 +262,13 @@ for (const variant of ["baseline", "relaxed"] as const) {
 
 describe("quantized twins against hand-computed values", () => {
   it("Should compute q8 and q4 matmuls and embeddings by the book", () => {
-    for (const k of [wasm, scalar]) {
+    for (const k of [twins.wasm, twins.scalar]) {
       const xq = allocBytes(32);
-      new Int8Array(memory.buffer, xq, 32).fill(1);
+      new Int8Array(twins.memory.buffer, xq, 32).fill(1);
       const xs = allocBytes(4);
       f32At(xs, 1)[0] = 0.5;
       const w8 = allocBytes(32);
-      new Int8Array(memory.buffer, w8, 32).set(Array.from({ length: 32 }, (_, i) => i - 16));
+      new Int8Array(twins.memory.buffer, w8, 32).set(Array.from({ length: 32 }, (_, i) => i - 16));
       const ws = allocBytes(4);
       f32At(ws, 1)[0] = 2;
       const out = allocBytes(4);
@@ -326,14 +277,14 @@ describe("quantized twins against hand-computed values", () => {
       // q4, one row of 32 in a group of 4: the row's 4 bytes of each 16-byte chunk are 0x9f, so
       // values 8c..8c+3 are 15 - 8 = 7 (low nibbles) and 8c+4..8c+7 are 9 - 8 = 1 (high nibbles)
       const w4 = allocBytes(64);
-      for (let c = 0; c < 4; c++) new Uint8Array(memory.buffer, w4 + 16 * c, 4).fill(0x9f);
+      for (let c = 0; c < 4; c++) new Uint8Array(twins.memory.buffer, w4 + 16 * c, 4).fill(0x9f);
       const x = allocBytes(128);
       f32At(x, 32).fill(127); // quantizes to q = 127 with scale 1, exactly
       const scratch = allocBytes(q4ScratchBytes(1, 32));
       k.matmulQ4(out, x, scratch, w4, ws, 0, 1, 32, 1);
       expect(f32At(out, 1)[0]).toBe(32512); // 127 · (16·7 + 16·1) · 1 · 2
       const ids = allocBytes(4);
-      new Int32Array(memory.buffer, ids, 1)[0] = 0;
+      new Int32Array(twins.memory.buffer, ids, 1)[0] = 0;
       const wpe = allocBytes(128);
       f32At(wpe, 32).fill(0.25);
       const e = allocBytes(128);

@@ -2,69 +2,26 @@
 // run every SIMD main loop at least twice and hit every tail; plus hand-checked values for the
 // twins themselves, and checks that the kernels write only their outputs and never grow memory.
 
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createKernels, loadKernelModule, type KernelVariant } from "../../src/kernels/node";
 import { loadModel } from "../../src/model/loader";
 import { modelDirStore } from "../helpers/fs-store";
 import { FIXTURE_DIR } from "../setup/paths";
-import { scalarKernels } from "../../src/kernels/scalar";
-import type { Kernels, Ptr } from "../../src/kernels/types";
-import { Arena } from "./helpers/arena";
-import { fillUniform, mulberry32, type Rng } from "./helpers/random";
+import type { Kernels } from "../../src/kernels/types";
+import { expectClose as close, kernelTwins } from "./helpers/kernel-twins";
+import { mulberry32 } from "./helpers/random";
 
 const TOL = 1e-5; // max |wasm - scalar| relative to max |scalar|: f32 sums vs f64 sums
 
-let wasm: Kernels;
-let scalar: Kernels;
-let memory: WebAssembly.Memory;
-let arena: Arena; // bump allocator over memory, reset before each test
-let rng: Rng;
-
-beforeAll(() => {
-  ({ kernels: wasm, memory } = createKernels(64 << 20));
-  scalar = scalarKernels(memory);
-  arena = new Arena(memory);
-});
-beforeEach(() => {
-  arena.reset();
-  rng = mulberry32(1234);
-});
-
-/** `floats` floats at a 16-byte boundary plus `misalign` bytes (4, 8, 12 test unaligned v128). */
-const alloc = (floats: number, misalign = 0) => arena.floats(floats, misalign);
-const random = (floats: number, lo = -1, hi = 1, misalign = 0) => {
-  const r = alloc(floats, misalign);
-  fillUniform(r.a, rng, lo, hi);
-  return r;
-};
-
-/** The call on the twin and on WASM, checked for stray writes (see Arena.twin). */
-const twin = (sizes: number[], call: (k: Kernels, outs: Ptr[]) => void, misalign = 0) =>
-  arena.twin({ wasm, scalar }, sizes, call, misalign);
-
-function expectClose(got: Float32Array, want: Float32Array, tol = TOL): void {
-  let scale = 0;
-  for (const v of want) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  let at = 0;
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (Number.isNaN(err) || err > worst) [worst, at] = [err, i];
-    if (Number.isNaN(err)) break; // an unwritten (sentinel) or poisoned element
-  }
-  const msg = `worst at ${at}: got ${got[at]}, want ${want[at]} (max |want| ${scale})`;
-  expect(worst <= tol * scale, msg).toBe(true);
-}
+const twins = kernelTwins(1234);
+const { floats: alloc, random, twin } = twins;
+const expectClose = (got: Float32Array, want: Float32Array, tol = TOL) => close(got, want, tol);
 
 // Every kernel test runs against both builds: baseline SIMD128 and relaxed SIMD (kernels.wasm,
 // kernels-relaxed.wasm); the Worker uses whichever its runtime instantiates (pickKernelModule).
 for (const variant of ["baseline", "relaxed"] as const) {
   describe(`${variant} kernels`, () => {
-    beforeAll(() => {
-      ({ kernels: wasm, memory } = createKernels(64 << 20, variant));
-      scalar = scalarKernels(memory);
-      arena = new Arena(memory);
-    });
+    beforeAll(() => twins.use(variant));
 
     describe("matmul", () => {
       // n = 35: dot's 8-float loop 4x + one 4-float step + 3-float tail; d = 15: 3 column tiles + 3.
@@ -107,12 +64,12 @@ for (const variant of ["baseline", "relaxed"] as const) {
           const w = random(d * n);
           const b = random(d).ptr;
           const all = alloc(T * d);
-          wasm.matmul(all.ptr, x.ptr, w.ptr, b, T, n, d);
+          twins.wasm.matmul(all.ptr, x.ptr, w.ptr, b, T, n, d);
           const three = alloc(3 * d);
-          wasm.matmul(three.ptr, x.ptr + 4 * n * 4, w.ptr, b, 3, n, d); // rows 4, 5, 6
+          twins.wasm.matmul(three.ptr, x.ptr + 4 * n * 4, w.ptr, b, 3, n, d); // rows 4, 5, 6
           for (let t = 0; t < T; t++) {
             const one = alloc(d);
-            wasm.matmul(one.ptr, x.ptr + t * n * 4, w.ptr, b, 1, n, d);
+            twins.wasm.matmul(one.ptr, x.ptr + t * n * 4, w.ptr, b, 1, n, d);
             expect(Array.from(all.a.subarray(t * d, (t + 1) * d))).toEqual(Array.from(one.a));
             if (t >= 4 && t < 7) {
               expect(Array.from(three.a.subarray((t - 4) * d, (t - 3) * d))).toEqual(
@@ -133,12 +90,13 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const k = random(L * C, -2, 2);
         const v = random(L * C, -2, 2);
         const all = alloc(T * C);
-        wasm.attention(all.ptr, alloc(NH * T * L).ptr, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, 3 * C);
+        const attAll = alloc(NH * T * L).ptr;
+        twins.wasm.attention(all.ptr, attAll, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, 3 * C);
         for (let t = 0; t < T; t++) {
           const one = alloc(C);
           const att = alloc(NH * (pos0 + t + 1)).ptr;
           const qt = q.ptr + t * 3 * C * 4;
-          wasm.attention(one.ptr, att, qt, k.ptr, v.ptr, 1, pos0 + t, C, NH, 3 * C);
+          twins.wasm.attention(one.ptr, att, qt, k.ptr, v.ptr, 1, pos0 + t, C, NH, 3 * C);
           expect(Array.from(all.a.subarray(t * C, (t + 1) * C))).toEqual(Array.from(one.a));
         }
       });
@@ -166,7 +124,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const { want } = twin([70], (k, [out]) =>
           k.layernorm(out, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5),
         );
-        wasm.layernorm(x.ptr, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5);
+        twins.wasm.layernorm(x.ptr, x.ptr, g.ptr, b.ptr, 2, 35, 1e-5);
         expectClose(x.a, want[0]);
       });
     });
@@ -176,7 +134,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const x = random(1027, -8, 8);
         const { got, want } = twin([1027], (k, [out]) => k.gelu(out, x.ptr, 1027));
         expectClose(got[0], want[0]);
-        wasm.gelu(x.ptr, x.ptr, 1027);
+        twins.wasm.gelu(x.ptr, x.ptr, 1027);
         expectClose(x.a, want[0]);
       });
       // Observed max 1.2e-7·max(1, |x|), about 1 ulp. (Relative error is meaningless where gelu is
@@ -187,7 +145,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const x = alloc(grid.length + extremes.length);
         x.a.set([...grid, ...extremes]);
         const y = alloc(x.a.length);
-        wasm.gelu(y.ptr, x.ptr, x.a.length);
+        twins.wasm.gelu(y.ptr, x.ptr, x.a.length);
         const f64 = (v: number) =>
           0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
         for (let i = 0; i < x.a.length; i++) {
@@ -205,7 +163,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const b = random(4099);
         const { got, want } = twin([4099], (k, [out]) => k.add(out, a.ptr, b.ptr, 4099), 12);
         expectClose(got[0], want[0], 0); // one f32 rounding on both sides: exact
-        wasm.add(b.ptr, a.ptr, b.ptr, 4099);
+        twins.wasm.add(b.ptr, a.ptr, b.ptr, 4099);
         expectClose(b.a, want[0], 0);
       });
     });
@@ -232,7 +190,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const x = alloc(n);
         x.a.set(Array.from({ length: n }, (_, i) => -80 + (80 * i) / (n - 1)));
         const y = alloc(n);
-        wasm.softmax(y.ptr, x.ptr, 1, n);
+        twins.wasm.softmax(y.ptr, x.ptr, 1, n);
         const e = Array.from(x.a, Math.exp);
         const sum = e.reduce((s, v) => s + v, 0);
         e.forEach((v, i) =>
@@ -243,7 +201,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const x = random(2 * 35, -3, 3);
         x.a[5] = -Infinity;
         const { want } = twin([70], (k, [out]) => k.softmax(out, x.ptr, 2, 35));
-        wasm.softmax(x.ptr, x.ptr, 2, 35);
+        twins.wasm.softmax(x.ptr, x.ptr, 2, 35);
         expectClose(x.a, want[0]);
         expect(x.a[5]).toBe(0);
       });
@@ -259,8 +217,8 @@ for (const variant of ["baseline", "relaxed"] as const) {
           const wte = random(V * C);
           const wpe = random((pos0 + T) * C);
           const ids = alloc(T);
-          new Int32Array(memory.buffer, ids.ptr, T).set(
-            Array.from({ length: T }, () => (rng() * V) | 0),
+          new Int32Array(twins.memory.buffer, ids.ptr, T).set(
+            Array.from({ length: T }, () => (twins.rng() * V) | 0),
           );
           const { got, want } = twin([T * C], (k, [out]) =>
             k.embed(out, wte.ptr, wpe.ptr, ids.ptr, pos0, T, C),
@@ -310,7 +268,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
 }
 
 describe("scalar twins (the oracle) against hand-computed values", () => {
-  const both = () => [wasm, scalar];
+  const both = () => [twins.wasm, twins.scalar];
   const put = (values: number[]) => {
     const r = alloc(values.length);
     r.a.set(values);
@@ -359,7 +317,7 @@ describe("scalar twins (the oracle) against hand-computed values", () => {
       const wte = put([1, 2, 10, 20, 100, 200]);
       const wpe = put([0.5, 0.25, 3, 4]);
       const ids = alloc(2);
-      new Int32Array(memory.buffer, ids.ptr, 2).set([2, 0]);
+      new Int32Array(twins.memory.buffer, ids.ptr, 2).set([2, 0]);
       const out = alloc(4);
       k.embed(out.ptr, wte.ptr, wpe.ptr, ids.ptr, 0, 2, 2);
       expect(Array.from(out.a)).toEqual([100.5, 200.25, 4, 6]);

@@ -11,6 +11,7 @@ import {
   readF32,
   readHeader,
   type SourceTensor,
+  type TensorToWrite,
 } from "../../weights/safetensors.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "safetensors-test-"));
@@ -34,6 +35,16 @@ function writeFile(name: string, bytes: Uint8Array) {
   return file;
 }
 
+/** A tensor of `values` stored as `dtype` (F32 floats; F16, BF16 16-bit patterns), shape [n]. */
+function tensor(
+  name: string,
+  dtype: "F32" | "F16" | "BF16",
+  values: number[],
+  shape = [values.length],
+): TensorToWrite {
+  return { name, dtype, shape, data: dtype === "F32" ? f32(values) : u16(values) };
+}
+
 // [half bits, exact f32 value]
 const F16_CASES: [number, number][] = [
   [0x0000, 0],
@@ -52,16 +63,9 @@ const F16_CASES: [number, number][] = [
 
 describe("safetensors", () => {
   it("Should read F32 tensors exactly and honour first/count", () => {
-    const file = writeFile(
-      "f32.safetensors",
-      encodeSafetensors(
-        [
-          { name: "a", dtype: "F32", shape: [2, 3], data: f32([1, -2.5, 3e-40, 4, 5, 6]) },
-          { name: "b", dtype: "F32", shape: [1], data: f32([7]) },
-        ],
-        { format: "pt" },
-      ),
-    );
+    const a32 = tensor("a", "F32", [1, -2.5, 3e-40, 4, 5, 6], [2, 3]);
+    const tensors = [a32, tensor("b", "F32", [7])];
+    const file = writeFile("f32.safetensors", encodeSafetensors(tensors, { format: "pt" }));
     const [a, b] = readHeader(file);
     expect(a).toMatchObject({ key: "a", dtype: "F32", shape: [2, 3], bytes: 24 });
     expect(readAll(a)).toEqual([1, -2.5, Math.fround(3e-40), 4, 5, 6]);
@@ -70,18 +74,9 @@ describe("safetensors", () => {
   });
 
   it("Should widen F16 exactly, including subnormals, -0 and infinities", () => {
-    const file = writeFile(
-      "f16.safetensors",
-      encodeSafetensors([
-        {
-          name: "h",
-          dtype: "F16",
-          shape: [F16_CASES.length],
-          data: u16(F16_CASES.map((c) => c[0])),
-        },
-        { name: "nan", dtype: "F16", shape: [2], data: u16([0x7e00, 0xfc01]) },
-      ]),
-    );
+    const halves = F16_CASES.map((c) => c[0]);
+    const tensors = [tensor("h", "F16", halves), tensor("nan", "F16", [0x7e00, 0xfc01])];
+    const file = writeFile("f16.safetensors", encodeSafetensors(tensors));
     const [h, nan] = readHeader(file);
     const got = readAll(h);
     F16_CASES.forEach(([bits, want], i) => {
@@ -92,25 +87,16 @@ describe("safetensors", () => {
   });
 
   it("Should widen BF16 by shifting into the top half of an f32", () => {
-    const file = writeFile(
-      "bf16.safetensors",
-      encodeSafetensors([
-        {
-          name: "b",
-          dtype: "BF16",
-          shape: [6],
-          data: u16([0x3f80, 0xc040, 0x4049, 0x0001, 0x7f80, 0xff80]),
-        },
-      ]),
-    );
+    const bits = [0x3f80, 0xc040, 0x4049, 0x0001, 0x7f80, 0xff80];
+    const file = writeFile("bf16.safetensors", encodeSafetensors([tensor("b", "BF16", bits)]));
     const [b] = readHeader(file);
     expect(readAll(b)).toEqual([1, -3, 3.140625, 2 ** -133, Infinity, -Infinity]);
   });
 
   it("Should open a sharded index spanning two files", () => {
     const dir = fs.mkdtempSync(path.join(tmp, "sharded-"));
-    const one = encodeSafetensors([{ name: "x", dtype: "F32", shape: [2], data: f32([1, 2]) }]);
-    const two = encodeSafetensors([{ name: "y", dtype: "F16", shape: [1], data: u16([0x3c00]) }]);
+    const one = encodeSafetensors([tensor("x", "F32", [1, 2])]);
+    const two = encodeSafetensors([tensor("y", "F16", [0x3c00])]);
     fs.writeFileSync(path.join(dir, "model-00001-of-00002.safetensors"), one);
     fs.writeFileSync(path.join(dir, "model-00002-of-00002.safetensors"), two);
     const weight_map = {
@@ -130,10 +116,7 @@ describe("safetensors", () => {
 
   it("Should refuse an index that points at a file without the tensor", () => {
     const dir = fs.mkdtempSync(path.join(tmp, "badindex-"));
-    fs.writeFileSync(
-      path.join(dir, "a.safetensors"),
-      encodeSafetensors([{ name: "x", dtype: "F32", shape: [1], data: f32([1]) }]),
-    );
+    fs.writeFileSync(path.join(dir, "a.safetensors"), encodeSafetensors([tensor("x", "F32", [1])]));
     fs.writeFileSync(
       path.join(dir, "model.safetensors.index.json"),
       JSON.stringify({ weight_map: { x: "a.safetensors", z: "a.safetensors" } }),
@@ -149,7 +132,7 @@ describe("safetensors", () => {
   });
 
   it("Should reject data_offsets that disagree with dtype and shape, naming the tensor", () => {
-    const good = encodeSafetensors([{ name: "w", dtype: "F32", shape: [3], data: f32([1, 2, 3]) }]);
+    const good = encodeSafetensors([tensor("w", "F32", [1, 2, 3])]);
     const text = new TextDecoder().decode(good);
     const broken = new TextEncoder().encode(text.replace('"shape":[3]', '"shape":[4]'));
     expect(() => readHeader(writeFile("broken.safetensors", broken))).toThrow(

@@ -80,70 +80,61 @@ describe("Hostile bodies", () => {
 });
 
 describe("Caps on tokenize, detokenize and prompts", () => {
-  it("Should refuse a tokenize prompt over MAX_TOKENIZE_CHARS, then over MAX_TOKENIZE_TOKENS", async () => {
-    const chars = await post(
-      "/v1/tokenize",
-      JSON.stringify({ model: MODEL, prompt: "a".repeat(201) }),
-      small,
-    );
-    expectError(chars, 400);
-    expect(chars.json.error).toMatchObject({ param: "prompt", code: "string_above_max_length" });
-    // 199 characters of single-letter words: ~100 tokens, more than 40.
-    const tokens = await post(
-      "/v1/tokenize",
-      JSON.stringify({ model: MODEL, prompt: "a ".repeat(99) }),
-      small,
-    );
-    expectError(tokens, 400);
-    expect(tokens.json.error).toMatchObject({ param: "prompt", code: "context_length_exceeded" });
-  });
+  /** A JSON body for MODEL, posted under the small caps (200 chars, 40 tokens, 1500 bytes, 20). */
+  const postSmall = (path: string, body: object) =>
+    post(path, JSON.stringify({ model: MODEL, ...body }), small);
+
+  // Each cap: a body past it, the error it gets, and (where one exists) a body at the cap.
+  const refusals: { name: string; path: string; body: object; error: object; fits?: object }[] = [
+    {
+      name: "a tokenize prompt over MAX_TOKENIZE_CHARS",
+      path: "/v1/tokenize",
+      body: { prompt: "a".repeat(201) },
+      error: { param: "prompt", code: "string_above_max_length" },
+    },
+    {
+      name: "a tokenize prompt over MAX_TOKENIZE_TOKENS", // 199 chars of 1-letter words: ~100 tokens
+      path: "/v1/tokenize",
+      body: { prompt: "a ".repeat(99) },
+      error: { param: "prompt", code: "context_length_exceeded" },
+    },
+    {
+      name: "detokenize past MAX_TOKENIZE_TOKENS ids",
+      path: "/v1/detokenize",
+      body: { tokens: Array(41).fill(5) },
+      error: { param: "tokens", code: "array_above_max_length" },
+      fits: { tokens: Array(40).fill(5) },
+    },
+    {
+      name: "a 1 MB completions prompt as context_length_exceeded",
+      path: "/v1/completions",
+      body: { prompt: "word ".repeat(200_000) },
+      error: {
+        param: "prompt",
+        code: "context_length_exceeded",
+        message: expect.stringContaining("more than 20 tokens"),
+      },
+    },
+  ];
+  for (const { name, path, body, error, fits } of refusals) {
+    it(`Should refuse ${name}`, async () => {
+      const r = await postSmall(path, body);
+      expectError(r, 400);
+      expect(r.json.error).toMatchObject(error);
+      if (fits) expect((await postSmall(path, fits)).status).toBe(200);
+    });
+  }
 
   it("Should refuse details that would pass MAX_RESPONSE_BYTES, and serve them when they fit", async () => {
-    const body = (prompt: string) =>
-      JSON.stringify({ model: MODEL, prompt, return_token_strs: true, return_offsets: true });
-    const big = await post(
-      "/v1/tokenize",
-      body("To be, or not to be: that is it. ".repeat(2)),
-      small,
-    );
+    const details = { return_token_strs: true, return_offsets: true };
+    const prompt = "To be, or not to be: that is it. ".repeat(2);
+    const big = await postSmall("/v1/tokenize", { prompt, ...details });
     expectError(big, 400);
     expect(big.json.error.code).toBe("response_too_large");
-    const plain = await post(
-      "/v1/tokenize",
-      JSON.stringify({ model: MODEL, prompt: "To be, or not to be: that is it. ".repeat(2) }),
-      small,
-    );
-    expect(plain.status).toBe(200);
-    const fits = await post("/v1/tokenize", body("To be."), small);
+    expect((await postSmall("/v1/tokenize", { prompt })).status).toBe(200);
+    const fits = await postSmall("/v1/tokenize", { prompt: "To be.", ...details });
     expect(fits.status).toBe(200);
     expect(fits.text.length).toBeLessThanOrEqual(1500);
-  });
-
-  it("Should refuse detokenize past MAX_TOKENIZE_TOKENS ids", async () => {
-    const r = await post(
-      "/v1/detokenize",
-      JSON.stringify({ model: MODEL, tokens: Array(41).fill(5) }),
-      small,
-    );
-    expectError(r, 400);
-    expect(r.json.error).toMatchObject({ param: "tokens", code: "array_above_max_length" });
-    const ok = await post(
-      "/v1/detokenize",
-      JSON.stringify({ model: MODEL, tokens: Array(40).fill(5) }),
-      small,
-    );
-    expect(ok.status).toBe(200);
-  });
-
-  it("Should refuse a 1 MB completions prompt as context_length_exceeded", async () => {
-    const r = await post(
-      "/v1/completions",
-      JSON.stringify({ model: MODEL, prompt: "word ".repeat(200_000) }),
-      small,
-    );
-    expectError(r, 400);
-    expect(r.json.error).toMatchObject({ param: "prompt", code: "context_length_exceeded" });
-    expect(r.json.error.message).toContain("more than 20 tokens");
   });
 });
 

@@ -1,0 +1,30 @@
+// A bench-only Worker (serve-overhead.ts starts it with `wrangler dev -c` next to the real one):
+// the forward passes alone inside workerd, so the served rate can be set against the same
+// runtime's bare rate as well as Node's. GET /?model=&mb=&slots=&context=&batch= loads the model
+// from R2 once, then times bareRequests (serve-shape.ts) with performance.now(): local workerd's
+// clock advances during compute (production's would not).
+
+import relaxedKernels from "../../../build/kernels-relaxed.wasm";
+import { loadModel, type LoadedModel, type WeightStore } from "../../../src/model/loader.js";
+import { bareRequests } from "../serve-shape.js";
+
+let loaded: LoadedModel | undefined;
+
+export default {
+  async fetch(req: Request, env: { WEIGHTS: WeightStore }): Promise<Response> {
+    const u = new URL(req.url);
+    const model = u.searchParams.get("model");
+    if (!model) return new Response("ok"); // the dev-server readiness probe
+    const num = (k: string) => Number(u.searchParams.get(k));
+    loaded ??= await loadModel(env.WEIGHTS, model, {
+      kernels: relaxedKernels,
+      budgetBytes: num("mb") * 2 ** 20,
+      slots: num("slots"),
+      rows: 64,
+      logitRows: 8,
+      context: num("context"),
+      cache: null,
+    });
+    return Response.json({ tokensPerSecond: bareRequests(loaded, num("batch")) });
+  },
+};

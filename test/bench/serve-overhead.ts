@@ -1,0 +1,191 @@
+// What serving costs on top of the forward pass: the same model decoding bare (the relaxed
+// kernels, the forward pass alone, the Worker's memory plan) in Node and inside workerd (the
+// bench Worker in bare-worker/), and served (`wrangler dev`: HTTP, SSE, greedy sampling,
+// detokenizing), from a 128-token prompt for 128 new tokens, one stream and 8 concurrent
+// streams, all runs interleaved; each served rate is printed with its ratio to Node's bare rate
+// (issue #13's target: ≥ 90%) and to workerd's (what the serving path itself costs).
+// Alone: npx tsx test/bench/serve-overhead.ts [tiny] [gpt2-f32] [gpt2-q8] [gpt2-q4]
+
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadKernelModule } from "../../src/kernels/node.js";
+import { loadModel } from "../../src/model/loader.js";
+import type { DType, Manifest } from "../../src/model/manifest.js";
+import { startDevServer, type DevServer } from "../helpers/dev-server.js";
+import { modelDirStore } from "../helpers/fs-store.js";
+import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
+import { convertedGpt2 } from "./gpt2-random.js";
+import { median, type Row } from "./row.js";
+import { bareRequests, NEW, promptIds } from "./serve-shape.js";
+
+const BATCH = 8;
+const BARE_WORKER = join(ROOT, "test", "bench", "bare-worker", "wrangler.toml");
+const RUNS = Number(process.env.RUNS ?? 3);
+
+interface Target {
+  label: string;
+  dir: () => string;
+  /** The Worker's vars, mirrored in the bare model's plan. */
+  budgetMb: number;
+  slots: number;
+  context: number;
+}
+
+const gpt2 = (dtype: DType): Target => ({
+  label: `gpt2 124M ${dtype}`,
+  dir: () => convertedGpt2(dtype).dir,
+  budgetMb: 1024, // f32 gpt2 needs ~0.6 GiB: a local-only budget, the same for every dtype
+  slots: BATCH,
+  context: 256,
+});
+
+const TARGETS: Record<string, Target> = {
+  tiny: {
+    label: "tiny-shakespeare f32",
+    dir: () => FIXTURE_DIR,
+    budgetMb: 112,
+    slots: 16,
+    context: 256,
+  },
+  "gpt2-f32": gpt2("f32"),
+  "gpt2-q8": gpt2("q8"),
+  "gpt2-q4": gpt2("q4"),
+};
+
+/** One served stream, read to its end; checks it generated NEW tokens. */
+async function serveStream(url: string, model: string, ids: number[]): Promise<void> {
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      model,
+      prompt: ids,
+      max_tokens: NEW,
+      temperature: 0,
+      ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  if (!res.ok || !res.body) throw new Error(`stream failed: ${res.status} ${await res.text()}`);
+  const text = await res.text();
+  const usage = text.match(/"completion_tokens":(\d+)/);
+  if (Number(usage?.[1]) !== NEW || !text.trimEnd().endsWith("data: [DONE]")) {
+    throw new Error(`stream did not give ${NEW} tokens: ...${text.slice(-300)}`);
+  }
+}
+
+/**
+ * B concurrent served requests, each PROMPT + NEW tokens: their tokens (B · NEW) per second from
+ * sending the first to the last byte of the last, as bareRequests counts them. Whole requests,
+ * not inter-chunk times: on a loaded machine the client reads SSE chunks in bursts.
+ */
+async function servedRequests(url: string, model: string, V: number, B: number) {
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: B }, (_, s) => serveStream(url, model, promptIds(V, s))));
+  return (B * NEW * 1000) / (performance.now() - t0);
+}
+
+async function measure(t: Target): Promise<Row[]> {
+  const dir = t.dir();
+  const m: Manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  const V = m.config.n_vocab;
+  const plan = { mb: t.budgetMb, slots: t.slots, context: t.context };
+  const lm = await loadModel(modelDirStore(dir, m.name), m.name, {
+    kernels: loadKernelModule("relaxed"), // the build workerd instantiates
+    budgetBytes: plan.mb * 2 ** 20,
+    slots: plan.slots,
+    rows: 64,
+    logitRows: 8,
+    context: plan.context,
+    cache: null,
+  });
+  const vars = {
+    MEMORY_BUDGET_MB: String(plan.mb),
+    MAX_SLOTS: String(plan.slots),
+    MAX_CONTEXT: String(plan.context),
+  };
+  const runs: Record<string, number[]> = {};
+  const keep = (key: string, v: number) => (runs[key] ??= []).push(v);
+  let served: DevServer | undefined;
+  let bare: DevServer | undefined;
+  try {
+    served = await startDevServer({ models: [dir], vars });
+    bare = await startDevServer({ persistTo: served.persistTo, config: BARE_WORKER });
+    const query = `model=${m.name}&mb=${plan.mb}&slots=${plan.slots}&context=${plan.context}`;
+    const workerd = async (B: number) => {
+      const res = await fetch(`${bare!.url}/?${query}&batch=${B}`);
+      if (!res.ok) throw new Error(`bare worker: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { tokensPerSecond: number }).tokensPerSecond;
+    };
+    // Warm-up: loads the model in both Workers, tiers the kernels up.
+    await serveStream(served.url, m.name, promptIds(V, 0));
+    await workerd(1);
+    bareRequests(lm, 1);
+    for (let r = 0; r < RUNS; r++) {
+      for (const B of [1, BATCH]) {
+        keep(`served ${B}`, await servedRequests(served.url, m.name, V, B));
+        keep(`workerd ${B}`, await workerd(B));
+        keep(`node ${B}`, bareRequests(lm, B));
+      }
+    }
+  } catch (e) {
+    const logs = `served:\n${served?.log().slice(-2000)}\nbare:\n${bare?.log().slice(-2000)}`;
+    throw new Error(`${t.label}: ${e instanceof Error ? e.stack : e}\n${logs}`, { cause: e });
+  } finally {
+    await bare?.stop();
+    await served?.stop();
+  }
+  const kv = lm.plan.kvDtype === "q8" ? "int8" : "f32";
+  const note = `prefill + decode; ${kv} KV, context ${plan.context}; medians of ${RUNS} interleaved runs`;
+  const rows: Row[] = [];
+  for (const B of [1, BATCH]) {
+    const [node, workerd, served] = ["node", "workerd", "served"].map((k) =>
+      median(runs[`${k} ${B}`]),
+    );
+    const what = `${t.label}, ${B} stream${B > 1 ? "s" : ""}`;
+    rows.push(
+      { name: `${what}: bare, Node`, value: node, unit: "tokens/s", note },
+      { name: `${what}: bare, workerd`, value: workerd, unit: "tokens/s", note },
+      {
+        name: `${what}: served`,
+        value: served,
+        unit: "tokens/s",
+        note: "wrangler dev, greedy, SSE",
+      },
+      {
+        name: `${what}: served / bare Node`,
+        value: (100 * served) / node,
+        unit: "%",
+        note: "target ≥ 90",
+      },
+      {
+        name: `${what}: served / bare workerd`,
+        value: (100 * served) / workerd,
+        unit: "%",
+        note: "the serving path's own cost",
+      },
+    );
+  }
+  return rows;
+}
+
+export async function benchServeOverhead(which = Object.keys(TARGETS)): Promise<Row[]> {
+  process.stderr.write(`serve-overhead on ${cpus()[0]?.model ?? "an unknown CPU"}\n`);
+  const rows: Row[] = [];
+  for (const key of which) {
+    const t = TARGETS[key];
+    if (!t) throw new Error(`unknown target ${key}; one of ${Object.keys(TARGETS).join(", ")}`);
+    process.stderr.write(`serve-overhead: ${t.label}...\n`);
+    rows.push(...(await measure(t)));
+  }
+  return rows;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const which = process.argv.slice(2);
+  console.log(cpus()[0]?.model);
+  console.table(await benchServeOverhead(which.length ? which : undefined));
+}
