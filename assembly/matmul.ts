@@ -1,6 +1,6 @@
 // matmul: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d], the kernel behind every linear layer.
 // Tiles of 3 tokens × 3 weight rows (2 × 4 for the rest); each weight tile is read once per
-// block of tokens.
+// block of tokens. A single token (decode) reads the matrix as four sequential streams (rows4).
 
 import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
@@ -20,7 +20,8 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
     let j = 0;
-    if (t1 - t0 >= 3 && d >= 4) j = rows3(out, x, w, b, t0, t1, n, d);
+    if (t1 - t0 == 1) j = rows4(out + <usize>t0 * os, x + <usize>t0 * rs, w, b, n, d);
+    else if (t1 - t0 >= 3 && d >= 4) j = rows3(out, x, w, b, t0, t1, n, d);
     for (; j + 4 <= d; j += 4) {
       const wj = w + <usize>j * rs; // w[j..j+4][n], stays in L1 across the block's tokens
       const oj = out + ((<usize>j) << 2);
@@ -30,8 +31,7 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
         tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
       }
       if (t < t1) {
-        // odd token out (and all of T = 1 decode). No touching ahead as in matmul-quant.ts:
-        // f32 issues enough loads to keep DRAM busy; touches cost 5% here (assembly/PERF.md).
+        // odd token out (none: blocks of 1 are rows4's, of 3 or more rows3's)
         v128.store(oj + <usize>t * os, f32x4.add(dot1x4(x + <usize>t * rs, wj, rs, n), bias));
       }
     }
@@ -44,6 +44,26 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
       }
     }
   }
+}
+
+/**
+ * One token (x, out: its rows) against rows 0..d & ~3, returned: dot1x4 on rows g, g + q,
+ * g + 2q, g + 3q (q = d / 4) for g = 0..q, so each of its four weight streams reads a quarter of
+ * the matrix from start to end. A row group's 4 rows (4 streams 4n bytes apart that jump 16n
+ * bytes at each group) read from DRAM at half the speed on AMD Zen 5: the hardware prefetcher
+ * follows steady streams, not jumps (assembly/PERF.md). Same per-row arithmetic as the tiles.
+ */
+function rows4(out: usize, x: usize, w: usize, b: usize, n: i32, d: i32): i32 {
+  const rs = (<usize>n) << 2;
+  const q = d >> 2;
+  const qs = (<usize>q) << 2; // bytes from an output (or bias) to its row's in the next quarter
+  const ws = <usize>q * rs; // bytes from a weight row to its row in the next quarter
+  for (let g = 0; g < q; g++) {
+    const o = (<usize>g) << 2;
+    const bias = b ? Vec.col4(b + o, qs) : f32x4.splat(0);
+    Vec.storeCol4(out + o, qs, f32x4.add(dot1x4(x, w + <usize>g * rs, ws, n), bias));
+  }
+  return q << 2;
 }
 
 /**
