@@ -4,6 +4,7 @@
 
 import { QBLOCK, QDot } from "./quant";
 import { tokenBlock } from "./token-block";
+import { Vec } from "./vec";
 
 /**
  * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
@@ -46,23 +47,46 @@ export function matmulQ8(
       }
     }
     if ((t1 - t0) & 1) {
-      // The odd token (all of T = 1 decode), groups of 4 rows in the order 0, h, 1, h + 1, ...
-      // (h = half the groups): two regions of the matrix stream at once, and one region's DRAM
-      // stalls overlap the other's (as matmulQ4). Each tile also touches the next one's lines.
+      // The odd token (all of T = 1 decode): rows g, g + q, g + 2q, g + 3q at once (q a
+      // multiple of 4), each a steady stream through a quarter of the matrix (as matmul.ts's
+      // rows4); then the groups left over, touching the next one's lines as they go.
       const t = t1 - 1;
       const x = xq + <usize>t * rs;
       const s = xs + <usize>t * sr;
+      const o = out + <usize>t * os;
+      const q = (d >> 4) << 2;
+      const gs = (<usize>nb) << 4; // scale bytes per group
+      for (let r = 0; r < q; r++) {
+        const sg = ws + <usize>(r >> 2) * gs + ((<usize>(r & 3)) << 2);
+        tile1x4q(
+          o + ((<usize>r) << 2),
+          x,
+          s,
+          w + <usize>r * rs,
+          rs * <usize>q,
+          sg,
+          gs * <usize>(q >> 2),
+          nb,
+          (<usize>q) << 2,
+          b ? b + ((<usize>r) << 2) : 0,
+        );
+      }
       const groups = d >> 2;
-      const half = (groups + 1) >> 1;
-      for (let i = 0; i < groups; i++) {
-        const g = i & 1 ? half + (i >> 1) : i >> 1;
-        const i1 = i + 1 < groups ? i + 1 : i; // the last tile touches itself
-        const g1 = i1 & 1 ? half + (i1 >> 1) : i1 >> 1;
-        const wj = w + <usize>(g << 2) * rs;
-        const sj = ws + ((<usize>g * <usize>nb) << 4);
-        const oj = out + <usize>t * os + ((<usize>g) << 4);
+      for (let g = q; g < groups; g++) {
+        const g1 = g + 1 < groups ? g + 1 : g; // the last tile touches itself
         const bias = b ? v128.load(b + ((<usize>g) << 4)) : f32x4.splat(0);
-        tile1x4(oj, x, s, wj, rs, sj, nb, bias, w + <usize>(g1 << 2) * rs);
+        const sj = ws + <usize>g * gs;
+        tile1x4(
+          o + ((<usize>g) << 4),
+          x,
+          s,
+          w + <usize>(g << 2) * rs,
+          rs,
+          sj,
+          nb,
+          bias,
+          w + <usize>(g1 << 2) * rs,
+        );
       }
     }
     for (; j < d; j++) {
@@ -162,6 +186,45 @@ function tile1x4(
   }
   v128.store(out, f32x4.add(acc, bias));
   if (touch == 0x1234_5678) unreachable(); // never true (bytes): keeps the touches
+}
+
+/**
+ * One token against rows w, w + ws, w + 2ws, w + 3ws (rows r + i·q of matmulQ8's odd token): as
+ * tile1x4, but each row's scales are 4 B of its group's 16 per block, at sw + i·ss, and its
+ * output and bias at out + i·os, b + i·os (b = 0: none). No touches: four steady streams keep
+ * the prefetcher ahead.
+ */
+function tile1x4q(
+  out: usize,
+  x: usize,
+  s: usize,
+  w: usize,
+  ws: usize,
+  sw: usize,
+  ss: usize,
+  nb: i32,
+  os: usize,
+  b: usize,
+): void {
+  let acc = f32x4.splat(0);
+  let p = w;
+  for (let k = 0; k < nb; x += QBLOCK, s += 4, p += QBLOCK, sw += 16, k++) {
+    const xl = v128.load(x),
+      xh = v128.load(x, 16);
+    const x0 = i16x8.extend_low_i8x16_s(xl),
+      x1 = i16x8.extend_high_i8x16_s(xl),
+      x2 = i16x8.extend_low_i8x16_s(xh),
+      x3 = i16x8.extend_high_i8x16_s(xh);
+    const i = QDot.hsum4(
+      QDot.row(x0, x1, x2, x3, p),
+      QDot.row(x0, x1, x2, x3, p + ws),
+      QDot.row(x0, x1, x2, x3, p + 2 * ws),
+      QDot.row(x0, x1, x2, x3, p + 3 * ws),
+    );
+    acc = QDot.addBlock(acc, i, Vec.col4(sw, ss), s);
+  }
+  const bias = b ? Vec.col4(b, os) : f32x4.splat(0);
+  Vec.storeCol4(out, os, f32x4.add(acc, bias));
 }
 
 /** One token against one row: the scalar form of the tiles' per-lane arithmetic. */
