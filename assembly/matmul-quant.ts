@@ -47,45 +47,46 @@ export function matmulQ8(
       }
     }
     if ((t1 - t0) & 1) {
-      // The odd token (all of T = 1 decode): rows g, g + q, g + 2q, g + 3q at once (q a
+      // The odd token (all of T = 1 decode): rows r, r + q, r + 2q, r + 3q at once (q a
       // multiple of 4), each a steady stream through a quarter of the matrix (as matmul.ts's
-      // rows4); then the groups left over, touching the next one's lines as they go.
+      // rows4; a group's 4 rows, streams n bytes apart that jump at every group, and touches
+      // of the next group read half as fast on AMD Zen 5); then the groups left over (< 4).
       const t = t1 - 1;
       const x = xq + <usize>t * rs;
       const s = xs + <usize>t * sr;
       const o = out + <usize>t * os;
       const q = (d >> 4) << 2;
       const gs = (<usize>nb) << 4; // scale bytes per group
+      const qs = (<usize>q * gs) >> 2; // scale bytes from a row to its row in the next quarter
       for (let r = 0; r < q; r++) {
-        const sg = ws + <usize>(r >> 2) * gs + ((<usize>(r & 3)) << 2);
-        tile1x4q(
+        const sg = ws + <usize>(r >> 2) * gs + ((<usize>(r & 3)) << 2); // row r's scales
+        const br = b ? b + ((<usize>r) << 2) : 0;
+        tile1x4(
           o + ((<usize>r) << 2),
           x,
           s,
           w + <usize>r * rs,
           rs * <usize>q,
           sg,
-          gs * <usize>(q >> 2),
+          qs,
           nb,
-          (<usize>q) << 2,
-          b ? b + ((<usize>r) << 2) : 0,
+          q << 2,
+          br,
         );
       }
-      const groups = d >> 2;
-      for (let g = q; g < groups; g++) {
-        const g1 = g + 1 < groups ? g + 1 : g; // the last tile touches itself
-        const bias = b ? v128.load(b + ((<usize>g) << 4)) : f32x4.splat(0);
-        const sj = ws + <usize>g * gs;
+      for (let g = q; g < d >> 2; g++) {
+        const bg = b ? b + ((<usize>g) << 4) : 0;
         tile1x4(
           o + ((<usize>g) << 4),
           x,
           s,
           w + <usize>(g << 2) * rs,
           rs,
-          sj,
+          ws + <usize>g * gs,
+          4,
           nb,
-          bias,
-          w + <usize>(g1 << 2) * rs,
+          4,
+          bg,
         );
       }
     }
@@ -144,57 +145,13 @@ function tile2x4(
 }
 
 /**
- * One token against four rows (T = 1 decode, and the odd token of a batch). x's block is loaded
- * and widened once for all four rows (QDot.row), so a row costs 4 loads + 4 dots (q8).
- * Decode is a stream from DRAM, and one core gets its bandwidth only with many cache misses in
- * flight: an integer kernel issues its loads too slowly for that. So each block also touches
- * (one byte loaded, kept alive) the two cache lines of `next` (the next tile, 4 rows of bytes
- * over nb blocks) it will need next: q8 decode 40 -> 50 tokens/s (assembly/PERF.md). WASM has
- * no prefetch instruction; a load cannot be dropped (it might trap), so it stays.
+ * One token (T = 1 decode, and the odd token of a batch) against rows w + i·ws, i < 4: row i's
+ * scales at sw + i·ss (16 bytes on per block), its output and bias at out + i·os and b + i·os
+ * (b = 0: no bias). x's block is loaded and widened once for all four rows (QDot.row), so a row
+ * costs 4 loads + 4 dots. matmulQ8 gives it rows a quarter of the matrix apart, four steady
+ * streams from DRAM, or a group's 4 rows (ws = n, ss = os = 4).
  */
 function tile1x4(
-  out: usize,
-  x: usize,
-  s: usize,
-  w: usize,
-  rs: usize,
-  sw: usize,
-  nb: i32,
-  bias: v128,
-  next: usize,
-): void {
-  let acc = f32x4.splat(0);
-  let p = w;
-  let touch: i32 = 0;
-  const step = (rs << 2) / <usize>nb; // bytes of the next tile per block: 128
-  for (let k = 0; k < nb; x += QBLOCK, s += 4, p += QBLOCK, sw += 16, k++) {
-    touch |= load<u8>(next) | load<u8>(next + (step >> 1));
-    next += step;
-    const xl = v128.load(x),
-      xh = v128.load(x, 16);
-    const x0 = i16x8.extend_low_i8x16_s(xl),
-      x1 = i16x8.extend_high_i8x16_s(xl),
-      x2 = i16x8.extend_low_i8x16_s(xh),
-      x3 = i16x8.extend_high_i8x16_s(xh);
-    const i = QDot.hsum4(
-      QDot.row(x0, x1, x2, x3, p),
-      QDot.row(x0, x1, x2, x3, p + rs),
-      QDot.row(x0, x1, x2, x3, p + 2 * rs),
-      QDot.row(x0, x1, x2, x3, p + 3 * rs),
-    );
-    acc = QDot.addBlock(acc, i, v128.load(sw), s);
-  }
-  v128.store(out, f32x4.add(acc, bias));
-  if (touch == 0x1234_5678) unreachable(); // never true (bytes): keeps the touches
-}
-
-/**
- * One token against rows w, w + ws, w + 2ws, w + 3ws (rows r + i·q of matmulQ8's odd token): as
- * tile1x4, but each row's scales are 4 B of its group's 16 per block, at sw + i·ss, and its
- * output and bias at out + i·os, b + i·os (b = 0: none). No touches: four steady streams keep
- * the prefetcher ahead.
- */
-function tile1x4q(
   out: usize,
   x: usize,
   s: usize,
@@ -203,7 +160,7 @@ function tile1x4q(
   sw: usize,
   ss: usize,
   nb: i32,
-  os: usize,
+  os: i32,
   b: usize,
 ): void {
   let acc = f32x4.splat(0);
@@ -223,8 +180,8 @@ function tile1x4q(
     );
     acc = QDot.addBlock(acc, i, Vec.col4(sw, ss), s);
   }
-  const bias = b ? Vec.col4(b, os) : f32x4.splat(0);
-  Vec.storeCol4(out, os, f32x4.add(acc, bias));
+  const bias = b ? Vec.col4(b, <usize>os) : f32x4.splat(0);
+  Vec.storeCol4(out, <usize>os, f32x4.add(acc, bias));
 }
 
 /** One token against one row: the scalar form of the tiles' per-lane arithmetic. */
