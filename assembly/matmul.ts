@@ -105,49 +105,8 @@ function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i3
  * 6 loads per 8 multiply-adds. Stores out[0][0..4] at out and out[1][0..4] at out + os.
  */
 function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  let a00 = f32x4.splat(0),
-    a01 = f32x4.splat(0),
-    a02 = f32x4.splat(0),
-    a03 = f32x4.splat(0);
-  let a10 = f32x4.splat(0),
-    a11 = f32x4.splat(0),
-    a12 = f32x4.splat(0),
-    a13 = f32x4.splat(0);
-  let p0 = w,
-    p1 = w + rs,
-    p2 = p1 + rs,
-    p3 = p2 + rs;
-  let q0 = x,
-    q1 = x + rs;
-  const end = x + ((<usize>(n & ~3)) << 2);
-  for (; q0 < end; q0 += 16, q1 += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
-    const x0 = v128.load(q0),
-      x1 = v128.load(q1);
-    let wv = v128.load(p0);
-    a00 = Vec.madd(x0, wv, a00);
-    a10 = Vec.madd(x1, wv, a10);
-    wv = v128.load(p1);
-    a01 = Vec.madd(x0, wv, a01);
-    a11 = Vec.madd(x1, wv, a11);
-    wv = v128.load(p2);
-    a02 = Vec.madd(x0, wv, a02);
-    a12 = Vec.madd(x1, wv, a12);
-    wv = v128.load(p3);
-    a03 = Vec.madd(x0, wv, a03);
-    a13 = Vec.madd(x1, wv, a13);
-  }
-  let s0 = Vec.hsum4(a00, a01, a02, a03);
-  let s1 = Vec.hsum4(a10, a11, a12, a13);
-  const stop = x + ((<usize>n) << 2);
-  for (; q0 < stop; q0 += 4, q1 += 4, p0 += 4) {
-    // n % 4 tail: column k of the four weight rows times x0[k] and x1[k]
-    const wc = Vec.col4(p0, rs);
-    s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
-    s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
-  }
   // bias last, as dot1x4's caller adds it: a row's bits do not depend on its tile
-  v128.store(out, f32x4.add(s0, bias));
-  v128.store(out + os, f32x4.add(s1, bias));
+  v128.store(out, f32x4.add(Tiles.by4(x, x + rs, w, rs, n, out + os, bias, true), bias));
 }
 
 /**
@@ -173,6 +132,65 @@ function tile2x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
 class Tiles {
+  /**
+   * tile2x4 (two = true) and dot1x4 (false): one or two tokens (x0, x1) against four weight rows
+   * w + i·ws. Returns x0's four sums; x1's, plus bias, go to out1. Inlined with a constant
+   * `two`, as by3.
+   */
+  @inline static by4(
+    x0: usize,
+    x1: usize,
+    w: usize,
+    ws: usize,
+    n: i32,
+    out1: usize,
+    bias: v128,
+    two: bool,
+  ): v128 {
+    let a00 = f32x4.splat(0),
+      a01 = f32x4.splat(0),
+      a02 = f32x4.splat(0),
+      a03 = f32x4.splat(0);
+    let a10 = f32x4.splat(0),
+      a11 = f32x4.splat(0),
+      a12 = f32x4.splat(0),
+      a13 = f32x4.splat(0);
+    let p0 = w,
+      p1 = w + ws,
+      p2 = p1 + ws,
+      p3 = p2 + ws;
+    let q0 = x0,
+      q1 = x1;
+    const end = x0 + ((<usize>(n & ~3)) << 2);
+    for (; q0 < end; q0 += 16, q1 += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
+      const v0 = v128.load(q0);
+      const v1 = two ? v128.load(q1) : v0;
+      let wv = v128.load(p0);
+      a00 = Vec.madd(v0, wv, a00);
+      if (two) a10 = Vec.madd(v1, wv, a10);
+      wv = v128.load(p1);
+      a01 = Vec.madd(v0, wv, a01);
+      if (two) a11 = Vec.madd(v1, wv, a11);
+      wv = v128.load(p2);
+      a02 = Vec.madd(v0, wv, a02);
+      if (two) a12 = Vec.madd(v1, wv, a12);
+      wv = v128.load(p3);
+      a03 = Vec.madd(v0, wv, a03);
+      if (two) a13 = Vec.madd(v1, wv, a13);
+    }
+    let s0 = Vec.hsum4(a00, a01, a02, a03);
+    let s1 = two ? Vec.hsum4(a10, a11, a12, a13) : s0;
+    const stop = x0 + ((<usize>n) << 2);
+    for (; q0 < stop; q0 += 4, q1 += 4, p0 += 4) {
+      // n % 4 tail: column k of the four weight rows times x0[k] (and x1[k])
+      const wc = Vec.col4(p0, ws);
+      s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
+      if (two) s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
+    }
+    if (two) v128.store(out1, f32x4.add(s1, bias));
+    return s0;
+  }
+
   /**
    * tile3x3 (three = true) and tile2x3 (false): inlined with a constant `three`, each compiles
    * to its own loop with the third token's loads, multiply-adds and stores gone, not branched
@@ -244,29 +262,7 @@ class Tiles {
  * Also used by attention for four keys at once (ws = the KV cache row stride).
  */
 export function dot1x4(x: usize, w: usize, ws: usize, n: i32): v128 {
-  let a0 = f32x4.splat(0),
-    a1 = f32x4.splat(0),
-    a2 = f32x4.splat(0),
-    a3 = f32x4.splat(0);
-  let p0 = w,
-    p1 = w + ws,
-    p2 = p1 + ws,
-    p3 = p2 + ws;
-  let q = x;
-  const end = x + ((<usize>(n & ~3)) << 2);
-  for (; q < end; q += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
-    const xv = v128.load(q);
-    a0 = Vec.madd(xv, v128.load(p0), a0);
-    a1 = Vec.madd(xv, v128.load(p1), a1);
-    a2 = Vec.madd(xv, v128.load(p2), a2);
-    a3 = Vec.madd(xv, v128.load(p3), a3);
-  }
-  let s = Vec.hsum4(a0, a1, a2, a3);
-  const stop = x + ((<usize>n) << 2);
-  for (; q < stop; q += 4, p0 += 4) {
-    s = Vec.madd(f32x4.splat(load<f32>(q)), Vec.col4(p0, ws), s);
-  }
-  return s;
+  return Tiles.by4(x, x, w, ws, n, 0, f32x4.splat(0), false);
 }
 
 /** x[n] · w[n] with two accumulators (to halve the add dependency chain) and a scalar tail. */
