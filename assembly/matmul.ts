@@ -69,33 +69,33 @@ function rows4(out: usize, x: usize, w: usize, b: usize, n: i32, d: i32): i32 {
 /**
  * Rows 0..j of out[t0..t1] in 3x3 tiles, for the j returned: the rows below d & ~3 but the last
  * 4, which matmul's 4-row tiles then do (rows they redo get the same bits again). Needs d >= 4.
+ * A tile takes rows r, r + q, r + 2q (q = a third of d & ~3, rounded down), so the first tile of
+ * each row group, which meets the weights cold, reads three steady streams through the thirds
+ * of w, not three adjacent rows that jump at every group (as rows4 for one token).
  */
 function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i32, d: i32): i32 {
   const rs = (<usize>n) << 2;
   const os = (<usize>d) << 2;
   const d4 = d & ~3;
-  let j = 0;
-  for (; j + 3 <= d4; j += 3) {
-    const wj = w + <usize>j * rs;
-    const oj = out + ((<usize>j) << 2);
-    const bias = b ? Vec.load3(b + ((<usize>j) << 2)) : f32x4.splat(0);
+  const q = d4 / 3;
+  const ws = <usize>q * rs; // bytes from a weight row to its row in the next third
+  const ls = (<usize>q) << 2; // and from an output (or bias) to its
+  for (let r = 0; r < q; r++) {
+    const wr = w + <usize>r * rs;
+    const or = out + ((<usize>r) << 2);
+    const bias = b ? Vec.col3(b + ((<usize>r) << 2), ls) : f32x4.splat(0);
     let t = t0;
     for (; t + 3 <= t1; t += 3) {
-      tile3x3(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
+      tile3x3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias);
     }
     if (t + 2 == t1) {
-      tile2x3(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
+      tile2x3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias);
     } else if (t < t1) {
-      // The last token: the 4-row dot from row j + s (one row back at the end of w), stored
-      // shifted to rows j..j+2.
-      const s = min(j, d - 4) - j; // 0 or -1
-      const ws = wj + <usize>(<isize>s * <isize>rs);
-      const bias4 = b ? v128.load(b + ((<usize>(j + s)) << 2)) : f32x4.splat(0);
-      const r = f32x4.add(dot1x4(x + <usize>t * rs, ws, rs, n), bias4);
-      Vec.store3(oj + <usize>t * os, s ? i32x4.shuffle(r, r, 1, 2, 3, 3) : r);
+      // the last token, as both tokens of tile2x3 (the same bits stored twice)
+      tile2x3(or + <usize>t * os, 0, x + <usize>t * rs, 0, wr, ws, ls, n, bias);
     }
   }
-  return j < d4 ? d4 - 4 : j;
+  return 3 * q < d4 ? d4 - 4 : d4;
 }
 
 /**
@@ -115,10 +115,20 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
  * 9 + 6 = 15 xmm registers, all V8 has (2x6 or 2x4 unrolled by k load 8 or 12 and spill). With
  * FMA latency 4, 9 chains can issue 2.25 per cycle; 2x4's 8 only exactly the peak of 2, which
  * kept it at ~77% of it. The mul + add build puts each product in a dead loaded register: no
- * spill either. Stores 3 outputs at out + t·os for t = 0, 1, 2.
+ * spill either. Tokens at x + t·xs, rows at w + i·ws; stores row i of token t at out + t·os + i·ls.
  */
-function tile3x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  Tiles.by3(out, os, x, w, rs, n, bias, true);
+function tile3x3(
+  out: usize,
+  os: usize,
+  x: usize,
+  xs: usize,
+  w: usize,
+  ws: usize,
+  ls: usize,
+  n: i32,
+  bias: v128,
+): void {
+  Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, true);
 }
 
 /**
@@ -126,8 +136,18 @@ function tile3x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
  * tokens (batched decode of 8 = 3 + 3 + 2), so no fourth row is computed and thrown away as with
  * tile2x4.
  */
-function tile2x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  Tiles.by3(out, os, x, w, rs, n, bias, false);
+function tile2x3(
+  out: usize,
+  os: usize,
+  x: usize,
+  xs: usize,
+  w: usize,
+  ws: usize,
+  ls: usize,
+  n: i32,
+  bias: v128,
+): void {
+  Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, false);
 }
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
@@ -200,8 +220,10 @@ class Tiles {
     out: usize,
     os: usize,
     x: usize,
+    xs: usize,
     w: usize,
-    rs: usize,
+    ws: usize,
+    ls: usize,
     n: i32,
     bias: v128,
     three: bool,
@@ -216,11 +238,11 @@ class Tiles {
       a21 = f32x4.splat(0),
       a22 = f32x4.splat(0);
     let p0 = w,
-      p1 = w + rs,
-      p2 = p1 + rs;
+      p1 = w + ws,
+      p2 = p1 + ws;
     let q0 = x,
-      q1 = x + rs,
-      q2 = q1 + rs;
+      q1 = x + xs,
+      q2 = q1 + xs;
     const end = x + ((<usize>(n & ~3)) << 2);
     for (; q0 < end; q0 += 16, q1 += 16, q2 += 16, p0 += 16, p1 += 16, p2 += 16) {
       const x0 = v128.load(q0),
@@ -245,14 +267,14 @@ class Tiles {
     const stop = x + ((<usize>n) << 2);
     for (; q0 < stop; q0 += 4, q1 += 4, q2 += 4, p0 += 4) {
       // n % 4 tail: column k of the three weight rows times x0[k], x1[k] (and x2[k])
-      const wc = Vec.col3(p0, rs);
+      const wc = Vec.col3(p0, ws);
       s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
       s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
       if (three) s2 = Vec.madd(f32x4.splat(load<f32>(q2)), wc, s2);
     }
-    Vec.store3(out, f32x4.add(s0, bias));
-    Vec.store3(out + os, f32x4.add(s1, bias));
-    if (three) Vec.store3(out + 2 * os, f32x4.add(s2, bias));
+    Vec.storeCol3(out, ls, f32x4.add(s0, bias));
+    Vec.storeCol3(out + os, ls, f32x4.add(s1, bias));
+    if (three) Vec.storeCol3(out + 2 * os, ls, f32x4.add(s2, bias));
   }
 }
 

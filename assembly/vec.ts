@@ -46,11 +46,16 @@ export class Vec {
     return f32x4.replace_lane(Vec.col3(p, stride), 3, load<f32>(p + 3 * stride));
   }
 
-  /** Lanes 0-3 of v to p, p + stride, p + 2*stride, p + 3*stride: col4's inverse. */
-  @inline static storeCol4(p: usize, stride: usize, v: v128): void {
+  /** Lanes 0-2 of v to p, p + stride, p + 2*stride: col3's inverse. */
+  @inline static storeCol3(p: usize, stride: usize, v: v128): void {
     v128.store32_lane(p, v, 0);
     v128.store32_lane(p + stride, v, 1);
     v128.store32_lane(p + 2 * stride, v, 2);
+  }
+
+  /** Lanes 0-3 of v to p, p + stride, p + 2*stride, p + 3*stride: col4's inverse. */
+  @inline static storeCol4(p: usize, stride: usize, v: v128): void {
+    Vec.storeCol3(p, stride, v);
     v128.store32_lane(p + 3 * stride, v, 3);
   }
 
