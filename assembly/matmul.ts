@@ -86,13 +86,13 @@ function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i3
     const bias = b ? Vec.col3(b + ((<usize>r) << 2), ls) : f32x4.splat(0);
     let t = t0;
     for (; t + 3 <= t1; t += 3) {
-      tile3x3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias);
+      tile3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias, true);
     }
     if (t + 2 == t1) {
-      tile2x3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias);
+      tile3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias, false);
     } else if (t < t1) {
-      // the last token, as both tokens of tile2x3 (the same bits stored twice)
-      tile2x3(or + <usize>t * os, 0, x + <usize>t * rs, 0, wr, ws, ls, n, bias);
+      // the last token, as both tokens of a two-token tile (the same bits stored twice)
+      tile3(or + <usize>t * os, 0, x + <usize>t * rs, 0, wr, ws, ls, n, bias, false);
     }
   }
   return 3 * q < d4 ? d4 - 4 : d4;
@@ -110,14 +110,16 @@ function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, b
 }
 
 /**
- * Three tokens against three weight rows (x + t·rs, w + i·rs): 9 accumulators. TurboFan issues
- * all of an iteration's loads before its multiply-adds, so the 6 loaded vectors count too:
- * 9 + 6 = 15 xmm registers, all V8 has (2x6 or 2x4 unrolled by k load 8 or 12 and spill). With
- * FMA latency 4, 9 chains can issue 2.25 per cycle; 2x4's 8 only exactly the peak of 2, which
- * kept it at ~77% of it. The mul + add build puts each product in a dead loaded register: no
- * spill either. Tokens at x + t·xs, rows at w + i·ws; stores row i of token t at out + t·os + i·ls.
+ * Three tokens (three = true) or two against three weight rows: 9 (6) accumulators. TurboFan
+ * issues all of an iteration's loads before its multiply-adds, so the 6 loaded vectors count
+ * too: 9 + 6 = 15 xmm registers, all V8 has (2x6 or 2x4 unrolled by k load 8 or 12 and spill).
+ * With FMA latency 4, 9 chains can issue 2.25 per cycle; 2x4's 8 only exactly the peak of 2,
+ * which kept it at ~77% of it. The mul + add build puts each product in a dead loaded register:
+ * no spill either. Tokens at x + t·xs, rows at w + i·ws; stores row i of token t at out + t·os +
+ * i·ls. Two tokens: a block's last 2 (batched decode of 8 = 3 + 3 + 2), so no fourth row is
+ * computed and thrown away as with tile2x4. Each choice is its own loop (by3 inlined twice).
  */
-function tile3x3(
+function tile3(
   out: usize,
   os: usize,
   x: usize,
@@ -127,27 +129,10 @@ function tile3x3(
   ls: usize,
   n: i32,
   bias: v128,
+  three: bool,
 ): void {
-  Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, true);
-}
-
-/**
- * Two tokens against three weight rows: tile3x3 without its third token, for a block's last 2
- * tokens (batched decode of 8 = 3 + 3 + 2), so no fourth row is computed and thrown away as with
- * tile2x4.
- */
-function tile2x3(
-  out: usize,
-  os: usize,
-  x: usize,
-  xs: usize,
-  w: usize,
-  ws: usize,
-  ls: usize,
-  n: i32,
-  bias: v128,
-): void {
-  Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, false);
+  if (three) Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, true);
+  else Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, false);
 }
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
@@ -212,7 +197,7 @@ class Tiles {
   }
 
   /**
-   * tile3x3 (three = true) and tile2x3 (false): inlined with a constant `three`, each compiles
+   * tile3's two tiles, inlined with a constant `three`: each compiles
    * to its own loop with the third token's loads, multiply-adds and stores gone, not branched
    * over. Lane 3 of each sum is a throwaway copy of lane 2 (3 rows in a 4-lane hsum).
    */
