@@ -4,6 +4,7 @@
 
 import { QBLOCK, QDot } from "./quant";
 import { tokenBlock } from "./token-block";
+import { Vec } from "./vec";
 
 /**
  * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
@@ -46,23 +47,47 @@ export function matmulQ8(
       }
     }
     if ((t1 - t0) & 1) {
-      // The odd token (all of T = 1 decode), groups of 4 rows in the order 0, h, 1, h + 1, ...
-      // (h = half the groups): two regions of the matrix stream at once, and one region's DRAM
-      // stalls overlap the other's (as matmulQ4). Each tile also touches the next one's lines.
+      // The odd token (all of T = 1 decode): rows r, r + q, r + 2q, r + 3q at once (q a
+      // multiple of 4), each a steady stream through a quarter of the matrix (as matmul.ts's
+      // rows4; a group's 4 rows, streams n bytes apart that jump at every group, and touches
+      // of the next group read half as fast on AMD Zen 5); then the groups left over (< 4).
       const t = t1 - 1;
       const x = xq + <usize>t * rs;
       const s = xs + <usize>t * sr;
-      const groups = d >> 2;
-      const half = (groups + 1) >> 1;
-      for (let i = 0; i < groups; i++) {
-        const g = i & 1 ? half + (i >> 1) : i >> 1;
-        const i1 = i + 1 < groups ? i + 1 : i; // the last tile touches itself
-        const g1 = i1 & 1 ? half + (i1 >> 1) : i1 >> 1;
-        const wj = w + <usize>(g << 2) * rs;
-        const sj = ws + ((<usize>g * <usize>nb) << 4);
-        const oj = out + <usize>t * os + ((<usize>g) << 4);
-        const bias = b ? v128.load(b + ((<usize>g) << 4)) : f32x4.splat(0);
-        tile1x4(oj, x, s, wj, rs, sj, nb, bias, w + <usize>(g1 << 2) * rs);
+      const o = out + <usize>t * os;
+      const q = (d >> 4) << 2;
+      const gs = (<usize>nb) << 4; // scale bytes per group
+      const qs = (<usize>q * gs) >> 2; // scale bytes from a row to its row in the next quarter
+      for (let r = 0; r < q; r++) {
+        const sg = ws + <usize>(r >> 2) * gs + ((<usize>(r & 3)) << 2); // row r's scales
+        const br = b ? b + ((<usize>r) << 2) : 0;
+        tile1x4(
+          o + ((<usize>r) << 2),
+          x,
+          s,
+          w + <usize>r * rs,
+          rs * <usize>q,
+          sg,
+          qs,
+          nb,
+          q << 2,
+          br,
+        );
+      }
+      for (let g = q; g < d >> 2; g++) {
+        const bg = b ? b + ((<usize>g) << 4) : 0;
+        tile1x4(
+          o + ((<usize>g) << 4),
+          x,
+          s,
+          w + <usize>(g << 2) * rs,
+          rs,
+          ws + <usize>g * gs,
+          4,
+          nb,
+          4,
+          bg,
+        );
       }
     }
     for (; j < d; j++) {
@@ -120,32 +145,27 @@ function tile2x4(
 }
 
 /**
- * One token against four rows (T = 1 decode, and the odd token of a batch). x's block is loaded
- * and widened once for all four rows (QDot.row), so a row costs 4 loads + 4 dots (q8).
- * Decode is a stream from DRAM, and one core gets its bandwidth only with many cache misses in
- * flight: an integer kernel issues its loads too slowly for that. So each block also touches
- * (one byte loaded, kept alive) the two cache lines of `next` (the next tile, 4 rows of bytes
- * over nb blocks) it will need next: q8 decode 40 -> 50 tokens/s (assembly/PERF.md). WASM has
- * no prefetch instruction; a load cannot be dropped (it might trap), so it stays.
+ * One token (T = 1 decode, and the odd token of a batch) against rows w + i·ws, i < 4: row i's
+ * scales at sw + i·ss (16 bytes on per block), its output and bias at out + i·os and b + i·os
+ * (b = 0: no bias). x's block is loaded and widened once for all four rows (QDot.row), so a row
+ * costs 4 loads + 4 dots. matmulQ8 gives it rows a quarter of the matrix apart, four steady
+ * streams from DRAM, or a group's 4 rows (ws = n, ss = os = 4).
  */
 function tile1x4(
   out: usize,
   x: usize,
   s: usize,
   w: usize,
-  rs: usize,
+  ws: usize,
   sw: usize,
+  ss: usize,
   nb: i32,
-  bias: v128,
-  next: usize,
+  os: i32,
+  b: usize,
 ): void {
   let acc = f32x4.splat(0);
   let p = w;
-  let touch: i32 = 0;
-  const step = (rs << 2) / <usize>nb; // bytes of the next tile per block: 128
   for (let k = 0; k < nb; x += QBLOCK, s += 4, p += QBLOCK, sw += 16, k++) {
-    touch |= load<u8>(next) | load<u8>(next + (step >> 1));
-    next += step;
     const xl = v128.load(x),
       xh = v128.load(x, 16);
     const x0 = i16x8.extend_low_i8x16_s(xl),
@@ -154,14 +174,14 @@ function tile1x4(
       x3 = i16x8.extend_high_i8x16_s(xh);
     const i = QDot.hsum4(
       QDot.row(x0, x1, x2, x3, p),
-      QDot.row(x0, x1, x2, x3, p + rs),
-      QDot.row(x0, x1, x2, x3, p + 2 * rs),
-      QDot.row(x0, x1, x2, x3, p + 3 * rs),
+      QDot.row(x0, x1, x2, x3, p + ws),
+      QDot.row(x0, x1, x2, x3, p + 2 * ws),
+      QDot.row(x0, x1, x2, x3, p + 3 * ws),
     );
-    acc = QDot.addBlock(acc, i, v128.load(sw), s);
+    acc = QDot.addBlock(acc, i, Vec.col4(sw, ss), s);
   }
-  v128.store(out, f32x4.add(acc, bias));
-  if (touch == 0x1234_5678) unreachable(); // never true (bytes): keeps the touches
+  const bias = b ? Vec.col4(b, <usize>os) : f32x4.splat(0);
+  Vec.storeCol4(out, <usize>os, f32x4.add(acc, bias));
 }
 
 /** One token against one row: the scalar form of the tiles' per-lane arithmetic. */

@@ -1,6 +1,6 @@
 // matmul: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d], the kernel behind every linear layer.
 // Tiles of 3 tokens × 3 weight rows (2 × 4 for the rest); each weight tile is read once per
-// block of tokens.
+// block of tokens. A single token (decode) reads the matrix as four sequential streams (rows4).
 
 import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
@@ -20,7 +20,8 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
     let j = 0;
-    if (t1 - t0 >= 3 && d >= 4) j = rows3(out, x, w, b, t0, t1, n, d);
+    if (t1 - t0 == 1) j = rows4(out + <usize>t0 * os, x + <usize>t0 * rs, w, b, n, d);
+    else if (t1 - t0 >= 3 && d >= 4) j = rows3(out, x, w, b, t0, t1, n, d);
     for (; j + 4 <= d; j += 4) {
       const wj = w + <usize>j * rs; // w[j..j+4][n], stays in L1 across the block's tokens
       const oj = out + ((<usize>j) << 2);
@@ -30,8 +31,7 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
         tile2x4(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
       }
       if (t < t1) {
-        // odd token out (and all of T = 1 decode). No touching ahead as in matmul-quant.ts:
-        // f32 issues enough loads to keep DRAM busy; touches cost 5% here (assembly/PERF.md).
+        // odd token out (none: blocks of 1 are rows4's, of 3 or more rows3's)
         v128.store(oj + <usize>t * os, f32x4.add(dot1x4(x + <usize>t * rs, wj, rs, n), bias));
       }
     }
@@ -47,35 +47,55 @@ export function matmul(out: usize, x: usize, w: usize, b: usize, T: i32, n: i32,
 }
 
 /**
+ * One token (x, out: its rows) against rows 0..d & ~3, returned: dot1x4 on rows g, g + q,
+ * g + 2q, g + 3q (q = d / 4) for g = 0..q, so each of its four weight streams reads a quarter of
+ * the matrix from start to end. A row group's 4 rows (4 streams 4n bytes apart that jump 16n
+ * bytes at each group) read from DRAM at half the speed on AMD Zen 5: the hardware prefetcher
+ * follows steady streams, not jumps (assembly/PERF.md). Same per-row arithmetic as the tiles.
+ */
+function rows4(out: usize, x: usize, w: usize, b: usize, n: i32, d: i32): i32 {
+  const rs = (<usize>n) << 2;
+  const q = d >> 2;
+  const qs = (<usize>q) << 2; // bytes from an output (or bias) to its row's in the next quarter
+  const ws = <usize>q * rs; // bytes from a weight row to its row in the next quarter
+  for (let g = 0; g < q; g++) {
+    const o = (<usize>g) << 2;
+    const bias = b ? Vec.col4(b + o, qs) : f32x4.splat(0);
+    Vec.storeCol4(out + o, qs, f32x4.add(dot1x4(x, w + <usize>g * rs, ws, n), bias));
+  }
+  return q << 2;
+}
+
+/**
  * Rows 0..j of out[t0..t1] in 3x3 tiles, for the j returned: the rows below d & ~3 but the last
  * 4, which matmul's 4-row tiles then do (rows they redo get the same bits again). Needs d >= 4.
+ * A tile takes rows r, r + q, r + 2q (q = a third of d & ~3, rounded down), so the first tile of
+ * each row group, which meets the weights cold, reads three steady streams through the thirds
+ * of w, not three adjacent rows that jump at every group (as rows4 for one token).
  */
 function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i32, d: i32): i32 {
   const rs = (<usize>n) << 2;
   const os = (<usize>d) << 2;
   const d4 = d & ~3;
-  let j = 0;
-  for (; j + 3 <= d4; j += 3) {
-    const wj = w + <usize>j * rs;
-    const oj = out + ((<usize>j) << 2);
-    const bias = b ? Vec.load3(b + ((<usize>j) << 2)) : f32x4.splat(0);
+  const q = d4 / 3;
+  const ws = <usize>q * rs; // bytes from a weight row to its row in the next third
+  const ls = (<usize>q) << 2; // and from an output (or bias) to its
+  for (let r = 0; r < q; r++) {
+    const wr = w + <usize>r * rs;
+    const or = out + ((<usize>r) << 2);
+    const bias = b ? Vec.col3(b + ((<usize>r) << 2), ls) : f32x4.splat(0);
     let t = t0;
     for (; t + 3 <= t1; t += 3) {
-      tile3x3(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
+      tile3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias, true);
     }
     if (t + 2 == t1) {
-      tile2x3(oj + <usize>t * os, os, x + <usize>t * rs, wj, rs, n, bias);
+      tile3(or + <usize>t * os, os, x + <usize>t * rs, rs, wr, ws, ls, n, bias, false);
     } else if (t < t1) {
-      // The last token: the 4-row dot from row j + s (one row back at the end of w), stored
-      // shifted to rows j..j+2.
-      const s = min(j, d - 4) - j; // 0 or -1
-      const ws = wj + <usize>(<isize>s * <isize>rs);
-      const bias4 = b ? v128.load(b + ((<usize>(j + s)) << 2)) : f32x4.splat(0);
-      const r = f32x4.add(dot1x4(x + <usize>t * rs, ws, rs, n), bias4);
-      Vec.store3(oj + <usize>t * os, s ? i32x4.shuffle(r, r, 1, 2, 3, 3) : r);
+      // the last token, as both tokens of a two-token tile (the same bits stored twice)
+      tile3(or + <usize>t * os, 0, x + <usize>t * rs, 0, wr, ws, ls, n, bias, false);
     }
   }
-  return j < d4 ? d4 - 4 : j;
+  return 3 * q < d4 ? d4 - 4 : d4;
 }
 
 /**
@@ -85,76 +105,99 @@ function rows3(out: usize, x: usize, w: usize, b: usize, t0: i32, t1: i32, n: i3
  * 6 loads per 8 multiply-adds. Stores out[0][0..4] at out and out[1][0..4] at out + os.
  */
 function tile2x4(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  let a00 = f32x4.splat(0),
-    a01 = f32x4.splat(0),
-    a02 = f32x4.splat(0),
-    a03 = f32x4.splat(0);
-  let a10 = f32x4.splat(0),
-    a11 = f32x4.splat(0),
-    a12 = f32x4.splat(0),
-    a13 = f32x4.splat(0);
-  let p0 = w,
-    p1 = w + rs,
-    p2 = p1 + rs,
-    p3 = p2 + rs;
-  let q0 = x,
-    q1 = x + rs;
-  const end = x + ((<usize>(n & ~3)) << 2);
-  for (; q0 < end; q0 += 16, q1 += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
-    const x0 = v128.load(q0),
-      x1 = v128.load(q1);
-    let wv = v128.load(p0);
-    a00 = Vec.madd(x0, wv, a00);
-    a10 = Vec.madd(x1, wv, a10);
-    wv = v128.load(p1);
-    a01 = Vec.madd(x0, wv, a01);
-    a11 = Vec.madd(x1, wv, a11);
-    wv = v128.load(p2);
-    a02 = Vec.madd(x0, wv, a02);
-    a12 = Vec.madd(x1, wv, a12);
-    wv = v128.load(p3);
-    a03 = Vec.madd(x0, wv, a03);
-    a13 = Vec.madd(x1, wv, a13);
-  }
-  let s0 = Vec.hsum4(a00, a01, a02, a03);
-  let s1 = Vec.hsum4(a10, a11, a12, a13);
-  const stop = x + ((<usize>n) << 2);
-  for (; q0 < stop; q0 += 4, q1 += 4, p0 += 4) {
-    // n % 4 tail: column k of the four weight rows times x0[k] and x1[k]
-    const wc = Vec.col4(p0, rs);
-    s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
-    s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
-  }
   // bias last, as dot1x4's caller adds it: a row's bits do not depend on its tile
-  v128.store(out, f32x4.add(s0, bias));
-  v128.store(out + os, f32x4.add(s1, bias));
+  v128.store(out, f32x4.add(Tiles.by4(x, x + rs, w, rs, n, out + os, bias, true), bias));
 }
 
 /**
- * Three tokens against three weight rows (x + t·rs, w + i·rs): 9 accumulators. TurboFan issues
- * all of an iteration's loads before its multiply-adds, so the 6 loaded vectors count too:
- * 9 + 6 = 15 xmm registers, all V8 has (2x6 or 2x4 unrolled by k load 8 or 12 and spill). With
- * FMA latency 4, 9 chains can issue 2.25 per cycle; 2x4's 8 only exactly the peak of 2, which
- * kept it at ~77% of it. The mul + add build puts each product in a dead loaded register: no
- * spill either. Stores 3 outputs at out + t·os for t = 0, 1, 2.
+ * Three tokens (three = true) or two against three weight rows: 9 (6) accumulators. TurboFan
+ * issues all of an iteration's loads before its multiply-adds, so the 6 loaded vectors count
+ * too: 9 + 6 = 15 xmm registers, all V8 has (2x6 or 2x4 unrolled by k load 8 or 12 and spill).
+ * With FMA latency 4, 9 chains can issue 2.25 per cycle; 2x4's 8 only exactly the peak of 2,
+ * which kept it at ~77% of it. The mul + add build puts each product in a dead loaded register:
+ * no spill either. Tokens at x + t·xs, rows at w + i·ws; stores row i of token t at out + t·os +
+ * i·ls. Two tokens: a block's last 2 (batched decode of 8 = 3 + 3 + 2), so no fourth row is
+ * computed and thrown away as with tile2x4. Each choice is its own loop (by3 inlined twice).
  */
-function tile3x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  Tiles.by3(out, os, x, w, rs, n, bias, true);
-}
-
-/**
- * Two tokens against three weight rows: tile3x3 without its third token, for a block's last 2
- * tokens (batched decode of 8 = 3 + 3 + 2), so no fourth row is computed and thrown away as with
- * tile2x4.
- */
-function tile2x3(out: usize, os: usize, x: usize, w: usize, rs: usize, n: i32, bias: v128): void {
-  Tiles.by3(out, os, x, w, rs, n, bias, false);
+function tile3(
+  out: usize,
+  os: usize,
+  x: usize,
+  xs: usize,
+  w: usize,
+  ws: usize,
+  ls: usize,
+  n: i32,
+  bias: v128,
+  three: bool,
+): void {
+  if (three) Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, true);
+  else Tiles.by3(out, os, x, xs, w, ws, ls, n, bias, false);
 }
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
 class Tiles {
   /**
-   * tile3x3 (three = true) and tile2x3 (false): inlined with a constant `three`, each compiles
+   * tile2x4 (two = true) and dot1x4 (false): one or two tokens (x0, x1) against four weight rows
+   * w + i·ws. Returns x0's four sums; x1's, plus bias, go to out1. Inlined with a constant
+   * `two`, as by3.
+   */
+  @inline static by4(
+    x0: usize,
+    x1: usize,
+    w: usize,
+    ws: usize,
+    n: i32,
+    out1: usize,
+    bias: v128,
+    two: bool,
+  ): v128 {
+    let a00 = f32x4.splat(0),
+      a01 = f32x4.splat(0),
+      a02 = f32x4.splat(0),
+      a03 = f32x4.splat(0);
+    let a10 = f32x4.splat(0),
+      a11 = f32x4.splat(0),
+      a12 = f32x4.splat(0),
+      a13 = f32x4.splat(0);
+    let p0 = w,
+      p1 = w + ws,
+      p2 = p1 + ws,
+      p3 = p2 + ws;
+    let q0 = x0,
+      q1 = x1;
+    const end = x0 + ((<usize>(n & ~3)) << 2);
+    for (; q0 < end; q0 += 16, q1 += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
+      const v0 = v128.load(q0);
+      const v1 = two ? v128.load(q1) : v0;
+      let wv = v128.load(p0);
+      a00 = Vec.madd(v0, wv, a00);
+      if (two) a10 = Vec.madd(v1, wv, a10);
+      wv = v128.load(p1);
+      a01 = Vec.madd(v0, wv, a01);
+      if (two) a11 = Vec.madd(v1, wv, a11);
+      wv = v128.load(p2);
+      a02 = Vec.madd(v0, wv, a02);
+      if (two) a12 = Vec.madd(v1, wv, a12);
+      wv = v128.load(p3);
+      a03 = Vec.madd(v0, wv, a03);
+      if (two) a13 = Vec.madd(v1, wv, a13);
+    }
+    let s0 = Vec.hsum4(a00, a01, a02, a03);
+    let s1 = two ? Vec.hsum4(a10, a11, a12, a13) : s0;
+    const stop = x0 + ((<usize>n) << 2);
+    for (; q0 < stop; q0 += 4, q1 += 4, p0 += 4) {
+      // n % 4 tail: column k of the four weight rows times x0[k] (and x1[k])
+      const wc = Vec.col4(p0, ws);
+      s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
+      if (two) s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
+    }
+    if (two) v128.store(out1, f32x4.add(s1, bias));
+    return s0;
+  }
+
+  /**
+   * tile3's two tiles, inlined with a constant `three`: each compiles
    * to its own loop with the third token's loads, multiply-adds and stores gone, not branched
    * over. Lane 3 of each sum is a throwaway copy of lane 2 (3 rows in a 4-lane hsum).
    */
@@ -162,8 +205,10 @@ class Tiles {
     out: usize,
     os: usize,
     x: usize,
+    xs: usize,
     w: usize,
-    rs: usize,
+    ws: usize,
+    ls: usize,
     n: i32,
     bias: v128,
     three: bool,
@@ -178,11 +223,11 @@ class Tiles {
       a21 = f32x4.splat(0),
       a22 = f32x4.splat(0);
     let p0 = w,
-      p1 = w + rs,
-      p2 = p1 + rs;
+      p1 = w + ws,
+      p2 = p1 + ws;
     let q0 = x,
-      q1 = x + rs,
-      q2 = q1 + rs;
+      q1 = x + xs,
+      q2 = q1 + xs;
     const end = x + ((<usize>(n & ~3)) << 2);
     for (; q0 < end; q0 += 16, q1 += 16, q2 += 16, p0 += 16, p1 += 16, p2 += 16) {
       const x0 = v128.load(q0),
@@ -207,14 +252,14 @@ class Tiles {
     const stop = x + ((<usize>n) << 2);
     for (; q0 < stop; q0 += 4, q1 += 4, q2 += 4, p0 += 4) {
       // n % 4 tail: column k of the three weight rows times x0[k], x1[k] (and x2[k])
-      const wc = Vec.col3(p0, rs);
+      const wc = Vec.col3(p0, ws);
       s0 = Vec.madd(f32x4.splat(load<f32>(q0)), wc, s0);
       s1 = Vec.madd(f32x4.splat(load<f32>(q1)), wc, s1);
       if (three) s2 = Vec.madd(f32x4.splat(load<f32>(q2)), wc, s2);
     }
-    Vec.store3(out, f32x4.add(s0, bias));
-    Vec.store3(out + os, f32x4.add(s1, bias));
-    if (three) Vec.store3(out + 2 * os, f32x4.add(s2, bias));
+    Vec.storeCol3(out, ls, f32x4.add(s0, bias));
+    Vec.storeCol3(out + os, ls, f32x4.add(s1, bias));
+    if (three) Vec.storeCol3(out + 2 * os, ls, f32x4.add(s2, bias));
   }
 }
 
@@ -224,29 +269,7 @@ class Tiles {
  * Also used by attention for four keys at once (ws = the KV cache row stride).
  */
 export function dot1x4(x: usize, w: usize, ws: usize, n: i32): v128 {
-  let a0 = f32x4.splat(0),
-    a1 = f32x4.splat(0),
-    a2 = f32x4.splat(0),
-    a3 = f32x4.splat(0);
-  let p0 = w,
-    p1 = w + ws,
-    p2 = p1 + ws,
-    p3 = p2 + ws;
-  let q = x;
-  const end = x + ((<usize>(n & ~3)) << 2);
-  for (; q < end; q += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
-    const xv = v128.load(q);
-    a0 = Vec.madd(xv, v128.load(p0), a0);
-    a1 = Vec.madd(xv, v128.load(p1), a1);
-    a2 = Vec.madd(xv, v128.load(p2), a2);
-    a3 = Vec.madd(xv, v128.load(p3), a3);
-  }
-  let s = Vec.hsum4(a0, a1, a2, a3);
-  const stop = x + ((<usize>n) << 2);
-  for (; q < stop; q += 4, p0 += 4) {
-    s = Vec.madd(f32x4.splat(load<f32>(q)), Vec.col4(p0, ws), s);
-  }
-  return s;
+  return Tiles.by4(x, x, w, ws, n, 0, f32x4.splat(0), false);
 }
 
 /** x[n] · w[n] with two accumulators (to halve the add dependency chain) and a scalar tail. */

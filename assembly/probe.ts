@@ -10,37 +10,7 @@
  * (7 + 7 measured 18 GFLOP/s against 33 for 6 + 6).
  */
 export function peakMulAdd(p: usize, iters: i32): f32 {
-  const m = v128.load(p),
-    c = v128.load(p, 16);
-  let m0 = v128.load(p, 32),
-    m1 = v128.load(p, 48),
-    m2 = v128.load(p, 64),
-    m3 = v128.load(p, 80),
-    m4 = v128.load(p, 96),
-    m5 = v128.load(p, 112);
-  let a0 = v128.load(p, 128),
-    a1 = v128.load(p, 144),
-    a2 = v128.load(p, 160),
-    a3 = v128.load(p, 176),
-    a4 = v128.load(p, 192),
-    a5 = v128.load(p, 208);
-  for (let i = 0; i < iters; i++) {
-    m0 = f32x4.mul(m0, m);
-    a0 = f32x4.add(a0, c);
-    m1 = f32x4.mul(m1, m);
-    a1 = f32x4.add(a1, c);
-    m2 = f32x4.mul(m2, m);
-    a2 = f32x4.add(a2, c);
-    m3 = f32x4.mul(m3, m);
-    a3 = f32x4.add(a3, c);
-    m4 = f32x4.mul(m4, m);
-    a4 = f32x4.add(a4, c);
-    m5 = f32x4.mul(m5, m);
-    a5 = f32x4.add(a5, c);
-  }
-  const s = f32x4.add(f32x4.add(f32x4.add(m0, m1), f32x4.add(m2, m3)), f32x4.add(m4, m5));
-  const t = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(a4, a5));
-  return f32x4.extract_lane(f32x4.add(s, t), 0);
+  return f32x4.extract_lane(Chains.run(p, iters, Chains.MUL_ADD), 0);
 }
 
 /**
@@ -49,39 +19,7 @@ export function peakMulAdd(p: usize, iters: i32): f32 {
  */
 export function peakMadd(p: usize, iters: i32): f32 {
   if (!ASC_FEATURE_RELAXED_SIMD) return 0;
-  const m = v128.load(p),
-    c = v128.load(p, 16);
-  let a0 = v128.load(p, 32),
-    a1 = f32x4.add(a0, c),
-    a2 = f32x4.add(a1, c),
-    a3 = f32x4.add(a2, c);
-  let a4 = f32x4.add(a3, c),
-    a5 = f32x4.add(a4, c),
-    a6 = f32x4.add(a5, c),
-    a7 = f32x4.add(a6, c);
-  let a8 = f32x4.add(a7, c),
-    a9 = f32x4.add(a8, c),
-    a10 = f32x4.add(a9, c),
-    a11 = f32x4.add(a10, c);
-  for (let i = 0; i < iters; i++) {
-    a0 = f32x4.relaxed_madd(a0, m, c);
-    a1 = f32x4.relaxed_madd(a1, m, c);
-    a2 = f32x4.relaxed_madd(a2, m, c);
-    a3 = f32x4.relaxed_madd(a3, m, c);
-    a4 = f32x4.relaxed_madd(a4, m, c);
-    a5 = f32x4.relaxed_madd(a5, m, c);
-    a6 = f32x4.relaxed_madd(a6, m, c);
-    a7 = f32x4.relaxed_madd(a7, m, c);
-    a8 = f32x4.relaxed_madd(a8, m, c);
-    a9 = f32x4.relaxed_madd(a9, m, c);
-    a10 = f32x4.relaxed_madd(a10, m, c);
-    a11 = f32x4.relaxed_madd(a11, m, c);
-  }
-  const s = f32x4.add(
-    f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(a4, a5)),
-    f32x4.add(f32x4.add(f32x4.add(a6, a7), f32x4.add(a8, a9)), f32x4.add(a10, a11)),
-  );
-  return f32x4.extract_lane(s, 0);
+  return f32x4.extract_lane(Chains.run(p, iters, Chains.MADD), 0);
 }
 
 /**
@@ -90,106 +28,122 @@ export function peakMadd(p: usize, iters: i32): f32 {
  * V8 cannot hoist it out of the loop; 12 chains cover its latency.
  */
 export function peakDotI16(p: usize, iters: i32): i32 {
-  const w = v128.load(p),
-    c = v128.load(p, 16);
-  let a0 = v128.load(p, 32),
-    a1 = i32x4.add(a0, c),
-    a2 = i32x4.add(a1, c),
-    a3 = i32x4.add(a2, c);
-  let a4 = i32x4.add(a3, c),
-    a5 = i32x4.add(a4, c),
-    a6 = i32x4.add(a5, c),
-    a7 = i32x4.add(a6, c);
-  let a8 = i32x4.add(a7, c),
-    a9 = i32x4.add(a8, c),
-    a10 = i32x4.add(a9, c),
-    a11 = i32x4.add(a10, c);
-  for (let i = 0; i < iters; i++) {
-    a0 = i32x4.add(i32x4.dot_i16x8_s(a0, w), c);
-    a1 = i32x4.add(i32x4.dot_i16x8_s(a1, w), c);
-    a2 = i32x4.add(i32x4.dot_i16x8_s(a2, w), c);
-    a3 = i32x4.add(i32x4.dot_i16x8_s(a3, w), c);
-    a4 = i32x4.add(i32x4.dot_i16x8_s(a4, w), c);
-    a5 = i32x4.add(i32x4.dot_i16x8_s(a5, w), c);
-    a6 = i32x4.add(i32x4.dot_i16x8_s(a6, w), c);
-    a7 = i32x4.add(i32x4.dot_i16x8_s(a7, w), c);
-    a8 = i32x4.add(i32x4.dot_i16x8_s(a8, w), c);
-    a9 = i32x4.add(i32x4.dot_i16x8_s(a9, w), c);
-    a10 = i32x4.add(i32x4.dot_i16x8_s(a10, w), c);
-    a11 = i32x4.add(i32x4.dot_i16x8_s(a11, w), c);
-  }
-  return i32x4.extract_lane(DotSum.of(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11), 0);
+  return i32x4.extract_lane(Chains.run(p, iters, Chains.DOT_I16), 0);
 }
 
 /** As peakDotI16 with i32x4.relaxed_dot_i8x16_i7x16_add_s: 16 multiply-adds (32 int ops) each. */
 export function peakDotI8(p: usize, iters: i32): i32 {
   if (!ASC_FEATURE_RELAXED_SIMD) return 0;
-  const w = i8x16.shr_u(v128.load(p), 1); // a 7-bit operand, as the instruction requires
-  let a0 = v128.load(p, 32),
-    a1 = i32x4.add(a0, w),
-    a2 = i32x4.add(a1, w),
-    a3 = i32x4.add(a2, w);
-  let a4 = i32x4.add(a3, w),
-    a5 = i32x4.add(a4, w),
-    a6 = i32x4.add(a5, w),
-    a7 = i32x4.add(a6, w);
-  let a8 = i32x4.add(a7, w),
-    a9 = i32x4.add(a8, w),
-    a10 = i32x4.add(a9, w),
-    a11 = i32x4.add(a10, w);
-  for (let i = 0; i < iters; i++) {
-    a0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a0, w, a0);
-    a1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a1, w, a1);
-    a2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a2, w, a2);
-    a3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a3, w, a3);
-    a4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a4, w, a4);
-    a5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a5, w, a5);
-    a6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a6, w, a6);
-    a7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a7, w, a7);
-    a8 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a8, w, a8);
-    a9 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a9, w, a9);
-    a10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a10, w, a10);
-    a11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(a11, w, a11);
-  }
-  return i32x4.extract_lane(DotSum.of(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11), 0);
+  return i32x4.extract_lane(Chains.run(p, iters, Chains.DOT_I8), 0);
 }
 
-class DotSum {
-  @inline static of(
-    a0: v128,
-    a1: v128,
-    a2: v128,
-    a3: v128,
-    a4: v128,
-    a5: v128,
-    a6: v128,
-    a7: v128,
-    a8: v128,
-    a9: v128,
-    a10: v128,
-    a11: v128,
-  ): v128 {
-    const a = i32x4.add(i32x4.add(a0, a1), i32x4.add(a2, a3));
-    const b = i32x4.add(i32x4.add(a4, a5), i32x4.add(a6, a7));
-    return i32x4.add(i32x4.add(a, b), i32x4.add(i32x4.add(a8, a9), i32x4.add(a10, a11)));
+// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+class Chains {
+  static readonly MUL_ADD: i32 = 0;
+  static readonly MADD: i32 = 1;
+  static readonly DOT_I16: i32 = 2;
+  static readonly DOT_I8: i32 = 3;
+
+  /**
+   * The 12 chains of the peaks above, inlined with a constant op: w = the vector at p, c the
+   * one at p + 16, chain i starts at the one at p + 32 plus i·c (f32 lanes for MUL_ADD and
+   * MADD: normal numbers) and steps by `step` iters times; the chains' sum.
+   */
+  @inline static run(p: usize, iters: i32, op: i32): v128 {
+    const w = op == Chains.DOT_I8 ? i8x16.shr_u(v128.load(p), 1) : v128.load(p); // 7-bit for i8
+    const c = op == Chains.DOT_I8 ? w : v128.load(p, 16);
+    let a0 = v128.load(p, 32),
+      a1 = Chains.add(a0, c, op),
+      a2 = Chains.add(a1, c, op),
+      a3 = Chains.add(a2, c, op);
+    let a4 = Chains.add(a3, c, op),
+      a5 = Chains.add(a4, c, op),
+      a6 = Chains.add(a5, c, op),
+      a7 = Chains.add(a6, c, op);
+    let a8 = Chains.add(a7, c, op),
+      a9 = Chains.add(a8, c, op),
+      a10 = Chains.add(a9, c, op),
+      a11 = Chains.add(a10, c, op);
+    for (let i = 0; i < iters; i++) {
+      a0 = Chains.step(a0, w, c, op, false);
+      a1 = Chains.step(a1, w, c, op, true);
+      a2 = Chains.step(a2, w, c, op, false);
+      a3 = Chains.step(a3, w, c, op, true);
+      a4 = Chains.step(a4, w, c, op, false);
+      a5 = Chains.step(a5, w, c, op, true);
+      a6 = Chains.step(a6, w, c, op, false);
+      a7 = Chains.step(a7, w, c, op, true);
+      a8 = Chains.step(a8, w, c, op, false);
+      a9 = Chains.step(a9, w, c, op, true);
+      a10 = Chains.step(a10, w, c, op, false);
+      a11 = Chains.step(a11, w, c, op, true);
+    }
+    const a = Chains.add(Chains.add(a0, a1, op), Chains.add(a2, a3, op), op);
+    const b = Chains.add(Chains.add(a4, a5, op), Chains.add(a6, a7, op), op);
+    const e = Chains.add(Chains.add(a8, a9, op), Chains.add(a10, a11, op), op);
+    return Chains.add(Chains.add(a, b, op), e, op);
+  }
+
+  @inline static add(a: v128, b: v128, op: i32): v128 {
+    return op <= Chains.MADD ? f32x4.add(a, b) : i32x4.add(a, b);
+  }
+
+  /**
+   * One link: a·w (even chains) or a + c (odd ones) for MUL_ADD; madd(a, w, c); dot_i16(a, w) +
+   * c; the relaxed i8 dot of a and w, plus a.
+   */
+  @inline static step(a: v128, w: v128, c: v128, op: i32, odd: bool): v128 {
+    if (op == Chains.MUL_ADD) return odd ? f32x4.add(a, c) : f32x4.mul(a, w);
+    if (op == Chains.DOT_I16) return i32x4.add(i32x4.dot_i16x8_s(a, w), c);
+    if (!ASC_FEATURE_RELAXED_SIMD) return a; // (the baseline probe has neither relaxed op)
+    if (op == Chains.MADD) return f32x4.relaxed_madd(a, w, c);
+    return i32x4.relaxed_dot_i8x16_i7x16_add_s(a, w, a);
   }
 }
 
 /**
- * Reads bytes (a multiple of 128) at p with v128 loads, 8 per step into 4 xor chains. The caller
- * must have written the buffer: untouched pages all map to one zero page, which stays in cache.
+ * Reads bytes at p with v128 loads, the buffer cut into k (1, 2, 4 or 8) equal parts read side by
+ * side: per step one 64-byte line of each part, so k sequential streams, far apart, are in
+ * flight at once. What one core reads with k streams is what a T = 1 kernel that keeps k weight
+ * streams can reach. bytes: a multiple of 64·k. The caller must have written the buffer:
+ * untouched pages all map to one zero page, which stays in cache.
  */
-export function stream(p: usize, bytes: usize): i32 {
-  let a0 = i32x4.splat(0),
-    a1 = a0,
-    a2 = a0,
-    a3 = a0;
-  const end = p + bytes;
-  for (; p < end; p += 128) {
-    a0 = v128.xor(a0, v128.xor(v128.load(p), v128.load(p, 16)));
-    a1 = v128.xor(a1, v128.xor(v128.load(p, 32), v128.load(p, 48)));
-    a2 = v128.xor(a2, v128.xor(v128.load(p, 64), v128.load(p, 80)));
-    a3 = v128.xor(a3, v128.xor(v128.load(p, 96), v128.load(p, 112)));
+export function streams(p: usize, bytes: usize, k: i32): i32 {
+  if (k == 8) return Lines.of(p, bytes, 8);
+  if (k == 4) return Lines.of(p, bytes, 4);
+  if (k == 2) return Lines.of(p, bytes, 2);
+  return Lines.of(p, bytes, 1);
+}
+
+// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+class Lines {
+  /**
+   * Inlined with a constant k: k pointers (binaryen unrolls no loop, so one statement each), per
+   * step one line of each into 4 xor chains.
+   */
+  @inline static of(p: usize, bytes: usize, k: i32): i32 {
+    const part = bytes / <usize>k;
+    const end = p + part;
+    let a0 = i32x4.splat(0),
+      a1 = a0,
+      a2 = a0,
+      a3 = a0;
+    for (; p < end; p += 64) {
+      a0 = v128.xor(a0, Lines.line(p));
+      if (k >= 2) a1 = v128.xor(a1, Lines.line(p + part));
+      if (k >= 4) a2 = v128.xor(a2, Lines.line(p + 2 * part));
+      if (k >= 4) a3 = v128.xor(a3, Lines.line(p + 3 * part));
+      if (k >= 8) a0 = v128.xor(a0, Lines.line(p + 4 * part));
+      if (k >= 8) a1 = v128.xor(a1, Lines.line(p + 5 * part));
+      if (k >= 8) a2 = v128.xor(a2, Lines.line(p + 6 * part));
+      if (k >= 8) a3 = v128.xor(a3, Lines.line(p + 7 * part));
+    }
+    return i32x4.extract_lane(v128.xor(v128.xor(a0, a1), v128.xor(a2, a3)), 0);
   }
-  return i32x4.extract_lane(v128.xor(v128.xor(a0, a1), v128.xor(a2, a3)), 0);
+
+  /** The 64 bytes at p (one cache line when p is 64-aligned), xor-folded. */
+  @inline static line(p: usize): v128 {
+    const a = v128.xor(v128.load(p), v128.load(p, 16));
+    return v128.xor(a, v128.xor(v128.load(p, 32), v128.load(p, 48)));
+  }
 }

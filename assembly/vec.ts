@@ -46,6 +46,19 @@ export class Vec {
     return f32x4.replace_lane(Vec.col3(p, stride), 3, load<f32>(p + 3 * stride));
   }
 
+  /** Lanes 0-2 of v to p, p + stride, p + 2*stride: col3's inverse. */
+  @inline static storeCol3(p: usize, stride: usize, v: v128): void {
+    v128.store32_lane(p, v, 0);
+    v128.store32_lane(p + stride, v, 1);
+    v128.store32_lane(p + 2 * stride, v, 2);
+  }
+
+  /** Lanes 0-3 of v to p, p + stride, p + 2*stride, p + 3*stride: col4's inverse. */
+  @inline static storeCol4(p: usize, stride: usize, v: v128): void {
+    Vec.storeCol3(p, stride, v);
+    v128.store32_lane(p + 3 * stride, v, 3);
+  }
+
   /** The 3 floats at p in lanes 0-2 (lane 3 = 0); reads nothing past p + 12, where a row may end. */
   @inline static load3(p: usize): v128 {
     return f32x4.replace_lane(v128.load64_zero(p), 2, load<f32>(p, 8));

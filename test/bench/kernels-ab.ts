@@ -88,7 +88,7 @@ function kernelCalls(
   oldMod: WebAssembly.Module,
   newMod: WebAssembly.Module,
 ) {
-  const memory = new WebAssembly.Memory({ initial: 4096, maximum: 4096 }); // 256 MiB
+  const memory = new WebAssembly.Memory({ initial: 8192, maximum: 8192 }); // 512 MiB
   const [A, B] = [instantiateKernels(oldMod, memory), instantiateKernels(newMod, memory)];
   const rng = mulberry32(7);
   let at = 65536;
@@ -112,6 +112,7 @@ function kernelCalls(
   const cases: [string, (k: Kernels) => void][] = [];
   for (const [T, d] of [
     [1, 3 * C],
+    [1, V], // 154 MB: from DRAM, as every weight in decode
     [8, 3 * C],
     [128, C],
   ]) {

@@ -31,8 +31,11 @@ interface Limits {
   madd: number; // GFLOP/s, f32x4.relaxed_madd
   dotI16: number; // GOP/s (2 per multiply-add), i32x4.dot_i16x8_s
   dotI8: number; // GOP/s, i32x4.relaxed_dot_i8x16_i7x16_add_s
-  bandwidth: number; // GB/s, v128 loads streaming STREAM_BYTES
+  bandwidth: number; // GB/s, v128 loads streaming STREAM_BYTES: the best of `streams`
+  streams: Record<number, number>; // GB/s with k interleaved streams over the same bytes
 }
+
+const STREAMS = [1, 2, 4, 8];
 
 /** Seconds of fn over `runs` runs after one warm-up: the median, or the best (for the limits). */
 function seconds(fn: () => void, runs = RUNS, best = false): number {
@@ -52,7 +55,7 @@ function measureLimits(): Limits {
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
   const inst = (file: string) =>
     new WebAssembly.Instance(loadWasm(file), { env: { memory, abort: () => {} } })
-      .exports as Record<string, (p: number, n: number) => number>;
+      .exports as Record<string, (...args: number[]) => number>;
   const base = inst("probe.wasm");
   const relaxed = inst("probe-relaxed.wasm");
   // m = 1 - 1e-7 and c = 1e-3 keep every chain normal (no denormals, no overflow) for N steps.
@@ -65,12 +68,16 @@ function measureLimits(): Limits {
   const N = 20_000_000;
   // A limit is what the core can do: the best of 7 (the machine is shared), not the median.
   const rate = (fn: () => void, work: number) => work / seconds(fn, 7, true) / 1e9;
+  const streams = Object.fromEntries(
+    STREAMS.map((k) => [k, rate(() => base.streams(1 << 20, STREAM_BYTES, k), STREAM_BYTES)]),
+  );
   return {
     mulAdd: rate(() => base.peakMulAdd(0, N), N * 12 * 4),
     madd: rate(() => relaxed.peakMadd(0, N), N * 12 * 8),
     dotI16: rate(() => base.peakDotI16(256, N), N * 12 * 16),
     dotI8: rate(() => relaxed.peakDotI8(256, N), N * 12 * 32),
-    bandwidth: rate(() => base.stream(1 << 20, STREAM_BYTES), STREAM_BYTES),
+    bandwidth: Math.max(...Object.values(streams)),
+    streams,
   };
 }
 
@@ -252,8 +259,14 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
       name: "kernels limit: memory bandwidth",
       value: lim.bandwidth,
       unit: "GB/s",
-      note: `v128 loads over ${STREAM_BYTES / 2 ** 20} MiB`,
+      note: `v128 loads over ${STREAM_BYTES / 2 ** 20} MiB, the best of ${STREAMS.join(", ")} streams`,
     },
+    ...STREAMS.map((k) => ({
+      name: `kernels limit: memory bandwidth, ${k} stream${k > 1 ? "s" : ""}`,
+      value: lim.streams[k],
+      unit: "GB/s",
+      note: `${k} parts of the ${STREAM_BYTES / 2 ** 20} MiB read side by side, a line of each per step`,
+    })),
   ];
   const models: [string, () => string, string][] = [
     ["tiny-shakespeare f32", () => FIXTURE_DIR, "tiny-shakespeare"],

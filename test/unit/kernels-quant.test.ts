@@ -86,6 +86,10 @@ for (const variant of ["baseline", "relaxed"] as const) {
         { T: 5, n: 96, d: 9, bias: true },
         { T: 8, n: 768, d: 13, bias: true },
         { T: 130, n: 4096, d: 6, bias: true },
+        // q8's odd token: rows r, r + q, r + 2q, r + 3q side by side (q = 8 and 16), then the
+        // groups left over (2 and 1) and the tail rows
+        { T: 1, n: 96, d: 43, bias: true },
+        { T: 3, n: 64, d: 70, bias: false },
       ];
       for (const dt of ["q8", "q4"] as const) {
         for (const { T, n, d, bias } of cases) {
@@ -119,7 +123,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
       for (const dt of ["q8", "q4"] as const) {
         it(`Should give a row the same bits in any batch, at any position (${dt})`, () => {
           const n = 128;
-          const d = 11; // tiles and tail rows
+          const d = 43; // tiles, q8's quarters of the odd token, groups left over and tail rows
           const w = quantMatrix(d, n, dt);
           const pool = quantActs(8, n); // 8 candidate rows
           const run = (rows: number[]) => {

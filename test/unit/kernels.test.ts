@@ -33,6 +33,10 @@ for (const variant of ["baseline", "relaxed"] as const) {
         { T: 5, n: 13, d: 9, bias: true, misalign: 4 },
         { T: 2, n: 3, d: 6, bias: true, misalign: 8 },
         { T: 67, n: 4099, d: 9, bias: true, misalign: 0 },
+        // T = 1 reads 4 quarters of w side by side (rows4): d = 23 gives quarters of 5 rows + 3
+        // left over; T = 31 leaves a block of 1 token after one of 30.
+        { T: 1, n: 37, d: 23, bias: false, misalign: 4 },
+        { T: 31, n: 4099, d: 9, bias: true, misalign: 0 },
       ];
       for (const { T, n, d, bias, misalign } of cases) {
         it(`Should match the twin for T=${T} n=${n} d=${d}${bias ? " with bias" : ""}`, () => {
