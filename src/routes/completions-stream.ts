@@ -3,7 +3,7 @@
 // stopped reading, and ends with the optional usage chunk and [DONE] (or an error event).
 
 import type { Context } from "hono";
-import { streamSSE, type SSEStreamingApi } from "hono/streaming";
+import { streamSSE } from "hono/streaming";
 import type { Engine } from "../engine/engine.js";
 import type { CompletionChoice } from "../completion/choice.js";
 import { cancelAll, usageOf, type Completion } from "../completion/run.js";
@@ -11,6 +11,7 @@ import { streamChoices } from "../completion/stream.js";
 import type { CompletionParams } from "./completion-params.js";
 import { keepAlive, type AppEnv } from "./context.js";
 import { apiErrorOf } from "./errors.js";
+import { WriteWatch } from "./write-watch.js";
 
 export interface StreamJob {
   p: CompletionParams;
@@ -37,6 +38,8 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
     signal?.addEventListener("abort", gone);
     if (signal?.aborted) gone();
 
+    // A client whose writes stall for WRITE_STALL_STEPS engine steps is gone (write-watch.ts).
+    const watch = new WriteWatch(engine, () => stream.abort());
     /** One event; a client that has not taken the previous ones for stallMs counts as gone. */
     const emit = async (data: string) => {
       if (stream.aborted) return;
@@ -45,7 +48,7 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
         timer = setTimeout(() => r(stream.abort()), stallMs);
       });
       try {
-        await Promise.race([stream.writeSSE({ data }), stalled]);
+        await Promise.race([watch.drive(stream.writeSSE({ data })), stalled]);
       } finally {
         clearTimeout(timer);
       }
@@ -60,16 +63,11 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
       }
       await emit("[DONE]");
     } catch (e) {
-      await writeError(stream, e);
+      // A failure mid-stream: one `data: {"error": ...}` event (the openai client throws on it).
+      await emit(JSON.stringify(apiErrorOf(e).body()));
     } finally {
       signal?.removeEventListener("abort", gone);
       release();
     }
   });
-}
-
-/** A failure mid-stream: one `data: {"error": ...}` event (the openai client throws on it). */
-async function writeError(stream: SSEStreamingApi, e: unknown): Promise<void> {
-  const err = apiErrorOf(e);
-  if (!stream.aborted) await stream.writeSSE({ data: JSON.stringify(err.body()) });
 }
