@@ -38,20 +38,10 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
     signal?.addEventListener("abort", gone);
     if (signal?.aborted) gone();
 
-    // A client whose writes stall for WRITE_STALL_STEPS engine steps is gone (write-watch.ts).
-    const watch = new WriteWatch(engine, () => stream.abort());
-    /** One event; a client that has not taken the previous ones for stallMs counts as gone. */
+    // A client whose writes stall (write-watch.ts: engine steps, or stallMs once it idles) is gone.
+    const watch = new WriteWatch(engine, () => stream.abort(), stallMs);
     const emit = async (data: string) => {
-      if (stream.aborted) return;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<void>((r) => {
-        timer = setTimeout(() => r(stream.abort()), stallMs);
-      });
-      try {
-        await Promise.race([watch.drive(stream.writeSSE({ data })), stalled]);
-      } finally {
-        clearTimeout(timer);
-      }
+      if (!stream.aborted) await watch.drive(stream.writeSSE({ data }));
     };
     const write = (choice: CompletionChoice) =>
       emit(JSON.stringify({ ...head, choices: [choice], ...nullUsage }));

@@ -1,4 +1,4 @@
-// A JSON answer whose work runs long: after COMMIT_STEPS engine steps the response commits
+// A JSON answer whose work goes on: after COMMIT_STEPS engine steps the response commits
 // (200, application/json) and writes one space per engine step until the JSON follows. JSON
 // allows whitespace before a value, so clients parse the body as usual; and a client that hung up
 // is seen at a write (write-watch.ts), where no runtime reports a hang-up before a response
@@ -13,8 +13,11 @@ import { keepAlive } from "./context.js";
 import { apiErrorOf } from "./errors.js";
 import { WriteWatch } from "./write-watch.js";
 
-/** Steps of generation answered the ordinary way: short requests keep exact status codes. */
-export const COMMIT_STEPS = 16;
+/**
+ * Steps of generation answered the ordinary way (a prompt's prefill and a first token): sooner
+ * means a hung-up client's slots free sooner, and every error but a late one keeps its status.
+ */
+export const COMMIT_STEPS = 2;
 
 const SPACE = new Uint8Array([0x20]);
 
@@ -48,7 +51,7 @@ export async function jsonAfterWork(
   }
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
-  const watch = new WriteWatch(engine, onGone);
+  const watch = new WriteWatch(engine, onGone, c.get("deps").caps.streamStallMs);
   const body = (async () => {
     let step = -1;
     while (!settled && !watch.check()) {

@@ -6,10 +6,11 @@
 // Local workerd reports a hang-up through request.signal only sometimes: wrangler dev's proxy
 // (a Durable Object whose fetch to the Worker outlives the client's request) hides one before
 // the response headers, and after them it can leave the body's pump waiting forever. What frees
-// the slots then is the write watch (src/routes/write-watch.ts): writes that stall for 32 engine
-// steps mean the client is gone; plain requests commit after 16 steps and write spaces, so they
-// have writes to watch (json-keepalive.ts). Measured 2026-12-04 (AMD EPYC, 2 cores): streams
-// 20/20 freed, median 304 ms, max 644 ms; plain 20/20, median 141 ms, max 245 ms; ~25 s in all.
+// the slots then is the write watch (src/routes/write-watch.ts): writes that stall for 16 engine
+// steps mean the client is gone; plain requests commit after 2 steps and write spaces, so they
+// have writes to watch (json-keepalive.ts). Measured 2026-12-04 (AMD EPYC, 2 cores, shared):
+// streams 20/20 freed, median 38 ms, max 759 ms; plain 20/20, median 79 ms, max 141 ms; the
+// greedy request after each at 0.55-0.97× its idle median (max 1.84×); ~37 s in all.
 
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -243,10 +243,14 @@ async function serve(write: () => Promise<unknown>) {
   const e = engine(0);
   const seqs = [0, 1, 2, 3].map((i) => e.submit(request("ROMEO:", i, long)));
   let goneAt = -1;
-  const watch = new WriteWatch(e, () => {
-    goneAt = e.stats.steps;
-    for (const s of seqs) s.cancelled = true;
-  });
+  const watch = new WriteWatch(
+    e,
+    () => {
+      goneAt = e.stats.steps;
+      for (const s of seqs) s.cancelled = true;
+    },
+    30_000,
+  );
   let stalledAt = -1;
   const results = await Promise.all(
     seqs.map((s) =>
@@ -285,12 +289,21 @@ describe("WriteWatch", () => {
   it("Should count steps only while a write is pending", async () => {
     const e = engine(0);
     const seq = e.submit(request("ROMEO:", 7, long));
-    const watch = new WriteWatch(e, () => {}, 4);
+    const watch = new WriteWatch(e, () => {}, 30_000, 4);
     // 10 steps with nothing to write, then one write that completes: never gone.
     await e.run(seq, async () => {
       if (e.stats.steps === 10) await watch.drive(Promise.resolve());
       expect(watch.check()).toBe(false);
     });
     expect(e.stats.steps).toBeGreaterThan(10);
+  });
+
+  it("Should declare a client gone after stallMs once the engine has nothing to compute", async () => {
+    const e = engine();
+    let gone = 0;
+    const watch = new WriteWatch(e, () => gone++, 20);
+    await watch.drive(new Promise(() => {})); // returns: a dead client holds nothing for ever
+    expect(watch.gone).toBe(true);
+    expect(gone).toBe(1);
   });
 });
