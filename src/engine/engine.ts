@@ -152,6 +152,19 @@ export class Engine {
   }
 
   /**
+   * One driver turn for a caller that runs no sequence of its own (a response writer waiting on
+   * its client while its request's drivers wait on it): step if due, then yield. Resolves false,
+   * without yielding, when the engine has nothing left to compute.
+   */
+  async turn(): Promise<boolean> {
+    this.turns++;
+    if (this.due()) this.step();
+    if (this.load === 0) return false;
+    await (this.opts.yieldFn ?? defaultYield)();
+    return true;
+  }
+
+  /**
    * Whether the next step should run now: once every running sequence's reader has taken the
    * last step's tokens, so every stream gets each token as soon as it exists instead of a burst
    * per round of readers; but a reader that is slow to come back (a blocked write, a client gone)

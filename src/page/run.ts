@@ -1,6 +1,7 @@
 // Running the model for the page: the model list, then POST /v1/inspect for the prompt and the
-// selected token / layer / head (debounced while typing, stale answers dropped), timed by the
-// page itself so the round trip can be shown next to the server's own figures.
+// selected token / layer / head (debounced while typing, paced so typing on and on stays well
+// under the API's request limit, stale answers dropped), timed by the page itself so the round
+// trip can be shown next to the server's own figures.
 
 import type { Inspection } from "../inspect/types.js";
 import { apiJson, getJson } from "./api.js";
@@ -9,6 +10,16 @@ import { failAll, renderAll, S, setStatus } from "./state.js";
 
 /** Typing pause before the model runs: short, since an inspection takes tens of ms. */
 const DEBOUNCE_MS = 80;
+/**
+ * Inspections the page may start in a burst, and the pace the allowance refills at: a short
+ * burst of typing updates at every keystroke, typing on and on settles at one inspection a
+ * second, half the API's 120 requests a minute per client (REQUEST_LIMITER), leaving the other
+ * half to the panels that run after an inspection.
+ */
+const BURST = 20;
+const REFILL_MS = 1000;
+let allowance = BURST;
+let refilled = performance.now();
 let timer = 0;
 let seq = 0;
 let inflight: AbortController | null = null;
@@ -17,9 +28,17 @@ const listeners: (() => void)[] = [];
 /** Called after every successful inspection, once the views are drawn (e.g. temperature runs). */
 export const onInspected = (f: () => void) => listeners.push(f);
 
+/** Milliseconds until the allowance holds a whole inspection again. */
+function untilAllowed(): number {
+  const now = performance.now();
+  allowance = Math.min(BURST, allowance + (now - refilled) / REFILL_MS);
+  refilled = now;
+  return allowance >= 1 ? 0 : (1 - allowance) * REFILL_MS;
+}
+
 export function scheduleInspect(): void {
   clearTimeout(timer);
-  timer = window.setTimeout(() => void runInspect(), DEBOUNCE_MS);
+  timer = window.setTimeout(() => void runInspect(), Math.max(DEBOUNCE_MS, untilAllowed()));
 }
 
 /** The model last used on this browser, so a returning visit inspects before the list arrives. */
@@ -51,6 +70,8 @@ export async function loadModels(): Promise<void> {
 export async function runInspect(): Promise<void> {
   if (!S.model) return;
   clearTimeout(timer);
+  untilAllowed();
+  allowance--; // clicks run at once but count too: the typing after them waits longer
   const mine = ++seq;
   inflight?.abort();
   inflight = new AbortController();

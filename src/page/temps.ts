@@ -1,6 +1,7 @@
 // View: temperature side by side. The same prompt and seed continued at T = 0 (greedy), a middle
 // and a high temperature, so "0 is deterministic and dull, high is diverse and then incoherent"
-// shows at a glance. Runs after every inspection; a newer prompt cancels the older runs.
+// shows at a glance. Runs once the prompt has rested (three requests per run, so not at every
+// keystroke's inspection); a newer prompt cancels the older runs.
 
 import { apiJson } from "./api.js";
 import { $, el } from "./dom.js";
@@ -59,15 +60,23 @@ async function run(): Promise<void> {
 }
 
 let lastPrompt: string | null = null;
+/** How long the prompt must rest (no keystroke, an inspection done) before the continuations run. */
+const REST_MS = 600;
+let resting = 0;
 
 export function initTemps(): void {
   // Only a new prompt (or seed) changes these continuations; selecting a token does not.
   onInspected(() => {
-    const key =
-      $<HTMLTextAreaElement>("prompt").value + "\u0000" + $<HTMLInputElement>("seed").value;
-    if (!S.data || key === lastPrompt) return;
-    lastPrompt = key;
-    void run();
+    clearTimeout(resting);
+    resting = window.setTimeout(() => {
+      const key =
+        $<HTMLTextAreaElement>("prompt").value + "\u0000" + $<HTMLInputElement>("seed").value;
+      if (!S.data || key === lastPrompt) return;
+      lastPrompt = key;
+      void run();
+    }, REST_MS);
   });
+  // A keystroke restarts the rest: inspections paced a second apart must not let runs through.
+  $("prompt").addEventListener("input", () => clearTimeout(resting));
   $("temps-run").addEventListener("click", () => void run());
 }

@@ -3,7 +3,7 @@
 // stopped reading, and ends with the optional usage chunk and [DONE] (or an error event).
 
 import type { Context } from "hono";
-import { streamSSE, type SSEStreamingApi } from "hono/streaming";
+import { streamSSE } from "hono/streaming";
 import type { Engine } from "../engine/engine.js";
 import type { CompletionChoice } from "../completion/choice.js";
 import { cancelAll, usageOf, type Completion } from "../completion/run.js";
@@ -11,6 +11,7 @@ import { streamChoices } from "../completion/stream.js";
 import type { CompletionParams } from "./completion-params.js";
 import { keepAlive, type AppEnv } from "./context.js";
 import { apiErrorOf } from "./errors.js";
+import { WriteWatch } from "./write-watch.js";
 
 export interface StreamJob {
   p: CompletionParams;
@@ -37,17 +38,10 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
     signal?.addEventListener("abort", gone);
     if (signal?.aborted) gone();
 
-    /** One event's write; a client that has not taken it within stallMs counts as gone. */
+    // A client whose writes stall (write-watch.ts: engine steps, or stallMs once it idles) is gone.
+    const watch = new WriteWatch(engine, () => stream.abort(), stallMs);
     const send = async (data: string) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<void>((r) => {
-        timer = setTimeout(() => r(stream.abort()), stallMs);
-      });
-      try {
-        await Promise.race([stream.writeSSE({ data }), stalled]);
-      } finally {
-        clearTimeout(timer);
-      }
+      if (!stream.aborted) await watch.drive(stream.writeSSE({ data }));
     };
     /**
      * Events go out in order, one in flight: emit waits for the previous write, starts this one
@@ -57,7 +51,7 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
     let inFlight = Promise.resolve();
     const emit = async (data: string) => {
       await inFlight;
-      if (!stream.aborted) inFlight = send(data);
+      inFlight = send(data);
     };
     const write = (choice: CompletionChoice) =>
       emit(JSON.stringify({ ...head, choices: [choice], ...nullUsage }));
@@ -70,17 +64,12 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
       await emit("[DONE]");
       await inFlight;
     } catch (e) {
+      // A failure mid-stream: one `data: {"error": ...}` event (the openai client throws on it).
+      await emit(JSON.stringify(apiErrorOf(e).body()));
       await inFlight;
-      await writeError(stream, e);
     } finally {
       signal?.removeEventListener("abort", gone);
       release();
     }
   });
-}
-
-/** A failure mid-stream: one `data: {"error": ...}` event (the openai client throws on it). */
-async function writeError(stream: SSEStreamingApi, e: unknown): Promise<void> {
-  const err = apiErrorOf(e);
-  if (!stream.aborted) await stream.writeSSE({ data: JSON.stringify(err.body()) });
 }

@@ -7,7 +7,8 @@ import { promptIdsOf } from "../completion/request.js";
 import { cancelAll, completeAll, startCompletion, usageOf } from "../completion/run.js";
 import { parseCompletionParams } from "./completion-params.js";
 import { streamCompletion } from "./completions-stream.js";
-import { keepAlive, readJson, type AppEnv } from "./context.js";
+import { readJson, type AppEnv } from "./context.js";
+import { jsonAfterWork } from "./json-keepalive.js";
 import { chargeTokens } from "./rate-limit.js";
 
 export const completions = new Hono<AppEnv>().post("/completions", async (c) => {
@@ -27,17 +28,17 @@ export const completions = new Hono<AppEnv>().post("/completions", async (c) => 
   };
   if (p.stream) return streamCompletion(c, { p, engine, completion, head });
 
-  // A client that hangs up stops the generation where the runtime reports it (request.signal);
-  // elsewhere the generation at least runs to its end rather than being dropped mid-step.
+  // A client that hangs up stops the generation: where the runtime reports it (request.signal),
+  // and where a long generation's committed body finds its writes stalled (json-keepalive.ts).
   const abort = () => cancelAll(completion.choices);
-  c.req.raw.signal?.addEventListener("abort", abort);
-  if (c.req.raw.signal?.aborted) abort(); // gone while the body was read or the model loaded
-  const done = completeAll(engine, completion, p);
-  keepAlive(c, done);
-  try {
-    const choices = await done;
-    return c.json({ ...head, choices, usage: usageOf(completion) });
-  } finally {
-    c.req.raw.signal?.removeEventListener("abort", abort);
-  }
+  const signal = c.req.raw.signal;
+  signal?.addEventListener("abort", abort);
+  if (signal?.aborted) abort(); // gone while the body was read or the model loaded
+  const done = completeAll(engine, completion, p).then((choices) => ({
+    ...head,
+    choices,
+    usage: usageOf(completion),
+  }));
+  done.finally(() => signal?.removeEventListener("abort", abort)).catch(() => {});
+  return jsonAfterWork(c, engine, done, abort);
 });

@@ -21,7 +21,7 @@ export interface ServerCaps {
   maxTokenizeTokens: number;
   /** /v1/tokenize and /v1/detokenize: largest answer, bytes. */
   maxResponseBytes: number;
-  /** A streaming client that takes no data for this long is treated as gone (ms). */
+  /** A response write waiting this long once the engine is idle means the client is gone (ms). */
   streamStallMs: number;
 }
 

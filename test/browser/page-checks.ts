@@ -1,5 +1,5 @@
 // Whole-page browser checks: a 200-token prompt updates every view, the keystroke-to-redraw
-// median, keyboard reach, no sideways scroll at 375 px, and a screenshot of every view at 1440
+// median, the API requests of typing on and on, keyboard reach, no sideways scroll at 375 px, and a screenshot of every view at 1440
 // and 375 px (written to .screenshots/ to be looked at).
 
 import { type Ctx, SECTIONS, assert, changed, mark, median, setPrompt, shot } from "./helpers.js";
@@ -45,6 +45,36 @@ export async function speed({ page }: Ctx): Promise<void> {
       `until panel 8's three 24-token generations also show: median ${median(temps)} ms`,
   );
   assert(median(times) <= 800, `median ${median(times)} ms is over twice the 400 ms target`);
+}
+
+/**
+ * Typing on and on costs well under the API's 120 requests a minute per client: the page starts
+ * at most a burst of 20 inspections, then one a second, and runs panel 8's three generations
+ * only once the prompt rests. So a minute of typing costs at most 20 + 60 + 3 requests; before,
+ * every keystroke cost an inspection and three generations.
+ */
+export async function requestPace({ page, requests }: Ctx): Promise<void> {
+  await setPrompt(page, "ROMEO:");
+  await page.focus("#prompt");
+  await page.keyboard.press("End");
+  const from = requests.length;
+  const t0 = Date.now();
+  for (const ch of " But soft, what light through yonder window breaks? It is the east, and") {
+    await page.keyboard.type(ch);
+    await page.waitForTimeout(150);
+  }
+  await page.waitForTimeout(2000); // the last inspection and the resting prompt's generations
+  const seconds = (Date.now() - t0) / 1000;
+  const api = requests.slice(from).filter((u) => new URL(u).pathname.startsWith("/v1/"));
+  const completions = api.filter((u) => u.endsWith("/v1/completions")).length;
+  console.log(
+    `    ${api.length} API requests (${completions} completions) for 70 keystrokes in ${seconds.toFixed(1)} s`,
+  );
+  assert(
+    api.length <= 20 + seconds + 3,
+    `${api.length} requests in ${seconds.toFixed(1)} s: more than a burst of 20, one a second and one set of generations`,
+  );
+  assert(completions <= 3, `${completions} completions: the generations ran while typing`);
 }
 
 export async function keyboard({ page }: Ctx): Promise<void> {

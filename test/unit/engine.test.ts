@@ -1,6 +1,7 @@
 // The continuous-batching engine on the real default model in Node: isolation between
 // sequences, back-pressure, cancellation freeing slots, prompt scoring, and what production
-// does to it: a step killed at the CPU limit, a clock that stands still, a driver that vanishes.
+// does to it: a step killed at the CPU limit, a clock that stands still, a driver that vanishes,
+// a client whose writes stall (the write watch of src/routes/write-watch.ts).
 
 import vm from "node:vm";
 import { beforeAll, describe, expect, it, vi } from "vitest";
@@ -8,6 +9,7 @@ import { Engine, EngineSaturatedError, SequenceAbandonedError } from "../../src/
 import type { GenerationRequest, TokenEvent } from "../../src/engine/sequence.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
+import { WriteWatch, WRITE_STALL_STEPS } from "../../src/routes/write-watch.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
@@ -231,4 +233,77 @@ describe("Engine under production failures", () => {
       clock.mockRestore();
     }
   }, 20_000);
+});
+
+/** 200 tokens, never ending at <|endoftext|>. */
+const long = { maxTokens: 200, stopTokens: new Set<number>() };
+
+/** Run 4 sequences whose every event is written through `write` under one watch. */
+async function serve(write: () => Promise<unknown>) {
+  const e = engine(0);
+  const seqs = [0, 1, 2, 3].map((i) => e.submit(request("ROMEO:", i, long)));
+  let goneAt = -1;
+  const watch = new WriteWatch(
+    e,
+    () => {
+      goneAt = e.stats.steps;
+      for (const s of seqs) s.cancelled = true;
+    },
+    30_000,
+  );
+  let stalledAt = -1;
+  const results = await Promise.all(
+    seqs.map((s) =>
+      e.run(s, async () => {
+        if (watch.gone) return;
+        const w = write();
+        if (stalledAt < 0) stalledAt = e.stats.steps;
+        await watch.drive(w);
+      }),
+    ),
+  );
+  return { e, watch, results, stalledAt, goneAt };
+}
+
+// A response body's writes as the sign of a live client (src/routes/write-watch.ts): a write that
+// never completes frees the request's slots within WRITE_STALL_STEPS steps even when every
+// driver waits on it; a slow client that does take bytes keeps its stream.
+describe("WriteWatch", () => {
+  it("Should free every slot within WRITE_STALL_STEPS steps of a write that never completes", async () => {
+    const { e, watch, results, stalledAt, goneAt } = await serve(() => new Promise(() => {}));
+    expect(watch.gone).toBe(true);
+    expect(results).toEqual([null, null, null, null]); // cancelled, not finished
+    expect(goneAt - stalledAt).toBe(WRITE_STALL_STEPS);
+    expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0 });
+  });
+
+  it("Should keep a slow client that takes its bytes a few turns late", async () => {
+    const slow = async () => {
+      for (let i = 0; i < 5; i++) await immediate();
+    };
+    const { watch, results } = await serve(slow);
+    expect(watch.gone).toBe(false);
+    expect(results).toEqual(["length", "length", "length", "length"]);
+  });
+
+  it("Should count steps only while a write is pending", async () => {
+    const e = engine(0);
+    const seq = e.submit(request("ROMEO:", 7, long));
+    const watch = new WriteWatch(e, () => {}, 30_000, 4);
+    // 10 steps with nothing to write, then one write that completes: never gone.
+    await e.run(seq, async () => {
+      if (e.stats.steps === 10) await watch.drive(Promise.resolve());
+      expect(watch.check()).toBe(false);
+    });
+    expect(e.stats.steps).toBeGreaterThan(10);
+  });
+
+  it("Should declare a client gone after stallMs once the engine has nothing to compute", async () => {
+    const e = engine();
+    let gone = 0;
+    const watch = new WriteWatch(e, () => gone++, 20);
+    await watch.drive(new Promise(() => {})); // returns: a dead client holds nothing for ever
+    expect(watch.gone).toBe(true);
+    expect(gone).toBe(1);
+  });
 });

@@ -2,7 +2,7 @@
 // determinism, and OpenAI-shaped errors.
 
 import { beforeAll, describe, expect, it } from "vitest";
-import { MODEL, seedModel, worker, post } from "./seed.js";
+import { MODEL, seedModel, worker, post, postRaw } from "./seed.js";
 
 async function complete(body: Record<string, unknown>) {
   const r = await post("/v1/completions", { model: MODEL, ...body });
@@ -89,5 +89,31 @@ describe("POST /v1/completions", () => {
   it("Should return 400 for malformed JSON and keep serving", async () => {
     expect((await post("/v1/completions", "{not json")).status).toBe(400);
     await complete({ prompt: "A", max_tokens: 1 });
+  });
+});
+
+describe("POST /v1/completions, a long non-streaming generation", () => {
+  it("Should commit early and send spaces before the JSON, which still parses", async () => {
+    const res = await postRaw("/v1/completions", {
+      model: MODEL,
+      prompt: "ROMEO:",
+      max_tokens: 60,
+      n: 4,
+      ignore_eos: true,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(res.headers.get("content-encoding")).toBe("identity");
+    const text = await res.text();
+    expect(text).toMatch(/^ {16,}\{/); // one space per engine step after COMMIT_STEPS
+    const body = JSON.parse(text);
+    expect(body.choices).toHaveLength(4);
+    expect(body.usage.completion_tokens).toBe(240);
+  });
+
+  it("Should answer a short generation at once, without leading spaces", async () => {
+    const res = await postRaw("/v1/completions", { model: MODEL, prompt: "A", max_tokens: 1 });
+    expect(res.headers.get("content-encoding")).toBeNull();
+    expect(await res.text()).toMatch(/^\{/);
   });
 });
