@@ -82,7 +82,7 @@ function isolateState(env: Env): {
     budgetBytes: int(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
     slots: int(env.MAX_SLOTS, 16),
     context: env.MAX_CONTEXT ? int(env.MAX_CONTEXT, 1024) : undefined,
-    engine: { maxQueue: int(env.MAX_QUEUE, 64), prefillChunk: 64 },
+    engine: { maxQueue: int(env.MAX_QUEUE, 256), prefillChunk: 64 },
   });
   const state = {
     registry,
