@@ -37,15 +37,20 @@ export function attention(
     const qr = q + ((<usize>t * <usize>qStride) << 2);
     const ar = att + ((<usize>t * <usize>L) << 2); // head h's row: ar + h·hs
     const n = pos0 + t + 1; // causal: token pos0 + t sees keys 0..pos0 + t
-    let j = 0;
-    for (; j + 4 <= n; j += 4) {
-      const kj = k + <usize>j * cs; // 4 key rows, every head: 4·C contiguous floats
+    // Keys j, j + m, j + 2m, j + 3m at once (m = n / 4), every head of each row in order: four
+    // steady streams through the quarters of the cache (as matmul's rows4; four adjacent rows
+    // read head by head jump at every group).
+    const m = n >> 2;
+    const ks = <usize>m * cs;
+    for (let i = 0; i < m; i++) {
+      const ki = k + <usize>i * cs;
       for (let h = 0; h < NH; h++) {
         const hh = <usize>h * hb;
-        const s = dot1x4(qr + hh, kj + hh, cs, HS);
-        v128.store(ar + <usize>h * hs + ((<usize>j) << 2), f32x4.mul(s, scale));
+        const s = dot1x4(qr + hh, ki + hh, ks, HS);
+        Vec.storeCol4(ar + <usize>h * hs + ((<usize>i) << 2), (<usize>m) << 2, f32x4.mul(s, scale));
       }
     }
+    let j = m << 2;
     for (; j < n; j++) {
       for (let h = 0; h < NH; h++) {
         const hh = <usize>h * hb;
