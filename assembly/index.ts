@@ -13,5 +13,4 @@ export { attention } from "./attention";
 export { quantize } from "./quant";
 export { matmulQ8 } from "./matmul-quant";
 export { matmulQ4 } from "./matmul-q4";
-export { embedQ8, embedQ4 } from "./embed-quant";
 export { attentionQ8 } from "./attention-quant";

@@ -1,16 +1,14 @@
-// Scalar twins of the block-quantized WASM kernels. quantize, matmulQ8/Q4 and embedQ8/Q4 redo
-// the kernels' f32 arithmetic operation by operation (Math.fround after each), so they agree bit
-// for bit; attentionQ8 computes its softmax and value sums in f64, like the f32 attention twin.
+// Scalar twins of the block-quantized WASM kernels, and of embed for every wte dtype (f32 too).
+// quantize, matmulQ8/Q4 and embed redo the kernels' f32 arithmetic operation by operation
+// (Math.fround after each), so they agree bit for bit; attentionQ8 computes its softmax and
+// value sums in f64, like the f32 attention twin.
 
 import { quantAt, quantizeBlockQ8, QBLOCK, scaleIndex, type QuantDType } from "./quant";
-import type { Kernels, MatmulSizes, Ptr } from "./types";
+import { EMBED_DTYPE, type Kernels, type MatmulSizes, type Ptr } from "./types";
 
 const f32 = Math.fround;
 
-type QuantKernels = Pick<
-  Kernels,
-  "quantize" | "matmulQ8" | "matmulQ4" | "embedQ8" | "embedQ4" | "attentionQ8"
->;
+type QuantKernels = Pick<Kernels, "quantize" | "matmulQ8" | "matmulQ4" | "embed" | "attentionQ8">;
 
 export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
   const F = () => new Float32Array(memory.buffer);
@@ -51,23 +49,6 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
     }
   };
 
-  const embed =
-    (dt: QuantDType) =>
-    (out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number) => {
-      const m = F();
-      const u8 = U8();
-      const id = new Int32Array(memory.buffer);
-      for (let t = 0; t < T; t++) {
-        const tok = id[at(ids) + t];
-        for (let c = 0; c < C; c++) {
-          const k = Math.floor(c / QBLOCK);
-          const s = m[at(ws) + scaleIndex(tok, k, C / QBLOCK)];
-          const v = f32(quantAt(u8, wq, tok, k, c % QBLOCK, C, dt) * s);
-          m[at(out) + t * C + c] = f32(v + m[at(wpe) + (pos0 + t) * C + c]);
-        }
-      }
-    };
-
   return {
     quantize(q, s, x, T, n) {
       const m = F();
@@ -90,8 +71,27 @@ export function scalarQuantKernels(memory: WebAssembly.Memory): QuantKernels {
       const qb = new Uint8Array(q.buffer);
       matmul("q4", out, qb, 0, (t, k) => s[t * (n / QBLOCK) + k], w, ws, b, T, n, d);
     },
-    embedQ8: embed("q8"),
-    embedQ4: embed("q4"),
+    embed(out, wte, ws, wpe, ids, pos0, T, C, dtype) {
+      const m = F();
+      const u8 = U8();
+      const id = new Int32Array(memory.buffer);
+      const dt = dtype === EMBED_DTYPE.q8 ? "q8" : "q4";
+      const nb = C / QBLOCK;
+      /** Element c of wte's row tok in f32: the f32 value, or f32(q) · s for q8/q4. */
+      const value = (tok: number, c: number) => {
+        if (dtype === EMBED_DTYPE.f32) return m[at(wte) + tok * C + c];
+        const k = Math.floor(c / QBLOCK);
+        return f32(
+          quantAt(u8, wte, tok, k, c % QBLOCK, C, dt) * m[at(ws) + scaleIndex(tok, k, nb)],
+        );
+      };
+      for (let t = 0; t < T; t++) {
+        const tok = id[at(ids) + t];
+        for (let c = 0; c < C; c++) {
+          m[at(out) + t * C + c] = f32(value(tok, c) + m[at(wpe) + (pos0 + t) * C + c]);
+        }
+      }
+    },
 
     attentionQ8(out, att, q, qs, k, ks, v, vs, T, pos0, C, NH, qStride) {
       const m = F();

@@ -60,17 +60,6 @@ export function scalarKernels(memory: WebAssembly.Memory): Kernels {
       for (let t = 0; t < T; t++) softmaxRow(m, at(out) + t * n, at(x) + t * n, n);
     },
 
-    embed(out, wte, wpe, ids, pos0, T, C) {
-      const m = f32();
-      const id = new Int32Array(memory.buffer);
-      for (let t = 0; t < T; t++) {
-        const tok = id[at(ids) + t];
-        for (let i = 0; i < C; i++) {
-          m[at(out) + t * C + i] = m[at(wte) + tok * C + i] + m[at(wpe) + (pos0 + t) * C + i];
-        }
-      }
-    },
-
     attention(out, att, q, k, v, T, pos0, C, NH, qStride) {
       const m = f32();
       const HS = C / NH;

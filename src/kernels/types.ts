@@ -12,6 +12,10 @@ export type MatmulSizes = [T: number, n: number, d: number];
 /** Attention's T new tokens from position pos0, C channels in NH heads, q rows qStride apart. */
 export type AttentionSizes = [T: number, pos0: number, C: number, NH: number, qStride: number];
 
+/** embed's dtype codes, by wte's dtype (the same as EMBED_F32/Q8/Q4 in assembly/embed.ts). */
+export const EMBED_DTYPE = { f32: 0, q8: 1, q4: 2 } as const;
+export type EmbedDType = (typeof EMBED_DTYPE)[keyof typeof EMBED_DTYPE];
+
 export interface Kernels {
   readonly memory: WebAssembly.Memory;
 
@@ -30,8 +34,22 @@ export interface Kernels {
   /** Row-wise softmax of x[T][n] into out (max-subtracted). out may equal x. */
   softmax(out: Ptr, x: Ptr, T: number, n: number): void;
 
-  /** out[t][C] = wte[ids[t]] + wpe[pos0 + t]; ids is an i32 array of T ids. */
-  embed(out: Ptr, wte: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
+  /**
+   * out[t][C] = row ids[t] of wte + wpe[pos0 + t]; ids is an i32 array of T ids. wte in dtype
+   * (EMBED_DTYPE): f32 [V][C] (ws ignored), or q8 (i8 [V][C]) / q4 (matmulQ4's layout) with
+   * scales ws as matmulQ8's, a row being f32(q)·s per block (C a multiple of 32).
+   */
+  embed(
+    out: Ptr,
+    wte: Ptr,
+    ws: Ptr,
+    wpe: Ptr,
+    ids: Ptr,
+    pos0: number,
+    T: number,
+    C: number,
+    dtype: EmbedDType,
+  ): void;
 
   /**
    * Causal multi-head attention of T new tokens at positions pos0..pos0+T-1 against one
@@ -67,12 +85,6 @@ export interface Kernels {
    * matmulQ8's. The same per-block arithmetic as matmulQ8, so the same guarantees.
    */
   matmulQ4(out: Ptr, x: Ptr, xq: Ptr, w: Ptr, ws: Ptr, b: Ptr, ...sizes: MatmulSizes): void;
-
-  /** out[t][C] = f32(q)·s of row ids[t] of a q8 wte (i8 [V][C], scales as matmulQ8's) + wpe[pos0+t]. */
-  embedQ8(out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
-
-  /** As embedQ8 for a q4 wte (matmulQ4's layout). */
-  embedQ4(out: Ptr, wq: Ptr, ws: Ptr, wpe: Ptr, ids: Ptr, pos0: number, T: number, C: number): void;
 
   /**
    * attention over an int8 KV cache: k, v i8 [n_ctx][C] with scales ks, vs f32 [n_ctx][C/32] per

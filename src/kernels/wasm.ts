@@ -14,8 +14,6 @@ const KERNEL_NAMES = [
   "quantize",
   "matmulQ8",
   "matmulQ4",
-  "embedQ8",
-  "embedQ4",
   "attentionQ8",
 ] as const;
 const BUILD_HINT = "npm run build";
@@ -58,8 +56,6 @@ export function instantiateKernels(
     quantize: k.quantize,
     matmulQ8: k.matmulQ8,
     matmulQ4: k.matmulQ4,
-    embedQ8: k.embedQ8,
-    embedQ4: k.embedQ4,
     attentionQ8: k.attentionQ8,
   };
 }

@@ -3,7 +3,7 @@
 // segments (a prefill chunk or one decode token of each running sequence) as one set of rows,
 // so every weight matrix is read once per call for all of them.
 
-import type { Kernels, MatmulSizes, Ptr } from "../kernels/types.js";
+import { EMBED_DTYPE, type Kernels, type MatmulSizes, type Ptr } from "../kernels/types.js";
 import type { DType, Manifest, ModelConfig } from "./manifest.js";
 import { kvAddress, type MemoryPlan } from "./plan.js";
 
@@ -197,9 +197,7 @@ export class GPT2 {
     let row = 0;
     for (const s of segs) {
       const [out, ids, T] = [plan.x + row * C * 4, plan.ids + row * 4, s.ids.length];
-      if (wte.dtype === "f32") kernels.embed(out, wte.q, wpe, ids, s.pos0, T, C);
-      else if (wte.dtype === "q8") kernels.embedQ8(out, wte.q, wte.s, wpe, ids, s.pos0, T, C);
-      else kernels.embedQ4(out, wte.q, wte.s, wpe, ids, s.pos0, T, C);
+      kernels.embed(out, wte.q, wte.s, wpe, ids, s.pos0, T, C, EMBED_DTYPE[wte.dtype]);
       row += T;
     }
   }

@@ -1,7 +1,8 @@
-// The block-quantized SIMD kernels (quantize, matmulQ8/Q4, embedQ8/Q4, attentionQ8) against their
-// scalar twins: bit for bit where the twin replays the kernel's f32 arithmetic, within tolerance
-// for attention; sizes run every block loop at least twice and hit the 4-row and odd-token tails;
-// guard bytes around outputs, memory never grows; a row's result never depends on its batch.
+// The block-quantized SIMD kernels (quantize, matmulQ8/Q4, embed of q8/q4, attentionQ8) against
+// their scalar twins: bit for bit where the twin replays the kernel's f32 arithmetic, within
+// tolerance for attention; sizes run every block loop at least twice and hit the 4-row and
+// odd-token tails; guard bytes around outputs, memory never grows; a row's result never depends on
+// its batch.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,7 +13,7 @@ import {
   scaleCount,
   type QuantDType,
 } from "../../src/kernels/quant";
-import type { Kernels, Ptr } from "../../src/kernels/types";
+import { EMBED_DTYPE, type Ptr } from "../../src/kernels/types";
 import { expectBits, expectClose, kernelTwins } from "./helpers/kernel-twins";
 import { fillUniform } from "./helpers/random";
 
@@ -158,7 +159,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
       }
     });
 
-    describe("embedQ8 / embedQ4", () => {
+    describe("embed (q8, q4)", () => {
       for (const dt of ["q8", "q4"] as const) {
         for (const [T, C, pos0] of [
           [5, 64, 7],
@@ -171,9 +172,8 @@ for (const variant of ["baseline", "relaxed"] as const) {
             const ids = allocBytes(T * 4);
             const tok = Array.from({ length: T }, () => Math.floor(twins.rng() * V));
             new Int32Array(twins.memory.buffer, ids, T).set(tok);
-            const em = (k: Kernels) => (dt === "q8" ? k.embedQ8 : k.embedQ4);
             const { got, want } = twin([T * C], (k, [out]) =>
-              em(k)(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C),
+              k.embed(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C, EMBED_DTYPE[dt]),
             );
             expectBits(got[0], want[0]);
             const row = dequantizeRow(wte.qb, wte.sc, tok[T - 1], C, dt);
@@ -292,7 +292,7 @@ describe("quantized twins against hand-computed values", () => {
       const wpe = allocBytes(128);
       f32At(wpe, 32).fill(0.25);
       const e = allocBytes(128);
-      k.embedQ4(e, w4, ws, wpe, ids, 0, 1, 32);
+      k.embed(e, w4, ws, wpe, ids, 0, 1, 32, EMBED_DTYPE.q4);
       expect(Array.from(f32At(e, 8))).toEqual([14.25, 14.25, 14.25, 14.25, 2.25, 2.25, 2.25, 2.25]);
       expect(f32At(e, 32)[16]).toBe(14.25); // 7 · 2 + 0.25
       expect(f32At(e, 32)[31]).toBe(2.25); // 1 · 2 + 0.25

@@ -7,7 +7,7 @@ import { createKernels, loadKernelModule, type KernelVariant } from "../../src/k
 import { loadModel } from "../../src/model/loader";
 import { modelDirStore } from "../helpers/fs-store";
 import { FIXTURE_DIR } from "../setup/paths";
-import type { Kernels } from "../../src/kernels/types";
+import { EMBED_DTYPE, type Kernels } from "../../src/kernels/types";
 import { expectClose as close, kernelTwins } from "./helpers/kernel-twins";
 import { mulberry32 } from "./helpers/random";
 
@@ -225,7 +225,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
             Array.from({ length: T }, () => (twins.rng() * V) | 0),
           );
           const { got, want } = twin([T * C], (k, [out]) =>
-            k.embed(out, wte.ptr, wpe.ptr, ids.ptr, pos0, T, C),
+            k.embed(out, wte.ptr, 0, wpe.ptr, ids.ptr, pos0, T, C, EMBED_DTYPE.f32),
           );
           expectClose(got[0], want[0], 0);
         });
@@ -323,7 +323,7 @@ describe("scalar twins (the oracle) against hand-computed values", () => {
       const ids = alloc(2);
       new Int32Array(twins.memory.buffer, ids.ptr, 2).set([2, 0]);
       const out = alloc(4);
-      k.embed(out.ptr, wte.ptr, wpe.ptr, ids.ptr, 0, 2, 2);
+      k.embed(out.ptr, wte.ptr, 0, wpe.ptr, ids.ptr, 0, 2, 2, EMBED_DTYPE.f32);
       expect(Array.from(out.a)).toEqual([100.5, 200.25, 4, 6]);
     }
   });
