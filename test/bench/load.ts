@@ -6,8 +6,9 @@
 // process: wrangler's proxy (it listens on the server's port) apart from the Worker's runtime.
 // Alone: npx tsx test/bench/load.ts   (LOAD_SECONDS=20 LOAD_CLIENTS=8 for a short run)
 
-import { startDevServer } from "../helpers/dev-server.js";
+import { freePort, startDevServer } from "../helpers/dev-server.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
+import { isolateHeap, type HeapReader } from "./isolate-heap.js";
 import type { Row } from "./row.js";
 import { listenerPid, workerdRss } from "./workerd-rss.js";
 
@@ -83,8 +84,13 @@ export async function benchLoad(): Promise<Row[]> {
   const seconds = Number(process.env.LOAD_SECONDS ?? 120);
   const clients = Number(process.env.LOAD_CLIENTS ?? 32);
   const rounds = Number(process.env.LOAD_ROUNDS ?? 1);
-  const server = await startDevServer({ models: [FIXTURE_DIR] });
+  const inspectorPort = await freePort();
+  const server = await startDevServer({ models: [FIXTURE_DIR], inspectorPort });
   const url = server.url;
+  const heap = await isolateHeap(inspectorPort).catch((e) => {
+    console.error(`load: isolate heap not measured: ${e}`);
+    return null;
+  });
   const proxyPid = listenerPid(Number(new URL(url).port));
   /** RSS of wrangler's proxy and of the Worker's workerd, MiB. */
   const rss = () => {
@@ -123,6 +129,7 @@ export async function benchLoad(): Promise<Row[]> {
     rows.push(
       { name: "load: workerd RSS at start, proxy", value: start.proxy, unit: "MiB" },
       { name: "load: workerd RSS at start, Worker", value: start.worker, unit: "MiB" },
+      ...(await heapRows(heap, "at start", status)),
     );
     for (let round = 1; round <= rounds; round++) {
       const pids = [...workerdRss(server.pgid).keys()].join(",");
@@ -136,12 +143,38 @@ export async function benchLoad(): Promise<Row[]> {
       console.error(
         `${note}: ${r.map((x) => `${x.name.slice(6)} ${Math.round(x.value)}`).join("; ")}`,
       );
+      r.push(...(await heapRows(heap, "after, 2 s idle", status)));
       rows.push(...r.map((row) => ({ ...row, note: row.note ? `${note}; ${row.note}` : note })));
     }
     return rows;
   } finally {
+    heap?.close();
     await server.stop();
   }
+}
+
+/** The isolate's JS heap (V8's used and total), or one row saying why it is not measured. */
+async function heapRows(
+  heap: HeapReader | null,
+  when: string,
+  kick: () => Promise<unknown>,
+): Promise<Row[]> {
+  if (!heap) {
+    const note = "needs NODE_OPTIONS=--experimental-websocket (npm run bench sets it)";
+    return [{ name: "load: isolate JS heap: not measured", value: 0, unit: "", note }];
+  }
+  const before = await heap.usage();
+  await heap.collect(kick);
+  const after = await heap.usage();
+  return [
+    { name: `load: isolate JS heap used, ${when}`, value: before.used, unit: "MiB" },
+    {
+      name: `load: isolate JS heap used after GC, ${when}`,
+      value: after.used,
+      unit: "MiB",
+      note: `V8 heap total ${after.total.toFixed(1)} MiB (before the GC ${before.total.toFixed(1)})`,
+    },
+  ];
 }
 
 /** One round of `clients` clients for `seconds`, then the drain and the memory once idle. */

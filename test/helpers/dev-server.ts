@@ -55,6 +55,8 @@ export async function startDevServer(
     vars?: Record<string, string>;
     /** Another Worker's wrangler config (default: the app's wrangler.toml). */
     config?: string;
+    /** wrangler's DevTools port (default: wrangler picks one). */
+    inspectorPort?: number;
   } = {},
 ): Promise<DevServer> {
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), "gpt-edge-r2-"));
@@ -76,6 +78,7 @@ export async function startDevServer(
       persistTo,
       ...vars,
       ...(opts.config ? ["-c", opts.config] : []),
+      ...(opts.inspectorPort ? ["--inspector-port", String(opts.inspectorPort)] : []),
     ],
     {
       cwd: ROOT,
