@@ -179,7 +179,14 @@ export async function benchServeOverhead(which = Object.keys(TARGETS)): Promise<
     const t = TARGETS[key];
     if (!t) throw new Error(`unknown target ${key}; one of ${Object.keys(TARGETS).join(", ")}`);
     process.stderr.write(`serve-overhead: ${t.label}...\n`);
-    rows.push(...(await measure(t)));
+    // One target failing (a server that died) is a row of the table, not the end of the bench.
+    try {
+      rows.push(...(await measure(t)));
+    } catch (e) {
+      process.stderr.write(`${e instanceof Error ? e.message : e}\n`);
+      const why = String(e instanceof Error ? (e.cause ?? e.message) : e).split("\n")[0];
+      rows.push({ name: `serve-overhead ${t.label}: FAILED`, value: 0, unit: "", note: why });
+    }
   }
   return rows;
 }
