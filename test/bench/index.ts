@@ -28,7 +28,10 @@ const rows: Row[] = [];
 for (const [name, run] of sections) {
   if (only.length && !only.includes(name)) continue;
   process.stderr.write(`bench: ${name}...\n`);
-  rows.push(...(await run()));
+  const got = await run();
+  rows.push(...got);
+  // Each section's rows as they land, so a run cut short still leaves its figures behind.
+  for (const r of got) process.stderr.write(`  ${r.name}: ${r.value} ${r.unit} ${r.note ?? ""}\n`);
 }
 
 const fmt = (v: number) =>
