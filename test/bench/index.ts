@@ -1,6 +1,9 @@
 // `npm run bench`: every benchmark in one run, printed as one table. Figures are medians;
 // targets live here, never in timed tests.
 
+import { execSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { benchKernels } from "./kernels.js";
 import { benchLoad } from "./load.js";
 import { benchPeer } from "./peer.js";
@@ -34,6 +37,23 @@ for (const [name, run] of sections) {
   for (const r of got) process.stderr.write(`  ${r.name}: ${r.value} ${r.unit} ${r.note ?? ""}\n`);
 }
 
+/** The machine every figure belongs to: CPU model, family/model numbers, AVX-512, cores, commit. */
+function machine(): string {
+  let info = "";
+  try {
+    info = readFileSync("/proc/cpuinfo", "utf8");
+  } catch {} // not Linux: the model name from os.cpus() alone
+  const field = (name: string) => info.match(new RegExp(`^${name}\\s*: (.*)$`, "m"))?.[1];
+  const family = field("cpu family");
+  const avx512 = / avx512f /.test(field("flags") ?? "") ? "AVX-512" : "no AVX-512";
+  let commit = "unknown commit";
+  try {
+    commit = execSync("git rev-parse --short HEAD", { encoding: "utf8" }).trim();
+  } catch {}
+  const id = family ? ` (family ${family}, model ${field("model")}, ${avx512})` : "";
+  return `${cpus()[0]?.model ?? "unknown CPU"}${id}, ${cpus().length} cores, node ${process.version}, ${commit}, ${new Date().toISOString().slice(0, 16)}Z`;
+}
+
 const fmt = (v: number) =>
   Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
 const table = rows.map((r) => [r.name, fmt(r.value), r.unit, r.note ?? ""]);
@@ -43,6 +63,7 @@ const line = (cells: string[]) =>
   "| " +
   cells.map((c, i) => (i === 1 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join(" | ") +
   " |";
+console.log(machine());
 console.log(line(head));
 console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
 for (const r of table) console.log(line(r));
