@@ -112,7 +112,7 @@ function refusal(
   const why =
     want === "auto"
       ? `even with one layer per stage (${n} stages)`
-      : `cut into ${n} stages (layers ${list.map(([a, b]) => `${a}-${b - 1}`).join(", ")})`;
+      : `cut into ${n} stage(s) (layers ${list.map(([a, b]) => `${a}-${b - 1}`).join(", ")})`;
   try {
     planMemory(stageView(m, list[worst], worst, n).manifest, planOpts);
   } catch (e) {
@@ -262,8 +262,12 @@ export function stageManifest(m: Manifest, i: number): Manifest {
   return manifest;
 }
 
-/** The stage's shards, rebased; they must tile its ranges in order, nothing more or less. */
+/**
+ * The stage's shards, rebased; they must tile its ranges in order, nothing more or less. A
+ * manifest without shards (a plan made before converting) gives stages without shards.
+ */
 function stageShards(m: Manifest, picks: number[], ranges: Range[], i: number): ShardEntry[] {
+  if (m.shards.length === 0 && picks.length === 0) return [];
   const bad = (why: string) =>
     new Error(`model '${m.name}': stage ${i}'s shards ${why}; reconvert it with --stages`);
   let r = 0;
