@@ -156,14 +156,18 @@ describe("a stage's memory plan", () => {
   });
 });
 
-describe("stageManifest", () => {
+// 256 KiB shards: c_fc (1 MiB of f32) spans several, and every stage has several; 16 MiB: the
+// whole tiny model would fit one shard, so only the cut at stage boundaries separates them.
+describe.each([
+  ["256 KiB", 256 << 10],
+  ["16 MiB", undefined],
+])("stageManifest, %s shards", (_, maxShardBytes) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stages-test-"));
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
   let m: Manifest;
   beforeAll(() => {
-    // 256 KiB shards: c_fc (1 MiB of f32) spans several, and every stage has several
     const stages = { count: 3, budgetMb: 112 } as const;
-    m = convertCheckpoint(SOURCE_DIR, tmp, { maxShardBytes: 256 << 10, stages }).manifest;
+    m = convertCheckpoint(SOURCE_DIR, tmp, { maxShardBytes, stages }).manifest;
   });
 
   it("Should give the first stage wte, wpe and ln_f, and every layer's tensors to its stage", () => {
