@@ -13,8 +13,7 @@ import {
   type Manifest,
   type TensorEntry,
 } from "../src/model/manifest.js";
-import type { KvDtype } from "../src/model/plan.js";
-import { planStages, stageOf } from "../src/model/stages.js";
+import { stageOf } from "../src/model/stages.js";
 import {
   parseHfTokenizer,
   parseOpenAITokenizer,
@@ -22,7 +21,7 @@ import {
   Tokenizer,
 } from "../src/tokenizer/index.js";
 import { isLinearWeight, openHfCheckpoint, sourceDtypes, type HfCheckpoint } from "./checkpoint.js";
-import { PLAN_LOGIT_ROWS, PLAN_ROWS, stageLines } from "./inspect.js";
+import { stageLines } from "./inspect.js";
 import { Progress, type ProgressStream } from "./progress.js";
 import { FileHandles, numel, readF32, type SourceTensor } from "./safetensors.js";
 import {
@@ -32,7 +31,7 @@ import {
   sha256File,
   ShardWriter,
 } from "./shard.js";
-import { memoryBudgetMB } from "./wrangler-config.js";
+import { planModelStages, stageShards, type StageRequest } from "./stage-plan.js";
 
 export interface ConvertOptions {
   /** Model id (R2 prefix models/<name>/ and API model name). Default: basename of the HF dir. */
@@ -48,22 +47,6 @@ export interface ConvertOptions {
   /** Where progress goes (default stderr; shown only on a TTY). */
   progress?: ProgressStream;
 }
-
-/** What `--stages` asks for: a count ("auto": the fewest that fit), and what each stage holds. */
-export interface StageRequest {
-  count: "auto" | number;
-  /** KV slots per stage (default 1). */
-  slots?: number;
-  /** Positions per slot (default n_ctx). */
-  context?: number;
-  /** The isolate budget per stage, MiB (default MEMORY_BUDGET_MB in wrangler.toml, or 112). */
-  budgetMb?: number;
-  /** KV dtype (default auto: f32 unless int8 needs fewer stages). */
-  kv?: KvDtype | "auto";
-}
-
-/** 112 MiB: a 128 MB isolate less 16 MiB for the JS heap (what wrangler.toml sets). */
-const DEFAULT_BUDGET_MB = 112;
 
 export interface ConvertResult {
   manifest: Manifest;
@@ -115,7 +98,7 @@ export function convertCheckpoint(
     tensors,
     shards: [],
   };
-  if (opts.stages) manifest.stages = planStages(manifest, stageOptions(opts.stages));
+  if (opts.stages) manifest.stages = planModelStages(manifest, opts.stages);
   const stages = manifest.stages?.list;
   const plan = planShards(
     tensors,
@@ -147,7 +130,7 @@ export function convertCheckpoint(
   }
   progress.finish();
   manifest.shards = writer.finish();
-  stages?.forEach((s, i) => (s.shards = shardsOf(manifest, i)));
+  stages?.forEach((s, i) => (s.shards = stageShards(manifest, i)));
   const seconds = (performance.now() - t0) / 1000;
   manifest.source = {
     hf_dir: path.resolve(hfDir),
@@ -162,27 +145,6 @@ export function convertCheckpoint(
   fs.writeFileSync(path.join(outDir, "manifest.json"), manifestJson(manifest));
   for (const w of warnings) log(`warning: ${w}`);
   return { manifest, warnings, seconds };
-}
-
-/** planStages' options for a --stages request, with the defaults filled in. */
-function stageOptions(r: StageRequest) {
-  const budgetMb = r.budgetMb ?? memoryBudgetMB() ?? DEFAULT_BUDGET_MB;
-  return {
-    stages: r.count,
-    budgetBytes: budgetMb * 2 ** 20,
-    slots: r.slots ?? 1,
-    context: r.context,
-    kv: r.kv,
-    rows: PLAN_ROWS,
-    logitRows: PLAN_LOGIT_ROWS,
-  };
-}
-
-/** Indices of stage i's shards: those whose first byte is a tensor of stage i. */
-function shardsOf(m: Manifest, i: number): number[] {
-  const list = m.stages!.list;
-  const holder = (at: number) => m.tensors.filter((t) => t.offset <= at).at(-1)!;
-  return m.shards.flatMap((s, k) => (stageOf(holder(s.offset).name, list) === i ? [k] : []));
 }
 
 /** Deletes what a previous conversion left (manifest first, so it never points at new shards). */

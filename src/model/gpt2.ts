@@ -7,15 +7,9 @@
 import { EMBED_DTYPE, type Kernels, type MatmulSizes, type Ptr } from "../kernels/types.js";
 import { stageLayers, type DType, type Manifest, type ModelConfig } from "./manifest.js";
 import { kvAddress, type MemoryPlan } from "./plan.js";
+import { logitRows, segmentRows, type Segment } from "./segments.js";
 
-/** One sequence's contribution to a forward call: `ids` appended at positions pos0.. in `slot`. */
-export interface Segment {
-  slot: number;
-  pos0: number;
-  ids: ArrayLike<number>;
-  /** Which of this segment's rows need logits: "last", "all", or "none". */
-  logits: "last" | "all" | "none";
-}
+export type { Segment };
 
 export interface ForwardHooks {
   /** Called after each layer's attention for each segment; att is [NH][T][pos0+T] (a view, valid only inside the call). Layers are numbered in the whole model. */
@@ -143,7 +137,7 @@ export class GPT2 {
     onLogits: (seg: number, t: number, logits: Float32Array) => void,
     hooks: ForwardHooks = {},
   ): void {
-    if (this.rowsOf(segs) === 0) return;
+    if (segmentRows(segs, this.plan) === 0) return;
     this.forwardLayers(segs, undefined, hooks);
     this.logitsFrom(segs, undefined, onLogits, hooks);
   }
@@ -157,18 +151,14 @@ export class GPT2 {
   forwardLayers(segs: Segment[], input?: Float32Array, hooks: ForwardHooks = {}): Float32Array {
     const { kernels, plan } = this;
     const { n_embd: C, n_head: NH, eps } = this.config;
-    const B = this.rowsOf(segs); // rows in this call
+    const B = segmentRows(segs, this.plan); // rows in this call
     if (B === 0) return this.f32(plan.x, 0);
     const step = hooks.onStage ? timed(hooks.onStage) : untimed;
     if (input === undefined) {
       // ---- embedding: x[row] = wte[id] + wpe[pos] ----
       step("embed", () => this.embed(segs, B));
       hooks.onResidual?.(-1, this.f32(plan.x, B * C));
-    } else {
-      if (input.length !== B * C)
-        throw new Error(`forwardLayers: input has ${input.length} floats, ${B} rows need ${B * C}`);
-      this.f32(plan.x, B * C).set(input);
-    }
+    } else this.copyIn("forwardLayers", input, B);
 
     for (let i = 0; i < this.layers.length; i++) {
       const w = this.layers[i];
@@ -209,44 +199,27 @@ export class GPT2 {
   ): void {
     const { plan, head } = this;
     const { n_embd: C, n_vocab: V } = this.config;
-    if (!head)
-      throw new Error(
-        `logitsFrom: only the first stage has wte (this one runs ${this.layerRange})`,
-      );
-    const B = this.rowsOf(segs);
-    if (x !== undefined) {
-      if (x.length !== B * C)
-        throw new Error(`logitsFrom: x has ${x.length} floats, ${B} rows need ${B * C}`);
-      this.f32(plan.x, B * C).set(x);
-    }
+    if (!head) throw new Error(`logitsFrom: only the first stage has wte; call it there`);
+    if (x !== undefined) this.copyIn("logitsFrom", x, segmentRows(segs, plan));
     const step = hooks.onStage ? timed(hooks.onStage) : untimed;
     // ---- ln_f and the tied unembedding, only for rows whose logits are wanted ----
     const want = logitRows(segs);
     for (let i = 0; i < want.length; i += plan.logitRows) {
       const group = want.slice(i, i + plan.logitRows);
-      const G = group.length;
-      step("ln_f", () =>
-        this.lnF(
-          head.ln_f,
-          group.map(([, , r]) => r),
-        ),
-      );
+      const [G, rows] = [group.length, group.map(([, , r]) => r)];
+      step("ln_f", () => this.lnF(head.ln_f, rows));
       // logits = ln_f(x) · wteᵀ: the unembedding is the embedding (V, C), tied
       step("lm_head", () => this.linear(plan.logits, plan.lnf, head.lm_head, G, C, V));
       group.forEach(([si, t], g) => onLogits(si, t, this.f32(plan.logits + g * V * 4, V)));
     }
   }
 
-  /** Rows of a call (the segments' tokens), checked against the plan's rows and context. */
-  private rowsOf(segs: Segment[]): number {
-    const { plan } = this;
-    const B = segs.reduce((n, s) => n + s.ids.length, 0);
-    if (B > plan.rows) throw new Error(`forward: ${B} rows exceed the planned ${plan.rows}`);
-    for (const s of segs) {
-      if (s.pos0 + s.ids.length > plan.context)
-        throw new Error(`forward: positions past the served context ${plan.context}`);
-    }
-    return B;
+  /** x[B][C] = rows, the output of another stage (in another memory). */
+  private copyIn(caller: string, rows: Float32Array, B: number): void {
+    const C = this.config.n_embd;
+    if (rows.length !== B * C)
+      throw new Error(`${caller}: got ${rows.length} floats, but ${B} rows need ${B * C}`);
+    this.f32(this.plan.x, B * C).set(rows);
   }
 
   /** A (n) view of WASM memory at byte offset at; valid until the memory next grows. */
@@ -350,18 +323,4 @@ export class GPT2 {
     });
     kernels.layernorm(plan.lnf, plan.lnf, ln_f.w, ln_f.b, rows.length, C, eps);
   }
-}
-
-/** The rows that need logits, as [segment, t within it, row of the call]. */
-function logitRows(segs: Segment[]): [seg: number, t: number, row: number][] {
-  const want: [number, number, number][] = [];
-  let row = 0;
-  segs.forEach((s, si) => {
-    const T = s.ids.length;
-    for (let t = 0; t < T; t++) {
-      if (s.logits === "all" || (s.logits === "last" && t === T - 1)) want.push([si, t, row + t]);
-    }
-    row += T;
-  });
-  return want;
 }

@@ -68,33 +68,30 @@ export function planStages(m: Manifest, opts: StageOptions): StagePlan {
     return { kv, planOpts, table: new Partitions(L, (a, b) => stageCost(m, a, b, planOpts)) };
   });
   // f32 (exact) first: it is taken unless int8 needs fewer stages (auto) or only int8 fits (N)
-  let pick: { kv: KvDtype; planOpts: PlanOptions; n: number } | undefined;
-  for (const { kv, planOpts, table } of cuts) {
+  let pick: ((typeof cuts)[number] & { n: number }) | undefined;
+  for (const cut of cuts) {
+    const { table } = cut;
     const n = want === "auto" ? table.fewestUnder(budget) : table.max(want) <= budget ? want : 0;
-    if (n && (!pick || n < pick.n)) pick = { kv, planOpts, n };
+    if (n && (!pick || n < pick.n)) pick = { ...cut, n };
   }
   if (!pick) throw refusal(m, cuts.at(-1)!, want);
-  const chosen = cuts.find((x) => x.kv === pick!.kv)!;
+  const { kv, planOpts, table, n } = pick;
   return {
     budget_mb: opts.budgetBytes / MiB,
     slots: opts.slots,
     context,
-    kv: pick.kv,
+    kv,
     rows: opts.rows,
     logit_rows: opts.logitRows,
-    list: chosen.table.cut(pick.n).map(([first, end], i, all) => {
-      const p = layout(stageView(m, [first, end], i, all.length).manifest, pick!.planOpts);
+    list: table.cut(n).map((layers, i) => {
+      const p = layout(stageView(m, layers, i, n).manifest, planOpts);
       const { weights, kv, scratch } = p.breakdown;
-      return {
-        layers: [first, end],
-        shards: [],
-        memory: { total: p.totalBytes, weights, kv, scratch },
-      };
+      return { layers, shards: [], memory: { total: p.totalBytes, weights, kv, scratch } };
     }),
   };
 }
 
-/** Bytes of the memory plan of a stage running layers a..b-1 (the first if a = 0). */
+/** Bytes of the memory plan of a stage running layers a..b-1 (the first stage if a = 0). */
 function stageCost(m: Manifest, a: number, b: number, opts: PlanOptions): number {
   return layout(stageView(m, [a, b], a === 0 ? 0 : 1, 2).manifest, opts).totalBytes;
 }
@@ -131,12 +128,14 @@ function refusal(
 class Partitions {
   private readonly memo = new Map<number, number>();
   /** best[k][e]: the smallest largest stage cutting layers 0..e-1 into k stages. */
-  private readonly best: number[][] = [];
+  private readonly best: number[][];
 
   constructor(
     private readonly L: number,
     private readonly stageCost: (a: number, b: number) => number,
-  ) {}
+  ) {
+    this.best = [Array.from({ length: L + 1 }, (_, e) => (e === 0 ? 0 : Infinity))];
+  }
 
   cost(a: number, b: number): number {
     const key = a * (this.L + 1) + b;
@@ -150,12 +149,9 @@ class Partitions {
     const L = this.L;
     for (let k = this.best.length; k <= n; k++) {
       const row = new Array<number>(L + 1).fill(Infinity);
-      for (let e = k; e <= L && k > 0; e++) {
-        if (k === 1) row[e] = this.cost(0, e);
-        else
-          for (let s = k - 1; s < e; s++)
-            row[e] = Math.min(row[e], Math.max(this.best[k - 1][s], this.cost(s, e)));
-      }
+      for (let e = k; e <= L; e++)
+        for (let s = k - 1; s < e; s++)
+          row[e] = Math.min(row[e], Math.max(this.best[k - 1][s], this.cost(s, e)));
       this.best.push(row);
     }
     return this.best[n][L];
