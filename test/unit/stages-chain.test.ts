@@ -110,6 +110,10 @@ describe("the tiny model in 3 stages, each in its own memory", () => {
         [2, 4],
       ]);
       expect(parts.map((p) => p.plan.kvDtype)).toEqual([kv, kv, kv]);
+      // loaded with the recorded options, each stage plans exactly the memory the converter did
+      expect(parts.map((p) => p.plan.totalBytes)).toEqual(
+        m.stages!.list.map((s) => s.memory.total),
+      );
       expect(whole.plan.kvDtype).toBe(kv);
       expectSameLogits(whole, parts, ids, 4);
     });
