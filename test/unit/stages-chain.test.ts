@@ -155,7 +155,7 @@ describe("the tiny model in 3 stages, each in its own memory", () => {
   });
 });
 
-describe("a GPT-2-124M-wide model (C 768, V 50257), 2 layers per stage", () => {
+describe("a GPT-2-124M-wide model (C 768, V 50257, 4 layers) in 2 stages", () => {
   let staged: Awaited<ReturnType<typeof convertAndLoad>>;
   beforeAll(async () => {
     const hf = randomGpt2(4, path.join(ROOT, "build", "test")); // written once, then reused
