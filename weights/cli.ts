@@ -6,6 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { convertCheckpoint } from "./convert.js";
+import type { StageRequest } from "./stage-plan.js";
 import { inspectModel } from "./inspect.js";
 import { packModelDir } from "./pack.js";
 import type { DType } from "../src/model/manifest.js";
@@ -16,7 +17,8 @@ import { uploadModel } from "./upload.js";
 const USAGE = `usage: npm run weights -- <command> [options]
 
   convert <hf-dir> <out-dir> [--name NAME] [--max-shard-bytes N] [--dtype f32|q8|q4]
-          [--embedding-dtype f32|q8|q4]
+          [--embedding-dtype f32|q8|q4] [--stages auto|N [--stage-slots S]
+          [--stage-context CTX] [--stage-kv auto|f32|q8] [--budget-mb MB]]
       Hugging Face GPT-2 dir (config.json, model.safetensors or model.safetensors.index.json,
       vocab.json + merges.txt or encoder.json + vocab.bpe) -> manifest.json, tokenizer.bin,
       shard-NNN.bin. NAME defaults to the hf-dir's basename. N: bytes, or 512KiB / 16MiB
@@ -24,6 +26,10 @@ const USAGE = `usage: npm run weights -- <command> [options]
       (int8 blocks of 32 with a scale, 1.125 bytes/weight) or q4 (4-bit blocks of 32,
       0.625 bytes/weight); --embedding-dtype: wte (also the tied unembedding), default --dtype.
       Biases, LayerNorm and wpe stay f32. gpt2 (124M) fits one 112 MiB isolate as q4.
+      --stages: cut the layers into pipeline stages (one isolate each, not served yet), the
+      fewest that fit (auto) or N, each within MB MiB (default MEMORY_BUDGET_MB in
+      wrangler.toml, or 112) with S KV slots (default 1) of CTX positions (default n_ctx);
+      KV auto: f32 unless int8 needs fewer stages. The first stage also holds wte, wpe, ln_f.
 
   random <out-hf-dir> --shape ${Object.keys(SHAPES).join("|")} [--layers N] [--seed S]
       A seeded random checkpoint with real shapes (HF layout, F32, weights ~ N(0, 0.02) as
@@ -38,8 +44,8 @@ const USAGE = `usage: npm run weights -- <command> [options]
       --bucket defaults to the bucket bound as WEIGHTS in wrangler.toml.
 
   inspect <out-dir>
-      Tensor table, bytes per dtype, shards, memory plan; verifies sizes and SHA-256s
-      (exit 1 on any mismatch).
+      Tensor table, bytes per dtype, shards, memory plan (or the stage plan, one line per
+      stage); verifies sizes and SHA-256s (exit 1 on any mismatch).
 
   pack <out-dir> <file.bin>
       One-file bundle of a converted model (for workerd tests: unpackModel in weights/unpack.ts).
@@ -55,6 +61,11 @@ const OPTIONS = {
   "max-shard-bytes": { type: "string" },
   dtype: { type: "string" },
   "embedding-dtype": { type: "string" },
+  stages: { type: "string" },
+  "stage-slots": { type: "string" },
+  "stage-context": { type: "string" },
+  "stage-kv": { type: "string" },
+  "budget-mb": { type: "string" },
   shape: { type: "string" },
   layers: { type: "string" },
   seed: { type: "string" },
@@ -68,7 +79,13 @@ const OPTIONS = {
 
 /** Which options each command accepts (parseArgs knows them all; we reject the rest). */
 const ALLOWED: Record<string, string[]> = {
-  convert: ["name", "max-shard-bytes", "dtype", "embedding-dtype"],
+  convert: [
+    "name",
+    "max-shard-bytes",
+    "dtype",
+    "embedding-dtype",
+    ...["stages", "stage-slots", "stage-context", "stage-kv", "budget-mb"],
+  ],
   random: ["shape", "layers", "seed"],
   upload: ["local", "remote", "persist-to", "bucket", "dry-run"],
   inspect: [],
@@ -157,6 +174,7 @@ async function run(
         dtype,
         embeddingDtype,
         maxShardBytes,
+        stages: stageRequest(str),
         log: out,
       });
       out(
@@ -170,17 +188,11 @@ async function run(
         throw new UsageError(
           `--shape ${shape ?? "(missing)"}: one of ${Object.keys(SHAPES).join(", ")}`,
         );
-      const int = (k: string) => {
-        const v = str(k);
-        if (v !== undefined && !/^\d+$/.test(v)) throw new UsageError(`--${k} ${v}: an integer`);
-        return v === undefined ? undefined : Number(v);
-      };
-      const layers = int("layers");
-      if (layers === 0) throw new UsageError("--layers 0: at least 1");
+      const layers = positive(str, "layers");
       writeRandomCheckpoint(args[0], {
         shape: shape as ShapeName,
         layers,
-        seed: int("seed"),
+        seed: integer(str, "seed"),
         log: out,
       });
       out(
@@ -213,6 +225,44 @@ async function run(
     }
   }
   throw new UsageError(`unknown command "${cmd}"`);
+}
+
+type Str = (k: string) => string | undefined;
+
+/** An integer option (undefined if absent). */
+function integer(str: Str, k: string): number | undefined {
+  const v = str(k);
+  if (v !== undefined && !/^\d+$/.test(v)) throw new UsageError(`--${k} ${v}: an integer`);
+  return v === undefined ? undefined : Number(v);
+}
+
+/** A positive integer option (undefined if absent). */
+function positive(str: Str, k: string): number | undefined {
+  const n = integer(str, k);
+  if (n === 0) throw new UsageError(`--${k} 0: at least 1`);
+  return n;
+}
+
+/** --stages and the options that size each stage; those need --stages. */
+function stageRequest(str: Str): StageRequest | undefined {
+  const count = str("stages");
+  const sizing = ["stage-slots", "stage-context", "stage-kv", "budget-mb"].filter((k) => str(k));
+  if (count === undefined) {
+    if (sizing.length) throw new UsageError(`--${sizing[0]} sizes stages: add --stages auto or N`);
+    return undefined;
+  }
+  if (count !== "auto" && !/^[1-9]\d*$/.test(count))
+    throw new UsageError(`--stages ${count}: auto, or a number of stages (at least 1)`);
+  const kv = str("stage-kv");
+  if (kv !== undefined && !["auto", "f32", "q8"].includes(kv))
+    throw new UsageError(`--stage-kv ${kv}: auto, f32 or q8`);
+  return {
+    count: count === "auto" ? "auto" : Number(count),
+    slots: positive(str, "stage-slots"),
+    context: positive(str, "stage-context"),
+    budgetMb: positive(str, "budget-mb"),
+    kv: kv as StageRequest["kv"],
+  };
 }
 
 // Run only when executed directly (tests import main()).

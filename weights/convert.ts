@@ -1,7 +1,8 @@
 // HF GPT-2 directory -> gpt-edge model directory (manifest.json, tokenizer.bin, shard-NNN.bin).
 // Streams: source tensors are read a few MiB at a time with positioned reads, and the image is
 // written shard by shard; the largest buffer is one linear weight being transposed (4C·C floats).
-// --dtype q8/q4 quantizes the linear weights (and wte, unless --embedding-dtype says otherwise).
+// --dtype q8/q4 quantizes the linear weights (and wte, unless --embedding-dtype says otherwise);
+// --stages cuts the layers into pipeline stages (src/model/stages.ts) and its shards with them.
 import fs from "node:fs";
 import path from "node:path";
 import { quantBytes, quantizeRows, scaleCount } from "../src/kernels/quant.js";
@@ -12,6 +13,7 @@ import {
   type Manifest,
   type TensorEntry,
 } from "../src/model/manifest.js";
+import { stageOf } from "../src/model/stages.js";
 import {
   parseHfTokenizer,
   parseOpenAITokenizer,
@@ -19,6 +21,8 @@ import {
   Tokenizer,
 } from "../src/tokenizer/index.js";
 import { isLinearWeight, openHfCheckpoint, sourceDtypes, type HfCheckpoint } from "./checkpoint.js";
+import { stageLines } from "./inspect.js";
+import { Progress, type ProgressStream } from "./progress.js";
 import { FileHandles, numel, readF32, type SourceTensor } from "./safetensors.js";
 import {
   DEFAULT_MAX_SHARD_BYTES,
@@ -27,6 +31,7 @@ import {
   sha256File,
   ShardWriter,
 } from "./shard.js";
+import { planModelStages, stageShards, type StageRequest } from "./stage-plan.js";
 
 export interface ConvertOptions {
   /** Model id (R2 prefix models/<name>/ and API model name). Default: basename of the HF dir. */
@@ -36,7 +41,11 @@ export interface ConvertOptions {
   /** Runtime dtype of wte, the embedding and tied unembedding. Default: dtype. */
   embeddingDtype?: DType;
   maxShardBytes?: number;
+  /** Cut the layers into pipeline stages; default: one model, no stage plan. */
+  stages?: StageRequest;
   log?: (line: string) => void;
+  /** Where progress goes (default stderr; shown only on a TTY). */
+  progress?: ProgressStream;
 }
 
 export interface ConvertResult {
@@ -80,26 +89,6 @@ export function convertCheckpoint(
       `${kept.length} matrices stay f32 (e.g. ${kept[0].name} [${kept[0].shape}]): ` +
         `q8/q4 need rows that are a multiple of 32 values`,
     );
-  const plan = planShards(tensors, imageBytes, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
-  const dtypes = dtype === embeddingDtype ? dtype : `${dtype}, wte ${embeddingDtype}`;
-  log(`${name}: ${tensors.length} tensors, ${mib(imageBytes)} (${dtypes}), ${plan.length} shards`);
-
-  const files = new FileHandles();
-  const writer = new ShardWriter(outDir, plan);
-  try {
-    if (ck.lmHead) checkTied(files, ck.tensors.get("wte")!, ck.lmHead);
-    for (const t of tensors) {
-      writer.padTo(t.offset);
-      const bad = writeTensor(writer, files, t, ck.tensors.get(t.name)!);
-      if (bad) warnings.push(`${t.name} has ${bad} NaN/inf values`);
-      if (t.name.endsWith(".ln_1.weight")) log(`  ${t.name.split(".").slice(0, 2).join(".")}`);
-    }
-    writer.padTo(imageBytes);
-  } finally {
-    writer.abort();
-    files.closeAll();
-  }
-  const seconds = (performance.now() - t0) / 1000;
   const manifest: Manifest = {
     format: FORMAT,
     name,
@@ -107,16 +96,50 @@ export function convertCheckpoint(
     tokenizer: tok.entry,
     image_bytes: imageBytes,
     tensors,
-    shards: writer.finish(),
-    source: {
-      hf_dir: path.resolve(hfDir),
-      source_dtype: sourceDtypes(ck),
-      dtype,
-      embedding_dtype: embeddingDtype,
-      converter: "weights/convert.ts",
-      converted_at: new Date().toISOString(),
-      seconds: Math.round(seconds * 100) / 100,
-    },
+    shards: [],
+  };
+  if (opts.stages) manifest.stages = planModelStages(manifest, opts.stages);
+  const stages = manifest.stages?.list;
+  const plan = planShards(
+    tensors,
+    imageBytes,
+    opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,
+    stages && ((name) => stageOf(name, stages)),
+  );
+  const dtypes = dtype === embeddingDtype ? dtype : `${dtype}, wte ${embeddingDtype}`;
+  log(`${name}: ${tensors.length} tensors, ${mib(imageBytes)} (${dtypes}), ${plan.length} shards`);
+  if (manifest.stages) stageLines(manifest.stages).forEach((line) => log(line));
+
+  const files = new FileHandles();
+  const writer = new ShardWriter(outDir, plan);
+  const sourceBytes = tensors.reduce((n, t) => n + ck.tensors.get(t.name)!.bytes, 0);
+  const progress = new Progress(`converting ${name}`, sourceBytes, opts.progress);
+  const say = progress.wrap(log);
+  try {
+    if (ck.lmHead) checkTied(files, ck.tensors.get("wte")!, ck.lmHead);
+    for (const t of tensors) {
+      writer.padTo(t.offset);
+      const bad = writeTensor(writer, files, t, ck.tensors.get(t.name)!, progress);
+      if (bad) warnings.push(`${t.name} has ${bad} NaN/inf values`);
+      if (t.name.endsWith(".ln_1.weight")) say(`  ${t.name.split(".").slice(0, 2).join(".")}`);
+    }
+    writer.padTo(imageBytes);
+  } finally {
+    writer.abort();
+    files.closeAll();
+  }
+  progress.finish();
+  manifest.shards = writer.finish();
+  stages?.forEach((s, i) => (s.shards = stageShards(manifest, i)));
+  const seconds = (performance.now() - t0) / 1000;
+  manifest.source = {
+    hf_dir: path.resolve(hfDir),
+    source_dtype: sourceDtypes(ck),
+    dtype,
+    embedding_dtype: embeddingDtype,
+    converter: "weights/convert.ts",
+    converted_at: new Date().toISOString(),
+    seconds: Math.round(seconds * 100) / 100,
   };
   // Written last: a directory with a manifest is a complete conversion.
   fs.writeFileSync(path.join(outDir, "manifest.json"), manifestJson(manifest));
@@ -195,8 +218,19 @@ function checkTied(files: FileHandles, wte: SourceTensor, lmHead: SourceTensor):
 }
 
 /** Writes one tensor in runtime layout and dtype; returns the count of non-finite values. */
-function writeTensor(w: ShardWriter, files: FileHandles, t: TensorEntry, s: SourceTensor) {
+function writeTensor(
+  w: ShardWriter,
+  files: FileHandles,
+  t: TensorEntry,
+  s: SourceTensor,
+  progress: Progress,
+) {
   const fd = files.fd(s.file);
+  const read = (first: number, count: number) => {
+    const x = readF32(fd, s, first, count);
+    progress.add((count * s.bytes) / numel(s.shape));
+    return x;
+  };
   let nonFinite = 0;
   const out = new TensorOut(w, t);
   const emit = (x: Float32Array) => {
@@ -211,7 +245,7 @@ function writeTensor(w: ShardWriter, files: FileHandles, t: TensorEntry, s: Sour
     const rows = Math.max(1, Math.floor(CHUNK_ELEMS / nOut));
     for (let i0 = 0; i0 < nIn; i0 += rows) {
       const r = Math.min(rows, nIn - i0);
-      const src = readF32(fd, s, i0 * nOut, r * nOut); // source rows i0..i0+r-1, [r][out]
+      const src = read(i0 * nOut, r * nOut); // source rows i0..i0+r-1, [r][out]
       // o outer: writes are contiguous and the r source rows' cache lines stay hot across o.
       for (let o = 0; o < nOut; o++)
         for (let i = 0, di = o * nIn + i0, si = o; i < r; i++, si += nOut) dst[di + i] = src[si];
@@ -223,7 +257,7 @@ function writeTensor(w: ShardWriter, files: FileHandles, t: TensorEntry, s: Sour
     const rows = numel(t.shape) / rowLen;
     const step = Math.max(1, Math.floor(CHUNK_ELEMS / rowLen));
     for (let r0 = 0; r0 < rows; r0 += step)
-      emit(readF32(fd, s, r0 * rowLen, Math.min(step, rows - r0) * rowLen));
+      emit(read(r0 * rowLen, Math.min(step, rows - r0) * rowLen));
   }
   out.finish();
   return nonFinite;
@@ -266,11 +300,17 @@ class TensorOut {
   }
 }
 
-/** Pretty JSON with one line per tensor and per shard (gpt2-xl has 580 tensors). */
+/** Pretty JSON with one line per tensor, per shard and per stage (gpt2-xl has 580 tensors). */
 export function manifestJson(m: Manifest): string {
-  const { tensors, shards, ...rest } = m;
-  const list = (xs: object[]) => `[\n${xs.map((x) => "    " + JSON.stringify(x)).join(",\n")}\n  ]`;
-  const head = JSON.stringify(rest, null, 2).slice(0, -2); // drop the closing "\n}"
+  const { tensors, shards, stages, ...rest } = m;
+  const list = (xs: object[], indent = "  ") =>
+    `[\n${xs.map((x) => indent + "  " + JSON.stringify(x)).join(",\n")}\n${indent}]`;
+  let head = JSON.stringify(rest, null, 2).slice(0, -2); // drop the closing "\n}"
+  if (stages) {
+    const { list: each, ...plan } = stages;
+    const fields = Object.entries(plan).map(([k, v]) => `    "${k}": ${JSON.stringify(v)},\n`);
+    head += `,\n  "stages": {\n${fields.join("")}    "list": ${list(each, "    ")}\n  }`;
+  }
   return `${head},\n  "tensors": ${list(tensors)},\n  "shards": ${list(shards)}\n}\n`;
 }
 

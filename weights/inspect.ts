@@ -1,9 +1,11 @@
 // `inspect <out-dir>`: what a converted model contains (tensor table, bytes per dtype, shards),
-// whether its files are intact (sizes and SHA-256s), and roughly how much memory it needs.
+// whether its files are intact (sizes and SHA-256s), and how much memory it (or each of its
+// pipeline stages) needs.
 import fs from "node:fs";
 import path from "node:path";
-import { ALIGN, tensorLayout, type Manifest } from "../src/model/manifest.js";
-import { ModelTooLargeError, planServing, type MemoryPlan } from "../src/model/plan.js";
+import { ALIGN, tensorLayout, type Manifest, type StagePlan } from "../src/model/manifest.js";
+import { ModelTooLargeError, planMemory, planServing, type MemoryPlan } from "../src/model/plan.js";
+import { stageManifest, stagePlanOptions } from "../src/model/stages.js";
 import { sha256File } from "./shard.js";
 import { memoryBudgetMB } from "./wrangler-config.js";
 
@@ -108,7 +110,8 @@ export function inspectModel(dir: string, out: (s: string) => void = console.log
   const problems = verifyModelDir(dir, m, out);
   for (const p of problems) out(`  BAD ${p}`);
   out("");
-  printPlans(m, memoryBudgetMB(), out);
+  if (m.stages) problems.push(...printStagePlans(m, out));
+  else printPlans(m, memoryBudgetMB(), out);
   out(
     problems.length
       ? `${problems.length} problem(s): reconvert or re-copy the files`
@@ -136,4 +139,44 @@ export function printPlans(m: Manifest, budgetMB: number | undefined, out: (s: s
     if (!(e instanceof ModelTooLargeError)) throw e;
     out(`  OVER BUDGET: ${e.message}`);
   }
+}
+
+/** The stage plan, one line per stage: layers, memory part by part, against the budget. */
+export function stageLines(s: StagePlan): string[] {
+  const kv = s.kv === "q8" ? "int8" : "f32";
+  return [
+    `${s.list.length} stage(s), each within ${s.budget_mb} MiB with ${s.slots} slot(s) at ` +
+      `context ${s.context} (${kv} KV), ${s.rows}-row forward passes:`,
+    ...s.list.map(({ layers: [first, end], memory: p, shards }, i) => {
+      const what = `layers ${first}-${end - 1}${i === 0 ? " + wte, wpe, ln_f" : ""}`;
+      const files = shards.length ? `, ${shards.length} shard(s)` : "";
+      return (
+        `  stage ${String(i).padStart(2)}: ${what.padEnd(30)} weights ${mb(p.weights)} + ` +
+        `KV ${mb(p.kv)} + scratch ${mb(p.scratch)} = ${mb(p.total)} of ${s.budget_mb} MiB${files}`
+      );
+    }),
+  ];
+}
+
+/**
+ * The recorded stage plan, each stage re-planned by this version from its own manifest (which
+ * also checks that its shards are its own). Returns the stages whose shards are not.
+ */
+function printStagePlans(m: Manifest, out: (s: string) => void): string[] {
+  const stages = m.stages!;
+  const problems: string[] = [];
+  out("stage plan (convert --stages):");
+  stageLines(stages).forEach((line) => out(line));
+  stages.list.forEach((s, i) => {
+    try {
+      const p = planMemory(stageManifest(m, i), stagePlanOptions(stages));
+      if (p.totalBytes !== s.memory.total)
+        out(`  stage ${i}: this version plans ${mb(p.totalBytes)}, not ${mb(s.memory.total)}`);
+    } catch (e) {
+      if (!(e instanceof ModelTooLargeError)) problems.push((e as Error).message);
+      else out(`  stage ${i} OVER BUDGET: ${e.message}`);
+    }
+  });
+  problems.forEach((p) => out(`  BAD ${p}`));
+  return problems;
 }

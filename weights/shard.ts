@@ -71,11 +71,18 @@ export const groupOf = (name: string) =>
  * Cuts [0, imageBytes) into shards of at most maxBytes, so that a shard holds either whole
  * groups (embeddings, a layer, ln_f) or part of exactly one group, never the tail of one layer
  * and the head of the next: a pipeline stage owning layers a..b then fetches only its shards.
- * Whole groups are packed greedily. A group larger than maxBytes gets shards of its own, packed
- * tensor by tensor; a tensor larger than maxBytes is cut into maxBytes pieces (a multiple of
- * ALIGN, so every cut is 16-byte aligned).
+ * Whole groups are packed greedily, and never into a shard of another stage (stageOf: which
+ * stage holds a tensor; the first stage's ln_f, at the image's end, then gets a shard of its
+ * own). A group larger than maxBytes gets shards of its own, packed tensor by tensor; a tensor
+ * larger than maxBytes is cut into maxBytes pieces (a multiple of ALIGN, so every cut is 16-byte
+ * aligned).
  */
-export function planShards(tensors: TensorEntry[], imageBytes: number, maxBytes: number) {
+export function planShards(
+  tensors: TensorEntry[],
+  imageBytes: number,
+  maxBytes: number,
+  stageOf: (name: string) => number = () => 0,
+) {
   if (maxBytes < ALIGN || maxBytes % ALIGN)
     throw new Error(`max shard bytes ${maxBytes} must be a positive multiple of ${ALIGN}`);
   // A tensor's range runs to the next tensor's offset, so alignment padding is covered.
@@ -94,9 +101,12 @@ export function planShards(tensors: TensorEntry[], imageBytes: number, maxBytes:
       cur = { start, end };
     }
   };
+  let stage = 0;
   for (let i = 0; i < tensors.length;) {
     let j = i;
     while (j < tensors.length && groupOf(tensors[j].name) === groupOf(tensors[i].name)) j++;
+    if (stageOf(tensors[i].name) !== stage) flush();
+    stage = stageOf(tensors[i].name);
     if (ends[j - 1] - tensors[i].offset <= maxBytes) add(tensors[i].offset, ends[j - 1]);
     else {
       flush();

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { readManifest, verifyModelDir } from "./inspect.js";
+import { Progress, type ProgressStream } from "./progress.js";
 import { defaultBucket, PROJECT_ROOT } from "./wrangler-config.js";
 
 /** `wrangler r2 object put` refuses remote files over 300 MiB (MAX_UPLOAD_SIZE_BYTES). */
@@ -20,6 +21,8 @@ export interface UploadOptions {
   /** Print what would be uploaded (and the wrangler commands for --remote); change nothing. */
   dryRun?: boolean;
   log?: (line: string) => void;
+  /** Where progress goes (default stderr; shown only on a TTY). */
+  progress?: ProgressStream;
 }
 
 export interface UploadItem {
@@ -63,8 +66,18 @@ export async function uploadModel(dir: string, opts: UploadOptions): Promise<Upl
   const log = opts.log ?? (() => {});
   const bucket = opts.bucket ?? defaultBucket();
   const items = uploadPlan(dir);
-  if (opts.mode === "remote") uploadRemote(items, bucket, !!opts.dryRun, log);
-  else await uploadLocal(items, bucket, localPersistPath(opts.persistTo), !!opts.dryRun, log);
+  const dry = !!opts.dryRun;
+  const total = items.reduce((n, it) => n + it.bytes, 0);
+  const quiet = { write: () => {} }; // a dry run copies nothing
+  const progress = new Progress(
+    `uploading ${path.basename(dir)}`,
+    total,
+    dry ? quiet : opts.progress,
+  );
+  const say = progress.wrap(log);
+  if (opts.mode === "remote") uploadRemote(items, bucket, dry, say, progress);
+  else await uploadLocal(items, bucket, localPersistPath(opts.persistTo), dry, say, progress);
+  progress.finish();
   return items;
 }
 
@@ -95,6 +108,7 @@ async function uploadLocal(
   persist: string,
   dry: boolean,
   log: (s: string) => void,
+  progress: Progress,
 ) {
   log(`local R2 bucket ${bucket} in ${persist}`);
   if (dry) return items.forEach((it) => log(`  would put ${it.key} (${it.bytes} bytes)`));
@@ -113,7 +127,8 @@ async function uploadLocal(
         "content-length": String(it.bytes), // R2 needs a known length for a streamed body
       };
       if (it.sha256) headers["x-sha256"] = it.sha256;
-      const body = Readable.toWeb(fs.createReadStream(it.file)) as ReadableStream;
+      const file = fs.createReadStream(it.file).on("data", (c) => progress.add(c.length));
+      const body = Readable.toWeb(file) as ReadableStream;
       const url = `http://upload/${encodeURIComponent(it.key)}`;
       const res = await mf.dispatchFetch(url, { method: "PUT", body, headers, duplex: "half" });
       const text = await res.text();
@@ -140,7 +155,13 @@ export function remoteCommand(it: UploadItem, bucket: string): string[] {
   ];
 }
 
-function uploadRemote(items: UploadItem[], bucket: string, dry: boolean, log: (s: string) => void) {
+function uploadRemote(
+  items: UploadItem[],
+  bucket: string,
+  dry: boolean,
+  log: (s: string) => void,
+  progress: Progress,
+) {
   const big = items.filter((it) => it.bytes > WRANGLER_REMOTE_MAX_BYTES);
   if (big.length)
     throw new Error(
@@ -154,6 +175,7 @@ function uploadRemote(items: UploadItem[], bucket: string, dry: boolean, log: (s
     log(`${dry ? "would run" : "running"}: ${path.basename(cmd)} ${args.join(" ")}`);
     if (dry) continue;
     const r = spawnSync(cmd, args, { cwd: PROJECT_ROOT, stdio: "inherit" });
+    progress.add(it.bytes); // one blocking wrangler run per file: progress counts whole files
     if (r.status !== 0)
       throw new Error(
         `wrangler failed on ${it.key} (exit ${r.status ?? r.signal}). Check \`npx wrangler whoami\` ` +

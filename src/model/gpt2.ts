@@ -1,25 +1,20 @@
 // The GPT-2 forward pass over WASM memory: embed (wte + wpe) -> L x [ln_1, attention, residual,
 // ln_2, MLP with GELU, residual] -> ln_f -> logits = h · wteᵀ. One call processes a batch of
 // segments (a prefill chunk or one decode token of each running sequence) as one set of rows,
-// so every weight matrix is read once per call for all of them.
+// so every weight matrix is read once per call for all of them. A pipeline stage (stages.ts) runs
+// the same code over its own layers: forwardLayers in every stage, logitsFrom in the first.
 
 import { EMBED_DTYPE, type Kernels, type MatmulSizes, type Ptr } from "../kernels/types.js";
-import type { DType, Manifest, ModelConfig } from "./manifest.js";
+import { stageLayers, type DType, type Manifest, type ModelConfig } from "./manifest.js";
 import { kvAddress, type MemoryPlan } from "./plan.js";
+import { logitRows, segmentRows, type Segment } from "./segments.js";
 
-/** One sequence's contribution to a forward call: `ids` appended at positions pos0.. in `slot`. */
-export interface Segment {
-  slot: number;
-  pos0: number;
-  ids: ArrayLike<number>;
-  /** Which of this segment's rows need logits: "last", "all", or "none". */
-  logits: "last" | "all" | "none";
-}
+export type { Segment };
 
 export interface ForwardHooks {
-  /** Called after each layer's attention for each segment; att is [NH][T][pos0+T] (a view, valid only inside the call). */
+  /** Called after each layer's attention for each segment; att is [NH][T][pos0+T] (a view, valid only inside the call). Layers are numbered in the whole model. */
   onAttention?(layer: number, seg: number, att: Float32Array): void;
-  /** Called with the residual stream after the embedding (layer -1) and after each layer, all rows [rows][C]. */
+  /** Called with the residual stream after the embedding (layer -1, in the stage that embeds) and after each layer, all rows [rows][C]. */
   onResidual?(layer: number, x: Float32Array): void;
   /**
    * Wall time of each stage, ms (performance.now(); the clock is read only when this hook is
@@ -73,13 +68,20 @@ function timed(onStage: (name: string, ms: number) => void): Step {
   };
 }
 
+/** The tensors of the stage that embeds and unembeds (the whole model, or the first stage). */
+interface HeadPtrs {
+  wte: Weight; // (V, C)
+  wpe: Ptr; // (n_ctx, C)
+  ln_f: Norm; // (C)
+  lm_head: Linear; // (V, C): wte itself (tied), no bias
+}
+
 export class GPT2 {
   readonly config: ModelConfig;
-  private readonly wte: Weight; // (V, C)
-  private readonly wpe: Ptr; // (n_ctx, C)
-  private readonly ln_f: Norm; // (C)
-  private readonly lm_head: Linear; // (V, C): wte itself (tied), no bias
-  private readonly layers: LayerPtrs[];
+  /** The layers this model runs, first..end-1: all of them, or its stage's. */
+  readonly layerRange: [first: number, end: number];
+  private readonly head?: HeadPtrs; // only where the manifest has wte (wpe and ln_f with it)
+  private readonly layers: LayerPtrs[]; // layers[i] is layer first + i
 
   constructor(
     manifest: Manifest,
@@ -107,12 +109,13 @@ export class GPT2 {
       w: weight(name + ".weight"),
       b: ptr(name + ".bias"),
     });
-    this.wte = weight("wte");
-    this.wpe = ptr("wpe");
-    this.ln_f = norm("ln_f");
-    this.lm_head = { w: this.wte, b: 0 };
+    if (entries.has("wte")) {
+      const wte = weight("wte");
+      this.head = { wte, wpe: ptr("wpe"), ln_f: norm("ln_f"), lm_head: { w: wte, b: 0 } };
+    }
+    this.layerRange = stageLayers(manifest);
     this.layers = [];
-    for (let l = 0; l < this.config.n_layer; l++) {
+    for (let l = this.layerRange[0]; l < this.layerRange[1]; l++) {
       const h = `h.${l}.`;
       this.layers.push({
         ln_1: norm(h + "ln_1"),
@@ -134,23 +137,32 @@ export class GPT2 {
     onLogits: (seg: number, t: number, logits: Float32Array) => void,
     hooks: ForwardHooks = {},
   ): void {
+    if (segmentRows(segs, this.plan) === 0) return;
+    this.forwardLayers(segs, undefined, hooks);
+    this.logitsFrom(segs, undefined, onLogits, hooks);
+  }
+
+  /**
+   * This model's layers over the segments' rows, appending their keys and values to the KV cache
+   * at each segment's slot and positions. The stage that embeds embeds the segments' ids (input
+   * undefined); any other takes the previous stage's output rows, input [B][C] in segment order.
+   * Returns x [B][C], a view valid until the next call.
+   */
+  forwardLayers(segs: Segment[], input?: Float32Array, hooks: ForwardHooks = {}): Float32Array {
     const { kernels, plan } = this;
-    const { n_embd: C, n_head: NH, eps, n_vocab: V } = this.config;
-    const B = segs.reduce((n, s) => n + s.ids.length, 0); // rows in this call
-    if (B === 0) return;
-    if (B > plan.rows) throw new Error(`forward: ${B} rows exceed the planned ${plan.rows}`);
-    for (const s of segs) {
-      if (s.pos0 + s.ids.length > plan.context)
-        throw new Error(`forward: positions past the served context ${plan.context}`);
-    }
+    const { n_embd: C, n_head: NH, eps } = this.config;
+    const B = segmentRows(segs, this.plan); // rows in this call
+    if (B === 0) return this.f32(plan.x, 0);
     const step = hooks.onStage ? timed(hooks.onStage) : untimed;
+    if (input === undefined) {
+      // ---- embedding: x[row] = wte[id] + wpe[pos] ----
+      step("embed", () => this.embed(segs, B));
+      hooks.onResidual?.(-1, this.f32(plan.x, B * C));
+    } else this.copyIn("forwardLayers", input, B);
 
-    // ---- embedding: x[row] = wte[id] + wpe[pos] ----
-    step("embed", () => this.embed(segs, B));
-    hooks.onResidual?.(-1, this.f32(plan.x, B * C));
-
-    for (let l = 0; l < this.layers.length; l++) {
-      const w = this.layers[l];
+    for (let i = 0; i < this.layers.length; i++) {
+      const w = this.layers[i];
+      const l = this.layerRange[0] + i; // the layer's number in the whole model
       const h = `h.${l}.`;
       // ---- attention: x += c_proj(attention(ln_1(x))) ----
       step(h + "ln_1", () => kernels.layernorm(plan.xn, plan.x, w.ln_1.w, w.ln_1.b, B, C, eps));
@@ -158,7 +170,7 @@ export class GPT2 {
       let row = 0;
       segs.forEach((s, si) => {
         const T = s.ids.length;
-        step(h + "attention", () => this.attend(l, s, row)); // y = softmax(q·kᵀ/√HS, causal)·v
+        step(h + "attention", () => this.attend(i, s, row)); // y = softmax(q·kᵀ/√HS, causal)·v
         hooks.onAttention?.(l, si, this.f32(plan.att, NH * T * (s.pos0 + T)));
         row += T;
       });
@@ -171,17 +183,43 @@ export class GPT2 {
       step(h + "mlp.c_proj", () => this.addLinear(plan.fc, w.mlp_proj, B, 4 * C));
       hooks.onResidual?.(l, this.f32(plan.x, B * C));
     }
+    return this.f32(plan.x, B * C);
+  }
 
+  /**
+   * ln_f and the tied unembedding of the rows that want logits, calling onLogits(seg, t, logits)
+   * as forward does. x: the last stage's output rows [B][C] (copied in), or undefined for this
+   * model's own x (the whole model, after forwardLayers). Only the stage that embeds has wte.
+   */
+  logitsFrom(
+    segs: Segment[],
+    x: Float32Array | undefined,
+    onLogits: (seg: number, t: number, logits: Float32Array) => void,
+    hooks: ForwardHooks = {},
+  ): void {
+    const { plan, head } = this;
+    const { n_embd: C, n_vocab: V } = this.config;
+    if (!head) throw new Error(`logitsFrom: only the first stage has wte; call it there`);
+    if (x !== undefined) this.copyIn("logitsFrom", x, segmentRows(segs, plan));
+    const step = hooks.onStage ? timed(hooks.onStage) : untimed;
     // ---- ln_f and the tied unembedding, only for rows whose logits are wanted ----
     const want = logitRows(segs);
     for (let i = 0; i < want.length; i += plan.logitRows) {
       const group = want.slice(i, i + plan.logitRows);
-      const G = group.length;
-      step("ln_f", () => this.lnF(group.map(([, , r]) => r)));
+      const [G, rows] = [group.length, group.map(([, , r]) => r)];
+      step("ln_f", () => this.lnF(head.ln_f, rows));
       // logits = ln_f(x) · wteᵀ: the unembedding is the embedding (V, C), tied
-      step("lm_head", () => this.linear(plan.logits, plan.lnf, this.lm_head, G, C, V));
+      step("lm_head", () => this.linear(plan.logits, plan.lnf, head.lm_head, G, C, V));
       group.forEach(([si, t], g) => onLogits(si, t, this.f32(plan.logits + g * V * 4, V)));
     }
+  }
+
+  /** x[B][C] = rows, the output of another stage (in another memory). */
+  private copyIn(caller: string, rows: Float32Array, B: number): void {
+    const C = this.config.n_embd;
+    if (rows.length !== B * C)
+      throw new Error(`${caller}: got ${rows.length} floats, but ${B} rows need ${B * C}`);
+    this.f32(this.plan.x, B * C).set(rows);
   }
 
   /** A (n) view of WASM memory at byte offset at; valid until the memory next grows. */
@@ -191,8 +229,10 @@ export class GPT2 {
 
   /** x = wte[id] + wpe[pos] for every row of every segment, in wte's dtype. */
   private embed(segs: Segment[], B: number): void {
-    const { kernels, plan, wte, wpe } = this;
+    const { kernels, plan, head } = this;
     const C = this.config.n_embd;
+    if (!head) throw new Error(`forwardLayers: only the first stage embeds; pass the input rows`);
+    const { wte, wpe } = head;
     new Int32Array(kernels.memory.buffer, plan.ids, B).set(segs.flatMap((s) => Array.from(s.ids)));
     let row = 0;
     for (const s of segs) {
@@ -228,8 +268,9 @@ export class GPT2 {
   }
 
   /**
-   * Appends a segment's keys and values (its rows of qkv, from `row`) to its slot's cache at
-   * pos0..pos0+T-1, then writes its attention output to y. An int8 cache takes them from xq/xs,
+   * Appends a segment's keys and values (its rows of qkv, from `row`) to its slot's cache of
+   * this model's layer l (counted from its first) at pos0..pos0+T-1, then writes its attention
+   * output to y. An int8 cache takes them from xq/xs,
    * where qkv quantized all rows: bytes and scales are copied, q is read there too.
    */
   private attend(l: number, s: Segment, row: number): void {
@@ -273,27 +314,13 @@ export class GPT2 {
   }
 
   /** ln_f of the given rows of x, gathered into lnf[rows.length][C]. */
-  private lnF(rows: number[]): void {
+  private lnF(ln_f: Norm, rows: number[]): void {
     const { kernels, plan } = this;
     const { n_embd: C, eps } = this.config;
     const all = new Float32Array(kernels.memory.buffer);
     rows.forEach((r, g) => {
       all.copyWithin(plan.lnf / 4 + g * C, plan.x / 4 + r * C, plan.x / 4 + (r + 1) * C);
     });
-    kernels.layernorm(plan.lnf, plan.lnf, this.ln_f.w, this.ln_f.b, rows.length, C, eps);
+    kernels.layernorm(plan.lnf, plan.lnf, ln_f.w, ln_f.b, rows.length, C, eps);
   }
-}
-
-/** The rows that need logits, as [segment, t within it, row of the call]. */
-function logitRows(segs: Segment[]): [seg: number, t: number, row: number][] {
-  const want: [number, number, number][] = [];
-  let row = 0;
-  segs.forEach((s, si) => {
-    const T = s.ids.length;
-    for (let t = 0; t < T; t++) {
-      if (s.logits === "all" || (s.logits === "last" && t === T - 1)) want.push([si, t, row + t]);
-    }
-    row += T;
-  });
-  return want;
 }

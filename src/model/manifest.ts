@@ -114,7 +114,50 @@ export interface Manifest {
   shards: ShardEntry[];
   /** Free-form provenance: source directory, source dtype, conversion time. */
   source?: Record<string, string | number>;
+  /** The stage plan of a model cut into pipeline stages (convert --stages); absent otherwise. */
+  stages?: StagePlan;
+  /** Set only in the manifest of one stage (stageManifest in stages.ts), never in a file. */
+  stage?: StageInfo;
 }
+
+/**
+ * How a model is cut into stages: contiguous runs of layers, each one isolate (a Durable Object)
+ * whose weights + KV cache (for `slots` sequences of `context` positions, `kv` dtype) + scratch
+ * (forward passes of `rows` rows, `logit_rows` unembedded at once) fit `budget_mb` MiB. The
+ * first stage also owns wte (the embedding and the tied unembedding), wpe and ln_f.
+ */
+export interface StagePlan {
+  budget_mb: number;
+  slots: number;
+  context: number;
+  kv: "f32" | "q8";
+  rows: number;
+  logit_rows: number;
+  list: StageEntry[];
+}
+
+export interface StageEntry {
+  /** Layers first..end-1 (global numbers). */
+  layers: [first: number, end: number];
+  /** Indices into the manifest's shards: this stage's, in image order (never another's). */
+  shards: number[];
+  /** The stage's memory plan in bytes (plan.ts): total = weights + kv + scratch + reserved, paged. */
+  memory: { total: number; weights: number; kv: number; scratch: number };
+}
+
+/** Which stage a stage manifest describes. */
+export interface StageInfo {
+  index: number;
+  count: number;
+  layers: [first: number, end: number];
+}
+
+/** The layers a manifest's model runs: its stage's, or all of them. */
+export const stageLayers = (m: Pick<Manifest, "config" | "stage">): [number, number] =>
+  m.stage?.layers ?? [0, m.config.n_layer];
+
+/** Whether a manifest's model embeds and unembeds (the whole model, or the first stage). */
+export const ownsEmbedding = (m: Pick<Manifest, "stage">): boolean => (m.stage?.index ?? 0) === 0;
 
 /** The tensor names a GPT-2 checkpoint must provide, in image order, with runtime shapes. */
 export function expectedTensors(c: ModelConfig): { name: string; shape: number[] }[] {

@@ -5,7 +5,14 @@
 
 import { q4ScratchBytes, QBLOCK } from "../kernels/quant.js";
 import { RESERVED_BYTES } from "../kernels/types.js";
-import { ALIGN, type DType, type Manifest, type ModelConfig } from "./manifest.js";
+import {
+  ALIGN,
+  ownsEmbedding,
+  stageLayers,
+  type DType,
+  type Manifest,
+  type ModelConfig,
+} from "./manifest.js";
 
 const PAGE = 65536; // one WebAssembly page
 const MiB = 1024 * 1024;
@@ -38,13 +45,14 @@ export interface PlanOptions {
 
 export interface MemoryPlan {
   weights: number; // image base; tensor at weights + entry.offset
-  kv: number; // [slots][L][K, V] caches, each [context][C] f32, or i8 [context][C] + f32 [context][C/32]
+  kv: number; // [slots][L][K, V] caches (L: the stage's layers), each [context][C] f32, or i8 [context][C] + f32 [context][C/32]
   kvDtype: KvDtype;
   /** Positions per slot: the context this plan serves (<= n_ctx). */
   context: number;
   kvSlotBytes: number;
   slots: number;
   rows: number;
+  /** Rows unembedded at once; 0 in a stage without the embedding (it has no logits buffer). */
   logitRows: number;
   x: number; // [rows][C] residual stream
   xn: number; // [rows][C] layernorm output
@@ -53,9 +61,9 @@ export interface MemoryPlan {
   tmp: number; // [rows][C] c_proj outputs before the residual add
   fc: number; // [rows][4C] MLP hidden
   att: number; // [NH][rows][context] attention probabilities of one segment
-  lnf: number; // [logitRows][C] ln_f output of the rows that need logits
-  logits: number; // [logitRows][V]
-  ids: number; // [rows] i32 token ids
+  lnf: number; // [logitRows][C] ln_f output of the rows that need logits (first stage only)
+  logits: number; // [logitRows][V] (first stage only)
+  ids: number; // [rows] i32 token ids (first stage only)
   xq: number; // [max(rows, logitRows)][4C] i8: a matmul input (or qkv) quantized to blocks of 32
   xs: number; // [max(rows, logitRows)][4C/32] f32: its block scales
   q4x: number; // matmulQ4's scratch for max(rows, logitRows) rows of 4C (0 bytes without q4)
@@ -76,12 +84,15 @@ export class ModelTooLargeError extends Error {
 
 const align = (n: number, a = ALIGN) => Math.ceil(n / a) * a;
 
-/** Byte sizes of one K (or V) cache of one layer, and of one slot (all layers, K and V). */
-export function kvBytes(c: ModelConfig, kv: KvDtype, context: number) {
+/**
+ * Byte sizes of one K (or V) cache of one layer, and of one slot (K and V of `layers` layers:
+ * all of them, or a stage's).
+ */
+export function kvBytes(c: ModelConfig, kv: KvDtype, context: number, layers = c.n_layer) {
   const data = align(context * c.n_embd * (kv === "f32" ? 4 : 1));
   const scales = kv === "f32" ? 0 : align((context * c.n_embd * 4) / QBLOCK);
   const half = data + scales;
-  return { data, half, layer: 2 * half, slot: 2 * half * c.n_layer };
+  return { data, half, layer: 2 * half, slot: 2 * half * layers };
 }
 
 /** KV bytes of one slot (every layer, K and V); by default f32 at n_ctx. */
@@ -89,7 +100,10 @@ export function kvSlotBytes(c: ModelConfig, kv: KvDtype = "f32", context = c.n_c
   return kvBytes(c, kv, context).slot;
 }
 
-/** Where one layer's K (which 0) or V (1) cache of a slot lives: quants/floats and scales. */
+/**
+ * Where one layer's K (which 0) or V (1) cache of a slot lives: quants/floats and scales.
+ * `layer` counts from the plan's first layer (a stage's layer first + i is its layer i).
+ */
 export function kvAddress(
   p: MemoryPlan,
   c: ModelConfig,
@@ -98,7 +112,7 @@ export function kvAddress(
   which: 0 | 1,
 ) {
   const b = kvBytes(c, p.kvDtype, p.context);
-  const data = p.kv + slot * b.slot + layer * b.layer + which * b.half;
+  const data = p.kv + slot * p.kvSlotBytes + layer * b.layer + which * b.half;
   return { data, scales: data + b.data };
 }
 
@@ -114,11 +128,17 @@ export function planMemory(m: Manifest, opts: PlanOptions): MemoryPlan {
   return plan;
 }
 
-/** The layout of planMemory, whatever its size. */
-function layout(m: Manifest, opts: PlanOptions): MemoryPlan {
+/**
+ * The layout of planMemory, whatever its size. A stage (m.stage) has a KV cache for its own
+ * layers only, and only the first stage, which embeds and unembeds, has ids, lnf and logits.
+ */
+export function layout(m: Manifest, opts: PlanOptions): MemoryPlan {
   const c = m.config;
   const { n_embd: C, n_head: NH, n_vocab: V } = c;
-  const { rows, logitRows } = opts;
+  const [first, end] = stageLayers(m);
+  const head = ownsEmbedding(m);
+  const rows = opts.rows;
+  const logitRows = head ? opts.logitRows : 0;
   const kvDtype = opts.kv ?? "f32";
   const context = Math.min(opts.context ?? c.n_ctx, c.n_ctx);
   let at = RESERVED_BYTES;
@@ -128,7 +148,7 @@ function layout(m: Manifest, opts: PlanOptions): MemoryPlan {
     return p;
   };
   const weights = take(m.image_bytes);
-  const slotBytes = kvBytes(c, kvDtype, context).slot;
+  const slotBytes = kvBytes(c, kvDtype, context, end - first).slot;
   const kv = take(opts.slots * slotBytes);
   const scratchStart = at;
   const qRows = Math.max(rows, logitRows);
@@ -150,7 +170,7 @@ function layout(m: Manifest, opts: PlanOptions): MemoryPlan {
     att: take(NH * rows * context * 4),
     lnf: take(logitRows * C * 4),
     logits: take(logitRows * V * 4),
-    ids: take(rows * 4),
+    ids: take(head ? rows * 4 : 0),
     xq: take(qRows * 4 * C),
     xs: take(((qRows * 4 * C) / QBLOCK) * 4),
     q4x: take(m.tensors.some((t) => t.dtype === "q4") ? q4ScratchBytes(qRows, 4 * C) : 0),
@@ -179,10 +199,7 @@ function tooLarge(m: Manifest, plan: MemoryPlan, budget: number): ModelTooLargeE
     fixes.push("convert with a smaller dtype (--dtype q8 or q4)");
   else if (body === "q8") fixes.push("convert with --dtype q4");
   else if (wte === "q8") fixes.push("convert with --embedding-dtype q4");
-  if (plan.slots > 1) fixes.push("use fewer KV slots (MAX_SLOTS)");
-  if (plan.context > MIN_CONTEXT) fixes.push("serve a shorter context");
-  if (m.image_bytes > Math.min(budget, MAX_MEMORY_BYTES) / 2)
-    fixes.push("split the layers into pipeline stages (one isolate each)");
+  fixes.push(...(m.stage ? stageFixes(m, plan) : servingFixes(m, plan, budget)));
   const kv = plan.kvDtype === "q8" ? "int8" : "f32";
   const dtypes = body === wte ? body : `${body}, wte ${wte}`;
   const limit =
@@ -190,8 +207,12 @@ function tooLarge(m: Manifest, plan: MemoryPlan, budget: number): ModelTooLargeE
       ? `WASM memory addresses at most ${mb(MAX_MEMORY_BYTES)} (4 GiB less one page), ` +
         `whatever the budget (${mb(budget)})`
       : `the isolate budget is ${mb(budget)}`;
+  const [first, end] = stageLayers(m);
+  const who = m.stage
+    ? `Stage ${m.stage.index} of ${m.stage.count} of model '${m.name}' (layers ${first}-${end - 1})`
+    : `Model '${m.name}'`;
   return new ModelTooLargeError(
-    `Model '${m.name}' needs ${mb(plan.totalBytes)} of WASM memory (weights ${mb(m.image_bytes)} ` +
+    `${who} needs ${mb(plan.totalBytes)} of WASM memory (weights ${mb(m.image_bytes)} ` +
       `${dtypes}, KV cache ${mb(plan.breakdown.kv)} ${kv} for ${plan.slots} slot(s) at context ` +
       `${plan.context}, scratch ${mb(plan.breakdown.scratch)}) but ${limit}. ` +
       `Fix: ${fixes.join(", or ")}.`,
@@ -199,10 +220,32 @@ function tooLarge(m: Manifest, plan: MemoryPlan, budget: number): ModelTooLargeE
   );
 }
 
-/** The dtypes of the linear weights (the first layer's c_attn) and of wte. */
+/** The runtime's knobs for a whole model. */
+function servingFixes(m: Manifest, plan: MemoryPlan, budget: number): string[] {
+  const fixes: string[] = [];
+  if (plan.slots > 1) fixes.push("use fewer KV slots (MAX_SLOTS)");
+  if (plan.context > MIN_CONTEXT) fixes.push("serve a shorter context");
+  if (m.image_bytes > Math.min(budget, MAX_MEMORY_BYTES) / 2)
+    fixes.push("split the layers into pipeline stages (one isolate each)");
+  return fixes;
+}
+
+/** A stage is sized at convert time: the converter's knobs. */
+function stageFixes(m: Manifest, plan: MemoryPlan): string[] {
+  const [first, end] = stageLayers(m);
+  const fixes: string[] = [];
+  if (end - first > 1) fixes.push("cut the model into more stages (--stages auto)");
+  if (plan.slots > 1) fixes.push("plan fewer slots per stage (--stage-slots)");
+  if (plan.kvDtype === "f32") fixes.push("use the int8 KV cache (--stage-kv q8)");
+  if (plan.context > MIN_CONTEXT) fixes.push("plan a shorter context (--stage-context)");
+  return fixes;
+}
+
+/** The dtypes of the linear weights (the first layer's c_attn) and of wte (if it has it). */
 function weightDtypes(m: Manifest): { body: DType; wte: DType } {
-  const of = (name: string) => m.tensors.find((t) => t.name === name)?.dtype ?? "f32";
-  return { body: of("h.0.attn.c_attn.weight"), wte: of("wte") };
+  const of = (name: string) => m.tensors.find((t) => t.name === name)?.dtype;
+  const body = of(`h.${stageLayers(m)[0]}.attn.c_attn.weight`) ?? "f32";
+  return { body, wte: of("wte") ?? body };
 }
 
 /**

@@ -12,14 +12,18 @@ import { ROOT } from "../setup/paths.js";
 const DIR = join(ROOT, "build", "bench");
 const SEED = 124;
 
-/** build/bench/gpt2-random (HF layout), written once per seed. */
-export function randomGpt2(): string {
-  const hf = join(DIR, "gpt2-random");
+/**
+ * build/bench/gpt2-random (HF layout), written once per seed; with `layers`, a shallower one of
+ * the same widths in its own folder (a test's: under build/test/).
+ */
+export function randomGpt2(layers?: number, dir = DIR): string {
+  const hf = join(dir, layers ? `gpt2-random-${layers}-layers` : "gpt2-random");
   const cfg = join(hf, "config.json");
-  const seed = existsSync(cfg) ? JSON.parse(readFileSync(cfg, "utf8")).gpt_edge_random?.seed : -1;
-  if (seed !== SEED || !existsSync(join(hf, "model.safetensors"))) {
-    process.stderr.write("bench: writing a random gpt2-shaped checkpoint...\n");
-    writeRandomCheckpoint(hf, { shape: "gpt2", seed: SEED });
+  const old = existsSync(cfg) ? JSON.parse(readFileSync(cfg, "utf8")) : {};
+  const current = old.gpt_edge_random?.seed === SEED && old.n_layer === (layers ?? 12);
+  if (!current || !existsSync(join(hf, "model.safetensors"))) {
+    process.stderr.write(`writing a random gpt2-shaped checkpoint to ${hf}...\n`);
+    writeRandomCheckpoint(hf, { shape: "gpt2", layers, seed: SEED });
   }
   return hf;
 }

@@ -3,7 +3,6 @@
 // KV dtype and context planServing picks, and what the refusal says.
 
 import { describe, expect, it } from "vitest";
-import { FORMAT, type DType, type Manifest } from "../../src/model/manifest";
 import {
   kvAddress,
   MIN_CONTEXT,
@@ -12,37 +11,11 @@ import {
   planServing,
   type MemoryPlan,
 } from "../../src/model/plan";
-import { SHAPES, type ShapeName } from "../../weights/random";
-import { layoutImage } from "../../weights/shard";
+import { shapeManifest as manifest } from "./helpers/shapes";
 
 const MiB = 2 ** 20;
 const BUDGET = 112 * MiB; // MEMORY_BUDGET_MB in wrangler.toml
 const SERVE = { budgetBytes: BUDGET, rows: 64, logitRows: 8 }; // as src/index.ts loads models
-
-/** The manifest `convert --dtype <dtype>` writes for a GPT-2 shape (shards omitted). */
-function manifest(shape: ShapeName, dtype: DType, embeddingDtype = dtype): Manifest {
-  const { n_layer, n_head, n_embd } = SHAPES[shape];
-  const config = {
-    n_vocab: 50257,
-    n_ctx: 1024,
-    n_embd,
-    n_layer,
-    n_head,
-    eps: 1e-5,
-    eot_token: 50256,
-  };
-  const { tensors, imageBytes } = layoutImage(config, { dtype, embeddingDtype });
-  const tokenizer = { file: "tokenizer.bin", bytes: 0, sha256: "" };
-  return {
-    format: FORMAT,
-    name: shape,
-    config,
-    tokenizer,
-    image_bytes: imageBytes,
-    tensors,
-    shards: [],
-  };
-}
 
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 const describePlan = (p: MemoryPlan) =>
