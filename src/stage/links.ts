@@ -7,7 +7,7 @@ import type { StageLink } from "./pipeline.js";
 import { StageError, type Fault, type StageAnswer, type StageBatch } from "./protocol.js";
 
 /** The RPC methods of a stage after the first (stage.ts), as a stub shows them. */
-export interface LaterStage {
+export interface LaterStageRpc {
   forward(batch: StageBatch): Promise<StageAnswer>;
   /** Load now, so the first request meets no cold stage; a fault if it cannot. */
   warm(): Promise<Fault | null>;
@@ -26,8 +26,8 @@ export interface Link extends StageLink {
 
 /** Stage `index`'s object `name`, called with `timeoutMs` per call (status: at most 5 s). */
 export function linkTo(ns: StageNamespace, index: number, name: string, timeoutMs: number): Link {
-  const stub = () => ns.getByName(name) as LaterStage;
-  const call = <T>(what: string, f: (s: LaterStage) => Promise<T>, ms = timeoutMs) =>
+  const stub = () => ns.getByName(name) as LaterStageRpc;
+  const call = <T>(what: string, f: (s: LaterStageRpc) => Promise<T>, ms = timeoutMs) =>
     callStage(index, what, () => f(stub()), ms);
   return {
     index,

@@ -33,8 +33,8 @@ export class Pipeline implements EngineModel {
   private readonly seqOf: number[];
   private readonly history: number[][];
   private nextId = 1;
-  /** Ended sequences the later stages still hold: sent with the next batch, or on their own. */
-  private freed: number[] = [];
+  /** Per later stage, ended sequences it still holds: sent with its next call, or on their own. */
+  private readonly freed: number[][];
   private flushing = false;
   /** Calls down the pipeline, one at a time (a batch, a replay, a flush of frees). */
   private queue: Promise<unknown> = Promise.resolve();
@@ -50,6 +50,7 @@ export class Pipeline implements EngineModel {
     this.seqOf = new Array(slots).fill(-1);
     this.history = Array.from({ length: slots }, () => []);
     this.hops = stages.map((s) => ({ stage: s.index, calls: 0, ms: 0, computeMs: 0 }));
+    this.freed = stages.map(() => []);
   }
 
   forward(
@@ -68,7 +69,7 @@ export class Pipeline implements EngineModel {
   /** The sequence in `slot` ended: its later stages free it with the next call down. */
   release(slot: number): void {
     if (this.seqOf[slot] < 0) return;
-    this.freed.push(this.seqOf[slot]);
+    this.end(this.seqOf[slot]);
     this.seqOf[slot] = -1;
     this.history[slot] = [];
     // Nothing may be coming down the pipeline soon (the engine went idle): send them anyway.
@@ -82,7 +83,7 @@ export class Pipeline implements EngineModel {
   private track(segs: Segment[]): StageSegment[] {
     return segs.map((s) => {
       if (s.pos0 === 0) {
-        if (this.seqOf[s.slot] >= 0) this.freed.push(this.seqOf[s.slot]);
+        if (this.seqOf[s.slot] >= 0) this.end(this.seqOf[s.slot]);
         this.seqOf[s.slot] = this.nextId++;
       }
       const h = this.history[s.slot];
@@ -90,6 +91,11 @@ export class Pipeline implements EngineModel {
       for (let i = 0; i < s.ids.length; i++) h.push(s.ids[i]);
       return { id: this.seqOf[s.slot], pos0: s.pos0, n: s.ids.length };
     });
+  }
+
+  /** Sequence `id` ended: every later stage is to free it. */
+  private end(id: number): void {
+    for (const f of this.freed) f.push(id);
   }
 
   /** Run `job` after every call already queued down the pipeline. */
@@ -127,18 +133,18 @@ export class Pipeline implements EngineModel {
     segs: StageSegment[],
     rows: Float32Array,
   ): Promise<StageAnswer> {
-    const free = this.freed;
-    this.freed = [];
+    const k = this.stages.indexOf(link);
+    const free = this.freed[k].splice(0);
     const t0 = performance.now();
     try {
       const answer = await link.forward({ epoch: this.epoch, free, segs, rows });
-      const hop = this.hops[this.stages.indexOf(link)];
+      const hop = this.hops[k];
       hop.calls++;
       hop.ms += performance.now() - t0;
       if ("rows" in answer) hop.computeMs += answer.ms;
       return answer;
     } catch (e) {
-      this.freed.push(...free);
+      this.freed[k].push(...free);
       throw e;
     }
   }
@@ -189,13 +195,11 @@ export class Pipeline implements EngineModel {
   private flush(): Promise<void> {
     return this.serial(async () => {
       this.flushing = false;
-      if (!this.freed.length) return;
-      const free = this.freed;
-      this.freed = [];
-      const none = { epoch: this.epoch, free, segs: [], rows: new Float32Array(0) };
-      const sent = await Promise.allSettled(this.stages.map((l) => l.forward(none)));
-      // a stage that missed them gets them again with the next call (freeing twice is harmless)
-      if (sent.some((s) => s.status === "rejected")) this.freed.push(...free);
+      const none = new Float32Array(0);
+      // a stage that misses them gets them again with its next call (call() keeps them)
+      await Promise.allSettled(
+        this.stages.map((l, k) => this.freed[k].length && this.call(l, [], none)),
+      );
     }).catch(() => {});
   }
 }

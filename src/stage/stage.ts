@@ -20,7 +20,7 @@ import { Pipeline } from "./pipeline.js";
 import type { Fault, GenerateAnswer, StageAnswer, StageBatch } from "./protocol.js";
 import { faultOf, StageConfigError } from "./faults.js";
 import { serveSequence } from "./serve.js";
-import { SequenceSlots } from "./slots.js";
+import { StageLayers } from "./layers.js";
 
 /** A stage script's settings: [vars] of its generated config (weights/stage-configs.ts). */
 export interface StageEnv {
@@ -43,12 +43,12 @@ const int = (v: string | undefined, def: number) => {
   return v !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : def;
 };
 
-/** What a loaded stage holds: its model, and (first stage) the engine or (others) the slots. */
+/** What a loaded stage holds: its model, and the engine (first stage) or its layers (others). */
 interface Loaded {
   lm: LoadedModel;
   engine?: Engine<Pipeline>;
   links: Link[];
-  slots?: SequenceSlots;
+  layers?: StageLayers;
 }
 
 export class Stage extends DurableObject<StageEnv> {
@@ -56,7 +56,6 @@ export class Stage extends DurableObject<StageEnv> {
   private loaded: Loaded | null = null;
   private readonly index = Number(this.env.STAGE_INDEX);
   private readonly count = Number(this.env.STAGE_COUNT);
-  private readonly stats = { calls: 0, computeMs: 0 };
 
   // ---- every stage ----
 
@@ -85,35 +84,11 @@ export class Stage extends DurableObject<StageEnv> {
 
   /** This stage's layers over a batch of rows from the first stage. */
   async forward(b: StageBatch): Promise<StageAnswer> {
-    let got: Loaded;
     try {
-      got = await this.load();
+      return (await this.load()).layers!.forward(b);
     } catch (e) {
       return { fault: faultOf(e, this.index) };
     }
-    const slots = got.slots!;
-    slots.adopt(b.epoch);
-    for (const id of b.free) slots.release(id);
-    if (!b.segs.length) return { rows: new Float32Array(0), ms: 0 };
-    const placed = slots.place(b.segs);
-    if ("unknown" in placed) return placed;
-    if ("full" in placed) {
-      const message = `Pipeline stage ${this.index} has no free KV slot (${slots.slots} slots).`;
-      return { fault: { code: "stage_full", message } };
-    }
-    const segs = b.segs.map((s, i) => ({
-      slot: placed.slots[i],
-      pos0: s.pos0,
-      ids: { length: s.n }, // only the count: this stage takes rows, not token ids
-      logits: "none" as const,
-    }));
-    const t0 = performance.now();
-    const rows = got.lm.model.forwardLayers(segs, b.rows).slice();
-    const ms = performance.now() - t0;
-    slots.advance(b.segs);
-    this.stats.calls++;
-    this.stats.computeMs += ms;
-    return { rows, ms };
   }
 
   // ---- the first stage ----
@@ -181,7 +156,7 @@ export class Stage extends DurableObject<StageEnv> {
       slots: plan.slots,
       cache: null, // a Durable Object keeps its model in memory; no shard cache in front of R2
     });
-    if (this.index !== 0) return { lm, links, slots: new SequenceSlots(plan.slots) };
+    if (this.index !== 0) return { lm, links, layers: new StageLayers(lm, this.index) };
     await warming;
     const pipeline = new Pipeline(lm.model, links, plan.slots);
     const engine = new Engine(
@@ -217,13 +192,8 @@ export class Stage extends DurableObject<StageEnv> {
       context: plan.context,
       kv: plan.kvDtype,
       slots: plan.slots,
-      ...(l.engine ? engineStatus(l.engine) : { used: l.slots!.used, ...this.computeStats() }),
+      ...(l.engine ? engineStatus(l.engine) : layersStatus(l.layers!)),
     };
-  }
-
-  private computeStats() {
-    const { calls, computeMs } = this.stats;
-    return { calls, compute_ms: calls ? +(computeMs / calls).toFixed(3) : 0 };
   }
 }
 
@@ -239,6 +209,16 @@ function engineStatus(engine: Engine<Pipeline>) {
     compute_ms: h.calls ? +(h.computeMs / h.calls).toFixed(3) : 0,
   }));
   return { ...snap, used: snap.running, replays: p.replays, hops };
+}
+
+/** A later stage's slots in use and its compute per call. */
+function layersStatus(layers: StageLayers) {
+  const { calls, computeMs } = layers.stats;
+  return {
+    used: layers.slots.used,
+    calls,
+    compute_ms: calls ? +(computeMs / calls).toFixed(3) : 0,
+  };
 }
 
 /** The stage plan of a model this script serves, checked against the script's own settings. */
