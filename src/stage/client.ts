@@ -17,15 +17,14 @@ export interface FirstStage {
   status(): Promise<object>;
 }
 
-/** How long a turn() waits for a line before looking again, and /v1/status for the stages. */
-const TURN_POLL_MS = 50;
+/** How long a turn() waits, and /v1/status for the stages. */
+const TURN_POLL_MS = 10;
 const STATUS_TIMEOUT_MS = 10_000;
 
 export class StagedEngine implements Generator {
   readonly stats = { steps: 0 };
   readonly lm: { tokenizer: Tokenizer; plan: { context: number }; manifest: Manifest };
   private readonly live = new Set<RemoteSequence>();
-  private waiters: (() => void)[] = [];
   /** The first stage's instance and the gap between its step count and ours (it restarts at 0). */
   private epoch = "";
   private base = 0;
@@ -74,16 +73,15 @@ export class StagedEngine implements Generator {
     }
   }
 
-  /** Wait for the next line of any live sequence (or TURN_POLL_MS); false when none is live. */
+  /**
+   * One turn of a caller waiting on its client (write-watch.ts): TURN_POLL_MS, false at once when
+   * no sequence is live. A timer of its own, not a wake-up by another request's line: a request
+   * never waits on a promise that only another request settles (workerd refuses that I/O).
+   */
   async turn(): Promise<boolean> {
     this.prune();
     if (this.live.size === 0) return false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise<void>((resolve) => {
-      this.waiters.push(resolve);
-      timer = setTimeout(resolve, TURN_POLL_MS);
-    });
-    clearTimeout(timer);
+    await new Promise((r) => setTimeout(r, TURN_POLL_MS));
     return true;
   }
 
@@ -109,9 +107,6 @@ export class StagedEngine implements Generator {
   private onLine(epoch: string, step: number): void {
     if (epoch !== this.epoch) [this.epoch, this.base] = [epoch, this.stats.steps - step];
     this.stats.steps = Math.max(this.stats.steps, this.base + step);
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
   }
 
   private prune(): void {

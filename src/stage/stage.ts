@@ -169,7 +169,8 @@ export class Stage extends DurableObject<StageEnv> {
   /** The first stage's links to every later stage's object of this replica. */
   private linksOf(): Link[] {
     const timeout = int(this.env.STAGE_CALL_TIMEOUT_MS, 120_000);
-    const name = this.ctx.id.toString(); // the later stages' objects are named after this one
+    // every stage's object of a replica has the replica's name (replicaObject)
+    const name = this.ctx.id.name ?? this.ctx.id.toString();
     const env = this.env as unknown as Record<string, StageNamespace>;
     return Array.from({ length: this.count - 1 }, (_, i) => {
       const ns = env[stageBinding(i + 1)];
