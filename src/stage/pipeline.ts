@@ -127,7 +127,10 @@ export class Pipeline implements EngineModel {
     return this.hop(link, segs, batch, rows, true);
   }
 
-  /** One call down, carrying the pending frees (kept for the next call if this one fails). */
+  /**
+   * One call down, carrying the pending frees (kept for the next call if this one fails); the
+   * round trip counts in hops unless it carries frees only.
+   */
   private async call(
     link: StageLink,
     segs: StageSegment[],
@@ -138,10 +141,12 @@ export class Pipeline implements EngineModel {
     const t0 = performance.now();
     try {
       const answer = await link.forward({ epoch: this.epoch, free, segs, rows });
-      const hop = this.hops[k];
-      hop.calls++;
-      hop.ms += performance.now() - t0;
-      if ("rows" in answer) hop.computeMs += answer.ms;
+      if (segs.length && "rows" in answer) {
+        const hop = this.hops[k];
+        hop.calls++;
+        hop.ms += performance.now() - t0;
+        hop.computeMs += answer.ms;
+      }
       return answer;
     } catch (e) {
       this.freed[k].push(...free);

@@ -6,16 +6,20 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import stagedPack from "../../build/test/tiny-2stage.bin";
-import { replicaObject } from "../../src/stage/names.js";
+import { gatewayBinding, replicaObject } from "../../src/stage/names.js";
 import { STAGED_MODEL } from "../setup/paths.js";
-import { MODEL, post, postRaw, seedModel, seedPack, send } from "../workers/seed.js";
+import { bucket, MODEL, post, postRaw, seedModel, seedPack, send } from "../workers/seed.js";
 
-/** Stage 1's objects: tests evict the replica's object as the platform would. */
-const stage1 = () =>
-  (env as unknown as { STAGE_1_TEST: DurableObjectNamespace }).STAGE_1_TEST as unknown as {
-    idFromName(name: string): DurableObjectId;
-    get(id: DurableObjectId): { evict(): Promise<void> };
-  };
+/**
+ * Evict stage i's object of the replica as the platform would (stage 1 is bound for tests as
+ * STAGE_1_TEST, stage 0 is the gateway's binding); the call that asks for it fails.
+ */
+async function evict(i: 0 | 1): Promise<void> {
+  const name = i === 0 ? gatewayBinding(STAGED_MODEL) : "STAGE_1_TEST";
+  const ns = (env as unknown as Record<string, DurableObjectNamespace>)[name];
+  const stub = ns.getByName(replicaObject("default")) as unknown as { evict(): Promise<void> };
+  await stub.evict().catch(() => {});
+}
 
 beforeAll(async () => {
   await seedModel();
@@ -70,6 +74,20 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
     expect(got[0][0]).toBe(got[0][1]); // greedy: both choices alike
   });
 
+  it("Should give 8 concurrent seeded sampled requests the unstaged model's text each", async () => {
+    const reqs = Array.from({ length: 8 }, (_, i) => ({
+      prompt: PROMPTS[i % PROMPTS.length],
+      max_tokens: 24,
+      temperature: 0.9,
+      top_p: 0.95,
+      seed: 1000 + i,
+      stream: i % 2 === 0,
+    }));
+    const alone = [];
+    for (const r of reqs) alone.push(await texts(MODEL, r));
+    expect(await Promise.all(reqs.map((r) => texts(STAGED_MODEL, r)))).toEqual(alone);
+  });
+
   it("Should show every stage's memory plan and slots in /v1/status", async () => {
     await texts(STAGED_MODEL, greedy("A", { max_tokens: 2 }));
     const list = await stages();
@@ -109,11 +127,7 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
     const decoder = new TextDecoder();
     let raw = "";
     for (let i = 0; i < 4; i++) raw += decoder.decode((await reader.read()).value);
-    const ns = stage1();
-    await ns
-      .get(ns.idFromName(replicaObject("default")))
-      .evict()
-      .catch(() => {}); // the eviction fails the call that asked for it
+    await evict(1);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -127,6 +141,38 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
       .join("");
     expect(text).toBe(want);
     expect((await stages())[0]).toMatchObject({ replays: 1 });
+  });
+
+  it("Should answer 503 stage_over_budget while a stage does not fit, then serve once it does", async () => {
+    const key = `models/${STAGED_MODEL}/manifest.json`;
+    const original = await (await bucket().get(key))!.text();
+    const m = JSON.parse(original);
+    m.stages.slots = 4096; // 4 GiB of KV cache per stage
+    await bucket().put(key, JSON.stringify(m));
+    await evict(0); // both come back empty and load the new plan
+    await evict(1);
+    const r = await post("/v1/completions", { model: STAGED_MODEL, prompt: "A", max_tokens: 4 });
+    expect(r.status).toBe(503);
+    expect(r.json.error).toMatchObject({ code: "stage_over_budget", param: "model" });
+    expect(r.json.error.message).toMatch(/does not fit its isolate/);
+    expect(r.headers.get("x-should-retry")).toBe("false");
+    await bucket().put(key, original);
+    expect(await texts(STAGED_MODEL, greedy("A"))).toEqual(await texts(MODEL, greedy("A")));
+  });
+
+  it("Should answer 503 naming the binding for a staged model this gateway has no stages for", async () => {
+    const { files } = await seedPack(stagedPack, "tiny-unbound");
+    const manifest = JSON.parse(
+      new TextDecoder().decode(files.find((f) => f.file === "manifest.json")!.bytes),
+    );
+    await bucket().put(
+      "models/tiny-unbound/manifest.json",
+      JSON.stringify({ ...manifest, name: "tiny-unbound" }),
+    );
+    const r = await post("/v1/completions", { model: "tiny-unbound", prompt: "A" });
+    expect(r.status).toBe(503);
+    expect(r.json.error.code).toBe("model_load_failed");
+    expect(r.json.error.message).toContain(gatewayBinding("tiny-unbound"));
   });
 
   it("Should answer /v1/inspect for a staged model with a 400 naming the model", async () => {
