@@ -4,6 +4,7 @@
 // gatewayBinding(model) in the gateway config that weights/stage-configs.ts writes.
 
 import { kernelBuild, kernels } from "./kernels/bundled.js";
+import { intSetting } from "./settings.js";
 import { ModelRegistry, type R2Listable, type StagedModel } from "./engine/registry.js";
 import type { Manifest } from "./model/manifest.js";
 import { ModelLoadError } from "./model/loader.js";
@@ -55,11 +56,6 @@ export interface Env {
   DEFAULT_MODEL?: string;
 }
 
-const int = (v: string | undefined, def: number) => {
-  const n = Number(v);
-  return v !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : def;
-};
-
 // One registry of resident models (and one set of caps) per env object of the isolate.
 const cached = new WeakMap<Env, ReturnType<typeof isolateState>>();
 
@@ -81,24 +77,24 @@ function isolateState(env: Env): {
   const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
     kernels,
     kernelBuild,
-    budgetBytes: int(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
-    slots: int(env.MAX_SLOTS, 16),
-    context: env.MAX_CONTEXT ? int(env.MAX_CONTEXT, 1024) : undefined,
-    engine: { maxQueue: int(env.MAX_QUEUE, 256), prefillChunk: 64 },
+    budgetBytes: intSetting(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
+    slots: intSetting(env.MAX_SLOTS, 16),
+    context: env.MAX_CONTEXT ? intSetting(env.MAX_CONTEXT, 1024) : undefined,
+    engine: { maxQueue: intSetting(env.MAX_QUEUE, 256), prefillChunk: 64 },
     staged: (m, tokenizer, context) => stagedModel(env, m, tokenizer, context),
   });
   const state = {
     registry,
     caps: {
-      maxN: int(env.MAX_N, 16),
-      maxTokens: int(env.MAX_TOKENS, 4096),
-      maxPromptTokens: int(env.MAX_PROMPT_TOKENS, 4096),
-      maxChoices: int(env.MAX_CHOICES, 64),
-      maxBodyBytes: int(env.MAX_BODY_BYTES, 4 * 1024 * 1024),
-      maxTokenizeChars: int(env.MAX_TOKENIZE_CHARS, 131_072),
-      maxTokenizeTokens: int(env.MAX_TOKENIZE_TOKENS, 32_768),
-      maxResponseBytes: int(env.MAX_RESPONSE_BYTES, 2 * 1024 * 1024),
-      streamStallMs: int(env.STREAM_STALL_MS, 30_000),
+      maxN: intSetting(env.MAX_N, 16),
+      maxTokens: intSetting(env.MAX_TOKENS, 4096),
+      maxPromptTokens: intSetting(env.MAX_PROMPT_TOKENS, 4096),
+      maxChoices: intSetting(env.MAX_CHOICES, 64),
+      maxBodyBytes: intSetting(env.MAX_BODY_BYTES, 4 * 1024 * 1024),
+      maxTokenizeChars: intSetting(env.MAX_TOKENIZE_CHARS, 131_072),
+      maxTokenizeTokens: intSetting(env.MAX_TOKENIZE_TOKENS, 32_768),
+      maxResponseBytes: intSetting(env.MAX_RESPONSE_BYTES, 2 * 1024 * 1024),
+      streamStallMs: intSetting(env.STREAM_STALL_MS, 30_000),
     },
     apiKeys: (env.API_KEYS ?? "")
       .split(",")
@@ -110,8 +106,8 @@ function isolateState(env: Env): {
         : {
             requests: env.REQUEST_LIMITER,
             tokens: env.TOKEN_LIMITER,
-            tokenUnit: int(env.RATE_LIMIT_TOKEN_UNIT, 256),
-            periodSeconds: int(env.RATE_LIMIT_PERIOD, 60),
+            tokenUnit: intSetting(env.RATE_LIMIT_TOKEN_UNIT, 256),
+            periodSeconds: intSetting(env.RATE_LIMIT_PERIOD, 60),
           },
   };
   cached.set(env, state);

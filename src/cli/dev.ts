@@ -3,15 +3,15 @@
 // (`wrangler dev -c gateway -c stage...`), sharing one local state. Node-only. Arguments go to
 // wrangler dev, e.g. `npm run dev -- --port 8799 --persist-to /tmp/state`.
 
-import { spawn } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stagedModels, writeGatewayConfig } from "../../weights/stage-configs.js";
+import { runWrangler } from "./wrangler.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const args = process.argv.slice(2);
 const staged = stagedModels();
-const wrangler = ["wrangler", "dev"];
+const wrangler = ["dev"];
 if (staged.length) {
   // Every config of the session reads the same local state: the one upload --local wrote.
   const persist = args.some((a) => a === "--persist-to" || a.startsWith("--persist-to="));
@@ -20,12 +20,4 @@ if (staged.length) {
   wrangler.push("-c", writeGatewayConfig(), ...stages, ...state);
   for (const s of staged) console.log(`staged model ${s.model}: ${s.configs.length} stages`);
 }
-const child = spawn("npx", [...wrangler, ...args], {
-  cwd: root,
-  stdio: "inherit",
-  env: { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", ...process.env },
-});
-const stop = () => child.kill("SIGINT");
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
-child.on("exit", (code) => process.exit(code ?? 0));
+runWrangler([...wrangler, ...args], root);

@@ -10,6 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import { Engine } from "../engine/engine.js";
 import type { GenerationRequest } from "../engine/sequence.js";
 import { kernels } from "../kernels/bundled.js";
+import { intSetting } from "../settings.js";
 import { fetchManifest, loadModel, type LoadedModel } from "../model/loader.js";
 import type { StagePlan } from "../model/manifest.js";
 import { planMemory } from "../model/plan.js";
@@ -37,11 +38,6 @@ export interface StageEnv {
   /** "1" lets tests evict an object (evict()); never set in a deployed config. */
   STAGE_TEST_HOOKS?: string;
 }
-
-const int = (v: string | undefined, def: number) => {
-  const n = Number(v);
-  return v !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : def;
-};
 
 /** What a loaded stage holds: its model, and the engine (first stage) or its layers (others). */
 interface Loaded {
@@ -141,7 +137,7 @@ export class Stage extends DurableObject<StageEnv> {
     const m = await fetchManifest(WEIGHTS, MODEL);
     const stagePlan = checkStaged(m.stages, MODEL, this.count);
     const manifest = stageManifest(m, this.index);
-    const budgetBytes = int(this.env.MEMORY_BUDGET_MB, 112) * 2 ** 20;
+    const budgetBytes = intSetting(this.env.MEMORY_BUDGET_MB, 112) * 2 ** 20;
     // The plan made at convert time, checked against this isolate's budget (throws if over).
     const plan = planMemory(manifest, { ...stagePlanOptions(stagePlan), budgetBytes });
     const links = this.index === 0 ? this.linksOf() : [];
@@ -161,14 +157,14 @@ export class Stage extends DurableObject<StageEnv> {
     const pipeline = new Pipeline(lm.model, links, plan.slots);
     const engine = new Engine(
       { ...lm, model: pipeline },
-      { maxQueue: int(this.env.MAX_QUEUE, 256), prefillChunk: Math.min(64, plan.rows) },
+      { maxQueue: intSetting(this.env.MAX_QUEUE, 256), prefillChunk: Math.min(64, plan.rows) },
     );
     return { lm, engine, links };
   }
 
   /** The first stage's links to every later stage's object of this replica. */
   private linksOf(): Link[] {
-    const timeout = int(this.env.STAGE_CALL_TIMEOUT_MS, 120_000);
+    const timeout = intSetting(this.env.STAGE_CALL_TIMEOUT_MS, 120_000);
     // every stage's object of a replica has the replica's name (replicaObject)
     const name = this.ctx.id.name ?? this.ctx.id.toString();
     const env = this.env as unknown as Record<string, StageNamespace>;

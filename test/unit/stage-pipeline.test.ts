@@ -19,6 +19,7 @@ import { Pipeline, type StageLink } from "../../src/stage/pipeline.js";
 import type { StageBatch } from "../../src/stage/protocol.js";
 import { convertCheckpoint } from "../../weights/convert.js";
 import { modelDirStore } from "../helpers/fs-store.js";
+import { generate, PROMPTS } from "./helpers/generate.js";
 import { SOURCE_DIR } from "../setup/paths.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stage-pipeline-"));
@@ -90,28 +91,7 @@ function greedy(prompt: string, maxTokens = 24): GenerationRequest {
   };
 }
 
-async function generate(
-  e: { submit: Engine["submit"]; run: Engine["run"] },
-  req: GenerationRequest,
-  onToken?: (n: number) => void,
-) {
-  const seq = e.submit(req);
-  const ids: number[] = [];
-  await e.run(seq, (evs) => {
-    for (const ev of evs) if (!ev.prompt) ids.push(ev.id);
-    onToken?.(ids.length);
-  });
-  return ids;
-}
-
-const prompts = [
-  "ROMEO:",
-  "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?",
-  "First Citizen:\nBefore we proceed any further, hear me speak.",
-  "KING RICHARD III:\nNow is the winter of our discontent made glorious summer by this sun",
-  "A",
-  "HAMLET:",
-];
+const prompts = PROMPTS;
 
 describe("Engine over a pipeline of 3 stages", () => {
   it("Should generate the unstaged model's greedy tokens, 6 prompts at once in 4 slots", async () => {
