@@ -65,6 +65,16 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
     }
   });
 
+  it("Should give the unstaged model's echo and logprobs, number for number", async () => {
+    const body = { prompt: PROMPTS[1], max_tokens: 6, temperature: 0, logprobs: 3, echo: true };
+    const [want, got] = await Promise.all(
+      [MODEL, STAGED_MODEL].map((model) => post("/v1/completions", { model, ...body })),
+    );
+    expect(got.status).toBe(200);
+    expect(got.json.choices).toEqual(want.json.choices);
+    expect(got.json.choices[0].logprobs.token_logprobs.length).toBeGreaterThan(6);
+  });
+
   it("Should give the same text to concurrent requests, with n > 1", async () => {
     const reqs = PROMPTS.map((p, i) => greedy(p, { n: 2, stream: i % 2 === 1, max_tokens: 32 }));
     const want = [];
