@@ -36,6 +36,9 @@ export class Pipeline implements EngineModel {
   /** Per later stage, ended sequences it still holds: sent with its next call, or on their own. */
   private readonly freed: number[][];
   private flushing = false;
+  /** A forward pass is in flight: slots released meanwhile wait for it (it may replay them). */
+  private forwarding = false;
+  private deferred: number[] = [];
   /** Calls down the pipeline, one at a time (a batch, a replay, a flush of frees). */
   private queue: Promise<unknown> = Promise.resolve();
   readonly hops: HopStats[];
@@ -59,15 +62,22 @@ export class Pipeline implements EngineModel {
   ): Promise<void> {
     const batch = this.track(segs);
     const x = this.model.forwardLayers(segs).slice(); // a copy: x is overwritten by the next call
+    this.forwarding = true;
     return this.serial(async () => {
-      let rows: Float32Array = x;
-      for (const link of this.stages) rows = await this.hop(link, segs, batch, rows);
-      this.model.logitsFrom(segs, rows, onLogits);
+      try {
+        let rows: Float32Array = x;
+        for (const link of this.stages) rows = await this.hop(link, segs, batch, rows);
+        this.model.logitsFrom(segs, rows, onLogits);
+      } finally {
+        this.forwarding = false;
+        for (const slot of this.deferred.splice(0)) this.release(slot);
+      }
     });
   }
 
   /** The sequence in `slot` ended: its later stages free it with the next call down. */
   release(slot: number): void {
+    if (this.forwarding) return void this.deferred.push(slot); // its token ids may be replayed
     if (this.seqOf[slot] < 0) return;
     this.end(this.seqOf[slot]);
     this.seqOf[slot] = -1;

@@ -44,6 +44,8 @@ beforeAll(async () => {
 class LocalStages {
   readonly layers: StageLayers[];
   calls = 0;
+  /** Runs as stage i's call arrives, before it is served. */
+  onCall?: (i: number) => void;
   constructor() {
     this.layers = parts.slice(1).map((lm, i) => new StageLayers(lm, i + 1));
   }
@@ -52,6 +54,7 @@ class LocalStages {
       index: i + 1,
       forward: async (b: StageBatch) => {
         this.calls++;
+        this.onCall?.(i + 1);
         await immediate(); // an RPC: other drivers run meanwhile
         return this.layers[i].forward(structuredClone(b));
       },
@@ -145,6 +148,32 @@ describe("Engine over a pipeline of 3 stages", () => {
     for (let i = 0; i < 20 && stages.used[0] !== 0; i++) await new Promise((r) => setTimeout(r, 1));
     expect(stages.used).toEqual([0, 0]);
     expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0 });
+  });
+
+  it("Should re-prefill the others when a stage is evicted in the step that cancels a sequence", async () => {
+    const e0 = unstaged();
+    const want = await generate(e0, greedy(prompts[2], 30));
+    const stages = new LocalStages();
+    const e = pipelined(stages);
+    const gone = e.submit(greedy(prompts[1], 200));
+    let tokens = 0;
+    const goneRun = e.run(gone, () => void tokens++);
+    const kept = generate(e, greedy(prompts[2], 30));
+    while (tokens < 5) await immediate();
+    // mid-step: the client of `gone` leaves, then stage 2 answers from an empty object
+    stages.onCall = (i) => {
+      if (i !== 2) return;
+      stages.onCall = undefined;
+      gone.cancelled = true;
+      e.snapshot(); // retires it while the step is in flight
+      stages.evict(2);
+    };
+    expect(await kept).toEqual(want);
+    expect(await goneRun).toBeNull();
+    for (let i = 0; i < 20 && stages.used.some((u) => u); i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(stages.used).toEqual([0, 0]);
   });
 
   it("Should fail the step's sequences with the stage's fault and serve the next request", async () => {
