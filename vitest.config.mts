@@ -1,8 +1,34 @@
-// Three projects: unit tests in plain Node (kernels, tokenizer, converter, sampler, model),
-// end-to-end tests against `wrangler dev` (Node), and integration tests inside workerd with a
-// real local R2 binding.
+// Four projects: unit tests in plain Node (kernels, tokenizer, converter, sampler, model),
+// end-to-end tests against `wrangler dev` (Node), integration tests inside workerd with a
+// real local R2 binding, and the same inside workerd with a staged model's pipeline stages
+// as auxiliary workers (build/stage/index.js, bundled by `npm run build:stage` in pretest).
 import { defineConfig } from "vitest/config";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { gatewayBinding, stageBinding, STAGE_CLASS, stageScript } from "./src/stage/names.js";
+import { STAGED_MODEL } from "./test/setup/paths.js";
+
+/** Stage i of the 2-stage test model: its own Worker script, as its generated config makes it. */
+const stageWorker = (i: number) => ({
+  name: stageScript(STAGED_MODEL, i),
+  modules: true,
+  scriptPath: "./build/stage/index.js",
+  compatibilityDate: "2026-04-20",
+  modulesRules: [{ type: "CompiledWasm" as const, include: ["**/*.wasm"] }],
+  r2Buckets: { WEIGHTS: "gpt-edge-weights" }, // the gateway's bucket (wrangler.toml)
+  durableObjects: {
+    [stageBinding(i)]: { className: STAGE_CLASS, useSQLite: true },
+    ...(i === 0
+      ? { [stageBinding(1)]: { className: STAGE_CLASS, scriptName: stageScript(STAGED_MODEL, 1) } }
+      : {}),
+  },
+  bindings: {
+    MODEL: STAGED_MODEL,
+    STAGE_INDEX: String(i),
+    STAGE_COUNT: "2",
+    MAX_QUEUE: "12",
+    STAGE_TEST_HOOKS: "1", // tests evict stage objects
+  },
+});
 
 export default defineConfig({
   test: {
@@ -45,6 +71,30 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: { MAX_SLOTS: "4", MAX_QUEUE: "12", RATE_LIMITS: "off" },
+              durableObjects: {
+                // what the generated gateway config binds, plus stage 1 for tests to reach
+                [gatewayBinding(STAGED_MODEL)]: {
+                  className: STAGE_CLASS,
+                  scriptName: stageScript(STAGED_MODEL, 0),
+                },
+                STAGE_1_TEST: { className: STAGE_CLASS, scriptName: stageScript(STAGED_MODEL, 1) },
+              },
+              workers: [stageWorker(0), stageWorker(1)],
+            },
+          }),
+        ],
+        test: {
+          name: "stages",
+          include: ["test/stages/**/*.test.ts"],
           testTimeout: 60_000,
         },
       },

@@ -1,10 +1,16 @@
 // The Worker entry: the kernels module (compiled at deploy, instantiated per loaded model),
 // the models in R2, and the HTTP app. One registry per isolate keeps loaded models resident.
+// A staged model is served through its first stage's Durable Object, bound as
+// gatewayBinding(model) in the gateway config that weights/stage-configs.ts writes.
 
-import baselineKernels from "../build/kernels.wasm";
-import relaxedKernels from "../build/kernels-relaxed.wasm";
-import { pickKernelModule } from "./kernels/wasm.js";
-import { ModelRegistry, type R2Listable } from "./engine/registry.js";
+import { kernelBuild, kernels } from "./kernels/bundled.js";
+import { intSetting } from "./settings.js";
+import { ModelRegistry, type R2Listable, type StagedModel } from "./engine/registry.js";
+import type { Manifest } from "./model/manifest.js";
+import { ModelLoadError } from "./model/loader.js";
+import { StagedEngine, type FirstStage } from "./stage/client.js";
+import { gatewayBinding, replicaObject } from "./stage/names.js";
+import type { Tokenizer } from "./tokenizer/index.js";
 import { registryDeps } from "./routes/context.js";
 import { createApp, type Deps, type ServerCaps } from "./routes/index.js";
 import type { Limiter, RateLimits } from "./routes/rate-limit.js";
@@ -50,14 +56,6 @@ export interface Env {
   DEFAULT_MODEL?: string;
 }
 
-const int = (v: string | undefined, def: number) => {
-  const n = Number(v);
-  return v !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : def;
-};
-
-// The relaxed-SIMD kernels where the runtime runs them (workerd does), else baseline SIMD128.
-const kernels = pickKernelModule(relaxedKernels, baselineKernels);
-
 // One registry of resident models (and one set of caps) per env object of the isolate.
 const cached = new WeakMap<Env, ReturnType<typeof isolateState>>();
 
@@ -78,24 +76,25 @@ function isolateState(env: Env): {
   if (known) return known;
   const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
     kernels,
-    kernelBuild: kernels === relaxedKernels ? "relaxed-simd" : "simd128",
-    budgetBytes: int(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
-    slots: int(env.MAX_SLOTS, 16),
-    context: env.MAX_CONTEXT ? int(env.MAX_CONTEXT, 1024) : undefined,
-    engine: { maxQueue: int(env.MAX_QUEUE, 256), prefillChunk: 64 },
+    kernelBuild,
+    budgetBytes: intSetting(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
+    slots: intSetting(env.MAX_SLOTS, 16),
+    context: env.MAX_CONTEXT ? intSetting(env.MAX_CONTEXT, 1024) : undefined,
+    engine: { maxQueue: intSetting(env.MAX_QUEUE, 256), prefillChunk: 64 },
+    staged: (m, tokenizer, context) => stagedModel(env, m, tokenizer, context),
   });
   const state = {
     registry,
     caps: {
-      maxN: int(env.MAX_N, 16),
-      maxTokens: int(env.MAX_TOKENS, 4096),
-      maxPromptTokens: int(env.MAX_PROMPT_TOKENS, 4096),
-      maxChoices: int(env.MAX_CHOICES, 64),
-      maxBodyBytes: int(env.MAX_BODY_BYTES, 4 * 1024 * 1024),
-      maxTokenizeChars: int(env.MAX_TOKENIZE_CHARS, 131_072),
-      maxTokenizeTokens: int(env.MAX_TOKENIZE_TOKENS, 32_768),
-      maxResponseBytes: int(env.MAX_RESPONSE_BYTES, 2 * 1024 * 1024),
-      streamStallMs: int(env.STREAM_STALL_MS, 30_000),
+      maxN: intSetting(env.MAX_N, 16),
+      maxTokens: intSetting(env.MAX_TOKENS, 4096),
+      maxPromptTokens: intSetting(env.MAX_PROMPT_TOKENS, 4096),
+      maxChoices: intSetting(env.MAX_CHOICES, 64),
+      maxBodyBytes: intSetting(env.MAX_BODY_BYTES, 4 * 1024 * 1024),
+      maxTokenizeChars: intSetting(env.MAX_TOKENIZE_CHARS, 131_072),
+      maxTokenizeTokens: intSetting(env.MAX_TOKENIZE_TOKENS, 32_768),
+      maxResponseBytes: intSetting(env.MAX_RESPONSE_BYTES, 2 * 1024 * 1024),
+      streamStallMs: intSetting(env.STREAM_STALL_MS, 30_000),
     },
     apiKeys: (env.API_KEYS ?? "")
       .split(",")
@@ -107,12 +106,30 @@ function isolateState(env: Env): {
         : {
             requests: env.REQUEST_LIMITER,
             tokens: env.TOKEN_LIMITER,
-            tokenUnit: int(env.RATE_LIMIT_TOKEN_UNIT, 256),
-            periodSeconds: int(env.RATE_LIMIT_PERIOD, 60),
+            tokenUnit: intSetting(env.RATE_LIMIT_TOKEN_UNIT, 256),
+            periodSeconds: intSetting(env.RATE_LIMIT_PERIOD, 60),
           },
   };
   cached.set(env, state);
   return state;
+}
+
+/**
+ * A staged model through the Durable Object binding to its first stage; one replica for now
+ * (every request goes to the same first-stage object).
+ */
+function stagedModel(env: Env, m: Manifest, tokenizer: Tokenizer, context: number): StagedModel {
+  const binding = gatewayBinding(m.name);
+  const ns = (env as unknown as Record<string, DurableObjectNamespace | undefined>)[binding];
+  if (!ns?.getByName) {
+    throw new ModelLoadError(
+      `model '${m.name}' is cut into ${m.stages!.list.length} pipeline stages, but this gateway ` +
+        `has no binding ${binding} to its first stage: upload it with npm run weights -- upload ` +
+        `(which writes the stage configs) and start with npm run dev, or deploy them`,
+    );
+  }
+  const first = () => ns.getByName(replicaObject("default")) as unknown as FirstStage;
+  return new StagedEngine(m, tokenizer, context, first);
 }
 
 const app = createApp<Env>(depsOf);

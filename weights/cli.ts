@@ -26,7 +26,7 @@ const USAGE = `usage: npm run weights -- <command> [options]
       (int8 blocks of 32 with a scale, 1.125 bytes/weight) or q4 (4-bit blocks of 32,
       0.625 bytes/weight); --embedding-dtype: wte (also the tied unembedding), default --dtype.
       Biases, LayerNorm and wpe stay f32. gpt2 (124M) fits one 112 MiB isolate as q4.
-      --stages: cut the layers into pipeline stages (one isolate each, not served yet), the
+      --stages: cut the layers into pipeline stages (a Durable Object each, see upload), the
       fewest that fit (auto) or N, each within MB MiB (default MEMORY_BUDGET_MB in
       wrangler.toml, or 112) with S KV slots (default 1) of CTX positions (default n_ctx);
       KV auto: f32 unless int8 needs fewer stages. The first stage also holds wte, wpe, ln_f.
@@ -42,6 +42,9 @@ const USAGE = `usage: npm run weights -- <command> [options]
       --remote: \`wrangler r2 object put --remote\` per file (needs \`wrangler login\`; wrangler
         refuses files over 300 MiB, shards are 16 MiB).
       --bucket defaults to the bucket bound as WEIGHTS in wrangler.toml.
+      A staged model (convert --stages) also gets a Worker config per stage, and a gateway
+        config binding them, under build/stages/: \`npm run dev\` runs them all (\`npm run dev
+        -- --persist-to DIR\` for an upload to DIR), \`npm run deploy\` deploys them.
 
   inspect <out-dir>
       Tensor table, bytes per dtype, shards, memory plan (or the stage plan, one line per

@@ -1,13 +1,15 @@
 // `upload <out-dir>`: puts a converted model into R2 under models/<name>/, tokenizer and shards
 // first and manifest.json last, so a reader never sees a manifest whose shards are missing.
 // --local writes wrangler's own local R2 state in-process through Miniflare; --remote shells
-// out to `wrangler r2 object put --remote` per file.
+// out to `wrangler r2 object put --remote` per file. A staged model also gets its stage Worker
+// configs written (stage-configs.ts), for `npm run dev` and `npm run deploy` to run.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { readManifest, verifyModelDir } from "./inspect.js";
 import { Progress, type ProgressStream } from "./progress.js";
+import { writeStageConfigs, type StagedModelConfigs } from "./stage-configs.js";
 import { defaultBucket, PROJECT_ROOT } from "./wrangler-config.js";
 
 /** `wrangler r2 object put` refuses remote files over 300 MiB (MAX_UPLOAD_SIZE_BYTES). */
@@ -23,6 +25,8 @@ export interface UploadOptions {
   log?: (line: string) => void;
   /** Where progress goes (default stderr; shown only on a TTY). */
   progress?: ProgressStream;
+  /** Where a staged model's Worker configs go (default build/stages). */
+  stageConfigDir?: string;
 }
 
 export interface UploadItem {
@@ -78,7 +82,15 @@ export async function uploadModel(dir: string, opts: UploadOptions): Promise<Upl
   if (opts.mode === "remote") uploadRemote(items, bucket, dry, say, progress);
   else await uploadLocal(items, bucket, localPersistPath(opts.persistTo), dry, say, progress);
   progress.finish();
+  const m = readManifest(dir);
+  if (m.stages && !dry) logStaged(writeStageConfigs(m, { bucket, dir: opts.stageConfigDir }), log);
   return items;
+}
+
+function logStaged({ model, configs }: StagedModelConfigs, log: (s: string) => void) {
+  log(`${model} runs in ${configs.length} stages; their Worker configs:`);
+  for (const c of configs) log(`  ${path.relative(process.cwd(), c)}`);
+  log(`npm run dev starts the gateway with every stage; npm run deploy deploys them all`);
 }
 
 /**

@@ -2,10 +2,11 @@
 // bucket, then run `wrangler dev`. Node-only (never imported by the Worker). Arguments are
 // passed to wrangler dev, e.g. `npm start -- --port 9000 --persist-to /tmp/state`.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runWrangler } from "./wrangler.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MODEL = "tiny-shakespeare";
@@ -66,13 +67,4 @@ Try:
   curl -s ${url}/v1/completions -H 'content-type: application/json' \\
     -d '{"model":"${MODEL}","prompt":"ROMEO:","max_tokens":40,"temperature":0.8}'
 `);
-const devArgs = ["wrangler", "dev", ...(flag("--port") ? [] : ["--port", port]), ...args];
-const child = spawn("npx", devArgs, {
-  cwd: root,
-  stdio: "inherit",
-  env: { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", ...process.env },
-});
-const stop = () => child.kill("SIGINT");
-process.on("SIGINT", stop);
-process.on("SIGTERM", stop);
-child.on("exit", (code) => process.exit(code ?? 0));
+runWrangler(["dev", ...(flag("--port") ? [] : ["--port", port]), ...args], root);

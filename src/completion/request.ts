@@ -1,7 +1,7 @@
 // A completion request as the completion logic reads it (routes/completion-params.ts validates
 // the HTTP body into it), and its prompts as token ids that fit the model being served.
 
-import type { Engine } from "../engine/engine.js";
+import type { Generator } from "../engine/generator.js";
 
 export type Prompt = { text: string } | { ids: number[] };
 
@@ -50,7 +50,7 @@ export interface FittedPrompts {
 /** Token ids of every prompt, checked against the vocabulary, the server cap and the context. */
 export function promptIdsOf(
   p: CompletionRequest,
-  engine: Engine,
+  engine: Generator,
   maxPromptTokens: number,
 ): FittedPrompts {
   const tok = engine.lm.tokenizer;

@@ -2,15 +2,15 @@
 // driven into their ChoiceBuilders, counted for usage, ranked for best_of, and finished into
 // OpenAI's choices. stream.ts drives the same choices chunk by chunk instead.
 
-import type { Engine } from "../engine/engine.js";
-import type { GenerationRequest, Sequence } from "../engine/sequence.js";
+import type { Generator, SequenceHandle } from "../engine/generator.js";
+import type { GenerationRequest } from "../engine/sequence.js";
 import { randomSeed, validateSamplingParams, type SamplingParams } from "../sampler/index.js";
 import { ChoiceBuilder, type CompletionChoice } from "./choice.js";
 import type { CompletionRequest, FittedPrompts } from "./request.js";
 
 export interface Choice {
   builder: ChoiceBuilder;
-  seq: Sequence;
+  seq: SequenceHandle;
   promptIndex: number;
   /** OpenAI's choice index, promptIndex · n + j (for best_of, j is the rank once finished). */
   index: number;
@@ -35,7 +35,7 @@ export interface Usage {
  */
 export function startCompletion(
   p: CompletionRequest,
-  engine: Engine,
+  engine: Generator,
   { prompts, maxTokens }: FittedPrompts,
 ): Completion {
   const choices = submitChoices(p, engine, prompts, maxTokens);
@@ -54,7 +54,7 @@ export function usageOf(c: Completion): Usage {
 
 /** Run every choice to its end, then the n best per prompt as OpenAI's choices. */
 export async function completeAll(
-  engine: Engine,
+  engine: Generator,
   c: Completion,
   p: CompletionRequest,
 ): Promise<CompletionChoice[]> {
@@ -74,7 +74,7 @@ export async function completeAll(
 /** Submit best_of sequences per prompt; all or none (a refused submit cancels the rest). */
 function submitChoices(
   p: CompletionRequest,
-  engine: Engine,
+  engine: Generator,
   prompts: number[][],
   maxTokens: number,
 ): Choice[] {
@@ -120,7 +120,7 @@ export function cancelAll(choices: Choice[]): void {
  * onEvents(final) runs after each generated token reaches the builder, final marking the last
  * token the choice will ever get.
  */
-export function drive(engine: Engine, ch: Choice, onEvents?: (final: boolean) => Promise<void>) {
+export function drive(engine: Generator, ch: Choice, onEvents?: (final: boolean) => Promise<void>) {
   return engine.run(ch.seq, async (events) => {
     if (!onEvents) {
       if (ch.builder.push(events)) ch.seq.cancelled = true;
@@ -144,7 +144,7 @@ export function drive(engine: Engine, ch: Choice, onEvents?: (final: boolean) =>
 }
 
 /** Drive every choice; the first failure cancels the others. */
-async function driveAll(engine: Engine, choices: Choice[]): Promise<void> {
+async function driveAll(engine: Generator, choices: Choice[]): Promise<void> {
   try {
     await Promise.all(choices.map((ch) => drive(engine, ch)));
   } catch (e) {

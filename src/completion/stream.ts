@@ -2,7 +2,7 @@
 // might start a stop sequence), each logprobs entry with the chunk that completes its token, and
 // finish_reason on the choice's last chunk. routes/completions-stream.ts frames them as SSE.
 
-import type { Engine } from "../engine/engine.js";
+import type { Generator } from "../engine/generator.js";
 import type { CompletionChoice } from "./choice.js";
 import { cancelAll, drive, finishReason, type Choice, type Completion } from "./run.js";
 
@@ -12,7 +12,7 @@ import { cancelAll, drive, finishReason, type Choice, type Completion } from "./
  * client went away) ends without its final chunk.
  */
 export async function streamChoices(
-  engine: Engine,
+  engine: Generator,
   c: Completion,
   withLogprobs: boolean,
   write: (chunk: CompletionChoice) => Promise<void>,

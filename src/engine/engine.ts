@@ -5,9 +5,11 @@
 // (see run), so all I/O stays in the request that owns it, as Workers require. Nothing here
 // waits on another request or on the clock moving: production clocks stand still during
 // compute, and a request killed at its CPU limit leaves without running its finally blocks.
+// A staged model's forward pass goes down a pipeline of Durable Objects (src/stage/pipeline.ts)
+// and returns a promise: then a step is in flight across awaits, and drivers wait for it.
 
 import type { LoadedModel } from "../model/loader.js";
-import type { Segment } from "../model/gpt2.js";
+import type { GPT2, Segment } from "../model/gpt2.js";
 import {
   Sequence,
   type FinishReason,
@@ -25,6 +27,20 @@ export interface EngineOptions {
   /** Steps a sequence may hold tokens nobody takes before it is failed (default 256). */
   unreadStepLimit?: number;
 }
+
+/** The forward pass the engine runs: GPT2 in this isolate, or a pipeline of stages. */
+export interface EngineModel {
+  /** As GPT2.forward; a promise when the pass leaves the isolate (the step awaits it). */
+  forward(
+    segs: Segment[],
+    onLogits: (seg: number, t: number, logits: Float32Array) => void,
+  ): void | Promise<void>;
+  /** The sequence in `slot` ended (finished, cancelled or failed): a pipeline frees it downstream. */
+  release?(slot: number): void;
+}
+
+/** A loaded model with the forward pass the engine drives. */
+export type ServedModel<M extends EngineModel = GPT2> = Omit<LoadedModel, "model"> & { model: M };
 
 export class EngineSaturatedError extends Error {
   name = "EngineSaturatedError";
@@ -52,6 +68,13 @@ const STEP_WAIT_ROUNDS = 16;
  * every step; one blocked this long has 256 undelivered tokens behind a full socket.
  */
 const UNREAD_STEP_LIMIT = 256;
+/**
+ * How often a driver that did not start the step in flight looks at it again (it does not await
+ * another request's promise, see above), ms; and how long a step may stay in flight before it
+ * counts as lost with the request that started it (a pipeline times its own calls out sooner).
+ */
+const INFLIGHT_POLL_MS = 20;
+const INFLIGHT_LIMIT_MS = 10 * 60_000;
 
 /**
  * One event-loop turn between a driver's steps, so other requests and their streams run: a
@@ -63,12 +86,14 @@ const defaultYield: () => Promise<void> =
     ? () => new Promise<void>((r) => setImmediate(r))
     : () => new Promise<void>((r) => setTimeout(r, 0));
 
-export class Engine {
+export class Engine<M extends EngineModel = GPT2> {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly freeSlots: number[];
   /** Sequences of the step in progress; non-null outside a step only if that step was killed. */
   private stepping: Sequence[] | null = null;
+  /** The step whose forward pass is in flight (a pipelined model's), settled by endStep. */
+  private inflight: { done: Promise<void>; since: number } | null = null;
   /**
    * Slots lent to withSlot jobs (nested jobs lend more), with the event-loop turn they were lent
    * in: jobs are synchronous, so slots still lent in an earlier turn belong to a killed job.
@@ -83,7 +108,7 @@ export class Engine {
   readonly stats = { steps: 0, rows: 0, tokens: 0, interrupted: 0, abandoned: 0 };
 
   constructor(
-    readonly lm: LoadedModel,
+    readonly lm: ServedModel<M>,
     readonly opts: EngineOptions,
   ) {
     this.freeSlots = Array.from({ length: lm.plan.slots }, (_, i) => lm.plan.slots - 1 - i);
@@ -137,13 +162,14 @@ export class Engine {
     const yieldFn = this.opts.yieldFn ?? defaultYield;
     try {
       for (;;) {
-        if (!seq.done && this.due()) this.step();
+        const pass = !seq.done && this.due() ? this.step() : undefined;
+        if (pass) await pass; // only a pipelined model's step is awaited
         const events = seq.drain();
         if (events.length) await emit(events);
         if (seq.error) throw seq.error;
         if (seq.done && seq.events.length === 0) return seq.cancelled ? null : seq.finish;
         this.turns++;
-        await yieldFn();
+        await (this.inflight ? this.awaitInflight() : yieldFn());
       }
     } finally {
       if (!seq.done) seq.cancelled = true; // the driver left (client gone): free the slot next step
@@ -158,10 +184,21 @@ export class Engine {
    */
   async turn(): Promise<boolean> {
     this.turns++;
-    if (this.due()) this.step();
+    const pass = this.due() ? this.step() : undefined;
+    if (pass) await pass;
     if (this.load === 0) return false;
-    await (this.opts.yieldFn ?? defaultYield)();
+    await (this.inflight ? this.awaitInflight() : (this.opts.yieldFn ?? defaultYield)());
     return true;
+  }
+
+  /**
+   * Wait for the step in flight to end, or INFLIGHT_POLL_MS, whichever is first: the step belongs
+   * to the driver that started it, and a driver never depends on another request's promise alone.
+   */
+  private awaitInflight(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const poll = new Promise<void>((r) => (timer = setTimeout(r, INFLIGHT_POLL_MS)));
+    return Promise.race([this.inflight?.done, poll]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -172,43 +209,76 @@ export class Engine {
    * and one that has missed a whole step already holds nobody.
    */
   private due(): boolean {
+    if (this.inflight) {
+      if (performance.now() - this.inflight.since < INFLIGHT_LIMIT_MS) return false;
+      this.recoverInterruptedStep(); // its driver's request is gone and took the step with it
+    }
     if (this.turns >= STEP_WAIT_ROUNDS * Math.max(1, this.running.length)) return true;
     if (performance.now() - this.lastStep >= STEP_WAIT_MS) return true;
     return this.running.every((s) => s.done || s.events.length === 0 || s.unreadSteps > 1);
   }
 
-  /** One engine step: retire, admit, one batched forward pass, sample. Synchronous. */
-  step(): void {
-    if (this.stepping) this.recoverInterruptedStep();
+  /**
+   * One engine step: retire, admit, one batched forward pass, sample. Synchronous for a model in
+   * this isolate; a pipelined model's step returns a promise (never rejecting) that settles when
+   * its forward pass is back and sampled.
+   */
+  step(): void | Promise<void> {
+    if (this.stepping && !this.inflight) this.recoverInterruptedStep();
+    if (this.inflight) return this.inflight.done;
     this.retire();
     this.admit();
     const { segs, owners } = this.schedule();
     if (segs.length === 0) return;
     this.stats.steps++;
-    // Cleared on every way out of this function except termination (a CPU-limit kill runs no
+    // Cleared on every way out of the step except termination (a CPU-limit kill runs no
     // finally): the next step then finds it set and fails these sequences (see above).
     this.stepping = owners;
+    let pass: void | Promise<void>;
     try {
-      this.lm.model.forward(segs, (si, t, logits) => {
+      pass = this.lm.model.forward(segs, (si, t, logits) => {
         const p = segs[si].pos0 + t;
         const s = owners[si];
-        if (!s.wantsLogits(p)) return;
+        if (s.done || !s.wantsLogits(p)) return; // done: cancelled while a pass was in flight
         s.onLogits(p, logits);
         if (p >= s.req.prompt.length - 1) this.stats.tokens++;
       });
+    } catch (e) {
+      return this.endStep(segs, owners, e);
+    }
+    if (!pass) return this.endStep(segs, owners);
+    const inflight: { done: Promise<void>; since: number } = {
+      since: performance.now(),
+      done: pass.then(
+        (): void => this.endStep(segs, owners, undefined, inflight),
+        (e: unknown): void =>
+          this.endStep(segs, owners, e ?? new Error("forward failed"), inflight),
+      ),
+    };
+    this.inflight = inflight;
+    return inflight.done;
+  }
+
+  /**
+   * The end of a step: advance its sequences, or fail them if the forward pass threw. A pipelined
+   * step that was given up on meanwhile (due) ends as nothing.
+   */
+  private endStep(segs: Segment[], owners: Sequence[], error?: unknown, inflight?: object): void {
+    if (inflight && this.inflight !== inflight) return;
+    this.inflight = null;
+    if (error === undefined) {
       segs.forEach((s, i) => {
         owners[i].pos += s.ids.length;
         this.stats.rows += s.ids.length;
       });
-    } catch (e) {
+    } else {
       // A failure inside the model fails the sequences of this step, not the isolate.
-      const err = e instanceof Error ? e : new Error(String(e));
+      const err = error instanceof Error ? error : new Error(String(error));
       for (const s of owners) s.error = err;
-    } finally {
-      this.stepping = null;
-      this.lastStep = performance.now(); // readers get STEP_WAIT_MS from the end of the step
-      this.turns = 0;
     }
+    this.stepping = null;
+    this.lastStep = performance.now(); // readers get STEP_WAIT_MS from the end of the step
+    this.turns = 0;
     this.expireUnread();
   }
 
@@ -223,6 +293,7 @@ export class Engine {
     );
     for (const s of this.stepping ?? []) if (!s.done) s.error = err;
     this.stepping = null;
+    this.inflight = null;
     this.stats.interrupted++;
   }
 
@@ -244,7 +315,7 @@ export class Engine {
    * Throws EngineSaturatedError when every slot is taken. The slot is free again on return.
    */
   withSlot<T>(job: (slot: number) => T): T {
-    if (this.stepping) this.recoverInterruptedStep();
+    if (this.stepping && !this.inflight) this.recoverInterruptedStep();
     const turn = this.currentTurn();
     if (this.lent.turn !== turn) {
       this.freeSlots.push(...this.lent.slots); // lent by jobs killed mid-run
@@ -280,6 +351,7 @@ export class Engine {
       if (s.done) {
         this.running.splice(i, 1);
         this.freeSlots.push(s.slot);
+        this.lm.model.release?.(s.slot);
       }
     }
     for (let i = this.waiting.length - 1; i >= 0; i--) {

@@ -3,6 +3,8 @@
 // progress and restarts a load that stalled (its owner was cancelled or killed). A failed load
 // is forgotten so a later request retries; idle models are evicted only when a model that
 // exists needs their memory, and the next load reuses the evicted model's WASM memory.
+// A staged model (its manifest has a stage plan) loads no weights here: its engine lives in its
+// first stage's Durable Object, reached through opts.staged; this isolate keeps its tokenizer.
 
 import {
   checkModelName,
@@ -16,6 +18,13 @@ import { Tokenizer } from "../tokenizer/index.js";
 import type { Manifest } from "../model/manifest.js";
 import { ModelTooLargeError, planServing, type MemoryPlan } from "../model/plan.js";
 import { Engine, type EngineOptions } from "./engine.js";
+import type { Generator } from "./generator.js";
+
+/** A staged model as the gateway serves it: a Generator, plus its stages' status. */
+export interface StagedModel extends Generator {
+  readonly lm: Generator["lm"] & { manifest: Manifest };
+  status(): Promise<object>;
+}
 
 export interface RegistryOptions {
   kernels: WebAssembly.Module | null;
@@ -29,6 +38,11 @@ export interface RegistryOptions {
   engine: EngineOptions;
   /** A load that completes no read for this long is abandoned and restarted, ms (default 10 s). */
   loadStallMs?: number;
+  /**
+   * Serves a staged model through its stages (src/stage/client.ts); throws ModelLoadError when
+   * this gateway cannot reach them. Absent: staged models cannot be served here.
+   */
+  staged?: (m: Manifest, tokenizer: Tokenizer, context: number) => StagedModel;
 }
 
 export interface ModelInfo {
@@ -40,7 +54,7 @@ export interface ModelInfo {
 
 /** A load in progress: shared state any waiter can inspect, not just a promise to await. */
 interface Loading {
-  promise: Promise<Engine>;
+  promise: Promise<Generator>;
   /** Reads completed so far (manifest, tokenizer, shard chunks): the load's heartbeat. */
   progress: number;
   settled: boolean;
@@ -55,6 +69,7 @@ const WASM_PAGE = 65536;
 export class ModelRegistry {
   private readonly loads = new Map<string, Loading>();
   private readonly ready = new Map<string, Engine>();
+  private readonly staged = new Map<string, StagedModel>();
   private readonly tokenizers = new Map<string, Promise<{ tokenizer: Tokenizer; n_ctx: number }>>();
   /** WASM memories of evicted models, for the next load to reuse (the platform cannot free one). */
   private readonly spare: WebAssembly.Memory[] = [];
@@ -69,9 +84,16 @@ export class ModelRegistry {
    * running if its client leaves; other requests waiting on the load restart it if it stalls.
    */
   async get(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Engine> {
+    const e = await this.serve(name, waitUntil);
+    if (e instanceof Engine) return e;
+    throw new ModelLoadError(`model '${name}' is staged: its engine runs in its first stage`);
+  }
+
+  /** What serves a model: its Engine here, or a staged model's engine in its first stage. */
+  async serve(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Generator> {
     checkModelName(name); // before any storage call
     for (let attempt = 0; ; attempt++) {
-      const e = this.ready.get(name);
+      const e = this.ready.get(name) ?? this.staged.get(name);
       if (e) return e;
       const loading = this.loads.get(name) ?? this.start(name, waitUntil);
       const got = await this.watch(loading);
@@ -107,7 +129,7 @@ export class ModelRegistry {
    * The load's outcome, or STALLED once it has completed no read for stallMs. Measured with
    * this request's own timers against the load's reads, so it holds whoever owns the load.
    */
-  private watch(loading: Loading): Promise<Engine | typeof STALLED> {
+  private watch(loading: Loading): Promise<Generator | typeof STALLED> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stalled = new Promise<typeof STALLED>((resolve) => {
       let seen = loading.progress;
@@ -129,7 +151,7 @@ export class ModelRegistry {
    * loaded engine's if resident, else fetched from the store once and kept.
    */
   tokenizer(name: string): Promise<{ tokenizer: Tokenizer; n_ctx: number }> {
-    const e = this.ready.get(name);
+    const e = this.ready.get(name) ?? this.staged.get(name);
     if (e) return Promise.resolve({ tokenizer: e.lm.tokenizer, n_ctx: e.lm.plan.context });
     let p = this.tokenizers.get(name);
     if (!p) {
@@ -149,11 +171,12 @@ export class ModelRegistry {
     name: string,
     loading: Loading,
     waitUntil?: (p: Promise<unknown>) => void,
-  ): Promise<Engine> {
+  ): Promise<Generator> {
     const beat = () => void loading.progress++;
     // The manifest first: an unknown or unreadable model fails here, before anything is evicted.
     const manifest = await fetchManifest(this.store, name);
     beat();
+    if (manifest.stages) return this.serveStaged(name, manifest);
     const budget = this.opts.budgetBytes;
     const plan = this.plan(manifest, budget - this.bytesOf((e) => e.load > 0));
     this.evictFor(plan.totalBytes);
@@ -180,6 +203,23 @@ export class ModelRegistry {
     const engine = new Engine(lm, this.opts.engine);
     this.ready.set(name, engine);
     return engine;
+  }
+
+  /** A staged model: its tokenizer here, its engine in its first stage. */
+  private async serveStaged(name: string, m: Manifest): Promise<Generator> {
+    const stages = m.stages!.list.length;
+    if (!this.opts.staged) {
+      throw new ModelLoadError(
+        `model '${name}' is cut into ${stages} pipeline stages and this server runs none; ` +
+          `upload it with npm run weights -- upload (which writes the stage configs), then ` +
+          `start with npm run dev, which runs them`,
+      );
+    }
+    const bytes = await fetchChecked(this.store, name, m.tokenizer);
+    const tokenizer = Tokenizer.fromBytes(bytes, { verify: false });
+    const model = this.opts.staged(m, tokenizer, this.context(m));
+    this.staged.set(name, model);
+    return model;
   }
 
   private plan(m: Manifest, budgetBytes: number): MemoryPlan {
@@ -227,6 +267,19 @@ export class ModelRegistry {
     return { budget_bytes: this.opts.budgetBytes, kernels: this.opts.kernelBuild, models };
   }
 
+  /** status(), plus the staged models served so far, each stage as its Durable Object reports. */
+  async statusWithStages() {
+    const own = this.status();
+    const staged = await Promise.all(
+      [...this.staged].map(async ([name, g]) => ({
+        id: name,
+        staged: g.lm.manifest.stages!.list.length,
+        ...(await g.status()),
+      })),
+    );
+    return { ...own, models: [...own.models, ...staged] };
+  }
+
   /** Models present in the store: names under models/ with a manifest. */
   async list(): Promise<ModelInfo[]> {
     const names: string[] = [];
@@ -243,8 +296,8 @@ export class ModelRegistry {
   /** A model's public facts from its manifest (no weights are loaded). */
   async info(name: string): Promise<ModelInfo> {
     checkModelName(name);
-    const m: Manifest =
-      this.ready.get(name)?.lm.manifest ?? (await fetchManifest(this.store, name));
+    const known = this.ready.get(name) ?? this.staged.get(name);
+    const m: Manifest = known?.lm.manifest ?? (await fetchManifest(this.store, name));
     // OpenAI's `created` (unix seconds): when the converter wrote the model.
     const created = Math.floor((Date.parse(String(m.source?.converted_at ?? "")) || 0) / 1000);
     return { id: m.name, n_ctx: this.context(m), n_vocab: m.config.n_vocab, created };
@@ -255,8 +308,10 @@ export class ModelRegistry {
    * (the memory plan may cap it below n_ctx). A model over budget reports n_ctx; loading it fails.
    */
   private context(m: Manifest): number {
-    const e = this.ready.get(m.name);
+    const e = this.ready.get(m.name) ?? this.staged.get(m.name);
     if (e) return e.lm.plan.context;
+    // A staged model serves the context its stages were planned for (or less, if capped here).
+    if (m.stages) return Math.min(m.stages.context, this.opts.context ?? m.stages.context);
     try {
       return planServing(m, {
         budgetBytes: this.opts.budgetBytes,

@@ -4,7 +4,7 @@
 
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { Engine } from "../engine/engine.js";
+import type { Generator } from "../engine/generator.js";
 import type { CompletionChoice } from "../completion/choice.js";
 import { cancelAll, usageOf, type Completion } from "../completion/run.js";
 import { streamChoices } from "../completion/stream.js";
@@ -15,7 +15,7 @@ import { WriteWatch } from "./write-watch.js";
 
 export interface StreamJob {
   p: CompletionParams;
-  engine: Engine;
+  engine: Generator;
   completion: Completion;
   head: { id: string; object: "text_completion"; created: number; model: string };
 }

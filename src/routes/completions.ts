@@ -20,6 +20,8 @@ export const completions = new Hono<AppEnv>().post("/completions", async (c) => 
   const fitted = promptIdsOf(p, engine, deps.caps.maxPromptTokens);
   await chargeTokens(c, fitted.prompts.length * p.bestOf * fitted.maxTokens);
   const completion = startCompletion(p, engine, fitted);
+  // A staged model's first stage answers whether it took them (a 503 here if not).
+  await engine.accepted?.(completion.choices.map((ch) => ch.seq));
   const head = {
     id: `cmpl-${crypto.randomUUID().replace(/-/g, "")}`,
     object: "text_completion" as const,

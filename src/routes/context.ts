@@ -2,7 +2,7 @@
 // caps, plus a size-limited JSON body reader. Routes touch nothing else of the platform.
 
 import type { Context } from "hono";
-import type { Engine } from "../engine/engine.js";
+import type { Generator } from "../engine/generator.js";
 import type { ModelInfo, ModelRegistry } from "../engine/registry.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { ApiError, apiErrorOf, invalid } from "./errors.js";
@@ -27,14 +27,17 @@ export interface ServerCaps {
 
 export interface Deps {
   caps: ServerCaps;
-  /** The engine of a loaded model; throws ApiError (404 unknown, 503 loading failed/over budget). */
-  engine(model: string): Promise<Engine>;
+  /**
+   * The engine of a loaded model (an Engine in this isolate, or a staged model's in its first
+   * stage); throws ApiError (404 unknown, 503 loading failed/over budget or stages unreachable).
+   */
+  engine(model: string): Promise<Generator>;
   /** A model's tokenizer and context length, without loading its weights. */
   tokenizer(model: string): Promise<{ tokenizer: Tokenizer; n_ctx: number }>;
   listModels(): Promise<ModelInfo[]>;
   modelInfo(model: string): Promise<ModelInfo>;
-  /** Resident models and their engines' state (see GET /v1/status). */
-  status(): object;
+  /** Resident models and their engines' state, staged models' stages too (GET /v1/status). */
+  status(): Promise<object>;
   /** API keys; empty means no authentication. */
   apiKeys: string[];
   /** Per-client rate limits; absent (or a binding absent) means unlimited. */
@@ -65,11 +68,11 @@ export function registryDeps(
     caps,
     apiKeys,
     limits,
-    engine: (model) => registry.get(model, waitUntil).catch(named(model)),
+    engine: (model) => registry.serve(model, waitUntil).catch(named(model)),
     tokenizer: (model) => registry.tokenizer(model).catch(named(model)),
     listModels: () => registry.list(),
     modelInfo: (model) => registry.info(model).catch(named(model)),
-    status: () => registry.status(),
+    status: () => registry.statusWithStages(),
   };
 }
 

@@ -10,6 +10,7 @@ import { InspectParamError } from "../inspect/params.js";
 import { ModelLoadError, ModelNotFoundError } from "../model/loader.js";
 import { ModelTooLargeError } from "../model/plan.js";
 import { SamplingParamError } from "../sampler/index.js";
+import { StageError } from "../stage/protocol.js";
 import { TokenLimitError } from "../tokenizer/index.js";
 
 export type ErrorType =
@@ -112,6 +113,13 @@ export function apiErrorOf(err: unknown, given?: string): ApiError {
   }
   if (err instanceof EngineSaturatedError)
     return unavailable(err.message, err.retryAfterSeconds, "overloaded");
+  if (err instanceof StageError) {
+    // A staged model's stages: over budget needs reconfiguring; the rest may pass.
+    if (err.fault.code !== "stage_over_budget")
+      return unavailable(err.message, err.fault.code === "overloaded" ? 1 : 5, err.fault.code);
+    const headers = { "x-should-retry": "false" };
+    return new ApiError(503, err.message, { param: "model", code: err.fault.code, headers });
+  }
   if (err instanceof TokenLimitError) {
     // Completions tokenize with MAX_PROMPT_TOKENS as the limit: a prompt past it stops early.
     const msg = `The prompt has more than ${err.limit} tokens; this server accepts at most ${err.limit}.`;

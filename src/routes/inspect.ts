@@ -2,8 +2,11 @@
 // distribution, attention, residual stream, embeddings, sizes, stage times) for the demo page.
 // The forward pass runs on a free KV slot between engine steps (Engine.withSlot). The inspect
 // layer's errors (InspectParamError, EmbeddingUnsupportedError) become 400s in apiErrorOf.
+// A staged model is not in this isolate (its layers are spread over Durable Objects): 400.
 
 import { Hono } from "hono";
+import { Engine } from "../engine/engine.js";
+import type { Generator } from "../engine/generator.js";
 import { analogy } from "../inspect/embeddings.js";
 import { inspect as runInspection, neighbourView } from "../inspect/inspect.js";
 import { parseInspectParams, parseNeighbourParams } from "../inspect/params.js";
@@ -15,13 +18,13 @@ export const inspect = new Hono<AppEnv>()
   .post("/inspect", async (c) => {
     const body = await readJson(c);
     const p = parseInspectParams(body);
-    const engine = await c.get("deps").engine(p.model);
+    const engine = inIsolate(await c.get("deps").engine(p.model), p.model);
     return c.json(runInspection(engine.lm, p, (job) => engine.withSlot(job)));
   })
   .post("/neighbours", async (c) => {
     const body = await readJson(c);
     const p = parseNeighbourParams(body);
-    const engine = await c.get("deps").engine(p.model);
+    const engine = inIsolate(await c.get("deps").engine(p.model), p.model);
     const tok = engine.lm.tokenizer;
     /** The one token `text` encodes to, or a 400 naming `param`. */
     const single = (text: string, param: string) => {
@@ -50,3 +53,14 @@ export const inspect = new Hono<AppEnv>()
     const view = neighbourView(engine.lm, id as number, p.k);
     return c.json({ object: "neighbours", model: p.model, ...view });
   });
+
+/** The model's Engine when its weights are in this isolate; a 400 for a staged model. */
+function inIsolate(engine: Generator, model: string): Engine {
+  if (engine instanceof Engine) return engine;
+  throw invalid(
+    "model",
+    `The model '${model.slice(0, 64)}' is served by a pipeline of stages (Durable Objects), so ` +
+      `its layers are not in one place to look inside; inspect an unstaged model instead.`,
+    "unsupported_model",
+  );
+}

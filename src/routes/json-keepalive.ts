@@ -7,7 +7,7 @@
 // found before generation (validation, unknown model, limits) keep their status codes.
 
 import type { Context } from "hono";
-import type { Engine } from "../engine/engine.js";
+import type { Generator } from "../engine/generator.js";
 import type { AppEnv } from "./context.js";
 import { keepAlive } from "./context.js";
 import { apiErrorOf } from "./errors.js";
@@ -27,7 +27,7 @@ const SPACE = new Uint8Array([0x20]);
  */
 export async function jsonAfterWork(
   c: Context<AppEnv>,
-  engine: Engine,
+  engine: Generator,
   work: Promise<object>,
   onGone: () => void,
 ): Promise<Response> {

@@ -6,7 +6,7 @@
 // the engine has nothing left to compute, no step will come: then STREAM_STALL_MS of wall time
 // decides (the clock moves while the isolate idles, in production too).
 
-import type { Engine } from "../engine/engine.js";
+import type { Generator } from "../engine/generator.js";
 
 /**
  * Steps a pending write may wait with no write completing. A live reader completes a write within
@@ -23,7 +23,7 @@ export class WriteWatch {
   gone = false;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: Generator,
     private readonly onGone: () => void,
     /** How long a write may wait once the engine is idle, ms. */
     private readonly stallMs: number,

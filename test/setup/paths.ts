@@ -8,5 +8,9 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const SOURCE_DIR = join(ROOT, "weights", "tiny-shakespeare");
 export const FIXTURE_DIR = join(ROOT, "build", "test", "tiny-shakespeare");
 export const FIXTURE_PACK = join(ROOT, "build", "test", "tiny-shakespeare.bin");
+/** The default model cut into 2 pipeline stages (4 KV slots each), converted and packed. */
+export const STAGED_MODEL = "tiny-2stage";
+export const STAGED_DIR = join(ROOT, "build", "test", STAGED_MODEL);
+export const STAGED_PACK = join(ROOT, "build", "test", `${STAGED_MODEL}.bin`);
 /** The held-out last tenth of Tiny Shakespeare (never seen in training). */
 export const CORPUS_SNIPPET = join(ROOT, "test", "fixtures", "shakespeare-heldout.txt");

@@ -12,6 +12,7 @@ import { loadModel, type LoadedModel } from "../../src/model/loader.js";
 import { WriteWatch, WRITE_STALL_STEPS } from "../../src/routes/write-watch.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
+import { generate, PROMPTS } from "./helpers/generate.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
 
 let lm: LoadedModel;
@@ -45,23 +46,7 @@ function request(
   };
 }
 
-async function generate(e: Engine, req: GenerationRequest): Promise<number[]> {
-  const seq = e.submit(req);
-  const ids: number[] = [];
-  await e.run(seq, (evs) => {
-    for (const ev of evs) if (!ev.prompt) ids.push(ev.id);
-  });
-  return ids;
-}
-
-const prompts = [
-  "ROMEO:",
-  "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?",
-  "First Citizen:\nBefore we proceed any further, hear me speak.",
-  "KING RICHARD III:\nNow is the winter of our discontent",
-  "A",
-  "HAMLET:",
-];
+const prompts = PROMPTS;
 
 describe("Engine", () => {
   it("Should give each sequence the same tokens alone as beside 11 others (4 slots, queueing)", async () => {

@@ -23,7 +23,7 @@ const deps = (maxTokens: number): Deps => ({
   tokenizer: never,
   listModels: never,
   modelInfo: never,
-  status: () => ({}),
+  status: async () => ({}),
 });
 
 async function documentOf(d: Deps): Promise<any> {

@@ -7,10 +7,16 @@ import { unpackModel } from "../../weights/unpack.js";
 
 export const MODEL = "tiny-shakespeare";
 
-export async function seedModel(
-  name = MODEL,
+export function seedModel(name = MODEL): Promise<{ files: { file: string; bytes: Uint8Array }[] }> {
+  return seedPack(packed, name);
+}
+
+/** Put a packed model (weights/pack.ts) into the test's bucket as models/<name>/. */
+export async function seedPack(
+  pack: ArrayBuffer,
+  name: string,
 ): Promise<{ files: { file: string; bytes: Uint8Array }[] }> {
-  const { files } = unpackModel(new Uint8Array(packed));
+  const { files } = unpackModel(new Uint8Array(pack));
   const bucket = (env as unknown as { WEIGHTS: R2Bucket }).WEIGHTS;
   // manifest last, as the uploader does, so no reader sees a manifest without its shards
   const ordered = [

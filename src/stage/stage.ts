@@ -1,0 +1,230 @@
+// One pipeline stage of a staged model: a Durable Object in its own Worker script (objects of
+// one script may share an isolate, so each stage that needs its own 128 MB is its own script),
+// loading only its stage's shards from R2 into its own WASM memory, with the same loader,
+// kernels and forward pass as the single-isolate path. The first stage also runs the engine:
+// continuous batching of every request of its replica, through the Pipeline to the others.
+// Everything it holds is in memory; an evicted stage comes back empty and reloads on its next
+// call, and the first stage re-prefills the sequences it lost (pipeline.ts).
+
+import { DurableObject } from "cloudflare:workers";
+import { Engine } from "../engine/engine.js";
+import type { GenerationRequest } from "../engine/sequence.js";
+import { kernels } from "../kernels/bundled.js";
+import { intSetting } from "../settings.js";
+import { fetchManifest, loadModel, type LoadedModel } from "../model/loader.js";
+import type { StagePlan } from "../model/manifest.js";
+import { planMemory } from "../model/plan.js";
+import { stageManifest, stagePlanOptions } from "../model/stages.js";
+import { linkTo, type Link, type StageNamespace } from "./links.js";
+import { stageBinding } from "./names.js";
+import { Pipeline } from "./pipeline.js";
+import type { Fault, GenerateAnswer, StageAnswer, StageBatch } from "./protocol.js";
+import { faultOf, StageConfigError } from "./faults.js";
+import { serveSequence } from "./serve.js";
+import { StageLayers } from "./layers.js";
+
+/** A stage script's settings: [vars] of its generated config (weights/stage-configs.ts). */
+export interface StageEnv {
+  WEIGHTS: R2Bucket;
+  MODEL: string;
+  STAGE_INDEX: string;
+  STAGE_COUNT: string;
+  /** This isolate's WASM budget, MiB (default 112); the stage plan must fit it. */
+  MEMORY_BUDGET_MB?: string;
+  /** First stage: sequences that may wait for a KV slot. */
+  MAX_QUEUE?: string;
+  /** Longest wait for another stage's answer, ms (default 120 s: a cold stage loads first). */
+  STAGE_CALL_TIMEOUT_MS?: string;
+  /** "1" lets tests evict an object (evict()); never set in a deployed config. */
+  STAGE_TEST_HOOKS?: string;
+}
+
+/** What a loaded stage holds: its model, and the engine (first stage) or its layers (others). */
+interface Loaded {
+  lm: LoadedModel;
+  engine?: Engine<Pipeline>;
+  links: Link[];
+  layers?: StageLayers;
+}
+
+export class Stage extends DurableObject<StageEnv> {
+  private loading: Promise<Loaded> | null = null;
+  private loaded: Loaded | null = null;
+  private readonly index = Number(this.env.STAGE_INDEX);
+  private readonly count = Number(this.env.STAGE_COUNT);
+
+  // ---- every stage ----
+
+  /** Load now (the first stage warms the others as it loads); the fault if it cannot. */
+  async warm(): Promise<Fault | null> {
+    try {
+      await this.load();
+      return null;
+    } catch (e) {
+      return faultOf(e, this.index);
+    }
+  }
+
+  /** What this stage holds; the first stage adds every other stage's answer. */
+  async status(): Promise<object> {
+    const own = this.ownStatus();
+    if (this.index !== 0) return own;
+    const links = this.loaded?.links ?? this.linksOf();
+    const others = await Promise.all(
+      links.map((l) => l.status().catch((e: Error) => ({ stage: l.index, error: e.message }))),
+    );
+    return { model: this.env.MODEL, stages: [own, ...others] };
+  }
+
+  // ---- stages after the first ----
+
+  /** This stage's layers over a batch of rows from the first stage. */
+  async forward(b: StageBatch): Promise<StageAnswer> {
+    try {
+      return (await this.load()).layers!.forward(b);
+    } catch (e) {
+      return { fault: faultOf(e, this.index) };
+    }
+  }
+
+  // ---- the first stage ----
+
+  /** Queue a generation and stream its events; a fault if the pipeline cannot take it. */
+  async generate(req: GenerationRequest): Promise<GenerateAnswer> {
+    if (this.index !== 0) throw new Error(`generate goes to stage 0, not stage ${this.index}`);
+    let engine: Engine<Pipeline>;
+    try {
+      engine = (await this.load()).engine!;
+    } catch (e) {
+      return { fault: faultOf(e, this.index) };
+    }
+    let seq;
+    try {
+      seq = engine.submit(req);
+    } catch (e) {
+      return { fault: faultOf(e) };
+    }
+    const { stream, done } = serveSequence(engine, seq);
+    this.ctx.waitUntil(done);
+    return { stream, epoch: engine.lm.model.epoch };
+  }
+
+  /** Tests only (STAGE_TEST_HOOKS=1): drop this object as the platform evicts one. */
+  async evict(): Promise<void> {
+    if (this.env.STAGE_TEST_HOOKS !== "1") throw new Error("evict() is for tests only");
+    this.ctx.abort("evicted by a test");
+  }
+
+  // ---- loading ----
+
+  /** The loaded stage, loading it on first use; a failed load is retried by the next call. */
+  private load(): Promise<Loaded> {
+    if (this.loaded) return Promise.resolve(this.loaded);
+    if (!this.loading) {
+      this.loading = this.loadStage().then(
+        (l) => (this.loaded = l),
+        (e) => {
+          this.loading = null;
+          throw e;
+        },
+      );
+    }
+    return this.loading;
+  }
+
+  private async loadStage(): Promise<Loaded> {
+    const { WEIGHTS, MODEL } = this.env;
+    const m = await fetchManifest(WEIGHTS, MODEL);
+    const stagePlan = checkStaged(m.stages, MODEL, this.count);
+    const manifest = stageManifest(m, this.index);
+    const budgetBytes = intSetting(this.env.MEMORY_BUDGET_MB, 112) * 2 ** 20;
+    // The plan made at convert time, checked against this isolate's budget (throws if over).
+    const plan = planMemory(manifest, { ...stagePlanOptions(stagePlan), budgetBytes });
+    const links = this.index === 0 ? this.linksOf() : [];
+    // The first stage warms the others while it loads: every stage pays its cold load at once.
+    const warming = Promise.all(links.map((l) => l.warm()));
+    warming.catch(() => {});
+    const lm = await loadModel(WEIGHTS, MODEL, {
+      manifest,
+      plan,
+      kernels,
+      budgetBytes,
+      slots: plan.slots,
+      cache: null, // a Durable Object keeps its model in memory; no shard cache in front of R2
+    });
+    if (this.index !== 0) return { lm, links, layers: new StageLayers(lm, this.index) };
+    await warming;
+    const pipeline = new Pipeline(lm.model, links, plan.slots);
+    const engine = new Engine(
+      { ...lm, model: pipeline },
+      { maxQueue: intSetting(this.env.MAX_QUEUE, 256), prefillChunk: Math.min(64, plan.rows) },
+    );
+    return { lm, engine, links };
+  }
+
+  /** The first stage's links to every later stage's object of this replica. */
+  private linksOf(): Link[] {
+    const timeout = intSetting(this.env.STAGE_CALL_TIMEOUT_MS, 120_000);
+    // every stage's object of a replica has the replica's name (replicaObject)
+    const name = this.ctx.id.name ?? this.ctx.id.toString();
+    const env = this.env as unknown as Record<string, StageNamespace>;
+    return Array.from({ length: this.count - 1 }, (_, i) => {
+      const ns = env[stageBinding(i + 1)];
+      if (!ns) throw new Error(`stage 0 has no binding ${stageBinding(i + 1)}: regenerate configs`);
+      return linkTo(ns, i + 1, name, timeout);
+    });
+  }
+
+  private ownStatus() {
+    const l = this.loaded;
+    const base = { stage: this.index, model: this.env.MODEL, loaded: l !== null };
+    if (!l) return base;
+    const { plan, model } = l.lm;
+    return {
+      ...base,
+      layers: model.layerRange,
+      load_ms: Math.round(l.lm.loadMs),
+      memory_bytes: l.lm.kernels.memory.buffer.byteLength,
+      memory: plan.breakdown,
+      context: plan.context,
+      kv: plan.kvDtype,
+      slots: plan.slots,
+      ...(l.engine ? engineStatus(l.engine) : layersStatus(l.layers!)),
+    };
+  }
+}
+
+/** The first stage's engine counters and its round trips to each later stage. */
+function engineStatus(engine: Engine<Pipeline>) {
+  const snap = engine.snapshot();
+  const p = engine.lm.model;
+  const hops = p.hops.map((h) => ({
+    stage: h.stage,
+    calls: h.calls,
+    // the round trip less the stage's own compute: what a hop costs
+    rpc_ms: h.calls ? +((h.ms - h.computeMs) / h.calls).toFixed(3) : 0,
+    compute_ms: h.calls ? +(h.computeMs / h.calls).toFixed(3) : 0,
+  }));
+  return { ...snap, used: snap.running, replays: p.replays, hops };
+}
+
+/** A later stage's slots in use and its compute per call. */
+function layersStatus(layers: StageLayers) {
+  const { calls, computeMs } = layers.stats;
+  return {
+    used: layers.slots.used,
+    calls,
+    compute_ms: calls ? +(computeMs / calls).toFixed(3) : 0,
+  };
+}
+
+/** The stage plan of a model this script serves, checked against the script's own settings. */
+function checkStaged(plan: StagePlan | undefined, model: string, n: number): StagePlan {
+  const fix = "re-upload it with npm run weights -- upload, which rewrites the stage configs";
+  if (!plan) throw new StageConfigError(`model '${model}' in R2 has no stage plan; ${fix}`);
+  if (plan.list.length !== n)
+    throw new StageConfigError(
+      `model '${model}' in R2 has ${plan.list.length} stages, this script was made for ${n}; ${fix}`,
+    );
+  return plan;
+}

@@ -1,0 +1,193 @@
+// A staged model served by the gateway through a pipeline of two Durable Object stages, each
+// its own Worker script (auxiliary workers running build/stage/index.js), inside workerd: the
+// same greedy text as the unstaged model token for token, plain and streamed, alone and at
+// once; a cancelled stream freed in every stage; a stage evicted mid-generation recovered.
+
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import stagedPack from "../../build/test/tiny-2stage.bin";
+import { gatewayBinding, replicaObject } from "../../src/stage/names.js";
+import { STAGED_MODEL } from "../setup/paths.js";
+import { bucket, MODEL, post, postRaw, seedModel, seedPack, send } from "../workers/seed.js";
+
+/**
+ * Evict stage i's object of the replica as the platform would (stage 1 is bound for tests as
+ * STAGE_1_TEST, stage 0 is the gateway's binding); the call that asks for it fails.
+ */
+async function evict(i: 0 | 1): Promise<void> {
+  const name = i === 0 ? gatewayBinding(STAGED_MODEL) : "STAGE_1_TEST";
+  const ns = (env as unknown as Record<string, DurableObjectNamespace>)[name];
+  const stub = ns.getByName(replicaObject("default")) as unknown as { evict(): Promise<void> };
+  await stub.evict().catch(() => {});
+}
+
+beforeAll(async () => {
+  await seedModel();
+  await seedPack(stagedPack, STAGED_MODEL);
+});
+
+/** A completion's choice texts, from JSON or by joining each choice's SSE chunks. */
+async function texts(model: string, body: Record<string, unknown>): Promise<string[]> {
+  const res = await postRaw("/v1/completions", { model, ...body });
+  const raw = await res.text();
+  expect(res.status, raw).toBe(200);
+  if (!body.stream) return JSON.parse(raw).choices.map((c: { text: string }) => c.text);
+  const events = raw.split("\n\n").filter((e) => e.startsWith("data: "));
+  expect(events.at(-1)).toBe("data: [DONE]");
+  const out: string[] = [];
+  for (const e of events.slice(0, -1)) {
+    const c = JSON.parse(e.slice(6)).choices[0];
+    out[c.index] = (out[c.index] ?? "") + c.text;
+  }
+  return out;
+}
+
+/** The staged model's stages as GET /v1/status shows them (after it has been served once). */
+async function stages(): Promise<{ stage: number; used: number; loaded: boolean }[]> {
+  const { json } = await send("/v1/status");
+  return json.models.find((m: { id: string }) => m.id === STAGED_MODEL).stages;
+}
+
+const PROMPTS = ["ROMEO:", "JULIET:\nO Romeo, Romeo!", "First Citizen:\nSpeak, speak.", "A"];
+const greedy = (prompt: string, extra: object = {}) => ({
+  prompt,
+  max_tokens: 24,
+  temperature: 0,
+  ...extra,
+});
+
+describe("A model cut into 2 stages (Durable Objects in their own scripts)", () => {
+  it("Should give the unstaged model's greedy text for several prompts, plain and streamed", async () => {
+    for (const prompt of PROMPTS) {
+      const want = await texts(MODEL, greedy(prompt));
+      expect(await texts(STAGED_MODEL, greedy(prompt))).toEqual(want);
+      expect(await texts(STAGED_MODEL, greedy(prompt, { stream: true }))).toEqual(want);
+    }
+  });
+
+  it("Should give the unstaged model's echo and logprobs, number for number", async () => {
+    const body = { prompt: PROMPTS[1], max_tokens: 6, temperature: 0, logprobs: 3, echo: true };
+    const [want, got] = await Promise.all(
+      [MODEL, STAGED_MODEL].map((model) => post("/v1/completions", { model, ...body })),
+    );
+    expect(got.status).toBe(200);
+    expect(got.json.choices).toEqual(want.json.choices);
+    expect(got.json.choices[0].logprobs.token_logprobs.length).toBeGreaterThan(6);
+  });
+
+  it("Should give the same text to concurrent requests, with n > 1", async () => {
+    const reqs = PROMPTS.map((p, i) => greedy(p, { n: 2, stream: i % 2 === 1, max_tokens: 32 }));
+    const want = [];
+    for (const r of reqs) want.push(await texts(MODEL, { ...r, stream: false }));
+    const got = await Promise.all(reqs.map((r) => texts(STAGED_MODEL, r)));
+    expect(got).toEqual(want);
+    expect(got[0][0]).toBe(got[0][1]); // greedy: both choices alike
+  });
+
+  it("Should give 8 concurrent seeded sampled requests the unstaged model's text each", async () => {
+    const reqs = Array.from({ length: 8 }, (_, i) => ({
+      prompt: PROMPTS[i % PROMPTS.length],
+      max_tokens: 24,
+      temperature: 0.9,
+      top_p: 0.95,
+      seed: 1000 + i,
+      stream: i % 2 === 0,
+    }));
+    const alone = [];
+    for (const r of reqs) alone.push(await texts(MODEL, r));
+    expect(await Promise.all(reqs.map((r) => texts(STAGED_MODEL, r)))).toEqual(alone);
+  });
+
+  it("Should show every stage's memory plan and slots in /v1/status", async () => {
+    await texts(STAGED_MODEL, greedy("A", { max_tokens: 2 }));
+    const list = await stages();
+    expect(list.map((s) => s.stage)).toEqual([0, 1]);
+    for (const s of list) {
+      expect(s).toMatchObject({ loaded: true, slots: 4, used: 0 });
+      expect((s as any).memory_bytes).toBeLessThanOrEqual(112 * 2 ** 20);
+    }
+    expect((list[0] as any).hops[0]).toMatchObject({ stage: 1 });
+    expect((list[0] as any).hops[0].calls).toBeGreaterThan(0);
+  });
+
+  it("Should free a cancelled stream's slots in every stage", async () => {
+    const res = await postRaw("/v1/completions", {
+      model: STAGED_MODEL,
+      ...greedy("ROMEO:", { max_tokens: 200, stream: true, ignore_eos: true }),
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.read();
+    expect((await stages()).map((s) => s.used)).toEqual([1, 1]);
+    await reader.cancel();
+    let used: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      used = (await stages()).map((s) => s.used);
+      if (used.every((u) => u === 0)) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(used).toEqual([0, 0]);
+  });
+
+  it("Should recover a stage evicted mid-generation by re-prefilling it, with the same text", async () => {
+    const body = greedy(PROMPTS[1], { max_tokens: 60, stream: true, ignore_eos: true });
+    const want = (await texts(MODEL, { ...body, stream: false }))[0];
+    const res = await postRaw("/v1/completions", { model: STAGED_MODEL, ...body });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let raw = "";
+    for (let i = 0; i < 4; i++) raw += decoder.decode((await reader.read()).value);
+    await evict(1);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      raw += decoder.decode(value);
+    }
+    const events = raw.split("\n\n").filter((e) => e.startsWith("data: "));
+    expect(events.at(-1)).toBe("data: [DONE]");
+    const text = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e.slice(6)).choices[0].text)
+      .join("");
+    expect(text).toBe(want);
+    expect((await stages())[0]).toMatchObject({ replays: 1 });
+  });
+
+  it("Should answer 503 stage_over_budget while a stage does not fit, then serve once it does", async () => {
+    const key = `models/${STAGED_MODEL}/manifest.json`;
+    const original = await (await bucket().get(key))!.text();
+    const m = JSON.parse(original);
+    m.stages.slots = 4096; // 4 GiB of KV cache per stage
+    await bucket().put(key, JSON.stringify(m));
+    await evict(0); // both come back empty and load the new plan
+    await evict(1);
+    const r = await post("/v1/completions", { model: STAGED_MODEL, prompt: "A", max_tokens: 4 });
+    expect(r.status).toBe(503);
+    expect(r.json.error).toMatchObject({ code: "stage_over_budget", param: "model" });
+    expect(r.json.error.message).toMatch(/does not fit its isolate/);
+    expect(r.headers.get("x-should-retry")).toBe("false");
+    await bucket().put(key, original);
+    expect(await texts(STAGED_MODEL, greedy("A"))).toEqual(await texts(MODEL, greedy("A")));
+  });
+
+  it("Should answer 503 naming the binding for a staged model this gateway has no stages for", async () => {
+    const { files } = await seedPack(stagedPack, "tiny-unbound");
+    const manifest = JSON.parse(
+      new TextDecoder().decode(files.find((f) => f.file === "manifest.json")!.bytes),
+    );
+    await bucket().put(
+      "models/tiny-unbound/manifest.json",
+      JSON.stringify({ ...manifest, name: "tiny-unbound" }),
+    );
+    const r = await post("/v1/completions", { model: "tiny-unbound", prompt: "A" });
+    expect(r.status).toBe(503);
+    expect(r.json.error.code).toBe("model_load_failed");
+    expect(r.json.error.message).toContain(gatewayBinding("tiny-unbound"));
+  });
+
+  it("Should answer /v1/inspect for a staged model with a 400 naming the model", async () => {
+    const r = await post("/v1/inspect", { model: STAGED_MODEL, prompt: "ROMEO:" });
+    expect(r.status).toBe(400);
+    expect(r.json.error).toMatchObject({ param: "model", code: "unsupported_model" });
+  });
+});

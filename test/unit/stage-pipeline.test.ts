@@ -1,0 +1,198 @@
+// The engine over a pipeline of stages in Node, with the Durable Objects' own code (Pipeline,
+// StageLayers, SequenceSlots) and the RPC replaced by calls in this process: greedy text equal
+// to the unstaged engine's, batched and queued; a stage that comes back empty mid-generation
+// re-prefilled from the first stage's token ids; ended sequences freed in every stage.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Engine } from "../../src/engine/engine.js";
+import type { GenerationRequest } from "../../src/engine/sequence.js";
+import { loadKernelModule } from "../../src/kernels/node.js";
+import { loadModel, type LoadedModel } from "../../src/model/loader.js";
+import type { Manifest } from "../../src/model/manifest.js";
+import { stageManifest, stagePlanOptions } from "../../src/model/stages.js";
+import { defaultSamplingParams } from "../../src/sampler/index.js";
+import { StageLayers } from "../../src/stage/layers.js";
+import { Pipeline, type StageLink } from "../../src/stage/pipeline.js";
+import type { StageBatch } from "../../src/stage/protocol.js";
+import { convertCheckpoint } from "../../weights/convert.js";
+import { modelDirStore } from "../helpers/fs-store.js";
+import { generate, PROMPTS } from "./helpers/generate.js";
+import { SOURCE_DIR } from "../setup/paths.js";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stage-pipeline-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const immediate = () => new Promise<void>((r) => setImmediate(r));
+
+let m: Manifest;
+let whole: LoadedModel;
+let parts: LoadedModel[];
+
+beforeAll(async () => {
+  const stages = { count: 3, slots: 4, context: 128 };
+  m = convertCheckpoint(SOURCE_DIR, tmp, { name: "staged", stages }).manifest;
+  const store = modelDirStore(tmp, m.name);
+  const opts = { ...stagePlanOptions(m.stages!), kernels: loadKernelModule(), cache: null };
+  const load = (manifest: Manifest) => loadModel(store, m.name, { ...opts, manifest });
+  whole = await load(m);
+  parts = await Promise.all(m.stages!.list.map((_, i) => load(stageManifest(m, i))));
+});
+
+/** Later stages in this process; evict() empties one as the platform would (memory too). */
+class LocalStages {
+  readonly layers: StageLayers[];
+  calls = 0;
+  /** Runs as stage i's call arrives, before it is served. */
+  onCall?: (i: number) => void;
+  constructor() {
+    this.layers = parts.slice(1).map((lm, i) => new StageLayers(lm, i + 1));
+  }
+  links(): StageLink[] {
+    return this.layers.map((_, i) => ({
+      index: i + 1,
+      forward: async (b: StageBatch) => {
+        this.calls++;
+        this.onCall?.(i + 1);
+        await immediate(); // an RPC: other drivers run meanwhile
+        return this.layers[i].forward(structuredClone(b));
+      },
+    }));
+  }
+  evict(i: number): void {
+    const lm = this.layers[i - 1].lm;
+    new Uint8Array(lm.kernels.memory.buffer, lm.plan.kv, lm.plan.slots * lm.plan.kvSlotBytes).fill(
+      0,
+    );
+    this.layers[i - 1] = new StageLayers(lm, i);
+  }
+  get used(): number[] {
+    return this.layers.map((l) => l.slots.used);
+  }
+}
+
+function pipelined(stages: LocalStages) {
+  const pipeline = new Pipeline(parts[0].model, stages.links(), parts[0].plan.slots);
+  return new Engine(
+    { ...parts[0], model: pipeline },
+    { maxQueue: 64, prefillChunk: 16, yieldFn: immediate },
+  );
+}
+
+const unstaged = () => new Engine(whole, { maxQueue: 64, prefillChunk: 16, yieldFn: immediate });
+
+function greedy(prompt: string, maxTokens = 24): GenerationRequest {
+  return {
+    prompt: whole.tokenizer.encode(prompt),
+    maxTokens,
+    sampling: { ...defaultSamplingParams(), temperature: 0 },
+    seed: 1n,
+    stopTokens: new Set(),
+    logprobs: null,
+    echoLogprobs: false,
+  };
+}
+
+const prompts = PROMPTS;
+
+describe("Engine over a pipeline of 3 stages", () => {
+  it("Should generate the unstaged model's greedy tokens, 6 prompts at once in 4 slots", async () => {
+    const want = [];
+    for (const p of prompts) want.push(await generate(unstaged(), greedy(p)));
+    const stages = new LocalStages();
+    const e = pipelined(stages);
+    const got = await Promise.all(prompts.map((p) => generate(e, greedy(p))));
+    expect(got).toEqual(want);
+    expect(e.stats.steps).toBeLessThan(want.flat().length); // steps were shared
+    expect(stages.calls).toBeGreaterThan(0);
+  });
+
+  it("Should re-prefill a stage that comes back empty mid-generation and give the same text", async () => {
+    const reqs = [greedy(prompts[1], 40), greedy(prompts[3], 40)];
+    const e0 = unstaged(); // one engine: two would share the model's KV slots
+    const want = await Promise.all(reqs.map((r) => generate(e0, r)));
+    const stages = new LocalStages();
+    const e = pipelined(stages);
+    let evicted = 0;
+    const got = await Promise.all(
+      reqs.map((r, i) =>
+        generate(e, r, (n) => {
+          // stage 2 after 10 tokens of the first, stage 1 after 25: both come back empty
+          if (i === 0 && n === 10 && evicted === 0) (stages.evict(2), evicted++);
+          if (i === 0 && n === 25 && evicted === 1) (stages.evict(1), evicted++);
+        }),
+      ),
+    );
+    expect(evicted).toBe(2);
+    expect(got).toEqual(want);
+    expect((e.lm.model as Pipeline).replays).toBe(2);
+  });
+
+  it("Should free a cancelled sequence's slot in every stage within a step", async () => {
+    const stages = new LocalStages();
+    const e = pipelined(stages);
+    const a = e.submit(greedy(prompts[0], 200));
+    const b = e.submit(greedy(prompts[5], 200));
+    let tokens = 0;
+    const runs = [a, b].map((s) => e.run(s, () => void tokens++));
+    while (tokens < 8) await immediate();
+    expect(stages.used).toEqual([2, 2]);
+    a.cancelled = true;
+    await runs[0];
+    for (let i = 0; i < 20 && stages.used[1] !== 1; i++) await immediate();
+    expect(stages.used).toEqual([1, 1]);
+    b.cancelled = true;
+    await runs[1];
+    // Nothing else runs: the frees go down on their own.
+    for (let i = 0; i < 20 && stages.used[0] !== 0; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(stages.used).toEqual([0, 0]);
+    expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0 });
+  });
+
+  it("Should re-prefill the others when a stage is evicted in the step that cancels a sequence", async () => {
+    const e0 = unstaged();
+    const want = await generate(e0, greedy(prompts[2], 30));
+    const stages = new LocalStages();
+    const e = pipelined(stages);
+    const gone = e.submit(greedy(prompts[1], 200));
+    let tokens = 0;
+    const goneRun = e.run(gone, () => void tokens++);
+    const kept = generate(e, greedy(prompts[2], 30));
+    while (tokens < 5) await immediate();
+    // mid-step: the client of `gone` leaves, then stage 2 answers from an empty object
+    stages.onCall = (i) => {
+      if (i !== 2) return;
+      stages.onCall = undefined;
+      gone.cancelled = true;
+      e.snapshot(); // retires it while the step is in flight
+      stages.evict(2);
+    };
+    expect(await kept).toEqual(want);
+    expect(await goneRun).toBeNull();
+    for (let i = 0; i < 20 && stages.used.some((u) => u); i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(stages.used).toEqual([0, 0]);
+  });
+
+  it("Should fail the step's sequences with the stage's fault and serve the next request", async () => {
+    const stages = new LocalStages();
+    const links = stages.links();
+    let down = true;
+    const flaky: StageLink = {
+      index: 2,
+      forward: (b) =>
+        down
+          ? Promise.resolve({ fault: { code: "stage_over_budget", message: "too big" } })
+          : links[1].forward(b),
+    };
+    const pipeline = new Pipeline(parts[0].model, [links[0], flaky], parts[0].plan.slots);
+    const e = new Engine({ ...parts[0], model: pipeline }, { maxQueue: 4, prefillChunk: 16 });
+    await expect(generate(e, greedy("ROMEO:"))).rejects.toThrow("too big");
+    down = false;
+    expect(await generate(e, greedy("ROMEO:"))).toEqual(
+      await generate(unstaged(), greedy("ROMEO:")),
+    );
+  });
+});
