@@ -1,23 +1,34 @@
-// matmulQ8: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 int8 values, and x
-// already quantized to int8 blocks by `quantize`. Integer dots per block (i32x4.dot_i16x8_s),
-// one f32 multiply-add per block. Tiles: 2 tokens × 4 rows, like matmul.ts. (q4: matmul-q4.ts.)
+// matmulQuant: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 values, int8 (q8:
+// the tiles here) or 4-bit (q4: rowsQ4 in matmul-q4.ts), and x in int8 blocks: quantized by
+// `quantize` before the call for q8, here into the scratch xq for q4 (quantizeQ4Input). Integer
+// dots per block (i32x4.dot_i16x8_s), one f32 multiply-add per block. q8 tiles: 2 tokens × 4
+// rows, like matmul.ts.
 
-import { QBLOCK, QDot } from "./quant";
+import { rowsQ4 } from "./matmul-q4";
+import { DTYPE_Q4, QBLOCK, QDot, quantizeQ4Input } from "./quant";
 import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
 
+/** Bytes of q4's scratch at xq for T rows of n: quants (2 per value), scales, corrections. */
+export function q4ScratchBytes(T: i32, n: i32): usize {
+  return <usize>T * <usize>n * 2 + <usize>T * <usize>(n / QBLOCK) * 8;
+}
+
 /**
- * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
- * rows side by side, block after block (a tile reads one v128 per block, sequentially, in step
- * with its quants); xq: i8 [T][n], xs: f32 [T][n/32].
+ * dtype DTYPE_Q8: w i8 [d][n] (row j at w + j·n); xq: i8 [T][n], xs: f32 [T][n/32] (x unused).
+ * dtype DTYPE_Q4: w [ceil(d/4)][n/32][64] bytes (layout: matmul-q4.ts); x: f32 [T][n], quantized
+ * into xq, a scratch of q4ScratchBytes(T, n) bytes (xs unused).
+ * ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4 rows side by side, block after
+ * block (a tile reads one v128 per block, sequentially, in step with its quants).
  * n must be a multiple of 32. b = 0 means no bias. out must not overlap the inputs.
  *
  * Every output is computed with the same operations in the same order whatever T is and
  * wherever its row sits in the batch: per block an exact integer dot isum, then
  * acc = acc + f32(isum) · (ws · xs), blocks in order from acc = 0, and finally out = acc + b.
  */
-export function matmulQ8(
+export function matmulQuant(
   out: usize,
+  x: usize,
   xq: usize,
   xs: usize,
   w: usize,
@@ -26,8 +37,17 @@ export function matmulQ8(
   T: i32,
   n: i32,
   d: i32,
+  dtype: i32,
 ): void {
   const nb = n / QBLOCK; // blocks per row
+  if (dtype == DTYPE_Q4) {
+    // the scratch: quants (2 bytes per value at most), scales f32 [T][nb], corrections i32 [T][nb]
+    const scales = xq + <usize>T * <usize>n * 2;
+    const corrections = scales + ((<usize>T * <usize>nb) << 2);
+    quantizeQ4Input(xq, scales, corrections, x, T, n);
+    rowsQ4(out, xq, scales, corrections, w, ws, b, T, nb, d);
+    return;
+  }
   const rs: usize = <usize>n; // bytes per weight row and per activation row
   const sr: usize = (<usize>nb) << 2; // bytes per activation scale row
   const os: usize = (<usize>d) << 2; // bytes per out row
@@ -39,11 +59,11 @@ export function matmulQ8(
       const wj = w + <usize>j * rs;
       const sj = ws + ((<usize>(j >> 2) * <usize>nb) << 4); // this group's scales, 16 B per block
       const oj = out + ((<usize>j) << 2);
-      const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
+      const bj = b ? b + ((<usize>j) << 2) : 0;
       for (let t = t0; t + 2 <= t1; t += 2) {
         const x = xq + <usize>t * rs;
         const s = xs + <usize>t * sr;
-        tile2x4(oj + <usize>t * os, os, x, x + rs, s, s + sr, wj, rs, sj, nb, bias);
+        tile2x4(oj + <usize>t * os, os, x, x + rs, s, s + sr, wj, rs, sj, nb, bj);
       }
     }
     if ((t1 - t0) & 1) {
@@ -108,8 +128,8 @@ export function matmulQ8(
 }
 
 /**
- * Tokens x0, x1 (scales s0, s1) against rows w + i·rs, i < 4 (their scales: 4 per block at sw).
- * Per block: four block2 (each row's weights unpacked once for both tokens), two zips and two
+ * Tokens x0, x1 (scales s0, s1) against rows w + i·rs, i < 4 (their scales: 4 per block at sw;
+ * their biases at b, b = 0: none), outputs at out and out + os. Per block: four block2 (each row's weights unpacked once for both tokens), two zips and two
  * shuffles give the 2 × 4 integer dots; then one scale multiply-add per token.
  */
 function tile2x4(
@@ -123,11 +143,11 @@ function tile2x4(
   rs: usize,
   sw: usize,
   nb: i32,
-  bias: v128,
+  b: usize,
 ): void {
+  let p = w; // row 0's block k (rows 1-3: rs bytes on)
   let acc0 = f32x4.splat(0),
     acc1 = f32x4.splat(0);
-  let p = w;
   for (
     let k = 0;
     k < nb;
@@ -140,6 +160,7 @@ function tile2x4(
     acc0 = QDot.addBlock(acc0, i32x4.shuffle(a, c, 0, 1, 4, 5), sw4, s0);
     acc1 = QDot.addBlock(acc1, i32x4.shuffle(a, c, 2, 3, 6, 7), sw4, s1);
   }
+  const bias = b ? v128.load(b) : f32x4.splat(0);
   v128.store(out, f32x4.add(acc0, bias));
   v128.store(out + os, f32x4.add(acc1, bias));
 }
@@ -148,7 +169,7 @@ function tile2x4(
  * One token (T = 1 decode, and the odd token of a batch) against rows w + i·ws, i < 4: row i's
  * scales at sw + i·ss (16 bytes on per block), its output and bias at out + i·os and b + i·os
  * (b = 0: no bias). x's block is loaded and widened once for all four rows (QDot.row), so a row
- * costs 4 loads + 4 dots. matmulQ8 gives it rows a quarter of the matrix apart, four steady
+ * costs 4 loads + 4 dots. matmulQuant gives it rows a quarter of the matrix apart, four steady
  * streams from DRAM, or a group's 4 rows (ws = n, ss = os = 4).
  */
 function tile1x4(
