@@ -59,11 +59,11 @@ export function matmulQuant(
       const wj = w + <usize>j * rs;
       const sj = ws + ((<usize>(j >> 2) * <usize>nb) << 4); // this group's scales, 16 B per block
       const oj = out + ((<usize>j) << 2);
-      const bj = b ? b + ((<usize>j) << 2) : 0;
+      const bias = b ? v128.load(b + ((<usize>j) << 2)) : f32x4.splat(0);
       for (let t = t0; t + 2 <= t1; t += 2) {
         const x = xq + <usize>t * rs;
         const s = xs + <usize>t * sr;
-        tile2x4(oj + <usize>t * os, os, x, x + rs, s, s + sr, wj, rs, sj, nb, bj);
+        tile2x4(oj + <usize>t * os, os, x, x + rs, s, s + sr, wj, rs, sj, nb, bias);
       }
     }
     if ((t1 - t0) & 1) {
@@ -128,8 +128,8 @@ export function matmulQuant(
 }
 
 /**
- * Tokens x0, x1 (scales s0, s1) against rows w + i·rs, i < 4 (their scales: 4 per block at sw;
- * their biases at b, b = 0: none), outputs at out and out + os. Per block: four block2 (each row's weights unpacked once for both tokens), two zips and two
+ * Tokens x0, x1 (scales s0, s1) against rows w + i·rs, i < 4 (their scales: 4 per block at sw).
+ * Per block: four block2 (each row's weights unpacked once for both tokens), two zips and two
  * shuffles give the 2 × 4 integer dots; then one scale multiply-add per token.
  */
 function tile2x4(
@@ -143,7 +143,7 @@ function tile2x4(
   rs: usize,
   sw: usize,
   nb: i32,
-  b: usize,
+  bias: v128,
 ): void {
   let p = w; // row 0's block k (rows 1-3: rs bytes on)
   let acc0 = f32x4.splat(0),
@@ -160,7 +160,6 @@ function tile2x4(
     acc0 = QDot.addBlock(acc0, i32x4.shuffle(a, c, 0, 1, 4, 5), sw4, s0);
     acc1 = QDot.addBlock(acc1, i32x4.shuffle(a, c, 2, 3, 6, 7), sw4, s1);
   }
-  const bias = b ? v128.load(b) : f32x4.splat(0);
   v128.store(out, f32x4.add(acc0, bias));
   v128.store(out + os, f32x4.add(acc1, bias));
 }
