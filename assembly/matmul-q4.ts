@@ -1,7 +1,7 @@
 // rowsQ4: matmulQuant's q4 part (matmul-quant.ts): out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w
-// in 4-bit blocks of 32, laid out at convert time for these kernels, and x quantized by
-// matmulQuant (quantizeQ4Input: int8 blocks, the rule of `quantize`), then one exact integer dot
-// per block and row and one f32 multiply-add.
+// in 4-bit blocks of 32, laid out at convert time for these kernels. x (f32) is quantized here
+// first (quantizeQ4Input: int8 blocks, the rule of `quantize`), then one exact integer dot per
+// block and row and one f32 multiply-add.
 //
 // Weight layout: q4 in src/model/manifest.ts (format 3): rows in groups of 4, 64 bytes per block
 // and group, four 16-byte chunks of 4 rows × 8 values. So a chunk's low nibbles are 4 rows × 4
@@ -15,7 +15,7 @@
 // shifts of the chunk read as u16) against pairs of i16 activations (i32x4.dot_i16x8_s).
 // Both produce the same exact integer per block and row, hence the same bits.
 
-import { QBLOCK, QDot } from "./quant";
+import { QBLOCK, QDot, quantizeQ4Input } from "./quant";
 import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
 
@@ -26,16 +26,19 @@ const SB: usize = 16;
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? QBLOCK : 2 * QBLOCK;
 const XC: usize = XB / 4; // activation bytes per 16-byte weight chunk (8 values)
 
+/** Bytes of the scratch rowsQ4 needs at xq for T rows of n: quants (2 per value), scales, sums. */
+export function q4ScratchBytes(T: i32, n: i32): usize {
+  return <usize>T * <usize>n * 2 + <usize>T * <usize>(n / QBLOCK) * 8;
+}
 /**
- * x quantized by quantizeQ4Input: quants xq, scales xs, corrections xc, nb blocks per row;
- * w: [ceil(d/4)][nb][64] bytes; ws: f32 scales [ceil(d/4)][nb][4] (as q8's). b = 0: no bias.
- * The per-block arithmetic of q8 (matmulQuant), so the same bits whatever T and the batch.
+ * x: f32 [T][n], n = nb · 32; xq: scratch of q4ScratchBytes(T, n) bytes; w: [ceil(d/4)][nb][64]
+ * bytes; ws: f32 scales [ceil(d/4)][nb][4] (as q8's). b = 0 means no bias. The per-block
+ * arithmetic of q8 (matmulQuant), so the same bits whatever T and the batch.
  */
 export function rowsQ4(
   out: usize,
+  x: usize,
   xq: usize,
-  xs: usize,
-  xc: usize,
   w: usize,
   ws: usize,
   b: usize,
@@ -43,6 +46,10 @@ export function rowsQ4(
   nb: i32,
   d: i32,
 ): void {
+  const n = nb * QBLOCK;
+  const xs = xq + <usize>T * <usize>n * 2; // f32 [T][nb] activation scales
+  const xc = xs + ((<usize>T * <usize>nb) << 2); // i32 [T][nb] corrections
+  quantizeQ4Input(xq, xs, xc, x, T, n);
   const xr = <usize>nb * XB; // bytes per quant row
   const sr: usize = (<usize>nb) << 2; // bytes per row of xs and of xc
   const os: usize = (<usize>d) << 2; // bytes per out row

@@ -1,18 +1,13 @@
 // matmulQuant: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 values, int8 (q8:
 // the tiles here) or 4-bit (q4: rowsQ4 in matmul-q4.ts), and x in int8 blocks: quantized by
-// `quantize` before the call for q8, here into the scratch xq for q4 (quantizeQ4Input). Integer
-// dots per block (i32x4.dot_i16x8_s), one f32 multiply-add per block. q8 tiles: 2 tokens × 4
-// rows, like matmul.ts.
+// `quantize` before the call for q8, into the scratch xq by rowsQ4 for q4. Integer dots per block
+// (i32x4.dot_i16x8_s), one f32 multiply-add per block. q8 tiles: 2 tokens × 4 rows, like
+// matmul.ts.
 
 import { rowsQ4 } from "./matmul-q4";
-import { DTYPE_Q4, QBLOCK, QDot, quantizeQ4Input } from "./quant";
+import { DTYPE_Q4, QBLOCK, QDot } from "./quant";
 import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
-
-/** Bytes of q4's scratch at xq for T rows of n: quants (2 per value), scales, corrections. */
-export function q4ScratchBytes(T: i32, n: i32): usize {
-  return <usize>T * <usize>n * 2 + <usize>T * <usize>(n / QBLOCK) * 8;
-}
 
 /**
  * dtype DTYPE_Q8: w i8 [d][n] (row j at w + j·n); xq: i8 [T][n], xs: f32 [T][n/32] (x unused).
@@ -40,14 +35,7 @@ export function matmulQuant(
   dtype: i32,
 ): void {
   const nb = n / QBLOCK; // blocks per row
-  if (dtype == DTYPE_Q4) {
-    // the scratch: quants (2 bytes per value at most), scales f32 [T][nb], corrections i32 [T][nb]
-    const scales = xq + <usize>T * <usize>n * 2;
-    const corrections = scales + ((<usize>T * <usize>nb) << 2);
-    quantizeQ4Input(xq, scales, corrections, x, T, n);
-    rowsQ4(out, xq, scales, corrections, w, ws, b, T, nb, d);
-    return;
-  }
+  if (dtype == DTYPE_Q4) return rowsQ4(out, x, xq, w, ws, b, T, nb, d);
   const rs: usize = <usize>n; // bytes per weight row and per activation row
   const sr: usize = (<usize>nb) << 2; // bytes per activation scale row
   const os: usize = (<usize>d) << 2; // bytes per out row
