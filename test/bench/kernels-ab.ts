@@ -203,10 +203,14 @@ function kernelCalls(
     const vs = f32((L * C) / 32, 0.001, 0.002);
     const att = take(NH * L * 4);
     const out = take(C * 4);
-    const name = `attention q8 T=1 at position ${pos0}`;
     cases.push([
-      name,
+      `attention q8 T=1 at position ${pos0}`,
       (k) => k.attention(out, att, q, qs, kc, ks, vc, vs, T, pos0, C, NH, 3 * C, DTYPE_CODE.q8),
+    ]);
+    const [qf, kf, vf] = [f32(3 * C), f32(L * C), f32(L * C)]; // an f32 KV cache
+    cases.push([
+      `attention f32 T=1 at position ${pos0}`,
+      (k) => k.attention(out, att, qf, 0, kf, 0, vf, 0, T, pos0, C, NH, 3 * C, DTYPE_CODE.f32),
     ]);
   }
   for (const [name, call] of cases) {
