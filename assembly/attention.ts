@@ -1,16 +1,23 @@
 // attention: causal multi-head attention of T new tokens against one sequence's KV cache
-// (positions 0..pos0+T-1 already written), as documented on Kernels.attention in types.ts.
+// (positions 0..pos0+T-1 already written), as documented on Kernels.attention in types.ts, for
+// either cache dtype: f32, or int8 blocks of 32 channels with an f32 scale per position and block
+// (scoresQ8 and weightedSumQ8: attention-quant.ts). One token loop and one causal softmax for
+// both; per dtype the scores of a token's keys and the weighted sum of its values.
 
+import { scoresQ8, weightedSumQ8 } from "./attention-quant";
 import { dot, dot1x4 } from "./matmul";
+import { DTYPE_Q8, QBLOCK } from "./quant";
 import { softmaxRow } from "./softmax";
 import { Vec } from "./vec";
 
 /**
- * q rows at q + t·qStride floats; k, v: [n_ctx][C]; att: [NH][T][pos0 + T]; out: [T][C].
- * out must not overlap q, k, v or att.
+ * dtype DTYPE_F32: q rows at q + t·qStride floats; k, v: f32 [n_ctx][C]; qs, ks, vs unused.
+ * dtype DTYPE_Q8: q i8 rows at q + t·qStride bytes, their scales at qs + t·(qStride/32)·4 (q and
+ * qs from `quantize`); k, v: i8 [n_ctx][C], ks, vs: f32 [n_ctx][C/32]; HS a multiple of 32.
+ * att: [NH][T][pos0 + T] probabilities; out: [T][C] f32. out must not overlap q, k, v or att.
  *
  * Each new token runs alone, key rows in order, all heads per key row, so the K and V caches
- * stream through memory contiguously (a head-at-a-time loop strides C floats per key, one
+ * stream through memory contiguously (a head-at-a-time loop strides C values per key, one
  * cache line per row, and a 1024-key context then costs a latency-bound miss per line). A
  * row's scores and sums never depend on T or on the other rows: a prefill's last token and the
  * same token decoded alone get the same bits.
@@ -19,43 +26,53 @@ export function attention(
   out: usize,
   att: usize,
   q: usize,
+  qs: usize,
   k: usize,
+  ks: usize,
   v: usize,
+  vs: usize,
   T: i32,
   pos0: i32,
   C: i32,
   NH: i32,
   qStride: i32,
+  dtype: i32,
 ): void {
   const HS = C / NH;
-  const scale = f32x4.splat(1.0 / Mathf.sqrt(<f32>HS)); // keeps score variance ~1 (Vaswani et al.)
+  const scale: f32 = 1.0 / Mathf.sqrt(<f32>HS); // keeps score variance ~1 (Vaswani et al.)
+  const sc = f32x4.splat(scale);
   const L = pos0 + T; // length of every att row: all keys the last new token sees
-  const cs = (<usize>C) << 2; // bytes per KV cache row
-  const hb = (<usize>HS) << 2; // bytes per head slice of a row
+  const cs = (<usize>C) << 2; // bytes per f32 KV cache row, and per out row
+  const hb = (<usize>HS) << 2; // bytes per head slice of an f32 row
   const hs = (<usize>T * <usize>L) << 2; // bytes from one head's att rows to the next's
+  const sr = (<usize>(C / QBLOCK)) << 2; // bytes per scale row of an int8 cache
+  const q8 = dtype == DTYPE_Q8;
   for (let t = 0; t < T; t++) {
-    const qr = q + ((<usize>t * <usize>qStride) << 2);
+    const qt = <usize>t * <usize>qStride; // values before q row t
     const ar = att + ((<usize>t * <usize>L) << 2); // head h's row: ar + h·hs
     const n = pos0 + t + 1; // causal: token pos0 + t sees keys 0..pos0 + t
-    // Keys j, j + m, j + 2m, j + 3m at once (m = n / 4), every head of each row in order: four
-    // steady streams through the quarters of the cache (as matmul's rows4; four adjacent rows
-    // read head by head jump at every group).
-    const m = n >> 2;
-    const ks = <usize>m * cs;
-    for (let i = 0; i < m; i++) {
-      const ki = k + <usize>i * cs;
-      for (let h = 0; h < NH; h++) {
-        const hh = <usize>h * hb;
-        const s = dot1x4(qr + hh, ki + hh, ks, HS);
-        Vec.storeCol4(ar + <usize>h * hs + ((<usize>i) << 2), (<usize>m) << 2, f32x4.mul(s, scale));
+    if (q8) scoresQ8(ar, hs, q + qt, qs + ((qt / QBLOCK) << 2), k, ks, n, C, NH, scale);
+    else {
+      // Keys j, j + m, j + 2m, j + 3m at once (m = n / 4), every head of each row in order: four
+      // steady streams through the quarters of the cache (as matmul's rows4; four adjacent rows
+      // read head by head jump at every group).
+      const qr = q + (qt << 2);
+      const m = n >> 2;
+      const ms = <usize>m * cs;
+      for (let i = 0; i < m; i++) {
+        const ki = k + <usize>i * cs;
+        for (let h = 0; h < NH; h++) {
+          const hh = <usize>h * hb;
+          const s = dot1x4(qr + hh, ki + hh, ms, HS);
+          Vec.storeCol4(ar + <usize>h * hs + ((<usize>i) << 2), (<usize>m) << 2, f32x4.mul(s, sc));
+        }
       }
-    }
-    let j = m << 2;
-    for (; j < n; j++) {
-      for (let h = 0; h < NH; h++) {
-        const hh = <usize>h * hb;
-        const s = dot(qr + hh, k + <usize>j * cs + hh, HS) * f32x4.extract_lane(scale, 0);
-        store<f32>(ar + <usize>h * hs + ((<usize>j) << 2), s);
+      for (let j = m << 2; j < n; j++) {
+        for (let h = 0; h < NH; h++) {
+          const hh = <usize>h * hb;
+          const s = dot(qr + hh, k + <usize>j * cs + hh, HS) * scale;
+          store<f32>(ar + <usize>h * hs + ((<usize>j) << 2), s);
+        }
       }
     }
     for (let h = 0; h < NH; h++) {
@@ -63,7 +80,14 @@ export function attention(
       softmaxRow(a, a, n);
       memory.fill(a + ((<usize>n) << 2), 0, (<usize>(L - n)) << 2); // future keys: probability 0
     }
-    weightedSum(out + <usize>t * cs, ar, hs, v, cs, n, NH, HS);
+    const o = out + <usize>t * cs;
+    if (q8) {
+      for (let h = 0; h < NH; h++) {
+        const c = <usize>(h * HS); // head h's first channel
+        const sh = vs + ((c / QBLOCK) << 2); // its value scales
+        weightedSumQ8(o + (c << 2), ar + <usize>h * hs, v + c, sh, <usize>C, sr, n, HS);
+      }
+    } else weightedSum(o, ar, hs, v, cs, n, NH, HS);
   }
 }
 

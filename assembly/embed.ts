@@ -1,17 +1,12 @@
 // embed: out[t][C] = row(wte, ids[t]) + wpe[pos0 + t], token plus position embedding, for every
-// dtype of wte (the tied embedding, also read by matmul/matmulQ8/matmulQ4 for the logits). One
+// dtype of wte (the tied embedding, also read by matmul/matmulQuant for the logits). One
 // token loop; per dtype one row function turning wte's row into f32 and adding the wpe row.
 
 import { add } from "./add";
-import { QBLOCK } from "./quant";
-
-// The dtype argument: the same codes as EMBED_DTYPE in src/kernels/types.ts.
-export const EMBED_F32: i32 = 0;
-export const EMBED_Q8: i32 = 1;
-export const EMBED_Q4: i32 = 2;
+import { DTYPE_Q4, DTYPE_Q8, QBLOCK } from "./quant";
 
 /**
- * wte: [V][C] in dtype, ws: its scales (q8, q4: matmulQ8's layout; ignored for f32), wpe:
+ * wte: [V][C] in dtype, ws: its scales (q8, q4: matmulQuant's layout; ignored for f32), wpe:
  * [n_ctx][C], ids: i32[T]. q8/q4 need C a multiple of 32. Ids and positions are trusted (checked
  * in TS). Element i of a quantized row: f32(q[i]) · s + wpe[i].
  */
@@ -31,13 +26,13 @@ export function embed(
     const id = load<i32>(ids + ((<usize>t) << 2));
     const o = out + <usize>t * fs;
     const e = wpe + <usize>(pos0 + t) * fs;
-    if (dtype == EMBED_Q8) rowQ8(o, e, wte, ws, id, C);
-    else if (dtype == EMBED_Q4) rowQ4(o, e, wte, ws, id, C);
+    if (dtype == DTYPE_Q8) rowQ8(o, e, wte, ws, id, C);
+    else if (dtype == DTYPE_Q4) rowQ4(o, e, wte, ws, id, C);
     else add(o, wte + <usize>id * fs, e, C);
   }
 }
 
-/** Row id's first scale; one per block, 16 bytes apart (rows grouped by 4, see matmulQ8). */
+/** Row id's first scale; one per block, 16 bytes apart (rows grouped by 4, see matmulQuant). */
 function rowScales(ws: usize, id: i32, nb: i32): usize {
   return ws + ((<usize>(id >> 2) * <usize>nb) << 4) + ((<usize>(id & 3)) << 2);
 }

@@ -1,5 +1,6 @@
 // The kernel module: SIMD kernels over one imported memory (contract: src/kernels/types.ts).
-// f32 kernels, plus int8/4-bit block-quantized twins of matmul, embed and attention.
+// f32 kernels, plus the int8/4-bit block-quantized ones: quantize and matmulQuant (q8, q4); embed
+// and attention take the dtype of their table or KV cache.
 // Built twice by `npm run build` (asconfig.json): target release -> build/kernels.wasm (SIMD128) and
 // target relaxed -> build/kernels-relaxed.wasm (relaxed SIMD: fused madd; see PERF.md).
 
@@ -11,6 +12,4 @@ export { softmax } from "./softmax";
 export { embed } from "./embed";
 export { attention } from "./attention";
 export { quantize } from "./quant";
-export { matmulQ8 } from "./matmul-quant";
-export { matmulQ4 } from "./matmul-q4";
-export { attentionQ8 } from "./attention-quant";
+export { matmulQuant } from "./matmul-quant";

@@ -1,6 +1,7 @@
-// matmulQ4: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in 4-bit blocks of 32, laid out at
-// convert time for these kernels. x (f32) is quantized here first (quantizeQ4Input: int8 blocks,
-// the rule of matmulQ8), then one exact integer dot per block and row and one f32 multiply-add.
+// rowsQ4: matmulQuant's q4 part (matmul-quant.ts): out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w
+// in 4-bit blocks of 32, laid out at convert time for these kernels. x (f32) is quantized here
+// first (quantizeQ4Input: int8 blocks, the rule of `quantize`), then one exact integer dot per
+// block and row and one f32 multiply-add.
 //
 // Weight layout: q4 in src/model/manifest.ts (format 3): rows in groups of 4, 64 bytes per block
 // and group, four 16-byte chunks of 4 rows × 8 values. So a chunk's low nibbles are 4 rows × 4
@@ -25,20 +26,16 @@ const SB: usize = 16;
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? QBLOCK : 2 * QBLOCK;
 const XC: usize = XB / 4; // activation bytes per 16-byte weight chunk (8 values)
 
-/** Scratch bytes matmulQ4 needs at xq for T rows of n: quants (2 per value), scales, sums. */
+/** Bytes of the scratch rowsQ4 needs at xq for T rows of n: quants (2 per value), scales, sums. */
 export function q4ScratchBytes(T: i32, n: i32): usize {
   return <usize>T * <usize>n * 2 + <usize>T * <usize>(n / QBLOCK) * 8;
 }
 /**
- * x: f32 [T][n]; xq: scratch of q4ScratchBytes(T, n) bytes; w: [ceil(d/4)][n/32][64] bytes;
- * ws: f32 scales [ceil(d/4)][n/32][4] (as matmulQ8). n must be a multiple of 32. b = 0 means
- * no bias. out must not overlap the inputs.
- *
- * Every output is computed with the same operations in the same order whatever T is and
- * wherever its row sits in the batch: per block an exact integer dot isum, then
- * acc = acc + f32(isum) · (ws · xs), blocks in order from acc = 0, and finally out = acc + b.
+ * x: f32 [T][n], n = nb · 32; xq: scratch of q4ScratchBytes(T, n) bytes; w: [ceil(d/4)][nb][64]
+ * bytes; ws: f32 scales [ceil(d/4)][nb][4] (as q8's). b = 0 means no bias. The per-block
+ * arithmetic of q8 (matmulQuant), so the same bits whatever T and the batch.
  */
-export function matmulQ4(
+export function rowsQ4(
   out: usize,
   x: usize,
   xq: usize,
@@ -46,10 +43,10 @@ export function matmulQ4(
   ws: usize,
   b: usize,
   T: i32,
-  n: i32,
+  nb: i32,
   d: i32,
 ): void {
-  const nb = n / QBLOCK; // blocks per row
+  const n = nb * QBLOCK;
   const xs = xq + <usize>T * <usize>n * 2; // f32 [T][nb] activation scales
   const xc = xs + ((<usize>T * <usize>nb) << 2); // i32 [T][nb] corrections
   quantizeQ4Input(xq, xs, xc, x, T, n);
@@ -194,7 +191,7 @@ class Tiles {
   /**
    * One token against two groups of 4 rows at once (wA, wB; their scales swA, swB), outputs at
    * oA (4) and oB (lanesB): tile1x4's arithmetic with two weight streams in flight. Inlined into
-   * matmulQ4: as a call (binaryen's inliner declined it) the baseline's T = 1 matmul lost 7%.
+   * rowsQ4: as a call (binaryen's inliner declined it) the baseline's T = 1 matmul lost 7%.
    */
   @inline static tile1x8(
     oA: usize,

@@ -1,23 +1,29 @@
-// matmulQ8: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 int8 values, and x
-// already quantized to int8 blocks by `quantize`. Integer dots per block (i32x4.dot_i16x8_s),
-// one f32 multiply-add per block. Tiles: 2 tokens × 4 rows, like matmul.ts. (q4: matmul-q4.ts.)
+// matmulQuant: out[T][d] = x[T][n] · w[d][n]ᵀ + b[d] with w in blocks of 32 values, int8 (q8:
+// the tiles here) or 4-bit (q4: rowsQ4 in matmul-q4.ts), and x in int8 blocks: quantized by
+// `quantize` before the call for q8, into the scratch xq by rowsQ4 for q4. Integer dots per block
+// (i32x4.dot_i16x8_s), one f32 multiply-add per block. q8 tiles: 2 tokens × 4 rows, like
+// matmul.ts.
 
-import { QBLOCK, QDot } from "./quant";
+import { rowsQ4 } from "./matmul-q4";
+import { DTYPE_Q4, QBLOCK, QDot } from "./quant";
 import { tokenBlock } from "./token-block";
 import { Vec } from "./vec";
 
 /**
- * w: i8 [d][n] (row j at w + j·n); ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4
- * rows side by side, block after block (a tile reads one v128 per block, sequentially, in step
- * with its quants); xq: i8 [T][n], xs: f32 [T][n/32].
+ * dtype DTYPE_Q8: w i8 [d][n] (row j at w + j·n); xq: i8 [T][n], xs: f32 [T][n/32] (x unused).
+ * dtype DTYPE_Q4: w [ceil(d/4)][n/32][64] bytes (layout: matmul-q4.ts); x: f32 [T][n], quantized
+ * into xq, a scratch of q4ScratchBytes(T, n) bytes (xs unused).
+ * ws: f32 [ceil(d/4)][n/32][4], the scales of each group of 4 rows side by side, block after
+ * block (a tile reads one v128 per block, sequentially, in step with its quants).
  * n must be a multiple of 32. b = 0 means no bias. out must not overlap the inputs.
  *
  * Every output is computed with the same operations in the same order whatever T is and
  * wherever its row sits in the batch: per block an exact integer dot isum, then
  * acc = acc + f32(isum) · (ws · xs), blocks in order from acc = 0, and finally out = acc + b.
  */
-export function matmulQ8(
+export function matmulQuant(
   out: usize,
+  x: usize,
   xq: usize,
   xs: usize,
   w: usize,
@@ -26,8 +32,10 @@ export function matmulQ8(
   T: i32,
   n: i32,
   d: i32,
+  dtype: i32,
 ): void {
   const nb = n / QBLOCK; // blocks per row
+  if (dtype == DTYPE_Q4) return rowsQ4(out, x, xq, w, ws, b, T, nb, d);
   const rs: usize = <usize>n; // bytes per weight row and per activation row
   const sr: usize = (<usize>nb) << 2; // bytes per activation scale row
   const os: usize = (<usize>d) << 2; // bytes per out row
@@ -125,9 +133,9 @@ function tile2x4(
   nb: i32,
   bias: v128,
 ): void {
+  let p = w; // row 0's block k (rows 1-3: rs bytes on)
   let acc0 = f32x4.splat(0),
     acc1 = f32x4.splat(0);
-  let p = w;
   for (
     let k = 0;
     k < nb;
@@ -148,7 +156,7 @@ function tile2x4(
  * One token (T = 1 decode, and the odd token of a batch) against rows w + i·ws, i < 4: row i's
  * scales at sw + i·ss (16 bytes on per block), its output and bias at out + i·os and b + i·os
  * (b = 0: no bias). x's block is loaded and widened once for all four rows (QDot.row), so a row
- * costs 4 loads + 4 dots. matmulQ8 gives it rows a quarter of the matrix apart, four steady
+ * costs 4 loads + 4 dots. matmulQuant gives it rows a quarter of the matrix apart, four steady
  * streams from DRAM, or a group's 4 rows (ws = n, ss = os = 4).
  */
 function tile1x4(

@@ -7,6 +7,12 @@
 // one block is exactly four i32x4.dot_i16x8_s of 8 pairs each.
 export const QBLOCK = 32;
 
+// The dtype argument of embed (wte), matmulQuant (w) and attention (the KV cache): the same codes
+// as DTYPE_CODE in src/kernels/types.ts.
+export const DTYPE_F32: i32 = 0;
+export const DTYPE_Q8: i32 = 1;
+export const DTYPE_Q4: i32 = 2;
+
 /**
  * x[T][n] f32 -> q[T][n] i8 and s[T][n/32] f32, per block of 32: s = amax / 127 and
  * q = round-half-even(x · (127 / amax)), so q·s reproduces x to within s/2 and |q| <= 127
@@ -18,11 +24,11 @@ export function quantize(q: usize, s: usize, x: usize, T: i32, n: i32): void {
 }
 
 /**
- * The activations of matmulQ4, in the form its build's kernels read (matmul-q4.ts): the quants
- * and scales of quantize, plus c[T][n/32] i32 = -8·Σq per block (the q4 weights are stored as
- * q + 8, so Σ x·q = Σ x·(q + 8) + c). The relaxed build keeps the int8 quants (its dot takes
- * bytes); the baseline build widens them to i16 and, within each 8, stores them in the order
- * 0 2 1 3 4 6 5 7 (the pairs its nibble planes multiply). q: T·n·2 bytes either way.
+ * The activations of a q4 matmulQuant, in the form its build's kernels read (matmul-q4.ts): the
+ * quants and scales of quantize, plus c[T][n/32] i32 = -8·Σq per block (the q4 weights are
+ * stored as q + 8, so Σ x·q = Σ x·(q + 8) + c). The relaxed build keeps the int8 quants (its dot
+ * takes bytes); the baseline build widens them to i16 and, within each 8, stores them in the
+ * order 0 2 1 3 4 6 5 7 (the pairs its nibble planes multiply). q: T·n·2 bytes either way.
  */
 export function quantizeQ4Input(q: usize, s: usize, c: usize, x: usize, T: i32, n: i32): void {
   if (ASC_FEATURE_RELAXED_SIMD) quantizeBlocks<u8>(q, s, c, x, T, n);

@@ -157,5 +157,5 @@ export function quantAt(
   return ((q[base + byte] >> shift) & 15) - 8;
 }
 
-/** Bytes of the scratch matmulQ4 quantizes its T rows of n activations into (assembly/matmul-q4.ts). */
+/** Bytes of the scratch q4 matmulQuant quantizes T rows of n into (assembly/matmul-q4.ts). */
 export const q4ScratchBytes = (T: number, n: number) => T * n * 2 + T * (n / QBLOCK) * 8;

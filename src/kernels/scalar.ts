@@ -1,10 +1,13 @@
 // Scalar TypeScript twins of the WASM kernels: plain loops in f64, the oracle the SIMD kernels
-// are tested against. Same pointers (byte offsets, 4-byte aligned) into the same memory.
+// are tested against (attention's int8 scores replay the kernel's f32 arithmetic; the quantized
+// twins: scalar-quant.ts). Same pointers (byte offsets, 4-byte aligned) into the same memory.
 
+import { quantAt, QBLOCK } from "./quant";
 import { scalarQuantKernels } from "./scalar-quant";
-import type { Kernels, Ptr } from "./types";
+import { DTYPE_CODE, type Kernels, type Ptr } from "./types";
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const f32r = Math.fround;
 
 export function scalarKernels(memory: WebAssembly.Memory): Kernels {
   // Views are made per call: memory.buffer is a new object if the memory is ever replaced.
@@ -60,30 +63,53 @@ export function scalarKernels(memory: WebAssembly.Memory): Kernels {
       for (let t = 0; t < T; t++) softmaxRow(m, at(out) + t * n, at(x) + t * n, n);
     },
 
-    attention(out, att, q, k, v, T, pos0, C, NH, qStride) {
+    attention(out, att, q, qs, k, ks, v, vs, T, pos0, C, NH, qStride, dtype) {
       const m = f32();
+      const u8 = new Uint8Array(memory.buffer);
+      const q8 = dtype === DTYPE_CODE.q8;
       const HS = C / NH;
+      const nbC = C / QBLOCK; // scale floats per row of an int8 cache
       const scale = 1 / Math.sqrt(HS);
       const L = pos0 + T; // att row length
+      const i8 = (p: Ptr, row: number, c: number) =>
+        quantAt(u8, p, row, Math.floor(c / QBLOCK), c % QBLOCK, C, "q8");
+      /**
+       * Head h's scaled score of token t against key j: in f64 (f32 cache), or (int8 cache) the
+       * kernel's f32 arithmetic, block by block.
+       */
+      const score = (h: number, t: number, j: number) => {
+        if (!q8) {
+          let s = 0;
+          for (let c = h * HS; c < (h + 1) * HS; c++) {
+            s += m[at(q) + t * qStride + c] * m[at(k) + j * C + c];
+          }
+          return s * scale;
+        }
+        let acc = 0;
+        for (let c = h * HS; c < (h + 1) * HS; c += QBLOCK) {
+          let isum = 0;
+          for (let i = c; i < c + QBLOCK; i++) isum += i8(q + t * qStride, 0, i) * i8(k, j, i);
+          const kb = c / QBLOCK;
+          const sk = m[at(ks) + j * nbC + kb];
+          acc = f32r(acc + f32r(isum * f32r(sk * m[at(qs) + (t * qStride) / QBLOCK + kb])));
+        }
+        return f32r(acc * f32r(scale));
+      };
+      /** p · value c of key j: f64 (f32 cache), or f32(p · its block's scale) · q (int8). */
+      const weighted = (p: number, j: number, c: number) => {
+        if (!q8) return p * m[at(v) + j * C + c];
+        return f32r(p * m[at(vs) + j * nbC + Math.floor(c / QBLOCK)]) * i8(v, j, c);
+      };
       for (let h = 0; h < NH; h++) {
         for (let t = 0; t < T; t++) {
-          const qr = at(q) + t * qStride + h * HS;
           const ar = at(att) + (h * T + t) * L;
           const n = pos0 + t + 1; // causal: keys 0..pos0+t
-          for (let j = 0; j < L; j++) {
-            if (j >= n) {
-              m[ar + j] = 0;
-              continue;
-            }
-            let s = 0;
-            for (let i = 0; i < HS; i++) s += m[qr + i] * m[at(k) + j * C + h * HS + i];
-            m[ar + j] = s * scale;
-          }
+          for (let j = 0; j < L; j++) m[ar + j] = j < n ? score(h, t, j) : 0;
           softmaxRow(m, ar, ar, n);
-          for (let i = 0; i < HS; i++) {
+          for (let c = h * HS; c < (h + 1) * HS; c++) {
             let s = 0;
-            for (let j = 0; j < n; j++) s += m[ar + j] * m[at(v) + j * C + h * HS + i];
-            m[at(out) + t * C + h * HS + i] = s;
+            for (let j = 0; j < n; j++) s += weighted(m[ar + j], j, c);
+            m[at(out) + t * C + c] = s;
           }
         }
       }

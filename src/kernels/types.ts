@@ -12,9 +12,14 @@ export type MatmulSizes = [T: number, n: number, d: number];
 /** Attention's T new tokens from position pos0, C channels in NH heads, q rows qStride apart. */
 export type AttentionSizes = [T: number, pos0: number, C: number, NH: number, qStride: number];
 
-/** embed's dtype codes, by wte's dtype (the same as EMBED_F32/Q8/Q4 in assembly/embed.ts). */
-export const EMBED_DTYPE = { f32: 0, q8: 1, q4: 2 } as const;
-export type EmbedDType = (typeof EMBED_DTYPE)[keyof typeof EMBED_DTYPE];
+/**
+ * The dtype argument of embed (wte's dtype), matmulQuant (w's) and attention (the KV cache's), by
+ * dtype name: the same codes as DTYPE_F32/Q8/Q4 in assembly/quant.ts.
+ */
+export const DTYPE_CODE = { f32: 0, q8: 1, q4: 2 } as const;
+/** The codes of the dtypes D (all three by default). */
+export type DTypeCode<D extends keyof typeof DTYPE_CODE = keyof typeof DTYPE_CODE> =
+  (typeof DTYPE_CODE)[D];
 
 export interface Kernels {
   readonly memory: WebAssembly.Memory;
@@ -36,8 +41,8 @@ export interface Kernels {
 
   /**
    * out[t][C] = row ids[t] of wte + wpe[pos0 + t]; ids is an i32 array of T ids. wte in dtype
-   * (EMBED_DTYPE): f32 [V][C] (ws ignored), or q8 (i8 [V][C]) / q4 (matmulQ4's layout) with
-   * scales ws as matmulQ8's, a row being f32(q)·s per block (C a multiple of 32).
+   * (DTYPE_CODE): f32 [V][C] (ws ignored), or q8 / q4 in matmulQuant's layouts with scales ws,
+   * a row being f32(q)·s per block (C a multiple of 32).
    */
   embed(
     out: Ptr,
@@ -48,18 +53,32 @@ export interface Kernels {
     pos0: number,
     T: number,
     C: number,
-    dtype: EmbedDType,
+    dtype: DTypeCode,
   ): void;
 
   /**
    * Causal multi-head attention of T new tokens at positions pos0..pos0+T-1 against one
-   * sequence's KV cache. q rows are at q + t*qStride floats (qStride = 3C when q points into
-   * the c_attn output). k and v are that layer's cache, [n_ctx][C], already holding
-   * positions 0..pos0+T-1. att receives the probabilities, [NH][T][pos0+T] (row t is zero
-   * past key pos0+t). out[T][C] gets, per head h, Σ_j att[h][t][j] · v[j][h*HS..]. Scores are
-   * scaled by 1/sqrt(HS).
+   * sequence's KV cache, k and v [n_ctx][C] for that layer, already holding positions
+   * 0..pos0+T-1, in dtype (DTYPE_CODE):
+   * - f32: q rows at q + t*qStride floats (qStride = 3C when q points into the c_attn output);
+   *   qs, ks, vs unused (0).
+   * - q8: the cache in int8 blocks of 32 with scales ks, vs f32 [n_ctx][C/32] per position; q
+   *   quantized the same way (i8 rows at q + t·qStride bytes, scales at qs + t·(qStride/32)
+   *   floats). HS must be a multiple of 32.
+   * att receives the probabilities, [NH][T][pos0+T] (row t is zero past key pos0+t). out[T][C]
+   * gets, per head h, Σ_j att[h][t][j] · v[j][h*HS..]. Scores are scaled by 1/sqrt(HS).
    */
-  attention(out: Ptr, att: Ptr, q: Ptr, k: Ptr, v: Ptr, ...sizes: AttentionSizes): void;
+  attention(
+    out: Ptr,
+    att: Ptr,
+    q: Ptr,
+    qs: Ptr,
+    k: Ptr,
+    ks: Ptr,
+    v: Ptr,
+    vs: Ptr,
+    ...args: [...AttentionSizes, dtype: DTypeCode<"f32" | "q8">]
+  ): void;
 
   // ---- block-quantized kernels: blocks of 32 values with an f32 scale (layouts: manifest.ts) ----
 
@@ -70,37 +89,26 @@ export interface Kernels {
   quantize(q: Ptr, s: Ptr, x: Ptr, T: number, n: number): void;
 
   /**
-   * out[T][d] = x·wᵀ (+ b[d] unless b = 0) with x given quantized (xq i8 [T][n], xs f32 [T][n/32],
-   * from quantize) and w q8: i8 [d][n], scales ws f32 [ceil(d/4)][n/32][4] (rows in groups of
-   * 4, their scales side by side block after block: manifest.ts). Per block an exact integer dot,
-   * then acc = acc + f32(isum)·(ws·xs) in block order; out = acc + b. So a row's result is
-   * bit-identical whatever T is and wherever the row sits in the batch.
+   * out[T][d] = x·wᵀ (+ b[d] unless b = 0) with w quantized, in dtype (DTYPE_CODE):
+   * - q8: w i8 [d][n]; x given quantized (xq i8 [T][n], xs f32 [T][n/32], from quantize; x
+   *   unused).
+   * - q4: w in groups of 4 rows, 64 bytes per block and group (manifest.ts); x f32 [T][n],
+   *   quantized inside (same rule and bits as quantize) into the scratch xq (q4ScratchBytes(T, n)
+   *   bytes, in a form private to the build; xs unused).
+   * Scales ws f32 [ceil(d/4)][n/32][4] (rows in groups of 4, their scales side by side block
+   * after block: manifest.ts). Per block an exact integer dot, then acc = acc + f32(isum)·(ws·xs)
+   * in block order; out = acc + b. So a row's result is bit-identical whatever T is and wherever
+   * the row sits in the batch.
    */
-  matmulQ8(out: Ptr, xq: Ptr, xs: Ptr, w: Ptr, ws: Ptr, b: Ptr, ...sizes: MatmulSizes): void;
-
-  /**
-   * out[T][d] = x·wᵀ (+ b) with x f32 [T][n], quantized inside (same rule and bits as quantize)
-   * into the scratch xq (q4ScratchBytes(T, n) bytes, in a form private to the build), and w q4
-   * (layout: manifest.ts; rows in groups of 4, 64 bytes per block and group), scales as
-   * matmulQ8's. The same per-block arithmetic as matmulQ8, so the same guarantees.
-   */
-  matmulQ4(out: Ptr, x: Ptr, xq: Ptr, w: Ptr, ws: Ptr, b: Ptr, ...sizes: MatmulSizes): void;
-
-  /**
-   * attention over an int8 KV cache: k, v i8 [n_ctx][C] with scales ks, vs f32 [n_ctx][C/32] per
-   * position; q quantized (i8 rows at q + t·qStride bytes, scales at qs + t·(qStride/32) floats).
-   * Otherwise as attention. HS must be a multiple of 32.
-   */
-  attentionQ8(
+  matmulQuant(
     out: Ptr,
-    att: Ptr,
-    q: Ptr,
-    qs: Ptr,
-    k: Ptr,
-    ks: Ptr,
-    v: Ptr,
-    vs: Ptr,
-    ...sizes: AttentionSizes
+    x: Ptr,
+    xq: Ptr,
+    xs: Ptr,
+    w: Ptr,
+    ws: Ptr,
+    b: Ptr,
+    ...args: [...MatmulSizes, dtype: DTypeCode<"q8" | "q4">]
   ): void;
 }
 

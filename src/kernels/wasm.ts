@@ -12,9 +12,7 @@ const KERNEL_NAMES = [
   "embed",
   "attention",
   "quantize",
-  "matmulQ8",
-  "matmulQ4",
-  "attentionQ8",
+  "matmulQuant",
 ] as const;
 const BUILD_HINT = "npm run build";
 
@@ -54,9 +52,7 @@ export function instantiateKernels(
     embed: k.embed,
     attention: k.attention,
     quantize: k.quantize,
-    matmulQ8: k.matmulQ8,
-    matmulQ4: k.matmulQ4,
-    attentionQ8: k.attentionQ8,
+    matmulQuant: k.matmulQuant,
   };
 }
 

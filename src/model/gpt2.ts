@@ -4,7 +4,7 @@
 // so every weight matrix is read once per call for all of them. A pipeline stage (stages.ts) runs
 // the same code over its own layers: forwardLayers in every stage, logitsFrom in the first.
 
-import { EMBED_DTYPE, type Kernels, type MatmulSizes, type Ptr } from "../kernels/types.js";
+import { DTYPE_CODE, type Kernels, type MatmulSizes, type Ptr } from "../kernels/types.js";
 import { stageLayers, type DType, type Manifest, type ModelConfig } from "./manifest.js";
 import { kvAddress, type MemoryPlan } from "./plan.js";
 import { logitRows, segmentRows, type Segment } from "./segments.js";
@@ -237,18 +237,21 @@ export class GPT2 {
     let row = 0;
     for (const s of segs) {
       const [out, ids, T] = [plan.x + row * C * 4, plan.ids + row * 4, s.ids.length];
-      kernels.embed(out, wte.q, wte.s, wpe, ids, s.pos0, T, C, EMBED_DTYPE[wte.dtype]);
+      kernels.embed(out, wte.q, wte.s, wpe, ids, s.pos0, T, C, DTYPE_CODE[wte.dtype]);
       row += T;
     }
   }
 
-  /** out[T][d] = x[T][n] · wᵀ + b in w's dtype (q8: x goes to int8 blocks in xq first). */
+  /**
+   * out[T][d] = x[T][n] · wᵀ + b in w's dtype (q8: x goes to int8 blocks in xq/xs first; q4: the
+   * kernel quantizes it into its scratch q4x).
+   */
   private linear(out: Ptr, x: Ptr, { w, b }: Linear, ...[T, n, d]: MatmulSizes): void {
     const { kernels, plan } = this;
     if (w.dtype === "f32") return kernels.matmul(out, x, w.q, b, T, n, d);
-    if (w.dtype === "q4") return kernels.matmulQ4(out, x, plan.q4x, w.q, w.s, b, T, n, d);
-    kernels.quantize(plan.xq, plan.xs, x, T, n);
-    kernels.matmulQ8(out, plan.xq, plan.xs, w.q, w.s, b, T, n, d);
+    if (w.dtype === "q8") kernels.quantize(plan.xq, plan.xs, x, T, n);
+    const xq = w.dtype === "q8" ? plan.xq : plan.q4x;
+    kernels.matmulQuant(out, x, xq, plan.xs, w.q, w.s, b, T, n, d, DTYPE_CODE[w.dtype]);
   }
 
   /** The residual connection after a block's output projection: x[B][C] += in[B][n] · wᵀ + b. */
@@ -280,6 +283,7 @@ export class GPT2 {
     const kCache = kvAddress(plan, config, s.slot, l, 0);
     const vCache = kvAddress(plan, config, s.slot, l, 1);
     const y = plan.y + row * C * 4;
+    const code = DTYPE_CODE[plan.kvDtype];
     if (plan.kvDtype === "f32") {
       // float indices: byte offset / 4, not >> 2, which is negative past 2 GiB (copyWithin then
       // counts from the end of memory)
@@ -291,7 +295,8 @@ export class GPT2 {
         all.copyWithin(vCache.data / 4 + pos * C, qkv + 2 * C, qkv + 3 * C);
       }
       const q = plan.qkv + row * 3 * C * 4;
-      return kernels.attention(y, plan.att, q, kCache.data, vCache.data, T, s.pos0, C, NH, 3 * C);
+      const [k, v] = [kCache.data, vCache.data];
+      return kernels.attention(y, plan.att, q, 0, k, 0, v, 0, T, s.pos0, C, NH, 3 * C, code);
     }
     const u8 = new Uint8Array(kernels.memory.buffer);
     const scaleBytes = (C / 32) * 4; // f32 scales of C values in blocks of 32
@@ -310,7 +315,7 @@ export class GPT2 {
     }
     const [q, qs] = [plan.xq + row * 3 * C, plan.xs + row * 3 * scaleBytes];
     const [kd, ks, vd, vs] = [kCache.data, kCache.scales, vCache.data, vCache.scales];
-    kernels.attentionQ8(y, plan.att, q, qs, kd, ks, vd, vs, T, s.pos0, C, NH, 3 * C);
+    kernels.attention(y, plan.att, q, qs, kd, ks, vd, vs, T, s.pos0, C, NH, 3 * C, code);
   }
 
   /** ln_f of the given rows of x, gathered into lnf[rows.length][C]. */

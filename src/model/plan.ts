@@ -66,7 +66,7 @@ export interface MemoryPlan {
   ids: number; // [rows] i32 token ids (first stage only)
   xq: number; // [max(rows, logitRows)][4C] i8: a matmul input (or qkv) quantized to blocks of 32
   xs: number; // [max(rows, logitRows)][4C/32] f32: its block scales
-  q4x: number; // matmulQ4's scratch for max(rows, logitRows) rows of 4C (0 bytes without q4)
+  q4x: number; // q4 matmulQuant's scratch for max(rows, logitRows) rows of 4C (0 bytes without q4)
   totalBytes: number;
   pages: number;
   breakdown: { weights: number; kv: number; scratch: number; reserved: number };

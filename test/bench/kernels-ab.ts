@@ -3,8 +3,11 @@
 // data at the same addresses) and the GPT-2 124M random models' decode, prefill and batched
 // decode, old and new build interleaved (the order alternating per round), medians of the rounds.
 //   npx tsx test/bench/kernels-ab.ts <old-build-dir> [rounds] [filter ...]
-// Filters pick rows by a part of their name: "matmulQ4", "relaxed gpt2 124M q4", "T=1 ", ...
+// Filters pick rows by a part of their name: "matmulQuant q4", "relaxed gpt2 124M q4", "T=1 ", ...
 // <old-build-dir> holds kernels.wasm and kernels-relaxed.wasm of the old sources (PERF.md: how).
+// An old build from before matmulQuant (exports matmulQ8, matmulQ4, attentionQ8: 6faade0..a85ea99)
+// runs behind today's interface (legacyKernels), and then the new build's calls of the kernels
+// that changed go through the same kind of JS wrapper, so both sides pay the same call.
 
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -12,7 +15,7 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { enableRelaxedSimd, type KernelVariant } from "../../src/kernels/node.js";
 import { q4ScratchBytes, quantBytes, scaleCount } from "../../src/kernels/quant.js";
-import type { Kernels } from "../../src/kernels/types.js";
+import { DTYPE_CODE, type Kernels, type Ptr } from "../../src/kernels/types.js";
 import { instantiateKernels } from "../../src/kernels/wasm.js";
 import { GPT2 } from "../../src/model/gpt2.js";
 import { fillUniform, mulberry32 } from "../unit/helpers/random.js";
@@ -82,6 +85,49 @@ function report(name: string, r: ReturnType<typeof ab>) {
   );
 }
 
+/** The old and the new build over one memory (see the header for an old build's interface). */
+function instantiateBoth(
+  oldMod: WebAssembly.Module,
+  newMod: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+): [Kernels, Kernels] {
+  const fresh = instantiateKernels(newMod, memory);
+  const legacy = !WebAssembly.Module.exports(oldMod).some((e) => e.name === "matmulQuant");
+  if (!legacy) return [instantiateKernels(oldMod, memory), fresh];
+  const wrapped: Kernels = {
+    ...fresh,
+    matmulQuant: (out, x, xq, xs, w, ws, b, T, n, d, dtype) =>
+      fresh.matmulQuant(out, x, xq, xs, w, ws, b, T, n, d, dtype),
+    attention: (out, att, q, qs, k, ks, v, vs, T, pos0, C, NH, qStride, dtype) =>
+      fresh.attention(out, att, q, qs, k, ks, v, vs, T, pos0, C, NH, qStride, dtype),
+  };
+  return [legacyKernels(oldMod, memory), wrapped];
+}
+
+/** A build with matmulQ8 / matmulQ4 / attentionQ8 behind today's Kernels interface. */
+function legacyKernels(mod: WebAssembly.Module, memory: WebAssembly.Memory): Kernels {
+  const abort = () => {
+    throw new Error("WASM kernel aborted (old build)");
+  };
+  const e = new WebAssembly.Instance(mod, { env: { memory, abort } }).exports as Record<
+    string,
+    (...args: Ptr[]) => void
+  >;
+  const k = e as unknown as Kernels;
+  return {
+    ...k,
+    memory,
+    matmulQuant: (out, x, xq, xs, w, ws, b, T, n, d, dtype) =>
+      dtype === DTYPE_CODE.q8
+        ? e.matmulQ8(out, xq, xs, w, ws, b, T, n, d)
+        : e.matmulQ4(out, x, xq, w, ws, b, T, n, d),
+    attention: (out, att, q, qs, k, ks, v, vs, T, pos0, C, NH, qStride, dtype) =>
+      dtype === DTYPE_CODE.q8
+        ? e.attentionQ8(out, att, q, qs, k, ks, v, vs, T, pos0, C, NH, qStride)
+        : e.attention(out, att, q, k, v, T, pos0, C, NH, qStride),
+  };
+}
+
 /** Single calls on GPT-2 124M shapes, both builds over one memory. */
 function kernelCalls(
   variant: KernelVariant,
@@ -89,7 +135,7 @@ function kernelCalls(
   newMod: WebAssembly.Module,
 ) {
   const memory = new WebAssembly.Memory({ initial: 8192, maximum: 8192 }); // 512 MiB
-  const [A, B] = [instantiateKernels(oldMod, memory), instantiateKernels(newMod, memory)];
+  const [A, B] = instantiateBoth(oldMod, newMod, memory);
   const rng = mulberry32(7);
   let at = 65536;
   const take = (bytes: number) => (
@@ -138,11 +184,10 @@ function kernelCalls(
     for (const dt of ["q8", "q4"] as const) {
       const w = bytes(quantBytes(d, n, dt));
       const ws = f32(scaleCount(d, n), 0.001, 0.002);
-      const name = `matmul${dt.toUpperCase()} T=${T} n=${n} d=${d}`;
-      if (dt === "q8") {
-        A.quantize(xq, xs, x, T, n);
-        cases.push([name, (k) => k.matmulQ8(out, xq, xs, w, ws, b, T, n, d)]);
-      } else cases.push([name, (k) => k.matmulQ4(out, x, xq, w, ws, b, T, n, d)]);
+      const name = `matmulQuant ${dt} T=${T} n=${n} d=${d}`;
+      if (dt === "q8") A.quantize(xq, xs, x, T, n); // q4 quantizes x into xq itself
+      const code = DTYPE_CODE[dt];
+      cases.push([name, (k) => k.matmulQuant(out, x, xq, xs, w, ws, b, T, n, d, code)]);
     }
   }
   {
@@ -158,10 +203,14 @@ function kernelCalls(
     const vs = f32((L * C) / 32, 0.001, 0.002);
     const att = take(NH * L * 4);
     const out = take(C * 4);
-    const name = `attentionQ8 T=1 at position ${pos0}`;
     cases.push([
-      name,
-      (k) => k.attentionQ8(out, att, q, qs, kc, ks, vc, vs, T, pos0, C, NH, 3 * C),
+      `attention q8 T=1 at position ${pos0}`,
+      (k) => k.attention(out, att, q, qs, kc, ks, vc, vs, T, pos0, C, NH, 3 * C, DTYPE_CODE.q8),
+    ]);
+    const [qf, kf, vf] = [f32(3 * C), f32(L * C), f32(L * C)]; // an f32 KV cache
+    cases.push([
+      `attention f32 T=1 at position ${pos0}`,
+      (k) => k.attention(out, att, qf, 0, kf, 0, vf, 0, T, pos0, C, NH, 3 * C, DTYPE_CODE.f32),
     ]);
   }
   for (const [name, call] of cases) {
@@ -187,12 +236,11 @@ async function model(
   oldMod: WebAssembly.Module,
   newMod: WebAssembly.Module,
 ) {
-  const lm = await loadBenchModel(gpt2Dir(dtype), "gpt2-random", oldMod);
+  const lm = await loadBenchModel(gpt2Dir(dtype), "gpt2-random", newMod);
   fillKv(lm);
-  const gpt2 = [
-    lm.model,
-    new GPT2(lm.manifest, lm.plan, instantiateKernels(newMod, lm.kernels.memory)),
-  ];
+  const gpt2 = instantiateBoth(oldMod, newMod, lm.kernels.memory).map(
+    (k) => new GPT2(lm.manifest, lm.plan, k),
+  );
   const V = lm.manifest.config.n_vocab;
   const tok = ids(16, 1, V);
   const prompt = ids(128, 2, V);

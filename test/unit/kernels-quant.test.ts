@@ -1,5 +1,5 @@
-// The block-quantized SIMD kernels (quantize, matmulQ8/Q4, embed of q8/q4, attentionQ8) against
-// their scalar twins: bit for bit where the twin replays the kernel's f32 arithmetic, within
+// The block-quantized SIMD kernels (quantize, matmulQuant for q8/q4, embed of q8/q4, attention
+// over an int8 KV cache) against their scalar twins: bit for bit where the twin replays the kernel's f32 arithmetic, within
 // tolerance for attention; sizes run every block loop at least twice and hit the 4-row and
 // odd-token tails; guard bytes around outputs, memory never grows; a row's result never depends on
 // its batch.
@@ -13,11 +13,12 @@ import {
   scaleCount,
   type QuantDType,
 } from "../../src/kernels/quant";
-import { EMBED_DTYPE, type Ptr } from "../../src/kernels/types";
+import { DTYPE_CODE, type Ptr } from "../../src/kernels/types";
 import { expectBits, expectClose, kernelTwins } from "./helpers/kernel-twins";
 import { fillUniform } from "./helpers/random";
 
 const twins = kernelTwins(4321);
+const Q8 = DTYPE_CODE.q8; // attention's int8 KV cache
 const { bytes: allocBytes, f32: f32At, random: randomF32, twin } = twins;
 
 /** A random [d][n] matrix quantized into memory: quants at q, scales (manifest.ts layout) at s. */
@@ -76,7 +77,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
       }
     });
 
-    describe("matmulQ8 / matmulQ4", () => {
+    describe("matmulQuant (q8, q4)", () => {
       // n = 96: 3 blocks (the block loop runs 3x); d = 15: three 4-row tiles + 3 tail rows;
       // T = 1, 3, 8: single token, a pair + the odd token, four pairs. d = 9: q4's odd group
       // count (3: two through its two-group tile, the last, 1 row, alone). T = 130 with n = 4096
@@ -100,10 +101,11 @@ for (const variant of ["baseline", "relaxed"] as const) {
             const b = bias ? randomF32(d).ptr : 0;
             // q4 quantizes x itself, into its scratch (an output the twin leaves alone)
             const sizes = dt === "q8" ? [T * d] : [T * d, q4ScratchBytes(T, n) / 4];
+            const code = DTYPE_CODE[dt];
             const { got, want } = twin(sizes, (k, [out, xq]) =>
               dt === "q8"
-                ? k.matmulQ8(out, x.q, x.s, w.q, w.s, b, T, n, d)
-                : k.matmulQ4(out, x.x.ptr, xq, w.q, w.s, b, T, n, d),
+                ? k.matmulQuant(out, 0, x.q, x.s, w.q, w.s, b, T, n, d, code)
+                : k.matmulQuant(out, x.x.ptr, xq, 0, w.q, w.s, b, T, n, d, code),
             );
             expectBits(got[0], want[0]);
             // and close to the f64 product of the dequantized weights with the f32 activations
@@ -139,8 +141,8 @@ for (const variant of ["baseline", "relaxed"] as const) {
               u8.copyWithin(x + t * n * 4, pool.x.ptr + r * n * 4, pool.x.ptr + (r + 1) * n * 4);
             });
             const out = allocBytes(T * d * 4);
-            if (dt === "q8") twins.wasm.matmulQ8(out, xq, xs, w.q, w.s, 0, T, n, d);
-            else twins.wasm.matmulQ4(out, x, xq, w.q, w.s, 0, T, n, d);
+            // q8 reads xq/xs, q4 quantizes x into xq (its scratch) and leaves xs alone
+            twins.wasm.matmulQuant(out, x, xq, xs, w.q, w.s, 0, T, n, d, DTYPE_CODE[dt]);
             return rows.map((_, t) =>
               Array.from(new Uint32Array(twins.memory.buffer, out + t * d * 4, d)),
             );
@@ -173,7 +175,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
             const tok = Array.from({ length: T }, () => Math.floor(twins.rng() * V));
             new Int32Array(twins.memory.buffer, ids, T).set(tok);
             const { got, want } = twin([T * C], (k, [out]) =>
-              k.embed(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C, EMBED_DTYPE[dt]),
+              k.embed(out, wte.q, wte.s, wpe.ptr, ids, pos0, T, C, DTYPE_CODE[dt]),
             );
             expectBits(got[0], want[0]);
             const row = dequantizeRow(wte.qb, wte.sc, tok[T - 1], C, dt);
@@ -186,7 +188,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
       }
     });
 
-    describe("attentionQ8", () => {
+    describe("attention over an int8 KV cache", () => {
       // HS = 64 or 32 (1-2 blocks per head); keys pos0 + t + 1 cover 4-key tiles and 1-3 leftovers.
       const cases = [
         { NH: 2, HS: 32, T: 1, pos0: 0 },
@@ -206,7 +208,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
           f32At(kv.s + L * (C / 8), 4 * (C / 32)).fill(NaN);
           f32At(vv.s + L * (C / 8), 4 * (C / 32)).fill(NaN);
           const { got, want } = twin([T * C, NH * T * L], (k, [out, att]) =>
-            k.attentionQ8(out, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C),
+            k.attention(out, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C, Q8),
           );
           expectClose(got[0], want[0], 1e-5);
           expectClose(got[1], want[1], 1e-5);
@@ -240,8 +242,8 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const out32 = randomF32(T * C).ptr;
         const att = randomF32(NH * T * L).ptr;
         const { wasm } = twins;
-        wasm.attentionQ8(out8, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C);
-        wasm.attention(out32, att, q, k, v, T, pos0, C, NH, C);
+        wasm.attention(out8, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, T, pos0, C, NH, 3 * C, Q8);
+        wasm.attention(out32, att, q, 0, k, 0, v, 0, T, pos0, C, NH, C, DTYPE_CODE.f32);
         expectClose(f32At(out8, T * C), f32At(out32, T * C), 1e-5);
       });
 
@@ -253,11 +255,26 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const vv = quantActs(8, C);
         const att = randomF32(NH * 5 * 5).ptr;
         const all = allocBytes(5 * C * 4);
-        twins.wasm.attentionQ8(all, att, qkv.q, qkv.s, kv.q, kv.s, vv.q, vv.s, 5, 0, C, NH, 3 * C);
+        twins.wasm.attention(
+          all,
+          att,
+          qkv.q,
+          qkv.s,
+          kv.q,
+          kv.s,
+          vv.q,
+          vv.s,
+          5,
+          0,
+          C,
+          NH,
+          3 * C,
+          Q8,
+        );
         const one = allocBytes(C * 4);
         const q4 = qkv.q + 4 * 3 * C;
         const s4 = qkv.s + (4 * 3 * C) / 8;
-        twins.wasm.attentionQ8(one, att, q4, s4, kv.q, kv.s, vv.q, vv.s, 1, 4, C, NH, 3 * C);
+        twins.wasm.attention(one, att, q4, s4, kv.q, kv.s, vv.q, vv.s, 1, 4, C, NH, 3 * C, Q8);
         expectBits(f32At(one, C), f32At(all + 4 * C * 4, C));
       });
     });
@@ -276,7 +293,7 @@ describe("quantized twins against hand-computed values", () => {
       const ws = allocBytes(4);
       f32At(ws, 1)[0] = 2;
       const out = allocBytes(4);
-      k.matmulQ8(out, xq, xs, w8, ws, 0, 1, 32, 1);
+      k.matmulQuant(out, 0, xq, xs, w8, ws, 0, 1, 32, 1, DTYPE_CODE.q8);
       expect(f32At(out, 1)[0]).toBe(-16); // Σ(i - 16) = -16, times 0.5 · 2
       // q4, one row of 32 in a group of 4: the row's 4 bytes of each 16-byte chunk are 0x9f, so
       // values 8c..8c+3 are 15 - 8 = 7 (low nibbles) and 8c+4..8c+7 are 9 - 8 = 1 (high nibbles)
@@ -285,14 +302,14 @@ describe("quantized twins against hand-computed values", () => {
       const x = allocBytes(128);
       f32At(x, 32).fill(127); // quantizes to q = 127 with scale 1, exactly
       const scratch = allocBytes(q4ScratchBytes(1, 32));
-      k.matmulQ4(out, x, scratch, w4, ws, 0, 1, 32, 1);
+      k.matmulQuant(out, x, scratch, 0, w4, ws, 0, 1, 32, 1, DTYPE_CODE.q4);
       expect(f32At(out, 1)[0]).toBe(32512); // 127 · (16·7 + 16·1) · 1 · 2
       const ids = allocBytes(4);
       new Int32Array(twins.memory.buffer, ids, 1)[0] = 0;
       const wpe = allocBytes(128);
       f32At(wpe, 32).fill(0.25);
       const e = allocBytes(128);
-      k.embed(e, w4, ws, wpe, ids, 0, 1, 32, EMBED_DTYPE.q4);
+      k.embed(e, w4, ws, wpe, ids, 0, 1, 32, DTYPE_CODE.q4);
       expect(Array.from(f32At(e, 8))).toEqual([14.25, 14.25, 14.25, 14.25, 2.25, 2.25, 2.25, 2.25]);
       expect(f32At(e, 32)[16]).toBe(14.25); // 7 · 2 + 0.25
       expect(f32At(e, 32)[31]).toBe(2.25); // 1 · 2 + 0.25

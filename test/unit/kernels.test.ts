@@ -7,11 +7,12 @@ import { createKernels, loadKernelModule, type KernelVariant } from "../../src/k
 import { loadModel } from "../../src/model/loader";
 import { modelDirStore } from "../helpers/fs-store";
 import { FIXTURE_DIR } from "../setup/paths";
-import { EMBED_DTYPE, type Kernels } from "../../src/kernels/types";
+import { DTYPE_CODE, type Kernels } from "../../src/kernels/types";
 import { expectClose as close, kernelTwins } from "./helpers/kernel-twins";
 import { mulberry32 } from "./helpers/random";
 
 const TOL = 1e-5; // max |wasm - scalar| relative to max |scalar|: f32 sums vs f64 sums
+const F32 = DTYPE_CODE.f32; // embed's wte and attention's KV cache in f32 (no scale pointers: 0)
 
 const twins = kernelTwins(1234);
 const { floats: alloc, random, twin } = twins;
@@ -95,12 +96,42 @@ for (const variant of ["baseline", "relaxed"] as const) {
         const v = random(L * C, -2, 2);
         const all = alloc(T * C);
         const attAll = alloc(NH * T * L).ptr;
-        twins.wasm.attention(all.ptr, attAll, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, 3 * C);
+        twins.wasm.attention(
+          all.ptr,
+          attAll,
+          q.ptr,
+          0,
+          k.ptr,
+          0,
+          v.ptr,
+          0,
+          T,
+          pos0,
+          C,
+          NH,
+          3 * C,
+          F32,
+        );
         for (let t = 0; t < T; t++) {
           const one = alloc(C);
           const att = alloc(NH * (pos0 + t + 1)).ptr;
           const qt = q.ptr + t * 3 * C * 4;
-          twins.wasm.attention(one.ptr, att, qt, k.ptr, v.ptr, 1, pos0 + t, C, NH, 3 * C);
+          twins.wasm.attention(
+            one.ptr,
+            att,
+            qt,
+            0,
+            k.ptr,
+            0,
+            v.ptr,
+            0,
+            1,
+            pos0 + t,
+            C,
+            NH,
+            3 * C,
+            F32,
+          );
           expect(Array.from(all.a.subarray(t * C, (t + 1) * C))).toEqual(Array.from(one.a));
         }
       });
@@ -225,7 +256,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
             Array.from({ length: T }, () => (twins.rng() * V) | 0),
           );
           const { got, want } = twin([T * C], (k, [out]) =>
-            k.embed(out, wte.ptr, 0, wpe.ptr, ids.ptr, pos0, T, C, EMBED_DTYPE.f32),
+            k.embed(out, wte.ptr, 0, wpe.ptr, ids.ptr, pos0, T, C, F32),
           );
           expectClose(got[0], want[0], 0);
         });
@@ -253,7 +284,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
           k.a.fill(NaN, L * C);
           v.a.fill(NaN, L * C);
           const { got, want } = twin([T * C, NH * T * L], (kk, [out, att]) =>
-            kk.attention(out, att, q.ptr, k.ptr, v.ptr, T, pos0, C, NH, qMul * C),
+            kk.attention(out, att, q.ptr, 0, k.ptr, 0, v.ptr, 0, T, pos0, C, NH, qMul * C, F32),
           );
           expectClose(got[0], want[0]);
           expectClose(got[1], want[1]);
@@ -311,7 +342,7 @@ describe("scalar twins (the oracle) against hand-computed values", () => {
       const v = put([2, 4]);
       const out = alloc(2);
       const att = alloc(4);
-      k.attention(out.ptr, att.ptr, q.ptr, kc.ptr, v.ptr, 2, 0, 1, 1, 1);
+      k.attention(out.ptr, att.ptr, q.ptr, 0, kc.ptr, 0, v.ptr, 0, 2, 0, 1, 1, 1, F32);
       expect(Array.from(att.a)).toEqual([1, 0, 0.5, 0.5]);
       expect(Array.from(out.a)).toEqual([2, 3]);
     }
@@ -323,7 +354,7 @@ describe("scalar twins (the oracle) against hand-computed values", () => {
       const ids = alloc(2);
       new Int32Array(twins.memory.buffer, ids.ptr, 2).set([2, 0]);
       const out = alloc(4);
-      k.embed(out.ptr, wte.ptr, 0, wpe.ptr, ids.ptr, 0, 2, 2, EMBED_DTYPE.f32);
+      k.embed(out.ptr, wte.ptr, 0, wpe.ptr, ids.ptr, 0, 2, 2, F32);
       expect(Array.from(out.a)).toEqual([100.5, 200.25, 4, 6]);
     }
   });
@@ -349,7 +380,7 @@ describe("relaxed and baseline builds", () => {
       fill(at.q, T * 3 * C, 4);
       fill(at.kv, 2 * 9 * C, 5);
       const att = at.out + 4096;
-      k.attention(at.out, att, at.q, at.kv, at.kv + 9 * C * 4, T, 4, C, NH, 3 * C);
+      k.attention(at.out, att, at.q, 0, at.kv, 0, at.kv + 9 * C * 4, 0, T, 4, C, NH, 3 * C, F32);
       return { mm, att: Array.from(f.subarray(at.out / 4, at.out / 4 + T * C)) };
     };
     const a = run(base.kernels, base.memory);
