@@ -6,7 +6,9 @@
 // waits on another request or on the clock moving: production clocks stand still during
 // compute, and a request killed at its CPU limit leaves without running its finally blocks.
 // A staged model's forward pass goes down a pipeline of Durable Objects (src/stage/pipeline.ts)
-// and returns a promise: then a step is in flight across awaits, and drivers wait for it.
+// and returns a promise: then up to model.depth steps are in flight at once, each over other
+// sequences (micro-batches: the decoding sequences are shared out among them, and a prompt's
+// next chunk goes into the next step before the previous one is back), so every stage works.
 
 import type { LoadedModel } from "../model/loader.js";
 import type { GPT2, Segment } from "../model/gpt2.js";
@@ -35,8 +37,25 @@ export interface EngineModel {
     segs: Segment[],
     onLogits: (seg: number, t: number, logits: Float32Array) => void,
   ): void | Promise<void>;
-  /** The sequence in `slot` ended (finished, cancelled or failed): a pipeline frees it downstream. */
+  /**
+   * The sequence in `slot` ended (finished, cancelled or failed), and none of its rows are in
+   * flight: a pipeline frees it downstream.
+   */
   release?(slot: number): void;
+  /** Forward passes that may be in flight at once, each over other sequences (default 1). */
+  readonly depth?: number;
+}
+
+/** The sequences of one step and their segments, in the same order. */
+interface Step {
+  segs: Segment[];
+  owners: Sequence[];
+}
+
+/** A step whose forward pass is in flight (a pipelined model's), settled by endStep. */
+interface Inflight extends Step {
+  done: Promise<void>;
+  since: number;
 }
 
 /** A loaded model with the forward pass the engine drives. */
@@ -90,10 +109,13 @@ export class Engine<M extends EngineModel = GPT2> {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly freeSlots: number[];
-  /** Sequences of the step in progress; non-null outside a step only if that step was killed. */
-  private stepping: Sequence[] | null = null;
-  /** The step whose forward pass is in flight (a pipelined model's), settled by endStep. */
-  private inflight: { done: Promise<void>; since: number } | null = null;
+  /**
+   * The step whose synchronous part (the whole pass of a model in this isolate) is running;
+   * non-null outside it only if that step was killed.
+   */
+  private stepping: Step | null = null;
+  /** Steps whose forward pass is in flight (a pipelined model's), oldest first. */
+  private readonly inflight: Inflight[] = [];
   /**
    * Slots lent to withSlot jobs (nested jobs lend more), with the event-loop turn they were lent
    * in: jobs are synchronous, so slots still lent in an earlier turn belong to a killed job.
@@ -116,6 +138,11 @@ export class Engine<M extends EngineModel = GPT2> {
 
   get slots(): number {
     return this.lm.plan.slots;
+  }
+
+  /** Steps that may be in flight at once (the model's depth: a pipeline's stages). */
+  get depth(): number {
+    return this.lm.model.depth ?? 1;
   }
 
   /** Counters and occupancy for GET /v1/status. */
@@ -162,14 +189,13 @@ export class Engine<M extends EngineModel = GPT2> {
     const yieldFn = this.opts.yieldFn ?? defaultYield;
     try {
       for (;;) {
-        const pass = !seq.done && this.due() ? this.step() : undefined;
-        if (pass) await pass; // only a pipelined model's step is awaited
+        const started = !seq.done && this.due() ? this.step() : undefined;
         const events = seq.drain();
         if (events.length) await emit(events);
         if (seq.error) throw seq.error;
         if (seq.done && seq.events.length === 0) return seq.cancelled ? null : seq.finish;
         this.turns++;
-        await (this.inflight ? this.awaitInflight() : yieldFn());
+        await this.pause(started, yieldFn);
       }
     } finally {
       if (!seq.done) seq.cancelled = true; // the driver left (client gone): free the slot next step
@@ -184,21 +210,24 @@ export class Engine<M extends EngineModel = GPT2> {
    */
   async turn(): Promise<boolean> {
     this.turns++;
-    const pass = this.due() ? this.step() : undefined;
-    if (pass) await pass;
+    const started = this.due() ? this.step() : undefined;
     if (this.load === 0) return false;
-    await (this.inflight ? this.awaitInflight() : (this.opts.yieldFn ?? defaultYield)());
+    await this.pause(started, this.opts.yieldFn ?? defaultYield);
     return true;
   }
 
   /**
-   * Wait for the step in flight to end, or INFLIGHT_POLL_MS, whichever is first: the step belongs
-   * to the driver that started it, and a driver never depends on another request's promise alone.
+   * A driver's wait between turns: one event-loop turn after it started a step (its calls go
+   * out, and the next step may start at once) or when nothing is in flight; else until a step in
+   * flight ends or INFLIGHT_POLL_MS passes, whichever is first: a step belongs to the driver that
+   * started it, and a driver never depends on another request's promise alone.
    */
-  private awaitInflight(): Promise<void> {
+  private pause(started: void | Promise<void>, yieldFn: () => Promise<void>): Promise<void> {
+    if (started || this.inflight.length === 0) return yieldFn();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const poll = new Promise<void>((r) => (timer = setTimeout(r, INFLIGHT_POLL_MS)));
-    return Promise.race([this.inflight?.done, poll]).finally(() => clearTimeout(timer));
+    const ends = this.inflight.map((s) => s.done);
+    return Promise.race([...ends, poll]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -206,34 +235,42 @@ export class Engine<M extends EngineModel = GPT2> {
    * last step's tokens, so every stream gets each token as soon as it exists instead of a burst
    * per round of readers; but a reader that is slow to come back (a blocked write, a client gone)
    * holds the others for at most STEP_WAIT_MS, or STEP_WAIT_ROUNDS turns where time stands still,
-   * and one that has missed a whole step already holds nobody.
+   * and one that has missed a whole step already holds nobody. Sequences in flight hold nobody.
    */
   private due(): boolean {
-    if (this.inflight) {
-      if (performance.now() - this.inflight.since < INFLIGHT_LIMIT_MS) return false;
-      this.recoverInterruptedStep(); // its driver's request is gone and took the step with it
+    for (const s of this.inflight.slice()) {
+      // its driver's request is gone and took the step with it
+      if (performance.now() - s.since >= INFLIGHT_LIMIT_MS) this.abandon(s);
     }
+    if (this.inflight.length >= this.depth) return false;
     if (this.turns >= STEP_WAIT_ROUNDS * Math.max(1, this.running.length)) return true;
     if (performance.now() - this.lastStep >= STEP_WAIT_MS) return true;
-    return this.running.every((s) => s.done || s.events.length === 0 || s.unreadSteps > 1);
+    return this.running.every(
+      (s) => s.done || s.inflight > 0 || s.events.length === 0 || s.unreadSteps > 1,
+    );
   }
 
   /**
    * One engine step: retire, admit, one batched forward pass, sample. Synchronous for a model in
    * this isolate; a pipelined model's step returns a promise (never rejecting) that settles when
-   * its forward pass is back and sampled.
+   * its forward pass is back and sampled, and the next step may start meanwhile (up to depth).
    */
   step(): void | Promise<void> {
-    if (this.stepping && !this.inflight) this.recoverInterruptedStep();
-    if (this.inflight) return this.inflight.done;
+    if (this.stepping) this.recoverInterruptedStep();
+    if (this.inflight.length >= this.depth) return;
     this.retire();
     this.admit();
-    const { segs, owners } = this.schedule();
+    const step = this.schedule();
+    const { segs, owners } = step;
     if (segs.length === 0) return;
     this.stats.steps++;
-    // Cleared on every way out of the step except termination (a CPU-limit kill runs no
-    // finally): the next step then finds it set and fails these sequences (see above).
-    this.stepping = owners;
+    segs.forEach((s, i) => {
+      owners[i].inflight++;
+      owners[i].sent = s.pos0 + s.ids.length;
+    });
+    // Cleared on every way out of the synchronous part except termination (a CPU-limit kill
+    // runs no finally): the next step then finds it set and fails these sequences (see above).
+    this.stepping = step;
     let pass: void | Promise<void>;
     try {
       pass = this.lm.model.forward(segs, (si, t, logits) => {
@@ -244,18 +281,16 @@ export class Engine<M extends EngineModel = GPT2> {
         if (p >= s.req.prompt.length - 1) this.stats.tokens++;
       });
     } catch (e) {
-      return this.endStep(segs, owners, e);
+      return this.endStep(step, e);
     }
-    if (!pass) return this.endStep(segs, owners);
-    const inflight: { done: Promise<void>; since: number } = {
-      since: performance.now(),
-      done: pass.then(
-        (): void => this.endStep(segs, owners, undefined, inflight),
-        (e: unknown): void =>
-          this.endStep(segs, owners, e ?? new Error("forward failed"), inflight),
-      ),
-    };
-    this.inflight = inflight;
+    if (!pass) return this.endStep(step);
+    this.stepping = null;
+    const inflight: Inflight = { ...step, since: performance.now(), done: Promise.resolve() };
+    inflight.done = pass.then(
+      (): void => this.endStep(inflight),
+      (e: unknown): void => this.endStep(inflight, e ?? new Error("forward failed")),
+    );
+    this.inflight.push(inflight);
     return inflight.done;
   }
 
@@ -263,9 +298,12 @@ export class Engine<M extends EngineModel = GPT2> {
    * The end of a step: advance its sequences, or fail them if the forward pass threw. A pipelined
    * step that was given up on meanwhile (due) ends as nothing.
    */
-  private endStep(segs: Segment[], owners: Sequence[], error?: unknown, inflight?: object): void {
-    if (inflight && this.inflight !== inflight) return;
-    this.inflight = null;
+  private endStep(step: Step, error?: unknown): void {
+    if (this.stepping === step) this.stepping = null;
+    else if (!this.inflight.includes(step as Inflight)) return;
+    else this.inflight.splice(this.inflight.indexOf(step as Inflight), 1);
+    const { segs, owners } = step;
+    for (const s of owners) s.inflight--;
     if (error === undefined) {
       segs.forEach((s, i) => {
         owners[i].pos += s.ids.length;
@@ -276,10 +314,9 @@ export class Engine<M extends EngineModel = GPT2> {
       const err = error instanceof Error ? error : new Error(String(error));
       for (const s of owners) s.error = err;
     }
-    this.stepping = null;
     this.lastStep = performance.now(); // readers get STEP_WAIT_MS from the end of the step
     this.turns = 0;
-    this.expireUnread();
+    this.expireUnread(owners);
   }
 
   /**
@@ -287,20 +324,33 @@ export class Engine<M extends EngineModel = GPT2> {
    * its KV caches are half written. Fail its sequences and carry on with everyone else's.
    */
   private recoverInterruptedStep(): void {
+    const step = this.stepping!;
+    this.stepping = null;
+    this.abandon(step);
+  }
+
+  /** Give up on a step that will never end: fail its sequences, so their slots can be freed. */
+  private abandon(step: Step): void {
+    const i = this.inflight.indexOf(step as Inflight);
+    if (i >= 0) this.inflight.splice(i, 1);
     const err = new SequenceAbandonedError(
       "Generation was interrupted: the engine step computing this sequence was cut off " +
         "(a request hit its CPU limit). Retry the request.",
     );
-    for (const s of this.stepping ?? []) if (!s.done) s.error = err;
-    this.stepping = null;
-    this.inflight = null;
+    for (const s of step.owners) {
+      s.inflight--;
+      if (!s.done) s.error = err;
+    }
     this.stats.interrupted++;
   }
 
-  /** Fail sequences whose tokens nobody has taken for unreadStepLimit steps, freeing their slots. */
-  private expireUnread(): void {
+  /**
+   * Fail sequences whose tokens nobody has taken for unreadStepLimit of their steps, freeing
+   * their slots.
+   */
+  private expireUnread(owners: Sequence[]): void {
     const limit = this.opts.unreadStepLimit ?? UNREAD_STEP_LIMIT;
-    for (const s of this.running) {
+    for (const s of owners) {
       if (s.done || s.events.length === 0) continue;
       if (++s.unreadSteps < limit) continue;
       s.error = new SequenceAbandonedError(
@@ -315,7 +365,7 @@ export class Engine<M extends EngineModel = GPT2> {
    * Throws EngineSaturatedError when every slot is taken. The slot is free again on return.
    */
   withSlot<T>(job: (slot: number) => T): T {
-    if (this.stepping && !this.inflight) this.recoverInterruptedStep();
+    if (this.stepping) this.recoverInterruptedStep();
     const turn = this.currentTurn();
     if (this.lent.turn !== turn) {
       this.freeSlots.push(...this.lent.slots); // lent by jobs killed mid-run
@@ -344,11 +394,15 @@ export class Engine<M extends EngineModel = GPT2> {
     return this.turnToken;
   }
 
-  /** Free the slots of finished, cancelled or failed sequences; drop cancelled waiters. */
+  /**
+   * Free the slots of finished, cancelled or failed sequences once none of their rows are in
+   * flight (a slot taken anew meanwhile would get the old rows' keys and values); drop cancelled
+   * waiters.
+   */
   private retire(): void {
     for (let i = this.running.length - 1; i >= 0; i--) {
       const s = this.running[i];
-      if (s.done) {
+      if (s.done && s.inflight === 0) {
         this.running.splice(i, 1);
         this.freeSlots.push(s.slot);
         this.lm.model.release?.(s.slot);
@@ -363,30 +417,39 @@ export class Engine<M extends EngineModel = GPT2> {
     while (this.waiting.length && this.freeSlots.length) {
       const s = this.waiting.shift()!;
       s.slot = this.freeSlots.pop()!;
-      s.pos = 0;
+      s.pos = s.sent = 0;
       this.running.push(s);
     }
   }
 
-  /** Decode rows first (one per running sequence), then prefill chunks in arrival order. */
-  private schedule(): { segs: Segment[]; owners: Sequence[] } {
+  /**
+   * Decode rows first (one per running sequence not in flight), then prefill chunks in arrival
+   * order. With depth D, a step takes a D-th of the decoding sequences, so D steps in flight
+   * hold them all; a prompt's next chunk may go while its previous one is still in flight.
+   */
+  private schedule(): Step {
     const segs: Segment[] = [];
     const owners: Sequence[] = [];
     let rows = this.lm.plan.rows;
+    const decoding = this.running.filter((s) => !s.prefilling && !s.done).length;
+    let share = Math.ceil(decoding / this.depth);
     for (const s of this.running) {
-      if (s.prefilling || s.done || s.pos >= s.tokens.length) continue;
+      if (share === 0) break;
+      if (s.prefilling || s.done || s.inflight > 0 || s.pos >= s.tokens.length) continue;
       segs.push({ slot: s.slot, pos0: s.pos, ids: [s.tokens[s.pos]], logits: "last" });
       owners.push(s);
       rows--;
+      share--;
     }
     let budget = Math.min(rows, this.opts.prefillChunk);
     for (const s of this.running) {
-      if (!s.prefilling || s.done || budget <= 0) continue;
-      const T = Math.min(s.req.prompt.length - s.pos, budget);
-      const ids = s.req.prompt.slice(s.pos, s.pos + T);
-      const last = s.pos + T - 1;
+      const P = s.req.prompt.length;
+      if (s.sent >= P || s.done || budget <= 0) continue;
+      const T = Math.min(P - s.sent, budget);
+      const ids = s.req.prompt.slice(s.sent, s.sent + T);
+      const last = s.sent + T - 1;
       const logits = s.req.echoLogprobs ? "all" : s.wantsLogits(last) ? "last" : "none";
-      segs.push({ slot: s.slot, pos0: s.pos, ids, logits });
+      segs.push({ slot: s.slot, pos0: s.sent, ids, logits });
       owners.push(s);
       budget -= T;
     }

@@ -41,6 +41,10 @@ export class Sequence {
   slot = -1;
   /** Tokens whose keys and values are in the slot's cache (positions 0..pos-1). */
   pos = 0;
+  /** Tokens handed to a forward pass (pos.. are in flight, a pipelined model's). */
+  sent = 0;
+  /** Forward passes in flight holding rows of this sequence: its slot stays taken meanwhile. */
+  inflight = 0;
   /** Prompt followed by generated tokens. */
   readonly tokens: number[];
   generated = 0;

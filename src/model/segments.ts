@@ -36,3 +36,24 @@ export function logitRows(segs: Segment[]): [seg: number, t: number, row: number
   });
   return want;
 }
+
+/**
+ * The rows that need logits as one-row segments, for logitsFrom over only those rows
+ * ([K][C], in logitRows order, e.g. what the last stage of a pipeline sends back): `rows` are
+ * their rows in the call, `at` the [segment, t] each stands for.
+ */
+export function logitSegments(segs: Segment[]): {
+  segs: Segment[];
+  rows: number[];
+  at: [seg: number, t: number][];
+} {
+  const want = logitRows(segs);
+  return {
+    segs: want.map(([si, t]) => {
+      const s = segs[si];
+      return { slot: s.slot, pos0: s.pos0 + t, ids: [s.ids[t]], logits: "last" as const };
+    }),
+    rows: want.map(([, , r]) => r),
+    at: want.map(([si, t]) => [si, t]),
+  };
+}

@@ -23,6 +23,11 @@ export class StageLayers {
     slots.adopt(b.epoch);
     for (const id of b.free) slots.release(id);
     if (!b.segs.length) return { rows: new Float32Array(0), ms: 0 };
+    const B = b.segs.reduce((n, s) => n + s.n, 0);
+    if (b.keep?.some((r) => !(r >= 0 && r < B))) {
+      const message = `Pipeline stage ${this.index} was asked for rows ${b.keep} of ${B}.`;
+      return { fault: { code: "stage_unavailable", message } };
+    }
     const placed = slots.place(b.segs);
     if ("unknown" in placed) return placed;
     if ("full" in placed) {
@@ -36,11 +41,19 @@ export class StageLayers {
       logits: "none" as const,
     }));
     const t0 = performance.now();
-    const rows = this.lm.model.forwardLayers(segs, b.rows).slice();
+    const x = this.lm.model.forwardLayers(segs, b.rows); // [B][C], a view of this stage's memory
+    const rows = b.keep ? gather(x, b.keep, this.lm.manifest.config.n_embd) : x.slice();
     const ms = performance.now() - t0;
     slots.advance(b.segs);
     this.stats.calls++;
     this.stats.computeMs += ms;
     return { rows, ms };
   }
+}
+
+/** Rows `keep` of x [B][C], in that order: [keep.length][C]. */
+function gather(x: Float32Array, keep: number[], C: number): Float32Array {
+  const out = new Float32Array(keep.length * C);
+  keep.forEach((r, i) => out.set(x.subarray(r * C, (r + 1) * C), i * C));
+  return out;
 }

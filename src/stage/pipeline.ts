@@ -1,15 +1,20 @@
 // The forward pass of a staged model as the first stage's engine runs it: this stage's layers
 // here (it embeds), the rows down every later stage in turn (one RPC each, Float32Array rows),
-// then ln_f and the unembedding here on the last stage's rows. It keeps each slot's token ids,
-// so a stage that lost a sequence's KV cache (evicted, back empty) is re-prefilled from them,
-// and tells the later stages which sequences ended so they free their slots.
+// then ln_f and the unembedding here on the rows the last stage sends back (only those that
+// need logits). It keeps each slot's token ids, so a stage that lost a sequence's KV cache
+// (evicted, back empty) is re-prefilled from them, and tells the later stages which sequences
+// ended so they free their slots.
 //
 // The first stage calls each later stage and gets the rows back (a star, not a chain): every
-// fault surfaces here, where the token ids are. Micro-batches in flight (stage k on one batch
-// while stage k-1 runs the next) are not built yet: one batch is in the pipeline at a time.
+// fault surfaces here, where the token ids are. Several batches are in flight at once (up to
+// `depth`, one per stage by default): each later stage has a lane, its calls one at a time in
+// the order the batches were computed here, so while stage k runs batch b, stage k-1 runs
+// b+1 and this stage computes b+2. A sequence's positions reach every stage in order (a
+// prompt's prefill chunks go down one after another), because every lane keeps that order.
 
 import type { EngineModel } from "../engine/engine.js";
 import type { GPT2, Segment } from "../model/gpt2.js";
+import { logitRows, logitSegments } from "../model/segments.js";
 import { StageError, type StageAnswer, type StageBatch, type StageSegment } from "./protocol.js";
 
 /** A later stage as the first stage reaches it (stage.ts: an RPC stub with timeout and retry). */
@@ -29,6 +34,8 @@ export interface HopStats {
 export class Pipeline implements EngineModel {
   /** This instance: later stages drop the sequences of any earlier one when they see a new one. */
   readonly epoch = crypto.randomUUID();
+  /** Forward passes in flight at once, each over other sequences (the engine splits its batch). */
+  readonly depth: number;
   /** Per slot: the id of its sequence in the later stages (-1: none), and its token ids so far. */
   private readonly seqOf: number[];
   private readonly history: number[][];
@@ -36,12 +43,10 @@ export class Pipeline implements EngineModel {
   /** Per later stage, ended sequences it still holds: sent with its next call, or on their own. */
   private readonly freed: number[][];
   private flushing = false;
-  /** A forward pass is in flight: slots released meanwhile wait for it (it may replay them). */
-  private forwarding = false;
-  private deferred: number[] = [];
-  /** Calls down the pipeline, one at a time (a batch, a replay, a flush of frees). */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Per later stage, the last of the calls queued to it: each runs after the one before. */
+  private readonly lanes: Promise<unknown>[];
   readonly hops: HopStats[];
+  /** Sequences re-prefilled into a stage that had lost them. */
   replays = 0;
 
   constructor(
@@ -49,35 +54,40 @@ export class Pipeline implements EngineModel {
     private readonly model: GPT2,
     private readonly stages: StageLink[],
     slots: number,
+    /** Batches in flight at once; default one per stage, this one included (1: one at a time). */
+    depth = stages.length + 1,
   ) {
+    if (!stages.length) throw new Error("a pipeline needs a stage after the first");
+    this.depth = depth;
     this.seqOf = new Array(slots).fill(-1);
     this.history = Array.from({ length: slots }, () => []);
     this.hops = stages.map((s) => ({ stage: s.index, calls: 0, ms: 0, computeMs: 0 }));
     this.freed = stages.map(() => []);
+    this.lanes = stages.map(() => Promise.resolve());
   }
 
+  /**
+   * One batch: this stage's layers now, then down the lanes; resolves once its logits are out.
+   * The engine never puts a sequence's rows in a batch before its rows in an earlier one have
+   * been sent (decode) or are at least computed here (the next chunk of a prompt).
+   */
   forward(
     segs: Segment[],
     onLogits: (seg: number, t: number, logits: Float32Array) => void,
   ): Promise<void> {
     const batch = this.track(segs);
     const x = this.model.forwardLayers(segs).slice(); // a copy: x is overwritten by the next call
-    this.forwarding = true;
-    return this.serial(async () => {
-      try {
-        let rows: Float32Array = x;
-        for (const link of this.stages) rows = await this.hop(link, segs, batch, rows);
-        this.model.logitsFrom(segs, rows, onLogits);
-      } finally {
-        this.forwarding = false;
-        for (const slot of this.deferred.splice(0)) this.release(slot);
-      }
+    const keep = logitRows(segs).map(([, , row]) => row);
+    return this.down(segs, batch, x, keep).then((rows) => {
+      if (!keep.length) return;
+      // ln_f and the unembedding of the rows the last stage sent back, as one-row segments
+      const one = logitSegments(segs);
+      this.model.logitsFrom(one.segs, rows, (i, _t, l) => onLogits(one.at[i][0], one.at[i][1], l));
     });
   }
 
-  /** The sequence in `slot` ended: its later stages free it with the next call down. */
+  /** The sequence in `slot` ended (none of its rows in flight): later stages free it next call. */
   release(slot: number): void {
-    if (this.forwarding) return void this.deferred.push(slot); // its token ids may be replayed
     if (this.seqOf[slot] < 0) return;
     this.end(this.seqOf[slot]);
     this.seqOf[slot] = -1;
@@ -108,49 +118,67 @@ export class Pipeline implements EngineModel {
     for (const f of this.freed) f.push(id);
   }
 
-  /** Run `job` after every call already queued down the pipeline. */
-  private serial<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(job);
-    this.queue = run.catch(() => {});
+  /** The batch through every later stage's lane; the last sends back only the rows in `keep`. */
+  private async down(
+    segs: Segment[],
+    batch: StageSegment[],
+    x: Float32Array,
+    keep: number[],
+  ): Promise<Float32Array> {
+    let rows = x;
+    for (let k = 0; k < this.stages.length; k++) {
+      const input = rows;
+      const last = k === this.stages.length - 1;
+      rows = await this.inLane(k, () => this.hop(k, segs, batch, input, last ? keep : undefined));
+    }
+    return rows;
+  }
+
+  /** Run `job` on stage k's lane: after every call queued to that stage before it. */
+  private inLane<T>(k: number, job: () => Promise<T>): Promise<T> {
+    const run = this.lanes[k].then(job);
+    this.lanes[k] = run.catch(() => {});
     return run;
   }
 
   /**
-   * One later stage's output for these rows. A stage that lost some of the sequences gets their
+   * Later stage k's output for these rows. A stage that lost some of the sequences gets their
    * earlier positions re-prefilled through the whole pipeline, then the same rows again.
    */
   private async hop(
-    link: StageLink,
+    k: number,
     segs: Segment[],
     batch: StageSegment[],
     rows: Float32Array,
+    keep: number[] | undefined,
     replayed = false,
   ): Promise<Float32Array> {
-    const answer = await this.call(link, batch, rows);
+    const answer = await this.call(k, batch, rows, keep);
     if ("rows" in answer) return answer.rows;
     if ("fault" in answer) throw new StageError(answer.fault);
     if (replayed) {
-      const message = `stage ${link.index} lost sequences ${answer.unknown} again right after they were re-prefilled`;
+      const message = `stage ${this.stages[k].index} lost sequences ${answer.unknown} again right after they were re-prefilled`;
       throw new StageError({ code: "stage_unavailable", message });
     }
     await this.replay(segs, batch, new Set(answer.unknown));
-    return this.hop(link, segs, batch, rows, true);
+    return this.hop(k, segs, batch, rows, keep, true);
   }
 
   /**
-   * One call down, carrying the pending frees (kept for the next call if this one fails); the
-   * round trip counts in hops unless it carries frees only.
+   * One call to later stage k, carrying its pending frees (kept for the next call if this one
+   * fails); the round trip counts in hops unless it carries frees only.
    */
   private async call(
-    link: StageLink,
+    k: number,
     segs: StageSegment[],
     rows: Float32Array,
+    keep?: number[],
   ): Promise<StageAnswer> {
-    const k = this.stages.indexOf(link);
     const free = this.freed[k].splice(0);
     const t0 = performance.now();
     try {
-      const answer = await link.forward({ epoch: this.epoch, free, segs, rows });
+      const batch: StageBatch = { epoch: this.epoch, free, segs, rows, ...(keep && { keep }) };
+      const answer = await this.stages[k].forward(batch);
       if (segs.length && "rows" in answer) {
         const hop = this.hops[k];
         hop.calls++;
@@ -166,11 +194,12 @@ export class Pipeline implements EngineModel {
 
   /**
    * Re-prefill the sequences in `lost`: positions 0..pos0-1 of their segment in this batch, from
-   * the token ids kept here, through every stage (this one rewrites its cache with the same
-   * values), in calls of at most plan.rows rows. No logits: they were all sampled before.
+   * the token ids kept here, through every stage (the others rewrite their caches with the same
+   * values), in calls of at most plan.rows rows. No logits: they were all sampled before. The
+   * calls go straight to the stages, not through the lanes: the batch that needs them holds one.
    */
   private async replay(segs: Segment[], batch: StageSegment[], lost: Set<number>): Promise<void> {
-    this.replays++;
+    this.replays += lost.size;
     const R = this.model.plan.rows;
     const pieces: { seg: Segment; down: StageSegment }[] = [];
     batch.forEach((b, i) => {
@@ -194,11 +223,12 @@ export class Pipeline implements EngineModel {
       const chunk = call.map((c) => c.seg);
       const down = call.map((c) => c.down);
       let rows: Float32Array = this.model.forwardLayers(chunk).slice();
-      for (const link of this.stages) {
-        const answer = await this.call(link, down, rows);
+      for (let k = 0; k < this.stages.length; k++) {
+        const last = k === this.stages.length - 1;
+        const answer = await this.call(k, down, rows, last ? [] : undefined);
         if (!("rows" in answer)) {
           const why = "fault" in answer ? answer.fault.message : `lost ${answer.unknown}`;
-          const message = `stage ${link.index} failed while re-prefilling: ${why}`;
+          const message = `stage ${this.stages[k].index} failed while re-prefilling: ${why}`;
           throw new StageError({ code: "stage_unavailable", message });
         }
         rows = answer.rows;
@@ -206,15 +236,13 @@ export class Pipeline implements EngineModel {
     }
   }
 
-  /** Send pending frees down on their own, once the calls queued before them are done. */
-  private flush(): Promise<void> {
-    return this.serial(async () => {
-      this.flushing = false;
-      const none = new Float32Array(0);
-      // a stage that misses them gets them again with its next call (call() keeps them)
-      await Promise.allSettled(
-        this.stages.map((l, k) => this.freed[k].length && this.call(l, [], none)),
-      );
-    }).catch(() => {});
+  /** Send pending frees down on their own (no sequence they name has rows in flight). */
+  private async flush(): Promise<void> {
+    this.flushing = false;
+    const none = new Float32Array(0);
+    // a stage that misses them gets them again with its next call (call() keeps them)
+    await Promise.allSettled(
+      this.stages.map((_, k) => this.freed[k].length && this.call(k, [], none)),
+    );
   }
 }

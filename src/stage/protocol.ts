@@ -14,17 +14,20 @@ export interface StageSegment {
 /**
  * One forward call of a stage after the first. epoch names the first stage's instance: a new
  * one means every sequence of an older one is gone. `free` lists sequences that ended, freed
- * before the segments run; rows is the previous stage's output [B][C], segment order.
+ * before the segments run; rows is the previous stage's output [B][C], segment order. `keep`
+ * (the last stage's call) lists the output rows to send back, those that need logits; without
+ * it every row goes back, as the next stage's input.
  */
 export interface StageBatch {
   epoch: string;
   free: number[];
   segs: StageSegment[];
   rows: Float32Array;
+  keep?: number[];
 }
 
 /**
- * A stage's answer: its output rows [B][C] (and the ms its layers took); or the sequences it
+ * A stage's answer: its output rows [B][C], or [keep.length][C] (and the ms its layers took); or the sequences it
  * holds no KV for (it was evicted and came back empty, or never saw their start), which the
  * first stage re-prefills; or a fault.
  */

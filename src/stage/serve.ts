@@ -24,7 +24,8 @@ export function serveSequence(
   const line = (events: Sequence["events"], end?: { fault?: Fault }) =>
     writer.write(
       encodeLine({
-        step: engine.stats.steps,
+        // rounds, not steps: with depth micro-batches a sequence is in one step of every depth
+        step: Math.floor(engine.stats.steps / engine.depth),
         events,
         finish: seq.finish,
         ...(end ? { end: true, ...end } : {}),

@@ -126,7 +126,7 @@ describe("Engine over a pipeline of 3 stages", () => {
     );
     expect(evicted).toBe(2);
     expect(got).toEqual(want);
-    expect((e.lm.model as Pipeline).replays).toBe(2);
+    expect((e.lm.model as Pipeline).replays).toBe(4); // both sequences, twice
   });
 
   it("Should free a cancelled sequence's slot in every stage within a step", async () => {
@@ -140,7 +140,7 @@ describe("Engine over a pipeline of 3 stages", () => {
     expect(stages.used).toEqual([2, 2]);
     a.cancelled = true;
     await runs[0];
-    for (let i = 0; i < 20 && stages.used[1] !== 1; i++) await immediate();
+    for (let i = 0; i < 20 && stages.used.some((u) => u !== 1); i++) await immediate();
     expect(stages.used).toEqual([1, 1]);
     b.cancelled = true;
     await runs[1];
