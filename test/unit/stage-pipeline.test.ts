@@ -3,82 +3,21 @@
 // to the unstaged engine's, batched and queued; a stage that comes back empty mid-generation
 // re-prefilled from the first stage's token ids; ended sequences freed in every stage.
 
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import type { GenerationRequest } from "../../src/engine/sequence.js";
-import { loadKernelModule } from "../../src/kernels/node.js";
-import { loadModel, type LoadedModel } from "../../src/model/loader.js";
-import type { Manifest } from "../../src/model/manifest.js";
-import { stageManifest, stagePlanOptions } from "../../src/model/stages.js";
+import type { LoadedModel } from "../../src/model/loader.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
-import { StageLayers } from "../../src/stage/layers.js";
 import { Pipeline, type StageLink } from "../../src/stage/pipeline.js";
-import type { StageBatch } from "../../src/stage/protocol.js";
-import { convertCheckpoint } from "../../weights/convert.js";
-import { modelDirStore } from "../helpers/fs-store.js";
 import { generate, PROMPTS } from "./helpers/generate.js";
-import { SOURCE_DIR } from "../setup/paths.js";
+import { immediate, loadStaged, LocalStages, pipelined } from "./helpers/local-stages.js";
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stage-pipeline-"));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const immediate = () => new Promise<void>((r) => setImmediate(r));
-
-let m: Manifest;
 let whole: LoadedModel;
 let parts: LoadedModel[];
 
 beforeAll(async () => {
-  const stages = { count: 3, slots: 4, context: 128 };
-  m = convertCheckpoint(SOURCE_DIR, tmp, { name: "staged", stages }).manifest;
-  const store = modelDirStore(tmp, m.name);
-  const opts = { ...stagePlanOptions(m.stages!), kernels: loadKernelModule(), cache: null };
-  const load = (manifest: Manifest) => loadModel(store, m.name, { ...opts, manifest });
-  whole = await load(m);
-  parts = await Promise.all(m.stages!.list.map((_, i) => load(stageManifest(m, i))));
+  ({ whole, parts } = await loadStaged());
 });
-
-/** Later stages in this process; evict() empties one as the platform would (memory too). */
-class LocalStages {
-  readonly layers: StageLayers[];
-  calls = 0;
-  /** Runs as stage i's call arrives, before it is served. */
-  onCall?: (i: number) => void;
-  constructor() {
-    this.layers = parts.slice(1).map((lm, i) => new StageLayers(lm, i + 1));
-  }
-  links(): StageLink[] {
-    return this.layers.map((_, i) => ({
-      index: i + 1,
-      forward: async (b: StageBatch) => {
-        this.calls++;
-        this.onCall?.(i + 1);
-        await immediate(); // an RPC: other drivers run meanwhile
-        return this.layers[i].forward(structuredClone(b));
-      },
-    }));
-  }
-  evict(i: number): void {
-    const lm = this.layers[i - 1].lm;
-    new Uint8Array(lm.kernels.memory.buffer, lm.plan.kv, lm.plan.slots * lm.plan.kvSlotBytes).fill(
-      0,
-    );
-    this.layers[i - 1] = new StageLayers(lm, i);
-  }
-  get used(): number[] {
-    return this.layers.map((l) => l.slots.used);
-  }
-}
-
-function pipelined(stages: LocalStages) {
-  const pipeline = new Pipeline(parts[0].model, stages.links(), parts[0].plan.slots);
-  return new Engine(
-    { ...parts[0], model: pipeline },
-    { maxQueue: 64, prefillChunk: 16, yieldFn: immediate },
-  );
-}
 
 const unstaged = () => new Engine(whole, { maxQueue: 64, prefillChunk: 16, yieldFn: immediate });
 
@@ -100,7 +39,7 @@ describe("Engine over a pipeline of 3 stages", () => {
   it("Should generate the unstaged model's greedy tokens, 6 prompts at once in 4 slots", async () => {
     const want = [];
     for (const p of prompts) want.push(await generate(unstaged(), greedy(p)));
-    const stages = new LocalStages();
+    const stages = new LocalStages(parts);
     const e = pipelined(stages);
     const got = await Promise.all(prompts.map((p) => generate(e, greedy(p))));
     expect(got).toEqual(want);
@@ -112,7 +51,7 @@ describe("Engine over a pipeline of 3 stages", () => {
     const reqs = [greedy(prompts[1], 40), greedy(prompts[3], 40)];
     const e0 = unstaged(); // one engine: two would share the model's KV slots
     const want = await Promise.all(reqs.map((r) => generate(e0, r)));
-    const stages = new LocalStages();
+    const stages = new LocalStages(parts);
     const e = pipelined(stages);
     let evicted = 0;
     const got = await Promise.all(
@@ -130,7 +69,7 @@ describe("Engine over a pipeline of 3 stages", () => {
   });
 
   it("Should free a cancelled sequence's slot in every stage within a step", async () => {
-    const stages = new LocalStages();
+    const stages = new LocalStages(parts);
     const e = pipelined(stages);
     const a = e.submit(greedy(prompts[0], 200));
     const b = e.submit(greedy(prompts[5], 200));
@@ -153,7 +92,7 @@ describe("Engine over a pipeline of 3 stages", () => {
   it("Should re-prefill the others when a stage is evicted in the step that cancels a sequence", async () => {
     const e0 = unstaged();
     const want = await generate(e0, greedy(prompts[2], 30));
-    const stages = new LocalStages();
+    const stages = new LocalStages(parts);
     const e = pipelined(stages);
     const gone = e.submit(greedy(prompts[1], 200));
     let tokens = 0;
@@ -177,7 +116,7 @@ describe("Engine over a pipeline of 3 stages", () => {
   });
 
   it("Should fail the step's sequences with the stage's fault and serve the next request", async () => {
-    const stages = new LocalStages();
+    const stages = new LocalStages(parts);
     const links = stages.links();
     let down = true;
     const flaky: StageLink = {
