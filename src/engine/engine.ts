@@ -227,7 +227,11 @@ export class Engine<M extends EngineModel = GPT2> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const poll = new Promise<void>((r) => (timer = setTimeout(r, INFLIGHT_POLL_MS)));
     const ends = this.inflight.map((s) => s.done);
-    return Promise.race([...ends, poll]).finally(() => clearTimeout(timer));
+    // then one turn more: the batches the step's end let go down (microtasks) go out first,
+    // before a driver starts computing the next step
+    return Promise.race([...ends, poll])
+      .finally(() => clearTimeout(timer))
+      .then(yieldFn);
   }
 
   /**
@@ -317,6 +321,9 @@ export class Engine<M extends EngineModel = GPT2> {
     this.lastStep = performance.now(); // readers get STEP_WAIT_MS from the end of the step
     this.turns = 0;
     this.expireUnread(owners);
+    // a sequence whose driver left while its rows were in flight is freed now, not whenever
+    // the next request comes (every stage holds it until then)
+    this.retire();
   }
 
   /**

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { Engine } from "../../../src/engine/engine.js";
 import { loadKernelModule } from "../../../src/kernels/node.js";
+import type { GPT2 } from "../../../src/model/gpt2.js";
 import { loadModel, type LoadedModel } from "../../../src/model/loader.js";
 import type { Manifest } from "../../../src/model/manifest.js";
 import { stageManifest, stagePlanOptions } from "../../../src/model/stages.js";
@@ -21,11 +22,11 @@ import { SOURCE_DIR } from "../../setup/paths.js";
 export const immediate = () => new Promise<void>((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The tiny model whole, and cut into 3 stages of 4 slots at context 128, each in its memory. */
-export async function loadStaged(): Promise<{ whole: LoadedModel; parts: LoadedModel[] }> {
+/** The tiny model whole, and cut into 3 stages of `slots` slots at context 128, each in its memory. */
+export async function loadStaged(slots = 4): Promise<{ whole: LoadedModel; parts: LoadedModel[] }> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "local-stages-"));
   try {
-    const stages = { count: 3, slots: 4, context: 128 };
+    const stages = { count: 3, slots, context: 128 };
     const m = convertCheckpoint(SOURCE_DIR, tmp, { name: "staged", stages }).manifest;
     const store = modelDirStore(tmp, m.name);
     const opts = { ...stagePlanOptions(m.stages!), kernels: loadKernelModule(), cache: null };
@@ -111,12 +112,23 @@ export class LocalStages {
 /** The engine of the first stage over these stages, `depth` batches in flight (default 3). */
 export function pipelined(
   stages: LocalStages,
-  opts: { depth?: number; prefillChunk?: number; maxQueue?: number } = {},
+  opts: {
+    depth?: number;
+    prefillChunk?: number;
+    maxQueue?: number;
+    model?: GPT2;
+    yieldFn?: () => Promise<void>;
+  } = {},
 ): Engine<Pipeline> {
   const first = stages.parts[0];
-  const pipeline = new Pipeline(first.model, stages.links(), first.plan.slots, opts.depth);
+  const model = opts.model ?? first.model;
+  const pipeline = new Pipeline(model, stages.links(), first.plan.slots, opts.depth);
   return new Engine(
     { ...first, model: pipeline },
-    { maxQueue: opts.maxQueue ?? 64, prefillChunk: opts.prefillChunk ?? 16, yieldFn: immediate },
+    {
+      maxQueue: opts.maxQueue ?? 64,
+      prefillChunk: opts.prefillChunk ?? 16,
+      yieldFn: opts.yieldFn ?? immediate,
+    },
   );
 }
