@@ -23,6 +23,17 @@ export interface StageLink {
   forward(batch: StageBatch): Promise<StageAnswer>;
 }
 
+/**
+ * A later stage's calls, one at a time: the last one queued, how many were queued, and the
+ * failure of the stage that fails every call queued up to `failedUpTo` without making it.
+ */
+interface Lane {
+  tail: Promise<unknown>;
+  queued: number;
+  failedUpTo: number;
+  failure?: unknown;
+}
+
 /** Round trips to one later stage: count, and total ms of the call and of its compute inside. */
 export interface HopStats {
   stage: number;
@@ -43,8 +54,8 @@ export class Pipeline implements EngineModel {
   /** Per later stage, ended sequences it still holds: sent with its next call, or on their own. */
   private readonly freed: number[][];
   private flushing = false;
-  /** Per later stage, the last of the calls queued to it: each runs after the one before. */
-  private readonly lanes: Promise<unknown>[];
+  /** Per later stage, its calls in the order the batches were computed here. */
+  private readonly lanes: Lane[];
   readonly hops: HopStats[];
   /** Sequences re-prefilled into a stage that had lost them. */
   replays = 0;
@@ -63,7 +74,7 @@ export class Pipeline implements EngineModel {
     this.history = Array.from({ length: slots }, () => []);
     this.hops = stages.map((s) => ({ stage: s.index, calls: 0, ms: 0, computeMs: 0 }));
     this.freed = stages.map(() => []);
-    this.lanes = stages.map(() => Promise.resolve());
+    this.lanes = stages.map(() => ({ tail: Promise.resolve(), queued: 0, failedUpTo: 0 }));
   }
 
   /**
@@ -134,10 +145,19 @@ export class Pipeline implements EngineModel {
     return rows;
   }
 
-  /** Run `job` on stage k's lane: after every call queued to that stage before it. */
+  /**
+   * Run `job` on stage k's lane, after every call queued to that stage before it; or fail it at
+   * once if the stage failed to answer a call meanwhile (it timed out, retry included, or is
+   * unreachable): a batch waits on a stage that does not answer for one timeout, not one each.
+   */
   private inLane<T>(k: number, job: () => Promise<T>): Promise<T> {
-    const run = this.lanes[k].then(job);
-    this.lanes[k] = run.catch(() => {});
+    const lane = this.lanes[k];
+    const ticket = ++lane.queued;
+    const run = lane.tail.then(() => {
+      if (ticket <= lane.failedUpTo) throw lane.failure;
+      return job();
+    });
+    lane.tail = run.catch(() => {});
     return run;
   }
 
@@ -188,6 +208,9 @@ export class Pipeline implements EngineModel {
       return answer;
     } catch (e) {
       this.freed[k].push(...free);
+      // no answer (links.ts gave up): the batches waiting for this stage fail with this one
+      const lane = this.lanes[k];
+      [lane.failedUpTo, lane.failure] = [lane.queued, e];
       throw e;
     }
   }
