@@ -56,6 +56,8 @@ interface Step {
 interface Inflight extends Step {
   done: Promise<void>;
   since: number;
+  /** Given up on (due): its sequences have failed; their slots wait for it to settle. */
+  abandoned?: true;
 }
 
 /** A loaded model with the forward pass the engine drives. */
@@ -300,14 +302,14 @@ export class Engine<M extends EngineModel = GPT2> {
 
   /**
    * The end of a step: advance its sequences, or fail them if the forward pass threw. A pipelined
-   * step that was given up on meanwhile (due) ends as nothing.
+   * step that was given up on meanwhile (due) only lets its sequences' slots go.
    */
-  private endStep(step: Step, error?: unknown): void {
-    if (this.stepping === step) this.stepping = null;
-    else if (!this.inflight.includes(step as Inflight)) return;
-    else this.inflight.splice(this.inflight.indexOf(step as Inflight), 1);
+  private endStep(step: Step | Inflight, error?: unknown): void {
     const { segs, owners } = step;
     for (const s of owners) s.inflight--;
+    if ("abandoned" in step) return this.retire();
+    if (this.stepping === step) this.stepping = null;
+    else this.inflight.splice(this.inflight.indexOf(step as Inflight), 1);
     if (error === undefined) {
       segs.forEach((s, i) => {
         owners[i].pos += s.ids.length;
@@ -336,18 +338,22 @@ export class Engine<M extends EngineModel = GPT2> {
     this.abandon(step);
   }
 
-  /** Give up on a step that will never end: fail its sequences, so their slots can be freed. */
-  private abandon(step: Step): void {
+  /**
+   * Give up on a step that never returned or is in flight for too long: fail its sequences. A
+   * killed step's slots are free at once; a step in flight keeps them until it settles, if ever
+   * (the pipeline may still write their rows: a new sequence must not get them meanwhile).
+   */
+  private abandon(step: Step | Inflight): void {
     const i = this.inflight.indexOf(step as Inflight);
-    if (i >= 0) this.inflight.splice(i, 1);
+    if (i >= 0) {
+      this.inflight.splice(i, 1);
+      (step as Inflight).abandoned = true;
+    } else for (const s of step.owners) s.inflight--;
     const err = new SequenceAbandonedError(
       "Generation was interrupted: the engine step computing this sequence was cut off " +
         "(a request hit its CPU limit). Retry the request.",
     );
-    for (const s of step.owners) {
-      s.inflight--;
-      if (!s.done) s.error = err;
-    }
+    for (const s of step.owners) if (!s.done) s.error = err;
     this.stats.interrupted++;
   }
 

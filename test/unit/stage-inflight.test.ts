@@ -4,7 +4,7 @@
 // from the last stage; logits, greedy text and seeded samples the same as the model in one
 // piece; cancelled sequences freed and evicted stages re-prefilled with other batches in flight.
 
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import type { GenerationRequest } from "../../src/engine/sequence.js";
 import type { LoadedModel } from "../../src/model/loader.js";
@@ -12,7 +12,7 @@ import type { Segment } from "../../src/model/segments.js";
 import type { StageBatch } from "../../src/stage/protocol.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { linkTo } from "../../src/stage/links.js";
-import { Pipeline } from "../../src/stage/pipeline.js";
+import { Pipeline, type StageLink } from "../../src/stage/pipeline.js";
 import { generate, PROMPTS } from "./helpers/generate.js";
 import { expectBits } from "./helpers/kernel-twins.js";
 import { immediate, loadStaged, LocalStages, pipelined } from "./helpers/local-stages.js";
@@ -195,5 +195,43 @@ describe("Micro-batches in flight through 3 stages", () => {
     answering = true;
     const [want] = await alone([request(PROMPTS[1], 4)]);
     expect(await generate(e, request(PROMPTS[1], 4))).toEqual(want);
+  });
+
+  it("Should fail a step in flight past the engine's limit at once, and hold its slots until it settles", async () => {
+    const stages = new LocalStages(parts);
+    const [one, two] = stages.links();
+    let [hold, letGo] = [false, null as (() => void) | null];
+    const held: StageLink = {
+      index: 2,
+      forward: (b) =>
+        new Promise((r) => {
+          const go = () => r(two.forward(b));
+          if (hold && b.segs.length) letGo = go;
+          else go();
+        }),
+    };
+    const pipeline = new Pipeline(parts[0].model, [one, held], parts[0].plan.slots);
+    const e = new Engine({ ...parts[0], model: pipeline }, { maxQueue: 8, prefillChunk: 16 });
+    const seq = e.submit(request(PROMPTS[0], 50));
+    let tokens = 0;
+    const run = e.run(seq, () => void (++tokens === 3 && (hold = true)));
+    while (!letGo) await immediate(); // a step's call to stage 2 is held
+    const real = performance.now.bind(performance);
+    const clock = vi.spyOn(performance, "now").mockImplementation(() => real() + 11 * 60_000);
+    try {
+      await expect(run).rejects.toThrow(/interrupted/); // its step has been in flight 11 min
+    } finally {
+      clock.mockRestore();
+    }
+    // failed, but its slot is kept: its rows are still in the pipeline
+    expect(e.snapshot()).toMatchObject({ running: 1, interrupted: 1 });
+    expect(stages.used).toEqual([1, 1]);
+    hold = false;
+    letGo();
+    for (let i = 0; i < 50 && stages.used.some((u) => u); i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(stages.used).toEqual([0, 0]);
+    expect(e.snapshot()).toMatchObject({ running: 0 });
   });
 });
