@@ -1,7 +1,9 @@
 // STAGE_REPLICAS: parsed and checked once (a clear error naming what is wrong), each request's
-// continent mapped to a replica, the default when unset.
+// continent mapped to a replica, the default when unset; and every stub of a stage object,
+// the gateway's and the first stage's, created with its replica's location hint.
 
 import { describe, expect, it } from "vitest";
+import { linkTo, stageStub, type StageNamespace } from "../../src/stage/links.js";
 import {
   DEFAULT_PLACEMENT,
   parsePlacement,
@@ -104,5 +106,40 @@ describe("placementOf", () => {
       placement: parsePlacement(CONFIG),
     });
     expect(logged).toEqual([]);
+  });
+});
+
+/** A namespace that records each stub asked of it; its stubs answer a later stage's status. */
+function recordingNamespace() {
+  const asked: [string, object | undefined][] = [];
+  const ns: StageNamespace = {
+    getByName(name, options) {
+      asked.push([name, options]);
+      return { status: async () => ({ stage: 1 }) };
+    },
+  };
+  return { ns, asked };
+}
+
+describe("stageStub and linkTo", () => {
+  it("Should create a replica's object with its location hint, or with none", () => {
+    const { ns, asked } = recordingNamespace();
+    stageStub(ns, "replica:eu", "weur");
+    stageStub(ns, "replica:default");
+    expect(asked).toEqual([
+      ["replica:eu", { locationHint: "weur" }],
+      ["replica:default", {}],
+    ]);
+  });
+
+  it("Should pass the first stage's hint on to a later stage's object, on every call", async () => {
+    const { ns, asked } = recordingNamespace();
+    const link = linkTo(ns, 1, "replica:eu", "weur", 1000);
+    await link.status();
+    await link.status();
+    expect(asked).toEqual([
+      ["replica:eu", { locationHint: "weur" }],
+      ["replica:eu", { locationHint: "weur" }],
+    ]);
   });
 });
