@@ -100,18 +100,6 @@ export class QDot {
   }
 
   /**
-   * Two activation blocks (x0, x1) against one weight block, widened once for both. Returns
-   * zip(dot(x0), dot(x1)): lanes (x0, x1, x0, x1), so a row's x0 result is lane 0 + lane 2.
-   */
-  @inline static block2(x0: usize, x1: usize, w: usize): v128 {
-    const w0 = v128.load8x8_s(w);
-    const w1 = v128.load8x8_s(w, 8);
-    const w2 = v128.load8x8_s(w, 16);
-    const w3 = v128.load8x8_s(w, 24);
-    return QDot.zip(QDot.dot4(x0, w0, w1, w2, w3), QDot.dot4(x1, w0, w1, w2, w3));
-  }
-
-  /**
    * block with the activations' work done once per block for several rows: x0..x3 are x's 32
    * i8 as four i16x8. Lanes sum to the exact integer dot.
    */
