@@ -180,9 +180,11 @@ function tile2x4(
 /**
  * One token (T = 1 decode, and the odd token of a batch) against rows w + i·ws, i < 4: row i's
  * scales at sw + i·ss (16 bytes on per block), its output and bias at out + i·os and b + i·os
- * (b = 0: no bias). x's block is loaded and widened once for all four rows (QDot.row), so a row
- * costs 4 loads + 4 dots. matmulQuant gives it rows a quarter of the matrix apart, four steady
- * streams from DRAM, or a group's 4 rows (ws = n, ss = os = 4).
+ * (b = 0: no bias). Per block, four steps of 8 values, each widening x's 8 once for the four
+ * rows and adding one dot per row into its i32 accumulator (5 loads + 4 accumulators: no spills;
+ * a whole block per iteration spilled 5 widened vectors and acc), then one hsum4 and one scale
+ * multiply-add. matmulQuant gives it rows a quarter of the matrix apart, four steady streams from
+ * DRAM, or a group's 4 rows (ws = n, ss = os = 4).
  */
 function tile1x4(
   out: usize,
@@ -198,20 +200,22 @@ function tile1x4(
 ): void {
   let acc = f32x4.splat(0);
   let p = w;
-  for (let k = 0; k < nb; x += QBLOCK, s += 4, p += QBLOCK, sw += 16, k++) {
-    const xl = v128.load(x),
-      xh = v128.load(x, 16);
-    const x0 = i16x8.extend_low_i8x16_s(xl),
-      x1 = i16x8.extend_high_i8x16_s(xl),
-      x2 = i16x8.extend_low_i8x16_s(xh),
-      x3 = i16x8.extend_high_i8x16_s(xh);
-    const i = QDot.hsum4(
-      QDot.row(x0, x1, x2, x3, p),
-      QDot.row(x0, x1, x2, x3, p + ws),
-      QDot.row(x0, x1, x2, x3, p + 2 * ws),
-      QDot.row(x0, x1, x2, x3, p + 3 * ws),
-    );
-    acc = QDot.addBlock(acc, i, Vec.col4(sw, ss), s);
+  for (let k = 0; k < nb; k++) {
+    let a0 = i32x4.splat(0),
+      a1 = i32x4.splat(0),
+      a2 = i32x4.splat(0),
+      a3 = i32x4.splat(0);
+    const end = p + QBLOCK;
+    for (; p < end; p += 8, x += 8) {
+      const u = v128.load8x8_s(x);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(u, v128.load8x8_s(p)));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(u, v128.load8x8_s(p + ws)));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(u, v128.load8x8_s(p + 2 * ws)));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(u, v128.load8x8_s(p + 3 * ws)));
+    }
+    acc = QDot.addBlock(acc, QDot.hsum4(a0, a1, a2, a3), Vec.col4(sw, ss), s);
+    s += 4;
+    sw += 16;
   }
   const bias = b ? Vec.col4(b, <usize>os) : f32x4.splat(0);
   Vec.storeCol4(out, <usize>os, f32x4.add(acc, bias));
