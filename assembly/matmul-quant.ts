@@ -141,16 +141,23 @@ function tile2x4(
     acc1 = f32x4.splat(0);
   const dx = x1 - x0;
   for (let k = 0; k < nb; k++) {
-    let a0 = i32x4.splat(0),
-      a1 = i32x4.splat(0),
-      a2 = i32x4.splat(0),
-      a3 = i32x4.splat(0),
-      b0 = i32x4.splat(0),
-      b1 = i32x4.splat(0),
-      b2 = i32x4.splat(0),
-      b3 = i32x4.splat(0);
+    // the block's first step sets the accumulators (no zeros to add to: -6% at T = 1)
+    const u0 = v128.load8x8_s(x0),
+      v0 = v128.load8x8_s(x0 + dx);
+    const q0 = v128.load8x8_s(p),
+      q1 = v128.load8x8_s(p + rs),
+      q2 = v128.load8x8_s(p + 2 * rs),
+      q3 = v128.load8x8_s(p + 3 * rs);
+    let a0 = i32x4.dot_i16x8_s(u0, q0),
+      a1 = i32x4.dot_i16x8_s(u0, q1),
+      a2 = i32x4.dot_i16x8_s(u0, q2),
+      a3 = i32x4.dot_i16x8_s(u0, q3),
+      b0 = i32x4.dot_i16x8_s(v0, q0),
+      b1 = i32x4.dot_i16x8_s(v0, q1),
+      b2 = i32x4.dot_i16x8_s(v0, q2),
+      b3 = i32x4.dot_i16x8_s(v0, q3);
     const end = p + QBLOCK;
-    for (; p < end; p += 8, x0 += 8) {
+    for (p += 8, x0 += 8; p < end; p += 8, x0 += 8) {
       const u = v128.load8x8_s(x0),
         v = v128.load8x8_s(x0 + dx);
       const r0 = v128.load8x8_s(p),
@@ -201,12 +208,13 @@ function tile1x4(
   let acc = f32x4.splat(0);
   let p = w;
   for (let k = 0; k < nb; k++) {
-    let a0 = i32x4.splat(0),
-      a1 = i32x4.splat(0),
-      a2 = i32x4.splat(0),
-      a3 = i32x4.splat(0);
+    const u0 = v128.load8x8_s(x); // the first step sets the accumulators (no zeros to add to)
+    let a0 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p)),
+      a1 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p + ws)),
+      a2 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p + 2 * ws)),
+      a3 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p + 3 * ws));
     const end = p + QBLOCK;
-    for (; p < end; p += 8, x += 8) {
+    for (p += 8, x += 8; p < end; p += 8, x += 8) {
       const u = v128.load8x8_s(x);
       a0 = i32x4.add(a0, i32x4.dot_i16x8_s(u, v128.load8x8_s(p)));
       a1 = i32x4.add(a1, i32x4.dot_i16x8_s(u, v128.load8x8_s(p + ws)));
