@@ -7,6 +7,13 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { gatewayBinding, stageBinding, STAGE_CLASS, stageScript } from "./src/stage/names.js";
 import { STAGED_MODEL } from "./test/setup/paths.js";
 
+/** Two replicas besides default, for test/stages/placement.test.ts (requests carry cf.continent). */
+const TEST_REPLICAS = {
+  replicas: { default: null, eu: "weur", oc: "oc" },
+  continents: { EU: "eu", OC: "oc" },
+  fallback: "default",
+};
+
 /** Stage i of the 2-stage test model: its own Worker script, as its generated config makes it. */
 const stageWorker = (i: number) => ({
   name: stageScript(STAGED_MODEL, i),
@@ -79,7 +86,12 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { MAX_SLOTS: "4", MAX_QUEUE: "12", RATE_LIMITS: "off" },
+              bindings: {
+                MAX_SLOTS: "4",
+                MAX_QUEUE: "12",
+                RATE_LIMITS: "off",
+                STAGE_REPLICAS: JSON.stringify(TEST_REPLICAS), // a string, as [vars] JSON is
+              },
               durableObjects: {
                 // what the generated gateway config binds, plus stage 1 for tests to reach
                 [gatewayBinding(STAGED_MODEL)]: {

@@ -117,8 +117,11 @@ export function matmulQuant(
 
 /**
  * Tokens x0, x1 (scales s0, s1) against rows w + i·rs, i < 4 (their scales: 4 per block at sw).
- * Per block: four block2 (each row's weights unpacked once for both tokens), two zips and two
- * shuffles give the 2 × 4 integer dots; then one scale multiply-add per token.
+ * Per block, four steps of 8 values: each step widens 8 values of each token and of each row
+ * once and adds the 2 × 4 dots into 8 i32 accumulators, then two hsum4 give the block's integer
+ * dots and one scale multiply-add per token. A step loads 6 vectors: TurboFan issues a loop
+ * body's loads before its arithmetic, so the 8 accumulators + 6 loads fit the 15 xmm registers
+ * (a whole block per iteration, 24 widening loads, spilled half of them).
  */
 function tile2x4(
   out: usize,
@@ -136,17 +139,46 @@ function tile2x4(
   let p = w; // row 0's block k (rows 1-3: rs bytes on)
   let acc0 = f32x4.splat(0),
     acc1 = f32x4.splat(0);
-  for (
-    let k = 0;
-    k < nb;
-    x0 += QBLOCK, x1 += QBLOCK, s0 += 4, s1 += 4, p += QBLOCK, sw += 16, k++
-  ) {
-    const a = QDot.zip(QDot.block2(x0, x1, p), QDot.block2(x0, x1, p + rs));
-    const c = QDot.zip(QDot.block2(x0, x1, p + 2 * rs), QDot.block2(x0, x1, p + 3 * rs));
-    // a = (x0·r0, x0·r1, x1·r0, x1·r1), c the same for rows 2, 3
+  const dx = x1 - x0;
+  for (let k = 0; k < nb; k++) {
+    // the block's first step sets the accumulators (no zeros to add to: -6% at T = 1)
+    const u0 = v128.load8x8_s(x0),
+      v0 = v128.load8x8_s(x0 + dx);
+    const q0 = v128.load8x8_s(p),
+      q1 = v128.load8x8_s(p + rs),
+      q2 = v128.load8x8_s(p + 2 * rs),
+      q3 = v128.load8x8_s(p + 3 * rs);
+    let a0 = i32x4.dot_i16x8_s(u0, q0),
+      a1 = i32x4.dot_i16x8_s(u0, q1),
+      a2 = i32x4.dot_i16x8_s(u0, q2),
+      a3 = i32x4.dot_i16x8_s(u0, q3),
+      b0 = i32x4.dot_i16x8_s(v0, q0),
+      b1 = i32x4.dot_i16x8_s(v0, q1),
+      b2 = i32x4.dot_i16x8_s(v0, q2),
+      b3 = i32x4.dot_i16x8_s(v0, q3);
+    const end = p + QBLOCK;
+    for (p += 8, x0 += 8; p < end; p += 8, x0 += 8) {
+      const u = v128.load8x8_s(x0),
+        v = v128.load8x8_s(x0 + dx);
+      const r0 = v128.load8x8_s(p),
+        r1 = v128.load8x8_s(p + rs),
+        r2 = v128.load8x8_s(p + 2 * rs),
+        r3 = v128.load8x8_s(p + 3 * rs);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(u, r0));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(u, r1));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(u, r2));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(u, r3));
+      b0 = i32x4.add(b0, i32x4.dot_i16x8_s(v, r0));
+      b1 = i32x4.add(b1, i32x4.dot_i16x8_s(v, r1));
+      b2 = i32x4.add(b2, i32x4.dot_i16x8_s(v, r2));
+      b3 = i32x4.add(b3, i32x4.dot_i16x8_s(v, r3));
+    }
     const sw4 = v128.load(sw);
-    acc0 = QDot.addBlock(acc0, i32x4.shuffle(a, c, 0, 1, 4, 5), sw4, s0);
-    acc1 = QDot.addBlock(acc1, i32x4.shuffle(a, c, 2, 3, 6, 7), sw4, s1);
+    acc0 = QDot.addBlock(acc0, QDot.hsum4(a0, a1, a2, a3), sw4, s0);
+    acc1 = QDot.addBlock(acc1, QDot.hsum4(b0, b1, b2, b3), sw4, s1);
+    s0 += 4;
+    s1 += 4;
+    sw += 16;
   }
   v128.store(out, f32x4.add(acc0, bias));
   v128.store(out + os, f32x4.add(acc1, bias));
@@ -155,9 +187,11 @@ function tile2x4(
 /**
  * One token (T = 1 decode, and the odd token of a batch) against rows w + i·ws, i < 4: row i's
  * scales at sw + i·ss (16 bytes on per block), its output and bias at out + i·os and b + i·os
- * (b = 0: no bias). x's block is loaded and widened once for all four rows (QDot.row), so a row
- * costs 4 loads + 4 dots. matmulQuant gives it rows a quarter of the matrix apart, four steady
- * streams from DRAM, or a group's 4 rows (ws = n, ss = os = 4).
+ * (b = 0: no bias). Per block, four steps of 8 values, each widening x's 8 once for the four
+ * rows and adding one dot per row into its i32 accumulator (5 loads + 4 accumulators: no spills;
+ * a whole block per iteration spilled 5 widened vectors and acc), then one hsum4 and one scale
+ * multiply-add. matmulQuant gives it rows a quarter of the matrix apart, four steady streams from
+ * DRAM, or a group's 4 rows (ws = n, ss = os = 4).
  */
 function tile1x4(
   out: usize,
@@ -173,20 +207,23 @@ function tile1x4(
 ): void {
   let acc = f32x4.splat(0);
   let p = w;
-  for (let k = 0; k < nb; x += QBLOCK, s += 4, p += QBLOCK, sw += 16, k++) {
-    const xl = v128.load(x),
-      xh = v128.load(x, 16);
-    const x0 = i16x8.extend_low_i8x16_s(xl),
-      x1 = i16x8.extend_high_i8x16_s(xl),
-      x2 = i16x8.extend_low_i8x16_s(xh),
-      x3 = i16x8.extend_high_i8x16_s(xh);
-    const i = QDot.hsum4(
-      QDot.row(x0, x1, x2, x3, p),
-      QDot.row(x0, x1, x2, x3, p + ws),
-      QDot.row(x0, x1, x2, x3, p + 2 * ws),
-      QDot.row(x0, x1, x2, x3, p + 3 * ws),
-    );
-    acc = QDot.addBlock(acc, i, Vec.col4(sw, ss), s);
+  for (let k = 0; k < nb; k++) {
+    const u0 = v128.load8x8_s(x); // the first step sets the accumulators (no zeros to add to)
+    let a0 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p)),
+      a1 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p + ws)),
+      a2 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p + 2 * ws)),
+      a3 = i32x4.dot_i16x8_s(u0, v128.load8x8_s(p + 3 * ws));
+    const end = p + QBLOCK;
+    for (p += 8, x += 8; p < end; p += 8, x += 8) {
+      const u = v128.load8x8_s(x);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(u, v128.load8x8_s(p)));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(u, v128.load8x8_s(p + ws)));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(u, v128.load8x8_s(p + 2 * ws)));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(u, v128.load8x8_s(p + 3 * ws)));
+    }
+    acc = QDot.addBlock(acc, QDot.hsum4(a0, a1, a2, a3), Vec.col4(sw, ss), s);
+    s += 4;
+    sw += 16;
   }
   const bias = b ? Vec.col4(b, <usize>os) : f32x4.splat(0);
   Vec.storeCol4(out, <usize>os, f32x4.add(acc, bias));

@@ -99,34 +99,6 @@ export class QDot {
     );
   }
 
-  /**
-   * Two activation blocks (x0, x1) against one weight block, widened once for both. Returns
-   * zip(dot(x0), dot(x1)): lanes (x0, x1, x0, x1), so a row's x0 result is lane 0 + lane 2.
-   */
-  @inline static block2(x0: usize, x1: usize, w: usize): v128 {
-    const w0 = v128.load8x8_s(w);
-    const w1 = v128.load8x8_s(w, 8);
-    const w2 = v128.load8x8_s(w, 16);
-    const w3 = v128.load8x8_s(w, 24);
-    return QDot.zip(QDot.dot4(x0, w0, w1, w2, w3), QDot.dot4(x1, w0, w1, w2, w3));
-  }
-
-  /**
-   * block with the activations' work done once per block for several rows: x0..x3 are x's 32
-   * i8 as four i16x8. Lanes sum to the exact integer dot.
-   */
-  @inline static row(x0: v128, x1: v128, x2: v128, x3: v128, w: usize): v128 {
-    const a = i32x4.add(
-      i32x4.dot_i16x8_s(x0, v128.load8x8_s(w)),
-      i32x4.dot_i16x8_s(x1, v128.load8x8_s(w, 8)),
-    );
-    const b = i32x4.add(
-      i32x4.dot_i16x8_s(x2, v128.load8x8_s(w, 16)),
-      i32x4.dot_i16x8_s(x3, v128.load8x8_s(w, 24)),
-    );
-    return i32x4.add(a, b);
-  }
-
   /** 32 i8 activations at x against weights 0-7, 8-15, 16-23, 24-31 as i16x8: four dots. */
   @inline static dot4(x: usize, w0: v128, w1: v128, w2: v128, w3: v128): v128 {
     const a = i32x4.add(

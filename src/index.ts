@@ -1,15 +1,23 @@
 // The Worker entry: the kernels module (compiled at deploy, instantiated per loaded model),
 // the models in R2, and the HTTP app. One registry per isolate keeps loaded models resident.
 // A staged model is served through its first stage's Durable Object, bound as
-// gatewayBinding(model) in the gateway config that weights/stage-configs.ts writes.
+// gatewayBinding(model) in the gateway config that weights/stage-configs.ts writes: one object
+// per replica, the replica chosen per request by its continent (STAGE_REPLICAS).
 
 import { kernelBuild, kernels } from "./kernels/bundled.js";
 import { intSetting } from "./settings.js";
-import { ModelRegistry, type R2Listable, type StagedModel } from "./engine/registry.js";
+import {
+  ModelRegistry,
+  type R2Listable,
+  type RequestOrigin,
+  type StagedModel,
+} from "./engine/registry.js";
 import type { Manifest } from "./model/manifest.js";
 import { ModelLoadError } from "./model/loader.js";
-import { StagedEngine, type FirstStage } from "./stage/client.js";
+import { StagedReplicas, type FirstStage } from "./stage/client.js";
+import { stageStub, type StageNamespace } from "./stage/links.js";
 import { gatewayBinding, replicaObject } from "./stage/names.js";
+import { placementOf, type Placement, type Replica } from "./stage/replicas.js";
 import type { Tokenizer } from "./tokenizer/index.js";
 import { registryDeps } from "./routes/context.js";
 import { createApp, type Deps, type ServerCaps } from "./routes/index.js";
@@ -54,16 +62,30 @@ export interface Env {
   /** Comma-separated API keys (set as a secret); unset means no authentication. */
   API_KEYS?: string;
   DEFAULT_MODEL?: string;
+  /**
+   * Replicas of every staged model and which continent each serves (src/stage/replicas.ts):
+   * JSON, or a TOML table; unset is one replica named default, with no location hint.
+   */
+  STAGE_REPLICAS?: unknown;
 }
 
 // One registry of resident models (and one set of caps) per env object of the isolate.
 const cached = new WeakMap<Env, ReturnType<typeof isolateState>>();
 
-/** The isolate's deps, with engine loads handing their cache writes to this request's waitUntil. */
-function depsOf(env: Env, ctx?: ExecutionContext): Deps {
+/**
+ * The isolate's deps, with engine loads handing their cache writes to this request's waitUntil,
+ * and a staged model's replica chosen by the request's continent.
+ */
+function depsOf(env: Env, ctx?: ExecutionContext, req?: Request): Deps {
   const { registry, caps, apiKeys, limits } = isolateState(env);
   const waitUntil = ctx && ((p: Promise<unknown>) => ctx.waitUntil(p));
-  return registryDeps(registry, caps, apiKeys, waitUntil, limits);
+  return registryDeps(registry, caps, apiKeys, waitUntil, limits, originOf(req));
+}
+
+/** request.cf.continent, when Cloudflare's edge (or a test) gave one. */
+function originOf(req?: Request): RequestOrigin {
+  const continent = (req?.cf as { continent?: unknown } | undefined)?.continent;
+  return typeof continent === "string" ? { continent } : {};
 }
 
 function isolateState(env: Env): {
@@ -74,6 +96,7 @@ function isolateState(env: Env): {
 } {
   const known = cached.get(env);
   if (known) return known;
+  const placement = placementOf(env.STAGE_REPLICAS);
   const registry = new ModelRegistry(env.WEIGHTS as unknown as R2Bucket & R2Listable, {
     kernels,
     kernelBuild,
@@ -81,7 +104,7 @@ function isolateState(env: Env): {
     slots: intSetting(env.MAX_SLOTS, 16),
     context: env.MAX_CONTEXT ? intSetting(env.MAX_CONTEXT, 1024) : undefined,
     engine: { maxQueue: intSetting(env.MAX_QUEUE, 256), prefillChunk: 64 },
-    staged: (m, tokenizer, context) => stagedModel(env, m, tokenizer, context),
+    staged: (m, tokenizer, context) => stagedModel(env, placement, m, tokenizer, context),
   });
   const state = {
     registry,
@@ -115,12 +138,18 @@ function isolateState(env: Env): {
 }
 
 /**
- * A staged model through the Durable Object binding to its first stage; one replica for now
- * (every request goes to the same first-stage object).
+ * A staged model through the Durable Object binding to its first stage: each replica is its own
+ * first-stage object, named after the replica and created near its location hint.
  */
-function stagedModel(env: Env, m: Manifest, tokenizer: Tokenizer, context: number): StagedModel {
+function stagedModel(
+  env: Env,
+  { placement, error }: { placement: Placement; error?: string },
+  m: Manifest,
+  tokenizer: Tokenizer,
+  context: number,
+): StagedModel {
   const binding = gatewayBinding(m.name);
-  const ns = (env as unknown as Record<string, DurableObjectNamespace | undefined>)[binding];
+  const ns = (env as unknown as Record<string, StageNamespace | undefined>)[binding];
   if (!ns?.getByName) {
     throw new ModelLoadError(
       `model '${m.name}' is cut into ${m.stages!.list.length} pipeline stages, but this gateway ` +
@@ -128,8 +157,8 @@ function stagedModel(env: Env, m: Manifest, tokenizer: Tokenizer, context: numbe
         `(which writes the stage configs) and start with npm run dev, or deploy them`,
     );
   }
-  const first = () => ns.getByName(replicaObject("default")) as unknown as FirstStage;
-  return new StagedEngine(m, tokenizer, context, first);
+  const first = (r: Replica) => stageStub<FirstStage>(ns, replicaObject(r.name), r.hint);
+  return new StagedReplicas({ tokenizer, plan: { context }, manifest: m }, placement, first, error);
 }
 
 const app = createApp<Env>(depsOf);

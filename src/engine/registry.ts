@@ -4,7 +4,8 @@
 // is forgotten so a later request retries; idle models are evicted only when a model that
 // exists needs their memory, and the next load reuses the evicted model's WASM memory.
 // A staged model (its manifest has a stage plan) loads no weights here: its engine lives in its
-// first stage's Durable Object, reached through opts.staged; this isolate keeps its tokenizer.
+// first stage's Durable Object (one per replica, chosen by where a request comes from), reached
+// through opts.staged; this isolate keeps its tokenizer.
 
 import {
   checkModelName,
@@ -20,9 +21,17 @@ import { ModelTooLargeError, planServing, type MemoryPlan } from "../model/plan.
 import { Engine, type EngineOptions } from "./engine.js";
 import type { Generator } from "./generator.js";
 
-/** A staged model as the gateway serves it: a Generator, plus its stages' status. */
-export interface StagedModel extends Generator {
+/** Where a request comes from, as far as choosing a staged model's replica goes. */
+export interface RequestOrigin {
+  /** request.cf.continent: AF, AN, AS, EU, NA, OC, SA; absent when unknown. */
+  continent?: string;
+}
+
+/** A staged model as the gateway serves it: the Generator of each replica, and their status. */
+export interface StagedModel {
   readonly lm: Generator["lm"] & { manifest: Manifest };
+  /** The replica serving a request from `from`. */
+  replica(from?: RequestOrigin): Generator;
   status(): Promise<object>;
 }
 
@@ -54,7 +63,7 @@ export interface ModelInfo {
 
 /** A load in progress: shared state any waiter can inspect, not just a promise to await. */
 interface Loading {
-  promise: Promise<Generator>;
+  promise: Promise<Engine | StagedModel>;
   /** Reads completed so far (manifest, tokenizer, shard chunks): the load's heartbeat. */
   progress: number;
   settled: boolean;
@@ -89,15 +98,22 @@ export class ModelRegistry {
     throw new ModelLoadError(`model '${name}' is staged: its engine runs in its first stage`);
   }
 
-  /** What serves a model: its Engine here, or a staged model's engine in its first stage. */
-  async serve(name: string, waitUntil?: (p: Promise<unknown>) => void): Promise<Generator> {
+  /**
+   * What serves a model: its Engine here, or the engine in the first stage of the staged model's
+   * replica for a request from `from`.
+   */
+  async serve(
+    name: string,
+    waitUntil?: (p: Promise<unknown>) => void,
+    from?: RequestOrigin,
+  ): Promise<Generator> {
     checkModelName(name); // before any storage call
     for (let attempt = 0; ; attempt++) {
-      const e = this.ready.get(name) ?? this.staged.get(name);
+      const e = this.ready.get(name) ?? this.staged.get(name)?.replica(from);
       if (e) return e;
       const loading = this.loads.get(name) ?? this.start(name, waitUntil);
       const got = await this.watch(loading);
-      if (got !== STALLED) return got;
+      if (got !== STALLED) return got instanceof Engine ? got : got.replica(from);
       if (this.loads.get(name) === loading) this.loads.delete(name);
       if (attempt >= 1) {
         throw new ModelLoadError(
@@ -129,7 +145,7 @@ export class ModelRegistry {
    * The load's outcome, or STALLED once it has completed no read for stallMs. Measured with
    * this request's own timers against the load's reads, so it holds whoever owns the load.
    */
-  private watch(loading: Loading): Promise<Generator | typeof STALLED> {
+  private watch(loading: Loading): Promise<Engine | StagedModel | typeof STALLED> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const stalled = new Promise<typeof STALLED>((resolve) => {
       let seen = loading.progress;
@@ -171,7 +187,7 @@ export class ModelRegistry {
     name: string,
     loading: Loading,
     waitUntil?: (p: Promise<unknown>) => void,
-  ): Promise<Generator> {
+  ): Promise<Engine | StagedModel> {
     const beat = () => void loading.progress++;
     // The manifest first: an unknown or unreadable model fails here, before anything is evicted.
     const manifest = await fetchManifest(this.store, name);
@@ -206,7 +222,7 @@ export class ModelRegistry {
   }
 
   /** A staged model: its tokenizer here, its engine in its first stage. */
-  private async serveStaged(name: string, m: Manifest): Promise<Generator> {
+  private async serveStaged(name: string, m: Manifest): Promise<StagedModel> {
     const stages = m.stages!.list.length;
     if (!this.opts.staged) {
       throw new ModelLoadError(

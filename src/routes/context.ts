@@ -3,7 +3,7 @@
 
 import type { Context } from "hono";
 import type { Generator } from "../engine/generator.js";
-import type { ModelInfo, ModelRegistry } from "../engine/registry.js";
+import type { ModelInfo, ModelRegistry, RequestOrigin } from "../engine/registry.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { ApiError, apiErrorOf, invalid } from "./errors.js";
 import type { RateLimits } from "./rate-limit.js";
@@ -50,7 +50,8 @@ export type AppEnv = { Variables: { deps: Deps; client: string } };
 /**
  * The deps over a registry of models: load failures become ApiErrors naming the model (404
  * unknown, 503 failed or over budget); waitUntil, if given, takes the loads' cache writes; limits are the
- * per-client rate limits (none: unlimited).
+ * per-client rate limits (none: unlimited); from, where the request comes from (which replica
+ * of a staged model serves it).
  */
 export function registryDeps(
   registry: ModelRegistry,
@@ -58,6 +59,7 @@ export function registryDeps(
   apiKeys: string[] = [],
   waitUntil?: (p: Promise<unknown>) => void,
   limits?: RateLimits,
+  from?: RequestOrigin,
 ): Deps {
   const named =
     (model: string) =>
@@ -68,7 +70,7 @@ export function registryDeps(
     caps,
     apiKeys,
     limits,
-    engine: (model) => registry.serve(model, waitUntil).catch(named(model)),
+    engine: (model) => registry.serve(model, waitUntil, from).catch(named(model)),
     tokenizer: (model) => registry.tokenizer(model).catch(named(model)),
     listModels: () => registry.list(),
     modelInfo: (model) => registry.info(model).catch(named(model)),

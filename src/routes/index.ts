@@ -17,7 +17,9 @@ import { truncate } from "./validate.js";
 
 export type { Deps, ServerCaps } from "./context.js";
 
-export function createApp<E extends object>(depsOf: (env: E, ctx?: ExecutionContext) => Deps) {
+export function createApp<E extends object>(
+  depsOf: (env: E, ctx?: ExecutionContext, req?: Request) => Deps,
+) {
   const app = new Hono<AppEnv & { Bindings: E }>();
   // Any origin may call the API (keys, when configured, are the protection). A preflight is
   // answered before the key check and reflects the requested headers, so the openai client's
@@ -31,7 +33,7 @@ export function createApp<E extends object>(depsOf: (env: E, ctx?: ExecutionCont
     try {
       ctx = c.executionCtx as ExecutionContext; // absent when the app is called without one
     } catch {}
-    c.set("deps", depsOf(c.env, ctx));
+    c.set("deps", depsOf(c.env, ctx, c.req.raw));
     await next();
   });
   app.use("/v1/*", async (c, next) => {

@@ -1,43 +1,89 @@
-// The gateway's side of a staged model: a Generator whose engine runs in the first stage's
-// Durable Object. Each submitted sequence is one RPC (generate) answering with a stream of event
-// lines, read eagerly into the sequence as they come, so the routes drain, stream and watch
-// their writes exactly as with an Engine in this isolate. Cancelling a sequence cancels its
-// stream, which cancels it in the first stage at once (serve.ts).
+// The gateway's side of a staged model: per replica, a Generator whose engine runs in that
+// replica's first stage's Durable Object, and the replica a request goes to (replicas.ts). Each
+// submitted sequence is one RPC (generate) answering with a stream of event lines, read eagerly
+// into the sequence as they come, so the routes drain, stream and watch their writes exactly as
+// with an Engine in this isolate. Cancelling a sequence cancels its stream, which cancels it in
+// the first stage at once (serve.ts).
 
 import type { Generator, SequenceHandle } from "../engine/generator.js";
+import type { RequestOrigin, StagedModel } from "../engine/registry.js";
 import type { FinishReason, GenerationRequest, TokenEvent } from "../engine/sequence.js";
 import type { Manifest } from "../model/manifest.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { withTimeout } from "./links.js";
 import { decodeLine, StageError, type Fault, type GenerateAnswer } from "./protocol.js";
+import { replicaFor, type LocationHint, type Placement, type Replica } from "./replicas.js";
 
-/** The first stage's RPC methods the gateway calls (stage.ts), as a stub shows them. */
+/**
+ * The first stage's RPC methods the gateway calls (stage.ts), as a stub shows them; `hint` is
+ * the replica's, which the first stage passes on to the later stages' objects it creates.
+ */
 export interface FirstStage {
-  generate(req: GenerationRequest): Promise<GenerateAnswer>;
-  status(): Promise<object>;
+  generate(req: GenerationRequest, hint?: LocationHint): Promise<GenerateAnswer>;
+  status(hint?: LocationHint): Promise<object>;
+}
+
+type Lm = StagedModel["lm"];
+
+/**
+ * A staged model's replicas as the gateway serves them: one StagedEngine per replica, made on
+ * first use; a request goes to the replica its continent maps to.
+ */
+export class StagedReplicas implements StagedModel {
+  private readonly engines = new Map<string, StagedEngine>();
+
+  constructor(
+    readonly lm: Lm,
+    private readonly placement: Placement,
+    /** A new stub of a replica's first-stage object, created near its hint. */
+    private readonly stub: (r: Replica) => FirstStage,
+    /** Why STAGE_REPLICAS was not used (the default placement serves meanwhile). */
+    private readonly placementError?: string,
+  ) {}
+
+  replica(from?: RequestOrigin): StagedEngine {
+    return this.engine(replicaFor(this.placement, from?.continent));
+  }
+
+  /** Every replica with the continents it serves, and its stages as its first stage reports. */
+  async status(): Promise<object> {
+    const { replicas, continents, fallback } = this.placement;
+    const list = await Promise.all(
+      replicas.map(async (r) => ({
+        continents: Object.keys(continents).filter((c) => continents[c] === r.name),
+        fallback: r.name === fallback,
+        ...(await this.engine(r).status()),
+      })),
+    );
+    const error = this.placementError;
+    return { ...(error ? { placement_error: error } : {}), replicas: list };
+  }
+
+  private engine(r: Replica): StagedEngine {
+    let e = this.engines.get(r.name);
+    if (!e) this.engines.set(r.name, (e = new StagedEngine(this.lm, r, () => this.stub(r))));
+    return e;
+  }
 }
 
 /** How long a turn() waits, and /v1/status for the stages. */
 const TURN_POLL_MS = 10;
 const STATUS_TIMEOUT_MS = 10_000;
 
+/** One replica of a staged model: the engine in its first stage, driven from here. */
 export class StagedEngine implements Generator {
   readonly stats = { steps: 0 };
-  readonly lm: { tokenizer: Tokenizer; plan: { context: number }; manifest: Manifest };
   private readonly live = new Set<RemoteSequence>();
   /** The first stage's instance and the gap between its step count and ours (it restarts at 0). */
   private epoch = "";
   private base = 0;
 
   constructor(
-    manifest: Manifest,
-    tokenizer: Tokenizer,
-    context: number,
+    readonly lm: { tokenizer: Tokenizer; plan: { context: number }; manifest: Manifest },
+    readonly replica: Replica,
     /** A stub of the first stage's object (a new one per call: one that threw may be broken). */
     private readonly stage: () => FirstStage,
-  ) {
-    this.lm = { tokenizer, plan: { context }, manifest };
-  }
+  ) {}
 
   submit(req: GenerationRequest): RemoteSequence {
     const seq = new RemoteSequence(this.open(req), (epoch, step) => this.onLine(epoch, step));
@@ -85,18 +131,21 @@ export class StagedEngine implements Generator {
     return true;
   }
 
-  /** Every stage's memory plan, slots and hop times, as the first stage gathers them. */
+  /** The replica, and every stage's memory plan, slots and hop times as its first stage says. */
   async status(): Promise<object> {
+    const { name, hint } = this.replica;
+    const head = { replica: name, hint: hint ?? null };
     try {
-      return await withTimeout(this.stage().status(), STATUS_TIMEOUT_MS, "no answer");
+      const stages = this.stage().status(hint);
+      return { ...head, ...(await withTimeout(stages, STATUS_TIMEOUT_MS, "no answer")) };
     } catch (e) {
-      return { error: `the first stage did not report: ${(e as Error).message}` };
+      return { ...head, error: `the first stage did not report: ${(e as Error).message}` };
     }
   }
 
   private async open(req: GenerationRequest): Promise<GenerateAnswer> {
     try {
-      return await this.stage().generate(req);
+      return await this.stage().generate(req, this.replica.hint);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       const message = `The first pipeline stage is unreachable (${why}); retry shortly.`;

@@ -1,10 +1,12 @@
 // How one stage object reaches another: a Durable Object stub per call (a stub that has thrown
 // may be broken, a new one is not), a timeout on every call (a stage that never answers fails
 // the step instead of holding it), and one retry, which is safe: a forward call rewrites the
-// same positions with the same values, and freeing twice frees once.
+// same positions with the same values, and freeing twice frees once. Every stub of a stage
+// object, the gateway's too, comes from stageStub: named by its replica, placed by its hint.
 
 import type { StageLink } from "./pipeline.js";
 import { StageError, type Fault, type StageAnswer, type StageBatch } from "./protocol.js";
+import type { LocationHint } from "./replicas.js";
 
 /** The RPC methods of a stage after the first (stage.ts), as a stub shows them. */
 export interface LaterStageRpc {
@@ -16,21 +18,41 @@ export interface LaterStageRpc {
 
 /** A stage's objects: the Durable Object namespace it is bound as. */
 export interface StageNamespace {
-  getByName(name: string): unknown;
+  getByName(name: string, options?: { locationHint?: LocationHint }): unknown;
+}
+
+/**
+ * A stub of object `name` (replicaObject) in `ns`. An object is created at its first stub, near
+ * `hint` if there is one; later stubs reach it wherever it is (the hint is then ignored).
+ */
+export function stageStub<T>(ns: StageNamespace, name: string, hint?: LocationHint): T {
+  return ns.getByName(name, hint ? { locationHint: hint } : {}) as T;
 }
 
 export interface Link extends StageLink {
+  /** Where the object is created if this link is first to reach it. */
+  readonly hint?: LocationHint;
   warm(): Promise<void>;
   status(): Promise<object>;
 }
 
-/** Stage `index`'s object `name`, called with `timeoutMs` per call (status: at most 5 s). */
-export function linkTo(ns: StageNamespace, index: number, name: string, timeoutMs: number): Link {
-  const stub = () => ns.getByName(name) as LaterStageRpc;
+/**
+ * Stage `index`'s object `name`, created near `hint` (the first stage's own), called with
+ * `timeoutMs` per call (status: at most 5 s).
+ */
+export function linkTo(
+  ns: StageNamespace,
+  index: number,
+  name: string,
+  hint: LocationHint | undefined,
+  timeoutMs: number,
+): Link {
+  const stub = () => stageStub<LaterStageRpc>(ns, name, hint);
   const call = <T>(what: string, f: (s: LaterStageRpc) => Promise<T>, ms = timeoutMs) =>
     callStage(index, what, () => f(stub()), ms);
   return {
     index,
+    hint,
     forward: (batch) => call("forward", (s) => s.forward(batch)),
     warm: async () => {
       const fault = await call("warm", (s) => s.warm());

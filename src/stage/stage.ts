@@ -22,6 +22,7 @@ import type { Fault, GenerateAnswer, StageAnswer, StageBatch } from "./protocol.
 import { faultOf, StageConfigError } from "./faults.js";
 import { serveSequence } from "./serve.js";
 import { StageLayers } from "./layers.js";
+import type { LocationHint } from "./replicas.js";
 
 /** A stage script's settings: [vars] of its generated config (weights/stage-configs.ts). */
 export interface StageEnv {
@@ -65,15 +66,21 @@ export class Stage extends DurableObject<StageEnv> {
     }
   }
 
-  /** What this stage holds; the first stage adds every other stage's answer. */
-  async status(): Promise<object> {
+  /**
+   * What this stage holds; the first stage adds every other stage's answer, each with the
+   * location hint its object is created with (`hint`: the replica's, from the gateway).
+   */
+  async status(hint?: LocationHint): Promise<object> {
     const own = this.ownStatus();
     if (this.index !== 0) return own;
-    const links = this.loaded?.links ?? this.linksOf();
+    const links = this.loaded?.links ?? this.linksOf(hint);
     const others = await Promise.all(
-      links.map((l) => l.status().catch((e: Error) => ({ stage: l.index, error: e.message }))),
+      links.map(async (l) => ({
+        ...(await l.status().catch((e: Error) => ({ stage: l.index, error: e.message }))),
+        hint: l.hint ?? null,
+      })),
     );
-    return { model: this.env.MODEL, stages: [own, ...others] };
+    return { model: this.env.MODEL, stages: [{ ...own, hint: hint ?? null }, ...others] };
   }
 
   // ---- stages after the first ----
@@ -89,12 +96,15 @@ export class Stage extends DurableObject<StageEnv> {
 
   // ---- the first stage ----
 
-  /** Queue a generation and stream its events; a fault if the pipeline cannot take it. */
-  async generate(req: GenerationRequest): Promise<GenerateAnswer> {
+  /**
+   * Queue a generation and stream its events; a fault if the pipeline cannot take it. `hint`:
+   * this replica's location hint, which the later stages' objects are created with.
+   */
+  async generate(req: GenerationRequest, hint?: LocationHint): Promise<GenerateAnswer> {
     if (this.index !== 0) throw new Error(`generate goes to stage 0, not stage ${this.index}`);
     let engine: Engine<Pipeline>;
     try {
-      engine = (await this.load()).engine!;
+      engine = (await this.load(hint)).engine!;
     } catch (e) {
       return { fault: faultOf(e, this.index) };
     }
@@ -118,10 +128,10 @@ export class Stage extends DurableObject<StageEnv> {
   // ---- loading ----
 
   /** The loaded stage, loading it on first use; a failed load is retried by the next call. */
-  private load(): Promise<Loaded> {
+  private load(hint?: LocationHint): Promise<Loaded> {
     if (this.loaded) return Promise.resolve(this.loaded);
     if (!this.loading) {
-      this.loading = this.loadStage().then(
+      this.loading = this.loadStage(hint).then(
         (l) => (this.loaded = l),
         (e) => {
           this.loading = null;
@@ -132,7 +142,8 @@ export class Stage extends DurableObject<StageEnv> {
     return this.loading;
   }
 
-  private async loadStage(): Promise<Loaded> {
+  /** `hint`: the first stage's replica's, for the later stages' objects its links create. */
+  private async loadStage(hint?: LocationHint): Promise<Loaded> {
     const { WEIGHTS, MODEL } = this.env;
     const m = await fetchManifest(WEIGHTS, MODEL);
     const stagePlan = checkStaged(m.stages, MODEL, this.count);
@@ -140,7 +151,7 @@ export class Stage extends DurableObject<StageEnv> {
     const budgetBytes = intSetting(this.env.MEMORY_BUDGET_MB, 112) * 2 ** 20;
     // The plan made at convert time, checked against this isolate's budget (throws if over).
     const plan = planMemory(manifest, { ...stagePlanOptions(stagePlan), budgetBytes });
-    const links = this.index === 0 ? this.linksOf() : [];
+    const links = this.index === 0 ? this.linksOf(hint) : [];
     // The first stage warms the others while it loads: every stage pays its cold load at once.
     const warming = Promise.all(links.map((l) => l.warm()));
     warming.catch(() => {});
@@ -162,8 +173,8 @@ export class Stage extends DurableObject<StageEnv> {
     return { lm, engine, links };
   }
 
-  /** The first stage's links to every later stage's object of this replica. */
-  private linksOf(): Link[] {
+  /** The first stage's links to every later stage's object of this replica, created near it. */
+  private linksOf(hint: LocationHint | undefined): Link[] {
     const timeout = intSetting(this.env.STAGE_CALL_TIMEOUT_MS, 120_000);
     // every stage's object of a replica has the replica's name (replicaObject)
     const name = this.ctx.id.name ?? this.ctx.id.toString();
@@ -171,7 +182,7 @@ export class Stage extends DurableObject<StageEnv> {
     return Array.from({ length: this.count - 1 }, (_, i) => {
       const ns = env[stageBinding(i + 1)];
       if (!ns) throw new Error(`stage 0 has no binding ${stageBinding(i + 1)}: regenerate configs`);
-      return linkTo(ns, i + 1, name, timeout);
+      return linkTo(ns, i + 1, name, hint, timeout);
     });
   }
 

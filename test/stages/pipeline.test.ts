@@ -42,10 +42,11 @@ async function texts(model: string, body: Record<string, unknown>): Promise<stri
   return out;
 }
 
-/** The staged model's stages as GET /v1/status shows them (after it has been served once). */
+/** The default replica's stages as GET /v1/status shows them (after it has been served once). */
 async function stages(): Promise<{ stage: number; used: number; loaded: boolean }[]> {
   const { json } = await send("/v1/status");
-  return json.models.find((m: { id: string }) => m.id === STAGED_MODEL).stages;
+  const model = json.models.find((m: { id: string }) => m.id === STAGED_MODEL);
+  return model.replicas.find((r: { replica: string }) => r.replica === "default").stages;
 }
 
 const PROMPTS = ["ROMEO:", "JULIET:\nO Romeo, Romeo!", "First Citizen:\nSpeak, speak.", "A"];

@@ -176,7 +176,7 @@ describe("Micro-batches in flight through 3 stages", () => {
     const rpc = {
       forward: (b: StageBatch) => (answering ? two.forward(b) : new Promise(() => {})),
     };
-    const silent = linkTo({ getByName: () => rpc }, 2, "default", 100);
+    const silent = linkTo({ getByName: () => rpc }, 2, "default", undefined, 100);
     const pipeline = new Pipeline(parts[0].model, [one, silent], parts[0].plan.slots);
     const e = new Engine({ ...parts[0], model: pipeline }, { maxQueue: 8, prefillChunk: 64 });
     let [tokens, t0] = [0, 0];
