@@ -113,6 +113,10 @@ describe("Micro-batches in flight through 3 stages", () => {
     // a prefill chunk before a prompt's last sends nothing back; a decode row sends back its own
     expect(last.filter((c) => rowsOf(c.batch.segs) === 16 && c.floats === 0).length).toBe(6);
     expect(last.every((c) => c.batch.keep!.length <= c.batch.segs.length)).toBe(true);
+    // a row the batch does not have is refused, not sent back as zeros
+    const bad = { epoch: "e", free: [], segs: [{ id: 1, pos0: 0, n: 2 }], keep: [2] };
+    const answer = stages.layers[1].forward({ ...bad, rows: new Float32Array(2 * C) });
+    expect(answer).toMatchObject({ fault: { message: expect.stringMatching(/rows 2 of 2/) } });
   });
 
   it("Should give 16 concurrent seeded sampled requests the text each gets alone, calls of uneven delay", async () => {
