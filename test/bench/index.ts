@@ -7,6 +7,7 @@ import { cpus } from "node:os";
 import { benchKernels } from "./kernels.js";
 import { benchLoad } from "./load.js";
 import { benchPeer } from "./peer.js";
+import { benchPipelineDepth } from "./pipeline-depth.js";
 import { benchServe, benchServeGpt2 } from "./serve.js";
 import { benchServeOverhead } from "./serve-overhead.js";
 import type { Row } from "./row.js";
@@ -23,6 +24,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["serve-gpt2", benchServeGpt2],
   ["serve-overhead", () => benchServeOverhead()],
   ["peer", benchPeer],
+  ["pipeline-depth", benchPipelineDepth],
   ["load", benchLoad],
 ];
 
