@@ -11,6 +11,7 @@ import { benchServe, benchServeGpt2 } from "./serve.js";
 import { benchServeOverhead } from "./serve-overhead.js";
 import type { Row } from "./row.js";
 import { benchSampler } from "./sampler.js";
+import { benchStages } from "./stages.js";
 import { benchTokenizer } from "./tokenizer.js";
 import { benchWeights } from "./weights.js";
 
@@ -24,6 +25,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["serve-overhead", () => benchServeOverhead()],
   ["peer", benchPeer],
   ["load", benchLoad],
+  ["stages", benchStages],
 ];
 
 const only = process.argv.slice(2);
