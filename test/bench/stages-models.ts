@@ -23,13 +23,15 @@ export interface StageCase {
   name: string;
   shape: ShapeName;
   dtype: DType;
-  stages: StageRequest;
+  /** Absent: not staged, served in the gateway's own isolate (the group's budgetMb). */
+  stages?: StageRequest;
   measure: Measure[];
   /** Concurrent streams for "streams". */
   streams?: number;
 }
 
 /** BENCH_STAGES groups (comma-separated; default medium): the cases each one runs. */
+export const GATEWAY_BUDGET_MB: Record<string, number> = { medium: 1024 };
 export const GROUPS: Record<string, StageCase[]> = {
   medium: [
     // the acceptance's model: 3 stages at one slot of 1024 positions, 112 MiB each
@@ -65,6 +67,8 @@ export const GROUPS: Record<string, StageCase[]> = {
       stages: { count: 3, budgetMb: 1024 },
       measure: ["decode", "hops"],
     },
+    // and not staged at all: the gateway's own isolate (MEMORY_BUDGET_MB 1024 for this group)
+    { name: "medium-q4-flat", shape: "gpt2-medium", dtype: "q4", measure: ["decode"] },
   ],
   gpt2: [
     {
@@ -147,16 +151,17 @@ export function convertedCase(c: StageCase): { dir: string; manifest: Manifest }
   const file = join(dir, "manifest.json");
   if (existsSync(file)) {
     const m: Manifest = JSON.parse(readFileSync(file, "utf8"));
-    const s = m.stages;
+    const [s, want] = [m.stages, c.stages];
     const current =
       m.format === FORMAT &&
       m.source?.hf_dir === hf &&
       m.source?.dtype === c.dtype &&
-      s !== undefined &&
-      (c.stages.count === "auto" || s.list.length === c.stages.count) &&
-      s.slots === (c.stages.slots ?? 1) &&
-      s.context === (c.stages.context ?? 1024) &&
-      s.budget_mb === (c.stages.budgetMb ?? 112) &&
+      (s === undefined || want === undefined
+        ? s === want
+        : (want.count === "auto" || s.list.length === want.count) &&
+          s.slots === (want.slots ?? 1) &&
+          s.context === (want.context ?? 1024) &&
+          s.budget_mb === (want.budgetMb ?? 112)) &&
       m.tensors.every((t) => tensorLayout(t.shape, t.dtype).bytes === t.bytes);
     if (current) return { dir, manifest: m };
   }
@@ -164,7 +169,7 @@ export function convertedCase(c: StageCase): { dir: string; manifest: Manifest }
   const { manifest } = convertCheckpoint(hf, dir, {
     name: c.name,
     dtype: c.dtype,
-    stages: { budgetMb: 112, ...c.stages },
+    stages: c.stages && { budgetMb: 112, ...c.stages },
     log: (s) => process.stderr.write(`  ${s}\n`),
   });
   return { dir, manifest };

@@ -16,7 +16,13 @@ import { startDevServer } from "../helpers/dev-server.js";
 import { ROOT } from "../setup/paths.js";
 import { median, type Row } from "./row.js";
 import { streamTimes } from "./serve.js";
-import { BENCH_DIR, convertedCase, GROUPS, type StageCase } from "./stages-models.js";
+import {
+  BENCH_DIR,
+  convertedCase,
+  GATEWAY_BUDGET_MB,
+  GROUPS,
+  type StageCase,
+} from "./stages-models.js";
 
 const RUNS = 3; // each figure is the median of this many
 const DECODE_TOKENS = 64;
@@ -48,9 +54,15 @@ async function benchGroup(group: string): Promise<Row[]> {
   const base = join(BENCH_DIR, "stages-run", group);
   const [stagesDir, persistTo] = [join(base, "configs"), join(base, "state")];
   uploadGroup(cases, stagesDir, persistTo);
-  const scripts = cases.reduce((n, { manifest }) => n + manifest.stages!.list.length, 1);
+  const scripts = cases.reduce((n, { manifest }) => n + (manifest.stages?.list.length ?? 0), 1);
   process.stderr.write(`bench: npm run dev with ${scripts} Worker scripts (${group})...\n`);
-  const server = await startDevServer({ persistTo, stagesDir, readyTimeoutMs: 600_000 });
+  const budget = GATEWAY_BUDGET_MB[group];
+  const server = await startDevServer({
+    persistTo,
+    stagesDir,
+    readyTimeoutMs: 600_000,
+    vars: budget ? { MEMORY_BUDGET_MB: String(budget) } : {},
+  });
   try {
     const rows: Row[] = [];
     for (const { c, manifest } of cases) rows.push(...(await benchCase(server.url, c, manifest)));
@@ -73,7 +85,8 @@ function uploadGroup(
   const marker = join(persistTo, "uploaded.json");
   const stamp = JSON.stringify(cases.map(({ manifest: m }) => [m.name, m.source?.converted_at]));
   const done = existsSync(marker) && readFileSync(marker, "utf8") === stamp;
-  if (done && stagedModels(stagesDir).length === cases.length) return;
+  const staged = cases.filter(({ manifest }) => manifest.stages).length;
+  if (done && stagedModels(stagesDir).length === staged) return;
   rmSync(persistTo, { recursive: true, force: true }); // nothing stale served beside them
   rmSync(stagesDir, { recursive: true, force: true });
   for (const { dir, manifest } of cases) {
@@ -109,19 +122,20 @@ async function hopTotals(url: string, model: string): Promise<{ calls: number; m
 }
 
 async function benchCase(url: string, c: StageCase, manifest: Manifest): Promise<Row[]> {
-  const plan = manifest.stages!;
-  const n = plan.list.length;
-  const largest = Math.max(...plan.list.map((s) => s.memory.total)) / 2 ** 20;
-  const what = `${n} stage(s) of ${plan.slots} slot(s) at ${plan.context}, ${plan.kv} KV`;
+  const plan = manifest.stages;
   const name = (s: string) => `stages ${c.name}: ${s}`;
-  const rows: Row[] = [
-    {
+  let what = "not staged: the gateway's own isolate";
+  const rows: Row[] = [];
+  if (plan) {
+    const largest = Math.max(...plan.list.map((s) => s.memory.total)) / 2 ** 20;
+    what = `${plan.list.length} stage(s) of ${plan.slots} slot(s) at ${plan.context}, ${plan.kv} KV`;
+    rows.push({
       name: name("stages"),
-      value: n,
+      value: plan.list.length,
       unit: "stages",
       note: `${what}, largest ${largest.toFixed(1)} of ${plan.budget_mb} MiB`,
-    },
-  ];
+    });
+  }
   process.stderr.write(`bench: ${c.name}, ${what}...\n`);
   const model = c.name;
   const t0 = performance.now();
@@ -253,26 +267,37 @@ async function streams(url: string, c: StageCase, name: (s: string) => string): 
 /**
  * One stage against many for the same model (medium q4), the pipeline's overhead on one stream:
  * decode runs of each model in turn, round after round, so a neighbour's load falls on all alike;
- * the overhead is the median over rounds of (1-stage rate / N-stage rate - 1).
+ * the overhead is the median over rounds of (1-stage rate / N-stage rate - 1). The same against
+ * the model not staged at all (served in the gateway's isolate) is the whole cost of stages.
  */
 async function overhead(url: string): Promise<Row[]> {
   const ROUNDS = 7;
-  const models = ["medium-q4-1stage", "medium-q4-3stage", "medium-q4"];
+  const models = ["medium-q4-1stage", "medium-q4-3stage", "medium-q4", "medium-q4-flat"];
+  const label: Record<string, string> = {
+    "medium-q4-1stage": "1 stage (1024 MiB, f32 KV)",
+    "medium-q4-3stage": "3 stages (1024 MiB, f32 KV)",
+    "medium-q4": "3 stages (112 MiB, int8 KV)",
+    "medium-q4-flat": "not staged (f32 KV)",
+  };
   const rates = models.map(() => [] as number[]);
   for (let r = 0; r < ROUNDS; r++)
     for (let k = 0; k < models.length; k++) {
       const i = (k + r) % models.length; // each model first in some rounds
       rates[i].push(await decodeRate(url, models[i], 200 + r));
     }
-  const [one] = rates;
-  const label = ["", "3 stages at 1024 MiB, f32 KV", "3 stages at 112 MiB, int8 KV"];
-  return [1, 2].map((i) => ({
-    name: `stages: pipeline overhead, 1 stream, ${models[i]}`,
-    value: median(one.map((x, r) => (x / rates[i][r] - 1) * 100)),
+  const rate = (i: number) => `${label[models[i]]} ${median(rates[i]).toFixed(1)}`;
+  const pairs: [number, number][] = [
+    [0, 1],
+    [0, 2],
+    [3, 0],
+    [3, 2],
+  ];
+  return pairs.map(([a, b]) => ({
+    name: `stages: overhead, 1 stream, ${models[b]} vs ${models[a]}`,
+    value: median(rates[a].map((x, r) => (x / rates[b][r] - 1) * 100)),
     unit: "%",
     note:
-      `decode, 1 stage (1024 MiB, f32 KV) ${median(one).toFixed(1)} vs ${label[i]} ` +
-      `${median(rates[i]).toFixed(1)} tokens/s, medians of ${ROUNDS} interleaved rounds; ` +
+      `decode tokens/s, ${rate(a)} vs ${rate(b)}, medians of ${ROUNDS} interleaved rounds; ` +
       `goal <= 15; ${load()}`,
   }));
 }
