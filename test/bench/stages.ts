@@ -3,7 +3,7 @@
 // every stage in one wrangler dev session), measured through HTTP: decode tokens/s of one
 // stream and of N at once, time to first token of a 32- and a 512-token prompt, the cost of a
 // hop between stages, and one stage against many. BENCH_STAGES picks the models: medium
-// (default), gpt2, large, xl, comma-separated. Alone: npx tsx test/bench/stages.ts
+// (default), gpt2, large, xl, xl-s8, comma-separated. Alone: npx tsx test/bench/stages.ts
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,7 +42,8 @@ export async function benchStages(): Promise<Row[]> {
   const rows: Row[] = [];
   for (const g of groups) {
     const got = await benchGroup(g);
-    for (const r of got) process.stderr.write(`  ${r.name}: ${r.value.toFixed(2)} ${r.unit}\n`);
+    for (const r of got)
+      process.stderr.write(`  ${r.name}: ${r.value.toFixed(2)} ${r.unit} (${r.note})\n`);
     rows.push(...got);
   }
   return rows;
@@ -113,7 +114,8 @@ async function post(url: string, body: object): Promise<any> {
 
 /** Every hop's round trip less the later stage's compute (ms), summed over its calls so far. */
 async function hopTotals(url: string, model: string): Promise<{ calls: number; ms: number }[]> {
-  const status: any = await (await fetch(`${url}/v1/status`)).json();
+  const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(120_000) });
+  const status: any = await res.json();
   const staged = status.models.find((m: any) => m.id === model);
   const hops: any[] = (staged?.stages ?? []).find((s: any) => s.hops)?.hops ?? [];
   if (!hops.length)
@@ -226,8 +228,7 @@ async function streams(url: string, c: StageCase, name: (s: string) => string): 
           model: c.name,
           prompt: ids(32, 1000 + r * N + i),
           max_tokens: STREAM_TOKENS,
-          temperature: 0.8,
-          seed: i,
+          temperature: 0, // greedy, as the 1-stream runs: the gap is batching, not sampling
           ignore_eos: true,
         }),
       ),
