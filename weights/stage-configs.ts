@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Manifest } from "../src/model/manifest.js";
 import { gatewayBinding, STAGE_CLASS, stageBinding, stageScript } from "../src/stage/names.js";
-import { memoryBudgetMB, PROJECT_ROOT, WRANGLER_TOML } from "./wrangler-config.js";
+import { PROJECT_ROOT, WRANGLER_TOML } from "./wrangler-config.js";
 
 /** build/stages, or GPT_EDGE_STAGES_DIR (tests write their configs elsewhere). */
 export const STAGES_DIR =
@@ -19,7 +19,11 @@ const MARKER = "stages.json";
 export interface StageConfigOptions {
   /** The R2 bucket bound as WEIGHTS (the one the model was uploaded to). */
   bucket: string;
-  /** Each stage isolate's budget, MiB; default wrangler.toml's MEMORY_BUDGET_MB, or 112. */
+  /**
+   * Each stage isolate's budget, MiB; default the budget the plan was cut for (convert's
+   * --budget-mb, whose default is wrangler.toml's MEMORY_BUDGET_MB): a smaller one would refuse
+   * every stage the plan made.
+   */
   budgetMb?: number;
   /** Where to write (default build/stages); tests write elsewhere. */
   dir?: string;
@@ -36,7 +40,7 @@ const q = (s: string) => JSON.stringify(s); // a TOML basic string (same escapes
 /** The config of stage i of a staged model, as TOML text; `at` is the file it is written to. */
 export function stageConfig(m: Manifest, i: number, at: string, opts: StageConfigOptions): string {
   const n = m.stages!.list.length;
-  const budget = opts.budgetMb ?? memoryBudgetMB() ?? 112;
+  const budget = opts.budgetMb ?? m.stages!.budget_mb;
   const main = path.relative(path.dirname(at), STAGE_ENTRY).split(path.sep).join("/");
   const lines = [
     `# Stage ${i} of ${n} of model ${m.name} (layers ${m.stages!.list[i].layers.join("-")}):`,

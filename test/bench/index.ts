@@ -12,6 +12,7 @@ import { benchServe, benchServeGpt2 } from "./serve.js";
 import { benchServeOverhead } from "./serve-overhead.js";
 import type { Row } from "./row.js";
 import { benchSampler } from "./sampler.js";
+import { benchStages } from "./stages.js";
 import { benchTokenizer } from "./tokenizer.js";
 import { benchWeights } from "./weights.js";
 
@@ -26,6 +27,7 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["peer", benchPeer],
   ["pipeline-depth", benchPipelineDepth],
   ["load", benchLoad],
+  ["stages", benchStages],
 ];
 
 const only = process.argv.slice(2);

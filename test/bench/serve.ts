@@ -33,7 +33,7 @@ export async function streamTimes(url: string, body: object): Promise<number[]> 
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ model: "tiny-shakespeare", stream: true, logprobs: 0, ...body }),
   });
-  if (!res.ok || !res.body) throw new Error(`stream failed: ${res.status}`);
+  if (!res.ok || !res.body) throw new Error(`stream failed: ${res.status} ${await res.text()}`);
   const times: number[] = [];
   let buf = "";
   const dec = new TextDecoder();

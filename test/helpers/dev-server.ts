@@ -57,6 +57,13 @@ export async function startDevServer(
     config?: string;
     /** wrangler's DevTools port (default: wrangler picks one). */
     inspectorPort?: number;
+    /**
+     * Staged models' configs (upload's GPT_EDGE_STAGES_DIR): run `npm run dev` (src/cli/dev.ts),
+     * the gateway and every stage in one session, instead of the plain `wrangler dev`.
+     */
+    stagesDir?: string;
+    /** How long to wait for it to answer (default 120 s; a session of many stages takes longer). */
+    readyTimeoutMs?: number;
   } = {},
 ): Promise<DevServer> {
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), "gpt-edge-r2-"));
@@ -65,11 +72,11 @@ export async function startDevServer(
   // Tests and benchmarks send more than a public client may: rate limits off unless asked for.
   const all = { RATE_LIMITS: "off", ...opts.vars };
   const vars = Object.entries(all).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const command = opts.stagesDir ? ["tsx", "src/cli/dev.ts"] : ["wrangler", "dev"];
   const child: ChildProcess = spawn(
     "npx",
     [
-      "wrangler",
-      "dev",
+      ...command,
       "--port",
       String(port),
       "--ip",
@@ -82,7 +89,12 @@ export async function startDevServer(
     ],
     {
       cwd: ROOT,
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+      env: {
+        ...process.env,
+        CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        WRANGLER_SEND_METRICS: "false",
+        ...(opts.stagesDir ? { GPT_EDGE_STAGES_DIR: opts.stagesDir } : {}),
+      },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true, // its own process group, so stop() also ends workerd
     },
@@ -105,7 +117,8 @@ export async function startDevServer(
     }
     if (!opts.persistTo) rmSync(persistTo, { recursive: true, force: true });
   };
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const timeout = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
       await stop();
@@ -121,7 +134,7 @@ export async function startDevServer(
     await new Promise((r) => setTimeout(r, 250));
   }
   await stop();
-  throw new Error(`wrangler dev did not become ready in ${READY_TIMEOUT_MS / 1000} s:\n${output}`);
+  throw new Error(`wrangler dev did not become ready in ${timeout / 1000} s:\n${output}`);
 }
 
 /** Signal a whole process group (npx -> wrangler -> workerd); it may be gone already. */

@@ -39,6 +39,13 @@ describe("writeStageConfigs", () => {
     });
   });
 
+  it("Should give each stage the budget its plan was cut for unless told another", () => {
+    const big = { ...m, name: "tiny-big", stages: { ...m.stages!, budget_mb: 1024 } };
+    const dir = path.join(tmp, "big");
+    for (const c of writeStageConfigs(big, { bucket: "b", dir }).configs)
+      expect(values(fs.readFileSync(c, "utf8"), "MEMORY_BUDGET_MB")).toEqual(["1024"]);
+  });
+
   it("Should bind the first stage to the later ones, and only the first", () => {
     expect(values(s0, "script_name")).toEqual([stageScript(STAGED_MODEL, 1)]);
     expect(values(s0, "name").slice(1)).toEqual(["STAGE_0", "STAGE_1"]);
