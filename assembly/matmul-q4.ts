@@ -25,6 +25,10 @@ const WB: usize = 64;
 const SB: usize = 16;
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? QBLOCK : 2 * QBLOCK;
 const XC: usize = XB / 4; // activation bytes per 16-byte weight chunk (8 values)
+// Chunks per loop step of the T = 1 tile: TurboFan issues a step's loads before its arithmetic,
+// so a step holds its loads in xmm registers: 2 chunks × 2 groups + 4 broadcasts fit the relaxed
+// build's; the baseline's 4 broadcasts per chunk do not (assembly/PERF.md).
+const CS: usize = ASC_FEATURE_RELAXED_SIMD ? 2 : 1;
 
 /** Bytes of the scratch rowsQ4 needs at xq for T rows of n: quants (2 per value), scales, sums. */
 export function q4ScratchBytes(T: i32, n: i32): usize {
@@ -133,6 +137,19 @@ class Q4 {
     return i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 12), i16x8.shr_u(v, 12)));
   }
 
+  /** start(c) + chunk: a block's first chunk, which sets the relaxed accumulator (no zero). */
+  @inline static first(v: v128, x: usize, m: v128, c: usize): v128 {
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      const lo = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m));
+      const hi = i16x8.relaxed_dot_i8x16_i7x16_s(
+        v128.load32_splat(x, 4),
+        v128.and(i16x8.shr_u(v, 4), m),
+      );
+      return i16x8.add(lo, hi);
+    }
+    return Q4.chunk(Q4.start(c), v, x, m);
+  }
+
   /**
    * The nibble mask of chunk: made once per tile, outside its loop, where it stays in a register
    * (V8 rebuilds a constant at every use inside a loop).
@@ -212,12 +229,24 @@ class Tiles {
       accB = f32x4.splat(0);
     const m = Q4.mask();
     const end = wA + <usize>nb * WB;
-    for (; wA < end; wA += WB, wB += WB, x += XB, s += 4, c += 4, swA += SB, swB += SB) {
-      let a = Q4.start(c),
-        b = Q4.start(c);
-      for (let ch: usize = 0; ch < 4; ch++) {
-        a = Q4.chunk(a, v128.load(wA + (ch << 4)), x + ch * XC, m);
-        b = Q4.chunk(b, v128.load(wB + (ch << 4)), x + ch * XC, m);
+    for (; wA < end; s += 4, c += 4, swA += SB, swB += SB) {
+      // the block's first step sets a and b, a loop does the rest (pointers stepping through it)
+      let a = Q4.first(v128.load(wA), x, m, c),
+        b = Q4.first(v128.load(wB), x, m, c);
+      if (CS == 2) {
+        a = Q4.chunk(a, v128.load(wA, 16), x + XC, m);
+        b = Q4.chunk(b, v128.load(wB, 16), x + XC, m);
+      }
+      wA += CS << 4;
+      wB += CS << 4;
+      x += CS * XC;
+      for (let k: usize = 1; k < 4 / CS; k++, wA += CS << 4, wB += CS << 4, x += CS * XC) {
+        a = Q4.chunk(a, v128.load(wA), x, m);
+        b = Q4.chunk(b, v128.load(wB), x, m);
+        if (CS == 2) {
+          a = Q4.chunk(a, v128.load(wA, 16), x + XC, m);
+          b = Q4.chunk(b, v128.load(wB, 16), x + XC, m);
+        }
       }
       accA = QDot.addBlock(accA, Q4.isum(a, c), v128.load(swA), s);
       accB = QDot.addBlock(accB, Q4.isum(b, c), v128.load(swB), s);
