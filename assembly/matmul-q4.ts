@@ -147,6 +147,17 @@ class Q4 {
     return i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 12), i16x8.shr_u(v, 12)));
   }
 
+  /** start(c) + chunk: a block's first chunk, which sets the relaxed accumulator (no zero). */
+  @inline static first(v: v128, x: usize, m: v128, c: usize): v128 {
+    if (!ASC_FEATURE_RELAXED_SIMD) return Q4.chunk(Q4.start(c), v, x, m);
+    const lo = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m));
+    const hi = i16x8.relaxed_dot_i8x16_i7x16_s(
+      v128.load32_splat(x, 4),
+      v128.and(i16x8.shr_u(v, 4), m),
+    );
+    return i16x8.add(lo, hi);
+  }
+
   /**
    * chunk for the one-token tiles, where the baseline's quants are scaled (quantizeQ4Input):
    * its planes at bits 8 and 4 stay in place (masked, not shifted: 256 and 16 times the nibble)
@@ -165,14 +176,7 @@ class Q4 {
 
   /** start(c) + chunk1: a block's first chunk, which sets the relaxed accumulator (no zero). */
   @inline static first1(v: v128, x: usize, m: v128, m4: v128, m8: v128, c: usize): v128 {
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      const lo = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m));
-      const hi = i16x8.relaxed_dot_i8x16_i7x16_s(
-        v128.load32_splat(x, 4),
-        v128.and(i16x8.shr_u(v, 4), m),
-      );
-      return i16x8.add(lo, hi);
-    }
+    if (ASC_FEATURE_RELAXED_SIMD) return Q4.first(v, x, m, c);
     return Q4.chunk1(Q4.start(c), v, x, m, m4, m8);
   }
 
@@ -314,13 +318,18 @@ function tile2x4(
     acc1 = f32x4.splat(0);
   const m = Q4.mask();
   const end = w + <usize>nb * WB;
-  for (; w < end; w += WB, x0 += XB, x1 += XB, s += 4, c += 4, sw += SB) {
-    let a = Q4.start(c),
-      b = Q4.start(c + sr);
-    for (let ch: usize = 0; ch < 4; ch++) {
-      const v = v128.load(w + (ch << 4));
-      a = Q4.chunk(a, v, x0 + ch * XC, m);
-      b = Q4.chunk(b, v, x1 + ch * XC, m);
+  for (; w < end; s += 4, c += 4, sw += SB) {
+    // the block's first chunk sets a and b, a loop does the rest (pointers stepping through it)
+    const v0 = v128.load(w);
+    let a = Q4.first(v0, x0, m, c),
+      b = Q4.first(v0, x1, m, c + sr);
+    w += 16;
+    x0 += XC;
+    x1 += XC;
+    for (let k = 1; k < 4; k++, w += 16, x0 += XC, x1 += XC) {
+      const v = v128.load(w);
+      a = Q4.chunk(a, v, x0, m);
+      b = Q4.chunk(b, v, x1, m);
     }
     const sw4 = v128.load(sw);
     acc0 = QDot.addBlock(acc0, Q4.isum(a, c), sw4, s);
