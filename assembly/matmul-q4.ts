@@ -25,6 +25,10 @@ const WB: usize = 64;
 const SB: usize = 16;
 const XB: usize = ASC_FEATURE_RELAXED_SIMD ? QBLOCK : 2 * QBLOCK;
 const XC: usize = XB / 4; // activation bytes per 16-byte weight chunk (8 values)
+// Chunks per loop step of the T = 1 tile: TurboFan issues a step's loads before its arithmetic,
+// so a step holds its loads in xmm registers: 2 chunks × 2 groups + 4 broadcasts fit the relaxed
+// build's; the baseline's 4 broadcasts per chunk do not (assembly/PERF.md).
+const CS: usize = ASC_FEATURE_RELAXED_SIMD ? 2 : 1;
 
 /** Bytes of the scratch rowsQ4 needs at xq for T rows of n: quants (2 per value), scales, sums. */
 export function q4ScratchBytes(T: i32, n: i32): usize {
@@ -49,7 +53,7 @@ export function rowsQ4(
   const n = nb * QBLOCK;
   const xs = xq + <usize>T * <usize>n * 2; // f32 [T][nb] activation scales
   const xc = xs + ((<usize>T * <usize>nb) << 2); // i32 [T][nb] corrections
-  quantizeQ4Input(xq, xs, xc, x, T, n);
+  if (ASC_FEATURE_RELAXED_SIMD) quantizeQ4Input(xq, xs, xc, x, T, n, false); // one form
   const xr = <usize>nb * XB; // bytes per quant row
   const sr: usize = (<usize>nb) << 2; // bytes per row of xs and of xc
   const os: usize = (<usize>d) << 2; // bytes per out row
@@ -58,6 +62,16 @@ export function rowsQ4(
   const groups = (d + 3) >> 2;
   for (let t0 = 0; t0 < T; t0 += TB) {
     const t1 = min(T, t0 + TB);
+    if (!ASC_FEATURE_RELAXED_SIMD) {
+      // the pairs' quants as the pair tile reads them, the odd token's as the one-token tiles do
+      const odd = (t1 - t0) & 1;
+      const xt = x + ((<usize>t0 * <usize>n) << 2),
+        st = <usize>t0 * sr;
+      quantizeQ4Input(xq + <usize>t0 * xr, xs + st, xc + st, xt, t1 - t0 - odd, n, false);
+      const xo = x + ((<usize>(t1 - 1) * <usize>n) << 2),
+        so = <usize>(t1 - 1) * sr;
+      if (odd) quantizeQ4Input(xq + <usize>(t1 - 1) * xr, xs + so, xc + so, xo, 1, n, true);
+    }
     // pairs of tokens (none in T = 1 decode)
     for (let g = 0; t1 - t0 >= 2 && g < groups; g++) {
       const j = g << 2;
@@ -133,12 +147,46 @@ class Q4 {
     return i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 12), i16x8.shr_u(v, 12)));
   }
 
+  /** start(c) + chunk: a block's first chunk, which sets the relaxed accumulator (no zero). */
+  @inline static first(v: v128, x: usize, m: v128, c: usize): v128 {
+    if (!ASC_FEATURE_RELAXED_SIMD) return Q4.chunk(Q4.start(c), v, x, m);
+    const lo = i16x8.relaxed_dot_i8x16_i7x16_s(v128.load32_splat(x), v128.and(v, m));
+    const hi = i16x8.relaxed_dot_i8x16_i7x16_s(
+      v128.load32_splat(x, 4),
+      v128.and(i16x8.shr_u(v, 4), m),
+    );
+    return i16x8.add(lo, hi);
+  }
+
   /**
-   * The nibble mask of chunk: made once per tile, outside its loop, where it stays in a register
-   * (V8 rebuilds a constant at every use inside a loop).
+   * chunk for the one-token tiles, where the baseline's quants are scaled (quantizeQ4Input):
+   * its planes at bits 8 and 4 stay in place (masked, not shifted: 256 and 16 times the nibble)
+   * against 1 and 16 times x, those at bits 0 and 12 against 256 times x, so every product is
+   * 256 times its value in one accumulator (isum1 shifts it back) and a plane costs one op, not
+   * two. The pair tile keeps chunk: m4 and m8 held with its 9 loads spill (assembly/PERF.md).
+   * Relaxed: chunk. m, m4, m8: mask(0), mask(4), mask(8).
    */
-  @inline static mask(): v128 {
-    return ASC_FEATURE_RELAXED_SIMD ? i8x16.splat(0x0f) : i16x8.splat(0x000f);
+  @inline static chunk1(acc: v128, v: v128, x: usize, m: v128, m4: v128, m8: v128): v128 {
+    if (ASC_FEATURE_RELAXED_SIMD) return Q4.chunk(acc, v, x, m);
+    let a = i32x4.add(acc, i32x4.dot_i16x8_s(v128.load32_splat(x), v128.and(v, m)));
+    a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 4), v128.and(v, m8)));
+    a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 8), v128.and(v, m4)));
+    return i32x4.add(a, i32x4.dot_i16x8_s(v128.load32_splat(x, 12), i16x8.shr_u(v, 12)));
+  }
+
+  /** start(c) + chunk1: a block's first chunk, which sets the relaxed accumulator (no zero). */
+  @inline static first1(v: v128, x: usize, m: v128, m4: v128, m8: v128, c: usize): v128 {
+    if (ASC_FEATURE_RELAXED_SIMD) return Q4.first(v, x, m, c);
+    return Q4.chunk1(Q4.start(c), v, x, m, m4, m8);
+  }
+
+  /**
+   * The nibble masks of chunk (and the baseline's chunk1 at bits `at` of each u16): made once
+   * per tile, outside its loop, where they stay in registers (V8 rebuilds a constant at every
+   * use inside a loop).
+   */
+  @inline static mask(at: i32 = 0): v128 {
+    return ASC_FEATURE_RELAXED_SIMD ? i8x16.splat(0x0f) : i16x8.splat(<i16>((<i32>0x000f) << at));
   }
 
   /**
@@ -155,6 +203,11 @@ class Q4 {
   @inline static isum(acc: v128, c: usize): v128 {
     if (!ASC_FEATURE_RELAXED_SIMD) return acc;
     return i32x4.add(i32x4.extadd_pairwise_i16x8_s(acc), v128.load32_splat(c));
+  }
+
+  /** isum from acc = start(c) + chunk1s (the baseline's: 256 times it). */
+  @inline static isum1(acc: v128, c: usize): v128 {
+    return ASC_FEATURE_RELAXED_SIMD ? Q4.isum(acc, c) : i32x4.shr_s(acc, 8);
   }
 }
 
@@ -174,14 +227,16 @@ function tile1x4(
   bias: v128,
 ): void {
   let acc = f32x4.splat(0);
-  const m = Q4.mask();
+  const m = Q4.mask(),
+    m4 = Q4.mask(4),
+    m8 = Q4.mask(8);
   const end = w + <usize>nb * WB;
   for (; w < end; w += WB, x += XB, s += 4, c += 4, sw += SB) {
     let a = Q4.start(c);
     for (let ch: usize = 0; ch < 4; ch++) {
-      a = Q4.chunk(a, v128.load(w + (ch << 4)), x + ch * XC, m);
+      a = Q4.chunk1(a, v128.load(w + (ch << 4)), x + ch * XC, m, m4, m8);
     }
-    acc = QDot.addBlock(acc, Q4.isum(a, c), v128.load(sw), s);
+    acc = QDot.addBlock(acc, Q4.isum1(a, c), v128.load(sw), s);
   }
   Vec.storeN(out, f32x4.add(acc, bias), lanes);
 }
@@ -210,17 +265,31 @@ class Tiles {
   ): void {
     let accA = f32x4.splat(0),
       accB = f32x4.splat(0);
-    const m = Q4.mask();
+    const m = Q4.mask(),
+      m4 = Q4.mask(4),
+      m8 = Q4.mask(8);
     const end = wA + <usize>nb * WB;
-    for (; wA < end; wA += WB, wB += WB, x += XB, s += 4, c += 4, swA += SB, swB += SB) {
-      let a = Q4.start(c),
-        b = Q4.start(c);
-      for (let ch: usize = 0; ch < 4; ch++) {
-        a = Q4.chunk(a, v128.load(wA + (ch << 4)), x + ch * XC, m);
-        b = Q4.chunk(b, v128.load(wB + (ch << 4)), x + ch * XC, m);
+    for (; wA < end; s += 4, c += 4, swA += SB, swB += SB) {
+      // the block's first step sets a and b, a loop does the rest (pointers stepping through it)
+      let a = Q4.first1(v128.load(wA), x, m, m4, m8, c),
+        b = Q4.first1(v128.load(wB), x, m, m4, m8, c);
+      if (CS == 2) {
+        a = Q4.chunk1(a, v128.load(wA, 16), x + XC, m, m4, m8);
+        b = Q4.chunk1(b, v128.load(wB, 16), x + XC, m, m4, m8);
       }
-      accA = QDot.addBlock(accA, Q4.isum(a, c), v128.load(swA), s);
-      accB = QDot.addBlock(accB, Q4.isum(b, c), v128.load(swB), s);
+      wA += CS << 4;
+      wB += CS << 4;
+      x += CS * XC;
+      for (let k: usize = 1; k < 4 / CS; k++, wA += CS << 4, wB += CS << 4, x += CS * XC) {
+        a = Q4.chunk1(a, v128.load(wA), x, m, m4, m8);
+        b = Q4.chunk1(b, v128.load(wB), x, m, m4, m8);
+        if (CS == 2) {
+          a = Q4.chunk1(a, v128.load(wA, 16), x + XC, m, m4, m8);
+          b = Q4.chunk1(b, v128.load(wB, 16), x + XC, m, m4, m8);
+        }
+      }
+      accA = QDot.addBlock(accA, Q4.isum1(a, c), v128.load(swA), s);
+      accB = QDot.addBlock(accB, Q4.isum1(b, c), v128.load(swB), s);
     }
     v128.store(oA, f32x4.add(accA, biasA));
     Vec.storeN(oB, f32x4.add(accB, biasB), lanesB);
@@ -249,13 +318,18 @@ function tile2x4(
     acc1 = f32x4.splat(0);
   const m = Q4.mask();
   const end = w + <usize>nb * WB;
-  for (; w < end; w += WB, x0 += XB, x1 += XB, s += 4, c += 4, sw += SB) {
-    let a = Q4.start(c),
-      b = Q4.start(c + sr);
-    for (let ch: usize = 0; ch < 4; ch++) {
-      const v = v128.load(w + (ch << 4));
-      a = Q4.chunk(a, v, x0 + ch * XC, m);
-      b = Q4.chunk(b, v, x1 + ch * XC, m);
+  for (; w < end; s += 4, c += 4, sw += SB) {
+    // the block's first chunk sets a and b, a loop does the rest (pointers stepping through it)
+    const v0 = v128.load(w);
+    let a = Q4.first(v0, x0, m, c),
+      b = Q4.first(v0, x1, m, c + sr);
+    w += 16;
+    x0 += XC;
+    x1 += XC;
+    for (let k = 1; k < 4; k++, w += 16, x0 += XC, x1 += XC) {
+      const v = v128.load(w);
+      a = Q4.chunk(a, v, x0, m);
+      b = Q4.chunk(b, v, x1, m);
     }
     const sw4 = v128.load(sw);
     acc0 = QDot.addBlock(acc0, Q4.isum(a, c), sw4, s);

@@ -20,7 +20,7 @@ export const DTYPE_Q4: i32 = 2;
  * n must be a multiple of 32; rows are contiguous, so the T·n/32 blocks are simply consecutive.
  */
 export function quantize(q: usize, s: usize, x: usize, T: i32, n: i32): void {
-  quantizeBlocks<i8>(q, s, 0, x, T, n);
+  quantizeBlocks<i8>(q, s, 0, x, T, n, false);
 }
 
 /**
@@ -28,19 +28,40 @@ export function quantize(q: usize, s: usize, x: usize, T: i32, n: i32): void {
  * quants and scales of quantize, plus c[T][n/32] i32 = -8·Σq per block (the q4 weights are
  * stored as q + 8, so Σ x·q = Σ x·(q + 8) + c). The relaxed build keeps the int8 quants (its dot
  * takes bytes); the baseline build widens them to i16 and, within each 8, stores them in the
- * order 0 2 1 3 4 6 5 7 (the pairs its nibble planes multiply). q: T·n·2 bytes either way.
+ * order 0 2 1 3 4 6 5 7 (the pairs its nibble planes multiply); `scaled` (the baseline's odd
+ * token, matmul-q4.ts: Q4.chunk) also multiplies them by 256, 256, 1, 1, 16, 16, 256, 256 and
+ * c by 256. q: T·n·2 bytes either way.
  */
-export function quantizeQ4Input(q: usize, s: usize, c: usize, x: usize, T: i32, n: i32): void {
-  if (ASC_FEATURE_RELAXED_SIMD) quantizeBlocks<u8>(q, s, c, x, T, n);
-  else quantizeBlocks<i16>(q, s, c, x, T, n);
+export function quantizeQ4Input(
+  q: usize,
+  s: usize,
+  c: usize,
+  x: usize,
+  T: i32,
+  n: i32,
+  scaled: bool,
+): void {
+  if (ASC_FEATURE_RELAXED_SIMD) quantizeBlocks<u8>(q, s, c, x, T, n, false);
+  else quantizeBlocks<i16>(q, s, c, x, T, n, scaled);
 }
 
-// Q = i8: int8 quants. Q = u8: int8 quants and sums at c. Q = i16: the quants widened and
-// permuted (see quantizeQ4Input), and sums at c. The same q and s in every form, bit for bit.
-function quantizeBlocks<Q>(q: usize, s: usize, c: usize, x: usize, T: i32, n: i32): void {
+// Q = i8: int8 quants. Q = u8: int8 quants and sums at c. Q = i16: the quants widened, permuted
+// (and scaled, if asked), and sums at c (quantizeQ4Input). The same q and s in every form.
+function quantizeBlocks<Q>(
+  q: usize,
+  s: usize,
+  c: usize,
+  x: usize,
+  T: i32,
+  n: i32,
+  scaled: bool,
+): void {
   const wide = sizeof<Q>() == 2;
   const sums = wide || !isSigned<Q>();
   const blocks = (T * n) / QBLOCK;
+  // i16 form: each permuted 8 scaled by 256, 256, 1, 1, 16, 16, 256, 256 (|256·q| <= 32512),
+  // the factors matmul-q4.ts's baseline chunk needs to find every product 256 times its value
+  const f = wide && scaled ? i16x8(256, 256, 1, 1, 16, 16, 256, 256) : i16x8.splat(1);
   for (let b = 0; b < blocks; b++) {
     const xp = x + ((<usize>b) << 7); // 32 floats = 128 bytes per block
     let m = f32x4.abs(v128.load(xp));
@@ -63,13 +84,14 @@ function quantizeBlocks<Q>(q: usize, s: usize, c: usize, x: usize, T: i32, n: i3
       if (sums) sum = i16x8.add(sum, i16x8.add(lo, hi)); // |lane| <= 4 · 127
       if (wide) {
         const o = qp + (h << 5);
-        v128.store(o, i16x8.shuffle(lo, lo, 0, 2, 1, 3, 4, 6, 5, 7));
-        v128.store(o, i16x8.shuffle(hi, hi, 0, 2, 1, 3, 4, 6, 5, 7), 16);
+        v128.store(o, i16x8.mul(i16x8.shuffle(lo, lo, 0, 2, 1, 3, 4, 6, 5, 7), f));
+        v128.store(o, i16x8.mul(i16x8.shuffle(hi, hi, 0, 2, 1, 3, 4, 6, 5, 7), f), 16);
       } else {
         v128.store(qp + (h << 4), i8x16.narrow_i16x8_s(lo, hi));
       }
     }
-    if (sums) store<i32>(c + ((<usize>b) << 2), QDot.hsum(i32x4.dot_i16x8_s(sum, i16x8.splat(-8))));
+    const c8 = i16x8.splat(wide && scaled ? -8 * 256 : -8); // scaled: 256·c (see quantizeQ4Input)
+    if (sums) store<i32>(c + ((<usize>b) << 2), QDot.hsum(i32x4.dot_i16x8_s(sum, c8)));
   }
 }
 
