@@ -13,9 +13,8 @@ import type { GenerationRequest } from "../../src/engine/sequence.js";
 import type { GPT2 } from "../../src/model/gpt2.js";
 import type { LoadedModel } from "../../src/model/loader.js";
 import type { Segment } from "../../src/model/segments.js";
-import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { median, type Row } from "./row.js";
-import { generate, PROMPTS } from "../unit/helpers/generate.js";
+import { generate, greedyRequest, PROMPTS } from "../unit/helpers/generate.js";
 import { loadStaged, LocalStages, pipelined } from "../unit/helpers/local-stages.js";
 
 const [A_MS, C_MS] = [0.5, 2]; // a later stage's work on a call: A_MS + C_MS per row
@@ -40,15 +39,7 @@ async function setup() {
   };
 }
 
-const greedy = (prompt: number[], maxTokens: number): GenerationRequest => ({
-  prompt,
-  maxTokens,
-  sampling: { ...defaultSamplingParams(), temperature: 0 },
-  seed: 1n,
-  stopTokens: new Set(),
-  logprobs: null,
-  echoLogprobs: false,
-});
+const greedy = greedyRequest;
 
 /**
  * Run `reqs` at once through the 3 stages with `depth` batches in flight: tokens, ms in all, and

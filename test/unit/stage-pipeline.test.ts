@@ -5,11 +5,9 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
-import type { GenerationRequest } from "../../src/engine/sequence.js";
 import type { LoadedModel } from "../../src/model/loader.js";
-import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { Pipeline, type StageLink } from "../../src/stage/pipeline.js";
-import { generate, PROMPTS } from "./helpers/generate.js";
+import { generate, greedyRequest, PROMPTS } from "./helpers/generate.js";
 import { immediate, loadStaged, LocalStages, pipelined } from "./helpers/local-stages.js";
 
 let whole: LoadedModel;
@@ -21,17 +19,8 @@ beforeAll(async () => {
 
 const unstaged = () => new Engine(whole, { maxQueue: 64, prefillChunk: 16, yieldFn: immediate });
 
-function greedy(prompt: string, maxTokens = 24): GenerationRequest {
-  return {
-    prompt: whole.tokenizer.encode(prompt),
-    maxTokens,
-    sampling: { ...defaultSamplingParams(), temperature: 0 },
-    seed: 1n,
-    stopTokens: new Set(),
-    logprobs: null,
-    echoLogprobs: false,
-  };
-}
+const greedy = (prompt: string, maxTokens = 24) =>
+  greedyRequest(whole.tokenizer.encode(prompt), maxTokens);
 
 const prompts = PROMPTS;
 

@@ -3,6 +3,7 @@
 
 import type { Generator } from "../../../src/engine/generator.js";
 import type { GenerationRequest } from "../../../src/engine/sequence.js";
+import { defaultSamplingParams } from "../../../src/sampler/index.js";
 
 export const PROMPTS = [
   "ROMEO:",
@@ -26,4 +27,17 @@ export async function generate(
     onToken?.(ids.length);
   });
   return ids;
+}
+
+/** A greedy request for `prompt`'s ids: no stops, no logprobs. */
+export function greedyRequest(prompt: number[], maxTokens: number): GenerationRequest {
+  return {
+    prompt,
+    maxTokens,
+    sampling: { ...defaultSamplingParams(), temperature: 0 },
+    seed: 1n,
+    stopTokens: new Set(),
+    logprobs: null,
+    echoLogprobs: false,
+  };
 }
