@@ -54,11 +54,20 @@ const TARGETS: Record<string, Target> = {
   "gpt2-q4": gpt2("q4"),
 };
 
+/**
+ * Every request on a connection of its own. bareRequests blocks this process's event loop for
+ * seconds (f32, 8 streams: ~30 s), so undici's 4-s idle timer cannot retire a pooled socket
+ * before wrangler's proxy closes it at 5 s idle; the next request then goes out on the dead
+ * socket and fails with "fetch failed" (SocketError: other side closed): what cut the f32 target
+ * short (a pooled socket idle ~3.9 s, then the Node run of f32).
+ */
+const FRESH = { connection: "close" };
+
 /** One served stream, read to its end; checks it generated NEW tokens. */
 async function serveStream(url: string, model: string, ids: number[]): Promise<void> {
   const res = await fetch(`${url}/v1/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...FRESH },
     body: JSON.stringify({
       model,
       prompt: ids,
@@ -86,6 +95,16 @@ async function servedRequests(url: string, model: string, V: number, B: number) 
   const t0 = performance.now();
   await Promise.all(Array.from({ length: B }, (_, s) => serveStream(url, model, promptIds(V, s))));
   return (B * NEW * 1000) / (performance.now() - t0);
+}
+
+/** An error and its causes, each with its stack: undici's "fetch failed" says why only in its cause. */
+function causes(e: unknown): string[] {
+  const out: string[] = [];
+  for (let c = e; c !== undefined && out.length < 8; c = c instanceof Error ? c.cause : undefined) {
+    const code = (c as { code?: unknown })?.code;
+    out.push(`${c instanceof Error ? c.stack : String(c)}${code ? ` (code ${code})` : ""}`);
+  }
+  return out;
 }
 
 async function measure(t: Target): Promise<Row[]> {
@@ -116,7 +135,7 @@ async function measure(t: Target): Promise<Row[]> {
     bare = await startDevServer({ persistTo: served.persistTo, config: BARE_WORKER });
     const query = `model=${m.name}&mb=${plan.mb}&slots=${plan.slots}&context=${plan.context}`;
     const workerd = async (B: number) => {
-      const res = await fetch(`${bare!.url}/?${query}&batch=${B}`);
+      const res = await fetch(`${bare!.url}/?${query}&batch=${B}`, { headers: FRESH });
       if (!res.ok) throw new Error(`bare worker: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { tokensPerSecond: number }).tokensPerSecond;
     };
@@ -133,7 +152,7 @@ async function measure(t: Target): Promise<Row[]> {
     }
   } catch (e) {
     const logs = `served:\n${served?.log().slice(-2000)}\nbare:\n${bare?.log().slice(-2000)}`;
-    throw new Error(`${t.label}: ${e instanceof Error ? e.stack : e}\n${logs}`, { cause: e });
+    throw new Error(`${t.label}: ${causes(e).join("\n  caused by: ")}\n${logs}`, { cause: e });
   } finally {
     await bare?.stop();
     await served?.stop();
@@ -184,7 +203,9 @@ export async function benchServeOverhead(which = Object.keys(TARGETS)): Promise<
       rows.push(...(await measure(t)));
     } catch (e) {
       process.stderr.write(`${e instanceof Error ? e.message : e}\n`);
-      const why = String(e instanceof Error ? (e.cause ?? e.message) : e).split("\n")[0];
+      const why = causes(e instanceof Error ? (e.cause ?? e) : e)
+        .map((c) => c.split("\n")[0])
+        .join(" <- ");
       rows.push({ name: `serve-overhead ${t.label}: FAILED`, value: 0, unit: "", note: why });
     }
   }

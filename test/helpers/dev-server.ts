@@ -125,8 +125,10 @@ export async function startDevServer(
       throw new Error(`wrangler dev exited early:\n${output}`);
     }
     try {
-      // Up: the models list, or a 401 when the run sets API_KEYS (the app answered).
-      const res = await fetch(`${url}/v1/models`);
+      // Up: the models list, or a 401 when the run sets API_KEYS (the app answered). A connection
+      // of its own: a probe's kept-alive socket could be reused by a caller after the server
+      // dropped it (see serve-overhead.ts).
+      const res = await fetch(`${url}/v1/models`, { headers: { connection: "close" } });
       if (res.ok || res.status === 401) {
         return { url, persistTo, pgid: child.pid!, stop, log: () => output };
       }
