@@ -117,7 +117,9 @@ async function hopTotals(url: string, model: string): Promise<{ calls: number; m
   const res = await fetch(`${url}/v1/status`, { signal: AbortSignal.timeout(120_000) });
   const status: any = await res.json();
   const staged = status.models.find((m: any) => m.id === model);
-  const hops: any[] = (staged?.stages ?? []).find((s: any) => s.hops)?.hops ?? [];
+  // the bench's requests carry no cf.continent: they go to the fallback replica
+  const replica = staged?.replicas?.find((r: any) => r.fallback);
+  const hops: any[] = (replica?.stages ?? []).find((s: any) => s.hops)?.hops ?? [];
   if (!hops.length)
     throw new Error(`/v1/status shows no hops for ${model}: ${JSON.stringify(status)}`);
   return hops.map((h) => ({ calls: h.calls, ms: h.rpc_ms * h.calls }));
