@@ -52,7 +52,7 @@ export class StageLayers {
 }
 
 /** Rows `keep` of x [B][C], in that order: [keep.length][C]. */
-function gather(x: Float32Array, keep: number[], C: number): Float32Array {
+export function gather(x: Float32Array, keep: number[], C: number): Float32Array {
   const out = new Float32Array(keep.length * C);
   keep.forEach((r, i) => out.set(x.subarray(r * C, (r + 1) * C), i * C));
   return out;

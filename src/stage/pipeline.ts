@@ -15,6 +15,7 @@
 import type { EngineModel } from "../engine/engine.js";
 import type { GPT2, Segment } from "../model/gpt2.js";
 import { logitRows, logitSegments } from "../model/segments.js";
+import { gather } from "./layers.js";
 import { StageError, type StageAnswer, type StageBatch, type StageSegment } from "./protocol.js";
 
 /** A later stage as the first stage reaches it (stage.ts: an RPC stub with timeout and retry). */
@@ -68,7 +69,6 @@ export class Pipeline implements EngineModel {
     /** Batches in flight at once; default one per stage, this one included (1: one at a time). */
     depth = stages.length + 1,
   ) {
-    if (!stages.length) throw new Error("a pipeline needs a stage after the first");
     this.depth = depth;
     this.seqOf = new Array(slots).fill(-1);
     this.history = Array.from({ length: slots }, () => []);
@@ -136,6 +136,8 @@ export class Pipeline implements EngineModel {
     x: Float32Array,
     keep: number[],
   ): Promise<Float32Array> {
+    // one stage (a model served from its Durable Object alone): the kept rows are here
+    if (!this.stages.length) return gather(x, keep, x.length / batch.reduce((n, s) => n + s.n, 0));
     let rows = x;
     for (let k = 0; k < this.stages.length; k++) {
       const input = rows;

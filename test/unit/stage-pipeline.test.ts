@@ -36,6 +36,18 @@ describe("Engine over a pipeline of 3 stages", () => {
     expect(stages.calls).toBeGreaterThan(0);
   });
 
+  it("Should serve a model cut into one stage (no later stage) with the unstaged greedy tokens", async () => {
+    const want = [];
+    for (const p of prompts) want.push(await generate(unstaged(), greedy(p)));
+    const pipeline = new Pipeline(whole.model, [], whole.plan.slots);
+    const e = new Engine(
+      { ...whole, model: pipeline },
+      { maxQueue: 64, prefillChunk: 16, yieldFn: immediate },
+    );
+    const got = await Promise.all(prompts.map((p) => generate(e, greedy(p))));
+    expect(got).toEqual(want);
+  });
+
   it("Should re-prefill a stage that comes back empty mid-generation and give the same text", async () => {
     const reqs = [greedy(prompts[1], 40), greedy(prompts[3], 40)];
     const e0 = unstaged(); // one engine: two would share the model's KV slots
