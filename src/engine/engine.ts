@@ -125,6 +125,8 @@ export class Engine<M extends EngineModel = GPT2> {
   private lent: { slots: number[]; turn: object } = { slots: [], turn: {} };
   private turnToken: object | null = null;
   private lastStep = -Infinity;
+  /** Sequences put into steps so far: each one's turn ticket (Sequence.served). */
+  private served = 0;
   /** Driver turns (run-loop yields) since the last step. */
   private turns = 0;
   /** Evicted: its memory is about to serve another model, so it takes no new work. */
@@ -439,20 +441,28 @@ export class Engine<M extends EngineModel = GPT2> {
    * Decode rows first (one per running sequence not in flight), then prefill chunks in arrival
    * order. With depth D, a step takes a D-th of the decoding sequences, so D steps in flight
    * hold them all; a prompt's next chunk may go while its previous one is still in flight.
+   * The share goes to the sequences that have waited longest since their last step: taken in
+   * running order, a share whose step came back before the next step started (stages that answer
+   * at once, as on wrangler dev's one thread) went to the same sequences again and again, the
+   * others waiting for them to finish.
    */
   private schedule(): Step {
     const segs: Segment[] = [];
     const owners: Sequence[] = [];
     let rows = this.lm.plan.rows;
     const decoding = this.running.filter((s) => !s.prefilling && !s.done).length;
-    let share = Math.ceil(decoding / this.depth);
-    for (const s of this.running) {
-      if (share === 0) break;
-      if (s.prefilling || s.done || s.inflight > 0 || s.pos >= s.tokens.length) continue;
+    const share = Math.ceil(decoding / this.depth);
+    const ready = this.running.filter(
+      (s) => !s.prefilling && !s.done && s.inflight === 0 && s.pos < s.tokens.length,
+    );
+    // the share that has waited longest, each then to the back of the queue; rows in running order
+    const picked = new Set([...ready].sort((a, b) => a.served - b.served).slice(0, share));
+    for (const s of picked) s.served = ++this.served;
+    for (const s of ready) {
+      if (!picked.has(s)) continue;
       segs.push({ slot: s.slot, pos0: s.pos, ids: [s.tokens[s.pos]], logits: "last" });
       owners.push(s);
       rows--;
-      share--;
     }
     let budget = Math.min(rows, this.opts.prefillChunk);
     for (const s of this.running) {
@@ -463,6 +473,7 @@ export class Engine<M extends EngineModel = GPT2> {
       const last = s.sent + T - 1;
       const logits = s.req.echoLogprobs ? "all" : s.wantsLogits(last) ? "last" : "none";
       segs.push({ slot: s.slot, pos0: s.sent, ids, logits });
+      s.served = ++this.served;
       owners.push(s);
       budget -= T;
     }

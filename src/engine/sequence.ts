@@ -45,6 +45,11 @@ export class Sequence {
   sent = 0;
   /** Forward passes in flight holding rows of this sequence: its slot stays taken meanwhile. */
   inflight = 0;
+  /**
+   * When its rows last went into a step, as the engine counts sequences put into steps (0: not
+   * yet): of the sequences ready to decode, the lowest go first.
+   */
+  served = 0;
   /** Prompt followed by generated tokens. */
   readonly tokens: number[];
   generated = 0;

@@ -99,6 +99,39 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
     expect(await Promise.all(reqs.map((r) => texts(STAGED_MODEL, r)))).toEqual(alone);
   });
 
+  it("Should decode 4 concurrent streams together, not one after another", async () => {
+    // Here every stage object runs on workerd's one thread, as under wrangler dev: a step's trip
+    // down the stages ends before another starts, and a step's share of the decoding sequences
+    // went to the same ones while they lasted (the 4th stream's second token after the 1st's 40th).
+    const N = 40;
+    const got = Array.from({ length: 4 }, () => 0);
+    let whenFirstDone: number[] | null = null;
+    const stream = async (prompt: string, i: number) => {
+      const res = await postRaw("/v1/completions", {
+        model: STAGED_MODEL,
+        ...greedy(prompt, { max_tokens: N, stream: true, ignore_eos: true, logprobs: 0 }),
+      });
+      expect(res.status).toBe(200);
+      const dec = new TextDecoder();
+      let buf = "";
+      for await (const chunk of res.body!) {
+        buf += dec.decode(chunk, { stream: true });
+        for (let e = buf.indexOf("\n\n"); e >= 0; e = buf.indexOf("\n\n")) {
+          const event = buf.slice(0, e);
+          buf = buf.slice(e + 2);
+          if (!event.startsWith("data: {")) continue;
+          got[i] += JSON.parse(event.slice(6)).choices[0].logprobs.tokens.length;
+          if (got[i] === N) whenFirstDone ??= got.slice();
+        }
+      }
+    };
+    await Promise.all(PROMPTS.map(stream));
+    expect(got).toEqual([N, N, N, N]);
+    // every stream within a few tokens of the first to finish (prompts of unequal length start
+    // them a step or two apart)
+    expect(Math.min(...whenFirstDone!), `${whenFirstDone}`).toBeGreaterThanOrEqual(N - 6);
+  });
+
   it("Should show every stage's memory plan and slots in /v1/status", async () => {
     await texts(STAGED_MODEL, greedy("A", { max_tokens: 2 }));
     const list = await stages();

@@ -89,6 +89,35 @@ describe("Micro-batches in flight through 3 stages", () => {
     expect(busy).toEqual([1, 2]); // one batch at a time leaves one stage idle; three do not
   });
 
+  it("Should decode 4 streams together when every step is back before the next one starts", async () => {
+    // later stages that answer within this turn, as stage objects on workerd's one thread do
+    // under wrangler dev: a step's share of the decoding sequences used to go to the same ones
+    // whenever theirs came back first, the others waiting for them to finish
+    const N = 30;
+    const reqs = PROMPTS.slice(0, 4).map((p) => request(p, N));
+    const want = await alone(reqs);
+    const stages = new LocalStages(parts);
+    const quick: StageLink[] = stages.layers.map((l, k) => ({
+      index: k + 1,
+      forward: async (b) => l.forward(structuredClone(b)),
+    }));
+    const pipeline = new Pipeline(parts[0].model, quick, parts[0].plan.slots);
+    const e = new Engine({ ...parts[0], model: pipeline }, { maxQueue: 8, prefillChunk: 16 });
+    const got = reqs.map(() => 0);
+    let whenFirstDone: number[] | null = null;
+    const out = await Promise.all(
+      reqs.map((r, i) =>
+        generate(e, r, (n) => {
+          got[i] = n;
+          if (n === N) whenFirstDone ??= got.slice();
+        }),
+      ),
+    );
+    expect(out).toEqual(want);
+    // each within a few tokens of the first to finish (unequal prompts start them apart)
+    expect(Math.min(...whenFirstDone!), `${whenFirstDone}`).toBeGreaterThanOrEqual(N - 4);
+  });
+
   it("Should send a long prompt's chunks down one after another, each stage in position order", async () => {
     const [want] = await alone([request(long, 8)]);
     const stages = new LocalStages(parts, () => 2);
