@@ -87,14 +87,17 @@ export function attention(
         const sh = vs + ((c / QBLOCK) << 2); // its value scales
         weightedSumQ8(o + (c << 2), ar + <usize>h * hs, v + c, sh, <usize>C, sr, n, HS);
       }
-    } else weightedSum(o, ar, hs, v, cs, n, NH, HS);
+    } else weightedSum(o, ar, hs, v, cs, n, NH, HS, T > 1);
   }
 }
 
 /**
- * out[C] = Σ_j p_h[j] · v[j][C] per head h (p_h at p + h·ps), key rows in order, two per pass:
- * each pass reads 2 rows of V contiguously and adds into out, which stays in L1. Every out
- * element is summed in j order from 0 (so the result does not depend on the batch).
+ * out[C] = Σ_j p_h[j] · v[j][C] per head h (p_h at p + h·ps), key rows in order, all heads of a
+ * row (or two) per pass, out added into in L1. Every out element is summed in j order from 0, so
+ * its bits depend neither on the batch nor on `pairs`: two rows per pass when V is in cache
+ * (T > 1: the previous token just read it; half the passes over out) or one when it comes from
+ * DRAM (decode: two rows 3 KiB apart read side by side fetch at half the rate of one steady
+ * stream on AMD Zen 4, assembly/PERF.md).
  */
 function weightedSum(
   out: usize,
@@ -105,43 +108,48 @@ function weightedSum(
   n: i32,
   NH: i32,
   HS: i32,
+  pairs: bool,
 ): void {
   memory.fill(out, 0, <usize>vs);
-  const hb = (<usize>HS) << 2;
-  const vec = (<usize>(HS & ~3)) << 2; // bytes of a head slice in whole vectors
   let j = 0;
-  for (; j + 2 <= n; j += 2) {
-    const v0 = v + <usize>j * vs;
+  if (pairs) {
+    for (; j + 2 <= n; j += 2) {
+      Sum.rows(out, p + ((<usize>j) << 2), ps, v + <usize>j * vs, vs, NH, HS, true);
+    }
+  }
+  for (; j < n; j++) Sum.rows(out, p + ((<usize>j) << 2), ps, v + <usize>j * vs, vs, NH, HS, false);
+}
+
+// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+class Sum {
+  /** out += p_h[0]·v[0] (then p_h[1]·v[1], rows vs bytes apart, if two) for every head h. */
+  @inline static rows(
+    out: usize,
+    p: usize,
+    ps: usize,
+    v: usize,
+    vs: usize,
+    NH: i32,
+    HS: i32,
+    two: bool,
+  ): void {
+    const hb = (<usize>HS) << 2;
+    const vec = (<usize>(HS & ~3)) << 2; // bytes of a head slice in whole vectors
     for (let h = 0; h < NH; h++) {
-      const ph = p + <usize>h * ps + ((<usize>j) << 2);
-      const p0 = f32x4.splat(load<f32>(ph)),
-        p1 = f32x4.splat(load<f32>(ph, 4));
+      const ph = p + <usize>h * ps;
+      const p0 = f32x4.splat(load<f32>(ph));
+      const p1 = two ? f32x4.splat(load<f32>(ph, 4)) : p0;
       const o = out + <usize>h * hb;
-      const a = v0 + <usize>h * hb;
+      const a = v + <usize>h * hb;
       const b = a + vs;
       let c: usize = 0;
       for (; c < vec; c += 16) {
-        v128.store(
-          o + c,
-          Vec.madd(p1, v128.load(b + c), Vec.madd(p0, v128.load(a + c), v128.load(o + c))),
-        );
+        const s = Vec.madd(p0, v128.load(a + c), v128.load(o + c));
+        v128.store(o + c, two ? Vec.madd(p1, v128.load(b + c), s) : s);
       }
       for (; c < hb; c += 4) {
         const s = load<f32>(o + c) + f32x4.extract_lane(p0, 0) * load<f32>(a + c);
-        store<f32>(o + c, s + f32x4.extract_lane(p1, 0) * load<f32>(b + c));
-      }
-    }
-  }
-  if (j < n) {
-    const a0 = v + <usize>j * vs;
-    for (let h = 0; h < NH; h++) {
-      const p0 = f32x4.splat(load<f32>(p + <usize>h * ps + ((<usize>j) << 2)));
-      const o = out + <usize>h * hb;
-      const a = a0 + <usize>h * hb;
-      let c: usize = 0;
-      for (; c < vec; c += 16) v128.store(o + c, Vec.madd(p0, v128.load(a + c), v128.load(o + c)));
-      for (; c < hb; c += 4) {
-        store<f32>(o + c, load<f32>(o + c) + f32x4.extract_lane(p0, 0) * load<f32>(a + c));
+        store<f32>(o + c, two ? s + f32x4.extract_lane(p1, 0) * load<f32>(b + c) : s);
       }
     }
   }

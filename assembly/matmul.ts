@@ -166,6 +166,24 @@ class Tiles {
       p3 = p2 + ws;
     let q0 = x0,
       q1 = x1;
+    if (!two) {
+      // dot1x4 takes two vectors of each row per step: each row's lanes still take its columns in
+      // order (k, then k + 4), with half the loop overhead per byte (baseline build, matrix in
+      // cache: -16%; TurboFan still fits 2 + 8 loads + 4 accumulators in the xmm file)
+      const end8 = x0 + ((<usize>(n & ~7)) << 2);
+      for (; q0 < end8; q0 += 32, p0 += 32, p1 += 32, p2 += 32, p3 += 32) {
+        const v = v128.load(q0),
+          u = v128.load(q0, 16);
+        a00 = Vec.madd(v, v128.load(p0), a00);
+        a01 = Vec.madd(v, v128.load(p1), a01);
+        a02 = Vec.madd(v, v128.load(p2), a02);
+        a03 = Vec.madd(v, v128.load(p3), a03);
+        a00 = Vec.madd(u, v128.load(p0, 16), a00);
+        a01 = Vec.madd(u, v128.load(p1, 16), a01);
+        a02 = Vec.madd(u, v128.load(p2, 16), a02);
+        a03 = Vec.madd(u, v128.load(p3, 16), a03);
+      }
+    }
     const end = x0 + ((<usize>(n & ~3)) << 2);
     for (; q0 < end; q0 += 16, q1 += 16, p0 += 16, p1 += 16, p2 += 16, p3 += 16) {
       const v0 = v128.load(q0);

@@ -1,6 +1,7 @@
 // Probes of this machine's limits on one core, for `npm run bench` (test/bench/kernels.ts): peak
-// f32x4 multiply + add, relaxed f32x4 madd, int8 dots, and streaming memory bandwidth. Not part of
-// the kernel module; built alone to build/probe.wasm (baseline) and build/probe-relaxed.wasm.
+// f32x4 multiply + add, relaxed f32x4 madd, int8 dots, and streaming memory bandwidth (two access
+// patterns). Not part of the kernel module; built alone to build/probe.wasm (baseline) and
+// build/probe-relaxed.wasm.
 
 /**
  * 6 independent f32x4 multiply chains (m_i = m_i·m) and 6 independent add chains (a_i = a_i + c):
@@ -145,5 +146,53 @@ class Lines {
   @inline static line(p: usize): v128 {
     const a = v128.xor(v128.load(p), v128.load(p, 16));
     return v128.xor(a, v128.xor(v128.load(p, 32), v128.load(p, 48)));
+  }
+}
+
+/**
+ * Reads `count` blocks at p, one after the other, as the T = 1 matmul reads a weight matrix
+ * (rows4, assembly/matmul.ts): each block cut into k (2, 4 or 8) parts of `part` bytes, read side
+ * by side with one 16-byte load of each part per step, each into its own xor chain (xor's 1-cycle
+ * latency needs no more). The caller picks the geometry (the bench: the logits' matrix, 50257
+ * rows of 3 KiB, in k parts of whole rows). `streams` cuts its buffer at multiples of bytes / k
+ * instead, a power of two apart, and on AMD Zen 4 streams that far apart read at 50-80% of the
+ * rate of one, where a matrix's quarters read as fast as one (assembly/PERF.md).
+ */
+export function parts(p: usize, part: usize, k: i32, count: i32): i32 {
+  let x = 0;
+  for (let m = 0; m < count; m++, p += <usize>k * part) {
+    if (k == 8) x ^= Parts.of(p, part, 8);
+    else if (k == 4) x ^= Parts.of(p, part, 4);
+    else x ^= Parts.of(p, part, 2);
+  }
+  return x;
+}
+
+// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+class Parts {
+  /** Inlined with a constant k: per step the 16 bytes at p + i·part for i < k, one chain each. */
+  @inline static of(p: usize, part: usize, k: i32): i32 {
+    const end = p + part;
+    let a0 = i32x4.splat(0),
+      a1 = a0,
+      a2 = a0,
+      a3 = a0,
+      a4 = a0,
+      a5 = a0,
+      a6 = a0,
+      a7 = a0;
+    for (; p < end; p += 16) {
+      a0 = v128.xor(a0, v128.load(p));
+      a1 = v128.xor(a1, v128.load(p + part));
+      if (k >= 4) a2 = v128.xor(a2, v128.load(p + 2 * part));
+      if (k >= 4) a3 = v128.xor(a3, v128.load(p + 3 * part));
+      if (k >= 8) a4 = v128.xor(a4, v128.load(p + 4 * part));
+      if (k >= 8) a5 = v128.xor(a5, v128.load(p + 5 * part));
+      if (k >= 8) a6 = v128.xor(a6, v128.load(p + 6 * part));
+      if (k >= 8) a7 = v128.xor(a7, v128.load(p + 7 * part));
+    }
+    const a = v128.xor(v128.xor(a0, a1), v128.xor(a2, a3));
+    const b = v128.xor(v128.xor(a4, a5), v128.xor(a6, a7));
+    return i32x4.extract_lane(v128.xor(a, b), 0);
   }
 }

@@ -1,7 +1,8 @@
 // A/B of two kernel builds in one process, for "no kernel slower" checks (assembly/PERF.md):
 // single kernel calls on GPT-2 124M shapes (both builds instantiated over one memory, so the same
-// data at the same addresses) and the GPT-2 124M random models' decode, prefill and batched
-// decode, old and new build interleaved (the order alternating per round), medians of the rounds.
+// data at the same addresses) and the GPT-2 124M random models' and the tiny test model's decode,
+// prefill and batched decode, old and new build interleaved (the order alternating per round),
+// medians of the rounds.
 //   npx tsx test/bench/kernels-ab.ts <old-build-dir> [rounds] [filter ...]
 // Filters pick rows by a part of their name: "matmulQuant q4", "relaxed gpt2 124M q4", "T=1 ", ...
 // <old-build-dir> holds kernels.wasm and kernels-relaxed.wasm of the old sources (PERF.md: how).
@@ -19,7 +20,7 @@ import { DTYPE_CODE, type Kernels, type Ptr } from "../../src/kernels/types.js";
 import { instantiateKernels } from "../../src/kernels/wasm.js";
 import { GPT2 } from "../../src/model/gpt2.js";
 import { fillUniform, mulberry32 } from "../unit/helpers/random.js";
-import { ROOT } from "../setup/paths.js";
+import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
 import { fillKv, gpt2Dir, ids, loadBenchModel } from "./kernels.js";
 import { median } from "./row.js";
 
@@ -226,17 +227,17 @@ function kernelCalls(
 }
 
 /**
- * Decode, prefill and batched decode of a GPT-2 124M random model through both builds: one
- * loaded model, the new build instantiated over its memory too, so both read the same weights
- * at the same addresses (two copies of a model would differ in physical placement).
+ * Decode (at 128 and near the end of the context), prefill and batched decode of a model through
+ * both builds: one loaded model, the new build instantiated over its memory too, so both read the
+ * same weights at the same addresses (two copies of a model would differ in physical placement).
  */
 async function model(
-  dtype: "f32" | "q8" | "q4",
-  variant: KernelVariant,
+  label: string,
+  [dir, name]: [string, string],
   oldMod: WebAssembly.Module,
   newMod: WebAssembly.Module,
 ) {
-  const lm = await loadBenchModel(gpt2Dir(dtype), "gpt2-random", newMod);
+  const lm = await loadBenchModel(dir, name, newMod);
   fillKv(lm);
   const gpt2 = instantiateBoth(oldMod, newMod, lm.kernels.memory).map(
     (k) => new GPT2(lm.manifest, lm.plan, k),
@@ -244,11 +245,13 @@ async function model(
   const V = lm.manifest.config.n_vocab;
   const tok = ids(16, 1, V);
   const prompt = ids(128, 2, V);
-  const decode = (m: GPT2) => () => {
-    for (let i = 0; i < 16; i++) {
-      m.forward([{ slot: 0, pos0: 128 + i, ids: [tok[i]], logits: "last" }], () => {});
-    }
-  };
+  const decode =
+    (m: GPT2, pos0 = 128) =>
+    () => {
+      for (let i = 0; i < 16; i++) {
+        m.forward([{ slot: 0, pos0: pos0 + i, ids: [tok[i]], logits: "last" }], () => {});
+      }
+    };
   const prefill = (m: GPT2) => () =>
     m.forward([{ slot: 0, pos0: 0, ids: prompt, logits: "last" }], () => {});
   const batched = (m: GPT2) => () => {
@@ -262,8 +265,9 @@ async function model(
       m.forward(segs, () => {});
     }
   };
-  const label = `${variant} gpt2 124M ${dtype}`;
   report(`${label} decode ctx 128, 16 tokens`, ab(decode(gpt2[0]), decode(gpt2[1])));
+  const far = lm.plan.context - 16; // the bench's "decode ctx 1024": attention over ~1k keys
+  report(`${label} decode ctx ${far}, 16 tokens`, ab(decode(gpt2[0], far), decode(gpt2[1], far)));
   report(`${label} prefill 128`, ab(prefill(gpt2[0]), prefill(gpt2[1])));
   report(`${label} batched decode 8 seqs, 4 steps`, ab(batched(gpt2[0]), batched(gpt2[1])));
 }
@@ -276,12 +280,20 @@ enableRelaxedSimd();
 // in one build and not the other.
 setFlagsFromString("--no-liftoff");
 const variants = ["baseline", "relaxed"] as const;
+// GPT-2 124M's weights stream from DRAM at T = 1; the tiny model's stay in cache
+const MODELS: [string, () => [dir: string, name: string]][] = [
+  ["gpt2 124M f32", () => [gpt2Dir("f32"), "gpt2-random"]],
+  ["gpt2 124M q8", () => [gpt2Dir("q8"), "gpt2-random"]],
+  ["gpt2 124M q4", () => [gpt2Dir("q4"), "gpt2-random"]],
+  ["tiny f32", () => [FIXTURE_DIR, "tiny-shakespeare"]],
+];
 // every module compiled before anything runs, so a rebuild meanwhile cannot slip into the run
 const mods = variants.map((v) => [compile(oldDir, v), compile(join(ROOT, "build"), v)] as const);
 for (const [i, variant] of variants.entries()) {
   const [oldMod, newMod] = mods[i];
   kernelCalls(variant, oldMod, newMod);
-  for (const dtype of ["f32", "q8", "q4"] as const) {
-    if (want(`${variant} gpt2 124M ${dtype}`)) await model(dtype, variant, oldMod, newMod);
+  for (const [label, where] of MODELS) {
+    const name = `${variant} ${label}`;
+    if (want(name)) await model(name, where(), oldMod, newMod);
   }
 }

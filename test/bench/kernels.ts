@@ -31,11 +31,18 @@ interface Limits {
   madd: number; // GFLOP/s, f32x4.relaxed_madd
   dotI16: number; // GOP/s (2 per multiply-add), i32x4.dot_i16x8_s
   dotI8: number; // GOP/s, i32x4.relaxed_dot_i8x16_i7x16_add_s
-  bandwidth: number; // GB/s, v128 loads streaming STREAM_BYTES: the best of `streams`
+  bandwidth: number; // GB/s, v128 loads streaming STREAM_BYTES: the best of `streams` and `parts`
   streams: Record<number, number>; // GB/s with k interleaved streams over the same bytes
+  parts: Record<number, number>; // GB/s reading logits-sized matrices in k parts side by side
 }
 
 const STREAMS = [1, 2, 4, 8];
+const PARTS = [2, 4, 8];
+// The matrix `parts` reads, as many as fit in STREAM_BYTES: GPT-2's logits, the biggest T = 1
+// matmul of a decode step (V rows of 768 floats), cut into k parts of whole rows as rows4 cuts it.
+const [V_ROWS, ROW_BYTES] = [50257, 768 * 4];
+const partBytes = (k: number) => Math.floor(V_ROWS / k) * ROW_BYTES;
+const MATRICES = Math.floor(STREAM_BYTES / (V_ROWS * ROW_BYTES));
 
 /** Seconds of fn over `runs` runs after one warm-up: the median, or the best (for the limits). */
 function seconds(fn: () => void, runs = RUNS, best = false): number {
@@ -66,18 +73,28 @@ function measureLimits(): Limits {
   // Written, not just allocated: untouched pages all map to one zero page that stays in cache.
   new Uint8Array(memory.buffer, 1 << 20, STREAM_BYTES).fill(7);
   const N = 20_000_000;
-  // A limit is what the core can do: the best of 7 (the machine is shared), not the median.
-  const rate = (fn: () => void, work: number) => work / seconds(fn, 7, true) / 1e9;
+  // A limit is what the core can do: the best of 7 (the machine is shared), not the median. The
+  // bandwidth probes take the best of 15 (~20 ms each): what the other cores draw from memory
+  // changes from one second to the next, more than the compute they leave this core.
+  const rate = (fn: () => void, work: number, runs = 7) => work / seconds(fn, runs, true) / 1e9;
+  const bw = (fn: () => void, work: number) => rate(fn, work, 15);
   const streams = Object.fromEntries(
-    STREAMS.map((k) => [k, rate(() => base.streams(1 << 20, STREAM_BYTES, k), STREAM_BYTES)]),
+    STREAMS.map((k) => [k, bw(() => base.streams(1 << 20, STREAM_BYTES, k), STREAM_BYTES)]),
+  );
+  const parts = Object.fromEntries(
+    PARTS.map((k) => [
+      k,
+      bw(() => base.parts(1 << 20, partBytes(k), k, MATRICES), MATRICES * k * partBytes(k)),
+    ]),
   );
   return {
     mulAdd: rate(() => base.peakMulAdd(0, N), N * 12 * 4),
     madd: rate(() => relaxed.peakMadd(0, N), N * 12 * 8),
     dotI16: rate(() => base.peakDotI16(256, N), N * 12 * 16),
     dotI8: rate(() => relaxed.peakDotI8(256, N), N * 12 * 32),
-    bandwidth: Math.max(...Object.values(streams)),
+    bandwidth: Math.max(...Object.values(streams), ...Object.values(parts)),
     streams,
+    parts,
   };
 }
 
@@ -259,13 +276,23 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
       name: "kernels limit: memory bandwidth",
       value: lim.bandwidth,
       unit: "GB/s",
-      note: `v128 loads over ${STREAM_BYTES / 2 ** 20} MiB, the best of ${STREAMS.join(", ")} streams`,
+      note:
+        `v128 loads over ${STREAM_BYTES / 2 ** 20} MiB, the best of ${STREAMS.join(", ")} streams ` +
+        `and ${PARTS.join(", ")} parts of a matrix, best of 15 each`,
     },
     ...STREAMS.map((k) => ({
       name: `kernels limit: memory bandwidth, ${k} stream${k > 1 ? "s" : ""}`,
       value: lim.streams[k],
       unit: "GB/s",
-      note: `${k} parts of the ${STREAM_BYTES / 2 ** 20} MiB read side by side, a line of each per step`,
+      note: `${k} parts of the ${STREAM_BYTES / 2 ** 20} MiB (a power of two apart) read side by side, a line of each per step`,
+    })),
+    ...PARTS.map((k) => ({
+      name: `kernels limit: memory bandwidth, ${k} parts of a matrix`,
+      value: lim.parts[k],
+      unit: "GB/s",
+      note:
+        `${MATRICES} matrices of ${V_ROWS} rows of ${ROW_BYTES} bytes (the logits'), each read as ` +
+        `rows4 reads it: ${k} parts of whole rows side by side, 16 bytes of each per step`,
     })),
   ];
   const models: [string, () => string, string][] = [

@@ -87,6 +87,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
     });
 
     describe("attention batch invariance", () => {
+      // A prefill sums V two rows per pass, a decode one row (V from DRAM): the same bits.
       it("Should give a token the same bits as the last of a prefill of 5 and decoded alone", () => {
         const [NH, HS, T, pos0] = [3, 39, 5, 6]; // HS = 39 and 11 keys: every tail
         const C = NH * HS;
