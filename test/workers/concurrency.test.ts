@@ -75,6 +75,11 @@ describe("Concurrent requests", () => {
     const responses = await Promise.all(
       Array.from({ length: 24 }, (_, i) => complete({ ...request(i), max_tokens: 40 })),
     );
+    // Take the answered bodies at once, as a client does: one left unread while the 503s are
+    // checked counts as a client gone after WRITE_STALL_STEPS steps (write-watch.ts).
+    const bodies = Promise.all(
+      responses.filter((r) => r.status === 200).map((r) => r.arrayBuffer()),
+    );
     const statuses = responses.map((r) => r.status);
     const busy = responses.filter((r) => r.status === 503);
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(16);
@@ -83,7 +88,7 @@ describe("Concurrent requests", () => {
       expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
       expect(((await r.json()) as any).error).toMatchObject({ type: "service_unavailable" });
     }
-    await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.arrayBuffer()));
+    await bodies;
     expect(await text(request(3))).toBe(await text(request(3)));
   });
 });
