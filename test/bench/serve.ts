@@ -3,6 +3,7 @@
 // Alone: npx tsx test/bench/serve.ts
 
 import { startDevServer, uploadLocal } from "../helpers/dev-server.js";
+import { sseJson } from "../helpers/sse.js";
 import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,18 +36,9 @@ export async function streamTimes(url: string, body: object): Promise<number[]> 
   });
   if (!res.ok || !res.body) throw new Error(`stream failed: ${res.status} ${await res.text()}`);
   const times: number[] = [];
-  let buf = "";
-  const dec = new TextDecoder();
-  for await (const chunk of res.body) {
-    buf += dec.decode(chunk as Uint8Array, { stream: true });
-    let i;
-    while ((i = buf.indexOf("\n\n")) >= 0) {
-      const ev = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      if (!ev.startsWith("data: {")) continue;
-      const n = JSON.parse(ev.slice(6)).choices[0]?.logprobs?.tokens.length ?? 0;
-      for (let k = 0; k < n; k++) times.push(performance.now() - t0);
-    }
+  for await (const chunk of sseJson(res.body)) {
+    const n = chunk.choices[0]?.logprobs?.tokens.length ?? 0;
+    for (let k = 0; k < n; k++) times.push(performance.now() - t0);
   }
   return times;
 }

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import stagedPack from "../../build/test/tiny-2stage.bin";
 import { gatewayBinding, replicaObject } from "../../src/stage/names.js";
+import { sseJson } from "../helpers/sse.js";
 import { STAGED_MODEL } from "../setup/paths.js";
 import { bucket, MODEL, post, postRaw, seedModel, seedPack, send } from "../workers/seed.js";
 
@@ -112,17 +113,9 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
         ...greedy(prompt, { max_tokens: N, stream: true, ignore_eos: true, logprobs: 0 }),
       });
       expect(res.status).toBe(200);
-      const dec = new TextDecoder();
-      let buf = "";
-      for await (const chunk of res.body!) {
-        buf += dec.decode(chunk, { stream: true });
-        for (let e = buf.indexOf("\n\n"); e >= 0; e = buf.indexOf("\n\n")) {
-          const event = buf.slice(0, e);
-          buf = buf.slice(e + 2);
-          if (!event.startsWith("data: {")) continue;
-          got[i] += JSON.parse(event.slice(6)).choices[0].logprobs.tokens.length;
-          if (got[i] === N) whenFirstDone ??= got.slice();
-        }
+      for await (const chunk of sseJson(res.body!)) {
+        got[i] += chunk.choices[0].logprobs.tokens.length;
+        if (got[i] === N) whenFirstDone ??= got.slice();
       }
     };
     await Promise.all(PROMPTS.map(stream));
