@@ -14,7 +14,12 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { enableRelaxedSimd, type KernelVariant } from "../../src/kernels/node.js";
+import {
+  enableRelaxedSimd,
+  type KernelVariant,
+  V8_MAJOR,
+  workerdCodegen,
+} from "../../src/kernels/node.js";
 import { q4ScratchBytes, quantBytes, scaleCount } from "../../src/kernels/quant.js";
 import { DTYPE_CODE, type Kernels, type Ptr } from "../../src/kernels/types.js";
 import { instantiateKernels } from "../../src/kernels/wasm.js";
@@ -278,7 +283,10 @@ console.log(
 enableRelaxedSimd();
 // TurboFan from the first call: on a loaded machine the background tier-up can land mid-run,
 // in one build and not the other.
-setFlagsFromString("--no-liftoff");
+// Set at run time only in V8 11 (Node 20); a newer V8 aborts on it here: pass it on the command
+// line (`node --no-liftoff --import tsx test/bench/kernels-ab.ts ...`).
+if (V8_MAJOR < 12) setFlagsFromString("--no-liftoff");
+if (!process.env.NODE_CODEGEN) workerdCodegen(); // explicit bounds checks, as the Worker runs them
 const variants = ["baseline", "relaxed"] as const;
 // GPT-2 124M's weights stream from DRAM at T = 1; the tiny model's stay in cache
 const MODELS: [string, () => [dir: string, name: string]][] = [

@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadKernelModule, type KernelVariant } from "../../src/kernels/node.js";
+import { loadKernelModule, type KernelVariant, workerdCodegen } from "../../src/kernels/node.js";
 import { loadModel } from "../../src/model/loader.js";
 import type { Manifest } from "../../src/model/manifest.js";
 import { modelDirStore } from "../helpers/fs-store.js";
@@ -21,6 +21,8 @@ if (!dir) {
   console.error("usage: npx tsx test/bench/profile.ts <model-dir> [baseline|relaxed] [position]");
   process.exit(2);
 }
+// As the Worker compiles the kernels (explicit bounds checks) unless NODE_CODEGEN=1 asks for Node's.
+if (!process.env.NODE_CODEGEN) workerdCodegen();
 const m: Manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
 const f32 = m.tensors.every((t) => t.dtype === "f32");
 const lm = await loadModel(modelDirStore(dir, m.name), m.name, {

@@ -4,11 +4,13 @@
 // from R2 once, then times bareRequests (serve-shape.ts) with performance.now(): local workerd's
 // clock advances during compute (production's would not).
 
+import baselineKernels from "../../../build/kernels.wasm";
 import relaxedKernels from "../../../build/kernels-relaxed.wasm";
 import { loadModel, type LoadedModel, type WeightStore } from "../../../src/model/loader.js";
 import { bareRequests } from "../serve-shape.js";
 
-let loaded: LoadedModel | undefined;
+/** One loaded model per kernel build (`kernels=baseline` asks for the SIMD128 one). */
+const loaded = new Map<string, LoadedModel>();
 
 export default {
   async fetch(req: Request, env: { WEIGHTS: WeightStore }): Promise<Response> {
@@ -16,8 +18,10 @@ export default {
     const model = u.searchParams.get("model");
     if (!model) return new Response("ok"); // the dev-server readiness probe
     const num = (k: string) => Number(u.searchParams.get(k));
-    loaded ??= await loadModel(env.WEIGHTS, model, {
-      kernels: relaxedKernels,
+    const build = u.searchParams.get("kernels") === "baseline" ? "baseline" : "relaxed";
+    let lm = loaded.get(build);
+    lm ??= await loadModel(env.WEIGHTS, model, {
+      kernels: build === "baseline" ? baselineKernels : relaxedKernels,
       budgetBytes: num("mb") * 2 ** 20,
       slots: num("slots"),
       rows: 64,
@@ -25,6 +29,7 @@ export default {
       context: num("context"),
       cache: null,
     });
-    return Response.json({ tokensPerSecond: bareRequests(loaded, num("batch")) });
+    loaded.set(build, lm);
+    return Response.json({ tokensPerSecond: bareRequests(lm, num("batch")) });
   },
 };
