@@ -120,6 +120,21 @@ export function rowsQ4(
   }
 }
 
+// The nibble masks, in the module's static data (below RESERVED_BYTES: src/kernels/types.ts),
+// loaded by Q4.mask: i8x16.splat(0x0f) for the relaxed build, i16x8.splat(0x000f << at) for
+// at = 0, 4, 8 for the baseline.
+const MASK_I8 = memory.data<u8>(
+  [15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15],
+  16,
+);
+const MASK_I16 = memory.data<u16>(
+  [
+    15, 15, 15, 15, 15, 15, 15, 15, 240, 240, 240, 240, 240, 240, 240, 240, 3840, 3840, 3840, 3840,
+    3840, 3840, 3840, 3840,
+  ],
+  16,
+);
+
 // The chunk dot, once per build. Static methods only because @inline is valid on methods, not
 // on functions (see vec.ts).
 class Q4 {
@@ -181,12 +196,14 @@ class Q4 {
   }
 
   /**
-   * The nibble masks of chunk (and the baseline's chunk1 at bits `at` of each u16): made once
-   * per tile, outside its loop, where they stay in registers (V8 rebuilds a constant at every
-   * use inside a loop).
+   * The nibble masks of chunk (and the baseline's chunk1 at bits `at` of each u16): loaded once
+   * per tile, outside its loop, where they stay in registers.
    */
   @inline static mask(at: i32 = 0): v128 {
-    return ASC_FEATURE_RELAXED_SIMD ? i8x16.splat(0x0f) : i16x8.splat(<i16>((<i32>0x000f) << at));
+    // Loaded, not built: V8 14 (workerd's) folds a splat of a constant back into a constant and
+    // rebuilds it at every use in the loop, 3 instructions per and (assembly/PERF.md). A constant
+    // address below the memory's declared minimum needs no bounds check.
+    return v128.load(ASC_FEATURE_RELAXED_SIMD ? MASK_I8 : MASK_I16 + ((<usize>at) << 2));
   }
 
   /**

@@ -112,5 +112,8 @@ export interface Kernels {
   ): void;
 }
 
-/** Bytes before this offset belong to the WASM module (its stack/statics); TS allocates above. */
+/**
+ * Bytes before this offset belong to the WASM module (its statics: the q4 nibble masks, which its
+ * data segment writes at instantiation); TS allocates above and never writes below.
+ */
 export const RESERVED_BYTES = 65536;
