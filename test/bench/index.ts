@@ -60,7 +60,7 @@ function machine(): string {
     commit = execSync("git rev-parse --short HEAD", { encoding: "utf8" }).trim();
   } catch {}
   const id = family ? ` (family ${family}, model ${field("model")}, ${avx512})` : "";
-  return `${cpus()[0]?.model ?? "unknown CPU"}${id}, ${cpus().length} cores, node ${process.version}, ${commit}, ${new Date().toISOString().slice(0, 16)}Z, WASM compiled as workerd does (explicit bounds checks)`;
+  return `${cpus()[0]?.model ?? "unknown CPU"}${id}, ${cpus().length} cores, node ${process.version} (V8 ${process.versions.v8}), ${commit}, ${new Date().toISOString().slice(0, 16)}Z, WASM compiled as workerd does (explicit bounds checks)`;
 }
 
 const fmt = (v: number) =>
