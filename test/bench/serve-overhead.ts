@@ -18,7 +18,7 @@ import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR, ROOT } from "../setup/paths.js";
 import { convertedGpt2 } from "./gpt2-random.js";
 import { median, type Row } from "./row.js";
-import { bareRequests, NEW, promptIds } from "./serve-shape.js";
+import { type BareRates, bareRequests, NEW, promptIds } from "./serve-shape.js";
 
 const BATCH = 8;
 const BARE_WORKER = join(ROOT, "test", "bench", "bare-worker", "wrangler.toml");
@@ -137,7 +137,12 @@ async function measure(t: Target): Promise<Row[]> {
     const workerd = async (B: number) => {
       const res = await fetch(`${bare!.url}/?${query}&batch=${B}`, { headers: FRESH });
       if (!res.ok) throw new Error(`bare worker: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { tokensPerSecond: number }).tokensPerSecond;
+      return (await res.json()) as BareRates;
+    };
+    const keepBare = (where: string, B: number, r: BareRates) => {
+      keep(`${where} ${B}`, r.tokensPerSecond);
+      keep(`${where} prefill ${B}`, r.prefill);
+      keep(`${where} decode ${B}`, r.decode);
     };
     // Warm-up: loads the model in both Workers, tiers the kernels up.
     await serveStream(served.url, m.name, promptIds(V, 0));
@@ -146,8 +151,8 @@ async function measure(t: Target): Promise<Row[]> {
     for (let r = 0; r < RUNS; r++) {
       for (const B of [1, BATCH]) {
         keep(`served ${B}`, await servedRequests(served.url, m.name, V, B));
-        keep(`workerd ${B}`, await workerd(B));
-        keep(`node ${B}`, bareRequests(lm, B));
+        keepBare("workerd", B, await workerd(B));
+        keepBare("node", B, bareRequests(lm, B));
       }
     }
   } catch (e) {
@@ -165,6 +170,28 @@ async function measure(t: Target): Promise<Row[]> {
       median(runs[`${k} ${B}`]),
     );
     const what = `${t.label}, ${B} stream${B > 1 ? "s" : ""}`;
+    // The parts, in each runtime: workerd's V8 (a newer one) and its bounds checks are what the
+    // Worker's kernels run on; Node's figures are the kernels bench's (assembly/PERF.md).
+    const [nd, wd, np, wp] = [
+      "node decode",
+      "workerd decode",
+      "node prefill",
+      "workerd prefill",
+    ].map((k) => median(runs[`${k} ${B}`]));
+    rows.push(
+      {
+        name: `${what}: decode steps alone, bare Node / workerd`,
+        value: nd,
+        unit: "tokens/s",
+        note: `workerd ${wd.toFixed(1)} (${((100 * wd) / nd).toFixed(0)}% of Node)`,
+      },
+      {
+        name: `${what}: prefills alone, bare Node / workerd`,
+        value: np,
+        unit: "tokens/s",
+        note: `workerd ${wp.toFixed(1)} (${((100 * wp) / np).toFixed(0)}% of Node)`,
+      },
+    );
     rows.push(
       { name: `${what}: bare, Node`, value: node, unit: "tokens/s", note },
       { name: `${what}: bare, workerd`, value: workerd, unit: "tokens/s", note },

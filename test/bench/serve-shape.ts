@@ -11,11 +11,21 @@ export const NEW = 128;
 export const promptIds = (V: number, seed: number) =>
   Array.from({ length: PROMPT }, (_, i) => (i * 7919 + seed * 104729) % Math.min(V, 50000));
 
+/** What bareRequests measured: the whole, and its prefill and decode parts, in tokens/s. */
+export interface BareRates {
+  /** B · NEW tokens per second of the whole (prefills and decode steps). */
+  tokensPerSecond: number;
+  /** B · PROMPT prompt tokens per second of the prefills alone. */
+  prefill: number;
+  /** B · (NEW - 1) tokens per second of the decode steps alone. */
+  decode: number;
+}
+
 /**
  * The bare work of B requests: B prompts prefilled (64-token chunks, as the engine), then NEW - 1
- * batched T = 1 steps. Returns their tokens (B · NEW) per second of the whole.
+ * batched T = 1 steps, timed whole and in its two parts.
  */
-export function bareRequests(lm: LoadedModel, B: number): number {
+export function bareRequests(lm: LoadedModel, B: number): BareRates {
   const seqs = Array.from({ length: B }, (_, s) => promptIds(lm.manifest.config.n_vocab, s));
   const t0 = performance.now();
   for (let s = 0; s < B; s++) {
@@ -24,6 +34,7 @@ export function bareRequests(lm: LoadedModel, B: number): number {
       lm.model.forward([{ slot: s, pos0: p, ids, logits: "last" }], () => {});
     }
   }
+  const t1 = performance.now();
   for (let i = 0; i < NEW - 1; i++) {
     const segs = seqs.map((ids, s) => ({
       slot: s,
@@ -33,5 +44,10 @@ export function bareRequests(lm: LoadedModel, B: number): number {
     }));
     lm.model.forward(segs, () => {});
   }
-  return (B * NEW * 1000) / (performance.now() - t0);
+  const t2 = performance.now();
+  return {
+    tokensPerSecond: (B * NEW * 1000) / (t2 - t0),
+    prefill: (B * PROMPT * 1000) / (t1 - t0),
+    decode: (B * (NEW - 1) * 1000) / (t2 - t1),
+  };
 }
