@@ -21,6 +21,9 @@ const PAGE_BYTES = 65536;
 
 const cached = new Map<string, WebAssembly.Module>();
 
+/** This process's V8 major version (Node 20: 11; a newer Node runs the Worker's generation). */
+export const V8_MAJOR = Number(process.versions.v8.split(".")[0]);
+
 /**
  * Node 20 (V8 11.3) ships relaxed SIMD behind a flag that workerd and Node 22 have on by
  * default; V8 reads it when it compiles a module, so setting it first is enough.
@@ -29,20 +32,22 @@ export function enableRelaxedSimd(): void {
   if (V8_MAJOR < 12) setFlagsFromString("--experimental-wasm-relaxed-simd"); // gone in V8 14
 }
 
-/** This process's V8 major version (Node 20: 11; a newer Node runs the Worker's generation). */
-export const V8_MAJOR = Number(process.versions.v8.split(".")[0]);
-
 /**
  * Compile WASM the way workerd does: with an explicit bounds check on every memory access. workerd
  * does not install V8's WebAssembly trap handler (its source never calls
  * EnableWebAssemblyTrapHandler), so V8 cannot lean on guard pages and emits a compare and branch
- * per load and store; Node installs it. Measured on GPT-2 124M decode (Zen 4): q4 -19%, q8 -8%,
- * f32 0%, the very gap between bare Node and bare workerd. Benchmarks call this first so kernel
- * figures are the Worker's; tests need not (the results are the same bits). V8 reads the flag when
- * it compiles a function, so it applies to modules compiled after the call.
+ * per load and store; Node installs it. Measured in Node 20 on GPT-2 124M decode (Zen 5): q4
+ * -15 to -19%, q8 -8%, f32 0%. Benchmarks call this first so kernel figures are the Worker's;
+ * tests need not (the results are the same bits). V8 reads the flags when it compiles a
+ * function, so they apply to modules compiled after the call.
  */
 export function workerdCodegen(): void {
   setFlagsFromString("--wasm-enforce-bounds-checks");
+  // And TurboFan from the first call, as a warm Worker runs its kernels: a benchmark's warm-up
+  // can end before V8 tiers a big function up, and then times Liftoff code (it did: the kernels
+  // bench's q8 decode read 68 tok/s against 116). At run time only in V8 11; a newer V8 aborts
+  // on it there (pass --no-liftoff on its command line).
+  if (V8_MAJOR < 12) setFlagsFromString("--no-liftoff");
 }
 
 /** A compiled module from build/, compiled once per process. */
