@@ -1,8 +1,9 @@
 // A bench-only Worker (serve-overhead.ts starts it with `wrangler dev -c` next to the real one):
 // the forward passes alone inside workerd, so the served rate can be set against the same
-// runtime's bare rate as well as Node's. GET /?model=&mb=&slots=&context=&batch= loads the model
-// from R2 once, then times bareRequests (serve-shape.ts) with performance.now(): local workerd's
-// clock advances during compute (production's would not).
+// runtime's bare rate as well as Node's. GET /?model=&mb=&slots=&context=&batch=[&kernels=baseline]
+// loads the model from R2 once per kernel build (relaxed unless asked), then times bareRequests
+// (serve-shape.ts: the whole, its prefills and its decode steps) with performance.now(): local
+// workerd's clock advances during compute (production's would not).
 
 import baselineKernels from "../../../build/kernels.wasm";
 import relaxedKernels from "../../../build/kernels-relaxed.wasm";
