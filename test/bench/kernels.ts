@@ -10,6 +10,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import {
   loadKernelModule,
   loadWasm,
@@ -101,6 +103,16 @@ function measureLimits(): Limits {
     streams,
     parts,
   };
+}
+
+/**
+ * A full garbage collection, so the previous model's memory (a WebAssembly.Memory of up to 2 GiB)
+ * is gone before the next model is timed: without it the q8 decode row, right after f32's, read
+ * 69-74 tok/s in 3 of 5 runs against 110-129 in the others (assembly/PERF.md).
+ */
+function collect(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
 }
 
 /** build/bench/gpt2-<dtype>, converted from the seeded random checkpoint if not current. */
@@ -313,6 +325,7 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
     if (which.length && !which.some((w) => label.includes(w))) continue;
     for (const variant of ["baseline", "relaxed"] as const) {
       process.stderr.write(`bench kernels: ${label} ${variant}...\n`);
+      collect();
       const lm = await loadBenchModel(dir(), name, loadKernelModule(variant));
       const r = benchModel(label, lm, lim, variant);
       decode[`${label} ${variant}`] = r[0].value;
