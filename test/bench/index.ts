@@ -31,8 +31,9 @@ const sections: [string, () => Promise<Row[]>][] = [
   ["stages", benchStages],
 ];
 
-// Every module this process compiles, compiled as workerd compiles it (explicit bounds checks), so
-// bare figures are the Worker's kernels, not faster ones Node's trap handler would give.
+// Every module this process compiles, compiled as a warm Worker runs it (explicit bounds checks,
+// TurboFan from the first call), so bare figures are the Worker's kernels: not faster ones Node's
+// trap handler would give, nor slower Liftoff code a short warm-up would time.
 workerdCodegen();
 
 const only = process.argv.slice(2);

@@ -264,7 +264,7 @@ function benchModel(label: string, lm: LoadedModel, lim: Limits, variant: Kernel
 
 export async function benchKernels(which: string[] = []): Promise<Row[]> {
   // The probes' loops keep their operands in registers: the same limits either way (measured).
-  workerdCodegen(); // the models' kernels as the Worker runs them: explicit bounds checks
+  workerdCodegen(); // the models' kernels as the Worker runs them (bounds checks, TurboFan)
   const lim = measureLimits();
   const rows: Row[] = [
     {

@@ -21,16 +21,18 @@ export default {
     const num = (k: string) => Number(u.searchParams.get(k));
     const build = u.searchParams.get("kernels") === "baseline" ? "baseline" : "relaxed";
     let lm = loaded.get(build);
-    lm ??= await loadModel(env.WEIGHTS, model, {
-      kernels: build === "baseline" ? baselineKernels : relaxedKernels,
-      budgetBytes: num("mb") * 2 ** 20,
-      slots: num("slots"),
-      rows: 64,
-      logitRows: 8,
-      context: num("context"),
-      cache: null,
-    });
-    loaded.set(build, lm);
+    if (!lm) {
+      lm = await loadModel(env.WEIGHTS, model, {
+        kernels: build === "baseline" ? baselineKernels : relaxedKernels,
+        budgetBytes: num("mb") * 2 ** 20,
+        slots: num("slots"),
+        rows: 64,
+        logitRows: 8,
+        context: num("context"),
+        cache: null,
+      });
+      loaded.set(build, lm);
+    }
     return Response.json(bareRequests(lm, num("batch")));
   },
 };
