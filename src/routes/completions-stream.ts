@@ -11,6 +11,7 @@ import { streamChoices } from "../completion/stream.js";
 import type { CompletionParams } from "./completion-params.js";
 import { keepAlive, type AppEnv } from "./context.js";
 import { apiErrorOf } from "./errors.js";
+import { stepsPerWrite } from "./write-batch.js";
 import { WriteWatch } from "./write-watch.js";
 
 export interface StreamJob {
@@ -40,18 +41,30 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
 
     // A client whose writes stall (write-watch.ts: engine steps, or stallMs once it idles) is gone.
     const watch = new WriteWatch(engine, () => stream.abort(), stallMs);
-    const send = async (data: string) => {
-      if (!stream.aborted) await watch.drive(stream.writeSSE({ data }));
-    };
     /**
-     * Events go out in order, one in flight: emit waits for the previous write, starts this one
-     * and returns, so the engine computes the next token while this one is written. A reader
-     * that takes nothing still holds its driver after one event (backpressure is unchanged).
+     * Events go out in order, one write in flight: emit queues its event and, when a write is
+     * due, waits for the previous write and starts this one with every event queued, so the
+     * engine computes the next token while it is written. A write is due for the first event
+     * (the first token as soon as it exists), for the last, and once `every` events wait: a small
+     * model's tokens share writes (write-batch.ts). A reader that takes nothing still holds its
+     * driver after one write (backpressure is unchanged).
      */
+    const every = stepsPerWrite(engine.lm.manifest.config);
+    let queued: string[] = [];
+    let first = true;
     let inFlight = Promise.resolve();
-    const emit = async (data: string) => {
-      await inFlight;
-      inFlight = send(data);
+    const flush = async () => {
+      const text = queued.join("");
+      queued = [];
+      if (text && !stream.aborted) await watch.drive(stream.write(text));
+    };
+    const emit = async (data: string, last = false) => {
+      queued.push(sseEvent(data));
+      if (!first && !last && queued.length < every) return;
+      first = false;
+      const previous = inFlight;
+      inFlight = previous.then(flush); // after the previous write: choices emit concurrently
+      await previous;
     };
     const write = (choice: CompletionChoice) =>
       emit(JSON.stringify({ ...head, choices: [choice], ...nullUsage }));
@@ -61,15 +74,25 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
       if (p.includeUsage) {
         await emit(JSON.stringify({ ...head, choices: [], usage: usageOf(completion) }));
       }
-      await emit("[DONE]");
+      await emit("[DONE]", true);
       await inFlight;
     } catch (e) {
       // A failure mid-stream: one `data: {"error": ...}` event (the openai client throws on it).
-      await emit(JSON.stringify(apiErrorOf(e).body()));
+      await emit(JSON.stringify(apiErrorOf(e).body()), true);
       await inFlight;
     } finally {
       signal?.removeEventListener("abort", gone);
       release();
     }
   });
+}
+
+/** One SSE event with only a data field, as Hono's writeSSE frames it (a data line per line). */
+function sseEvent(data: string): string {
+  return (
+    data
+      .split(/\r\n|\r|\n/)
+      .map((line) => `data: ${line}\n`)
+      .join("") + "\n"
+  );
 }

@@ -1,8 +1,9 @@
 // A JSON answer whose work goes on: after COMMIT_STEPS engine steps the response commits
-// (200, application/json) and writes one space per engine step until the JSON follows. JSON
-// allows whitespace before a value, so clients parse the body as usual; and a client that hung up
-// is seen at a write (write-watch.ts), where no runtime reports a hang-up before a response
-// starts (wrangler dev's proxy does not). The price: an error after the commit (the model failing
+// (200, application/json) and writes a space every stepsPerWrite engine steps (each step, but
+// every few for a small model: write-batch.ts) until the JSON follows. JSON allows whitespace
+// before a value, so clients parse the body as usual; and a client that hung up is seen at a
+// write (write-watch.ts), where no runtime reports a hang-up before a response starts (wrangler
+// dev's proxy does not). The price: an error after the commit (the model failing
 // mid-generation, a step cut off) arrives as an OpenAI error body under status 200. Errors
 // found before generation (validation, unknown model, limits) keep their status codes.
 
@@ -11,6 +12,7 @@ import type { Generator } from "../engine/generator.js";
 import type { AppEnv } from "./context.js";
 import { keepAlive } from "./context.js";
 import { apiErrorOf } from "./errors.js";
+import { stepsPerWrite } from "./write-batch.js";
 import { WriteWatch } from "./write-watch.js";
 
 /**
@@ -52,10 +54,11 @@ export async function jsonAfterWork(
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const watch = new WriteWatch(engine, onGone, c.get("deps").caps.streamStallMs);
+  const every = stepsPerWrite(engine.lm.manifest.config);
   const body = (async () => {
-    let step = -1;
+    let step = -Infinity; // the engine's step at the last space: the first goes at once
     while (!settled && !watch.check()) {
-      if (watch.idle && engine.stats.steps !== step) {
+      if (watch.idle && engine.stats.steps - step >= every) {
         step = engine.stats.steps;
         void watch.track(writer.write(SPACE));
       }

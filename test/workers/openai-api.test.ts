@@ -3,6 +3,8 @@
 // streaming, echo scoring as lm-evaluation-harness uses it, logprob consistency, best_of, usage.
 
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Manifest } from "../../src/model/manifest.js";
+import { stepsPerWrite } from "../../src/routes/write-batch.js";
 import { MODEL, postRaw, seedModel } from "./seed.js";
 import { OPTIONAL_FIELDS } from "../helpers/completion-fields.js";
 
@@ -69,6 +71,36 @@ describe("Streaming", () => {
     expect(raw.endsWith("data: [DONE]\n\n")).toBe(true);
     expect(chunks.every((c) => !("usage" in c))).toBe(true); // no include_usage: no usage key
     expect(chunks.at(-1).choices[0].finish_reason).toBe("length");
+  });
+
+  it("Should send the first token at once and a small model's later tokens a few per write", async () => {
+    // The tiny model's token costs ~7 MFLOP: its events share writes (src/routes/write-batch.ts).
+    const { files } = await seedModel();
+    const manifest = JSON.parse(
+      new TextDecoder().decode(files.find((f) => f.file === "manifest.json")!.bytes),
+    ) as Manifest;
+    const every = stepsPerWrite(manifest.config);
+    expect(every).toBeGreaterThan(1);
+    const res = await postRaw("/v1/completions", {
+      model: MODEL,
+      prompt: "ROMEO:",
+      max_tokens: 40,
+      ignore_eos: true,
+      temperature: 0,
+      stream: true,
+    });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    const writes: string[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      writes.push(decoder.decode(r.value, { stream: true }));
+    }
+    const events = (w: string) => w.split("\n\n").filter(Boolean).length;
+    expect(writes.map(events).reduce((a, b) => a + b)).toBe(41); // 40 tokens and [DONE]
+    expect(events(writes[0])).toBe(1); // the first token alone
+    for (const w of writes) expect(w.endsWith("\n\n")).toBe(true); // whole events per write
+    // then `every` token events per write, the last write with the rest and [DONE]
+    expect(writes.slice(1, -1).map(events)).toEqual(Array(Math.ceil(39 / every) - 1).fill(every));
   });
 
   it("Should number choices prompt·n + j with n = 2 and two prompts, one finish each", async () => {
