@@ -35,6 +35,11 @@ const lm = await loadModel(modelDirStore(dir, m.name), m.name, {
   cache: null,
 });
 const pos = Math.min(Number(at), m.config.n_ctx - 2 * STEPS);
+if (!P && pos < 0) {
+  // warm-up and timed steps both decode STEPS positions from pos: they must fit the context
+  console.error(`STEPS=${STEPS}: 2 · STEPS decode positions do not fit n_ctx ${m.config.n_ctx}`);
+  process.exit(2);
+}
 const k = lm.kernels as unknown as Record<string, unknown>;
 const ms = new Map<string, number>();
 for (const [name, f] of Object.entries(k)) {
