@@ -92,12 +92,17 @@ export function attention(
 }
 
 /**
- * out[C] = Σ_j p_h[j] · v[j][C] per head h (p_h at p + h·ps), key rows in order, all heads of a
- * row (or two) per pass, out added into in L1. Every out element is summed in j order from 0, so
- * its bits depend neither on the batch nor on `pairs`: two rows per pass when V is in cache
- * (T > 1: the previous token just read it; half the passes over out) or one when it comes from
- * DRAM (decode: two rows 3 KiB apart read side by side fetch at half the rate of one steady
- * stream on AMD Zen 4, assembly/PERF.md).
+ * out[C] = Σ_j p_h[j] · v[j][C] per head h (p_h at p + h·ps). Every out element is summed in j
+ * order from 0 (one multiply-add per row into the running sum), so its bits depend neither on
+ * the batch nor on the path below:
+ * - a prefill (T > 1: the previous token just read V, so it is in cache): blocks of RB rows, and
+ *   in each block 16 channels of a head at a time summed in registers, so out is loaded and
+ *   stored once per block, not once per row (the row loop is bound by those loads and stores:
+ *   -56% for this sum with V in L1/L2; whole prefills -1..-2.5%, assembly/PERF.md);
+ * - a decode (T = 1): key rows in order, all heads of a row per pass, out added into in L1: one
+ *   steady stream. Its V comes from L3 or DRAM (the weights read since the last step evicted
+ *   it), and there the blocks' 16 rows read side by side fetch slower: +17% for GPT-2 124M
+ *   shapes at 1024 keys from DRAM, +4..6% for the default model's batched decode of 8.
  */
 function weightedSum(
   out: usize,
@@ -108,49 +113,72 @@ function weightedSum(
   n: i32,
   NH: i32,
   HS: i32,
-  pairs: bool,
+  blocks: bool,
 ): void {
   memory.fill(out, 0, <usize>vs);
-  let j = 0;
-  if (pairs) {
-    for (; j + 2 <= n; j += 2) {
-      Sum.rows(out, p + ((<usize>j) << 2), ps, v + <usize>j * vs, vs, NH, HS, true);
+  const hb = (<usize>HS) << 2;
+  if (!blocks) {
+    for (let j = 0; j < n; j++) Sum.row(out, p + ((<usize>j) << 2), ps, v + <usize>j * vs, NH, hb);
+    return;
+  }
+  const cw = (<usize>(HS & ~15)) << 2; // bytes of a head slice in whole chunks of 16 channels
+  for (let j0 = 0; j0 < n; j0 += RB) {
+    const j1 = min(n, j0 + RB);
+    for (let h = 0; h < NH; h++) {
+      const ph = p + <usize>h * ps;
+      const o = out + <usize>h * hb;
+      const a = v + <usize>h * hb;
+      for (let c: usize = 0; c < cw; c += 64) Sum.chunk(o + c, ph, a + c, vs, j0, j1);
+      for (let j = j0; cw < hb && j < j1; j++) {
+        // the head's last HS % 16 channels, row by row
+        const pj = load<f32>(ph + ((<usize>j) << 2));
+        Sum.span(o, pj, a + <usize>j * vs, cw, hb);
+      }
     }
   }
-  for (; j < n; j++) Sum.rows(out, p + ((<usize>j) << 2), ps, v + <usize>j * vs, vs, NH, HS, false);
 }
+
+// Rows per block of a prefill's weighted sum: out's loads and stores once per 16 rows (8: +6%,
+// 32 and 64: the same, tiny model shapes).
+const RB = 16;
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
 class Sum {
-  /** out += p_h[0]·v[0] (then p_h[1]·v[1], rows vs bytes apart, if two) for every head h. */
-  @inline static rows(
-    out: usize,
-    p: usize,
-    ps: usize,
-    v: usize,
-    vs: usize,
-    NH: i32,
-    HS: i32,
-    two: bool,
-  ): void {
-    const hb = (<usize>HS) << 2;
-    const vec = (<usize>(HS & ~3)) << 2; // bytes of a head slice in whole vectors
-    for (let h = 0; h < NH; h++) {
-      const ph = p + <usize>h * ps;
-      const p0 = f32x4.splat(load<f32>(ph));
-      const p1 = two ? f32x4.splat(load<f32>(ph, 4)) : p0;
-      const o = out + <usize>h * hb;
-      const a = v + <usize>h * hb;
-      const b = a + vs;
-      let c: usize = 0;
-      for (; c < vec; c += 16) {
-        const s = Vec.madd(p0, v128.load(a + c), v128.load(o + c));
-        v128.store(o + c, two ? Vec.madd(p1, v128.load(b + c), s) : s);
-      }
-      for (; c < hb; c += 4) {
-        const s = load<f32>(o + c) + f32x4.extract_lane(p0, 0) * load<f32>(a + c);
-        store<f32>(o + c, two ? s + f32x4.extract_lane(p1, 0) * load<f32>(b + c) : s);
-      }
+  /** out[c..c+16] of one head += Σ_{j0 <= j < j1} p[j] · v[j][c..c+16], four accumulators. */
+  @inline static chunk(o: usize, ph: usize, a: usize, vs: usize, j0: i32, j1: i32): void {
+    let a0 = v128.load(o),
+      a1 = v128.load(o, 16),
+      a2 = v128.load(o, 32),
+      a3 = v128.load(o, 48);
+    let r = a + <usize>j0 * vs;
+    const end = ph + ((<usize>j1) << 2);
+    for (let q = ph + ((<usize>j0) << 2); q < end; q += 4, r += vs) {
+      const pj = f32x4.splat(load<f32>(q));
+      a0 = Vec.madd(pj, v128.load(r), a0);
+      a1 = Vec.madd(pj, v128.load(r, 16), a1);
+      a2 = Vec.madd(pj, v128.load(r, 32), a2);
+      a3 = Vec.madd(pj, v128.load(r, 48), a3);
     }
+    v128.store(o, a0);
+    v128.store(o, a1, 16);
+    v128.store(o, a2, 32);
+    v128.store(o, a3, 48);
+  }
+
+  /** out += p_h · v for every head h of one row (p_h at p + h·ps). */
+  @inline static row(out: usize, p: usize, ps: usize, v: usize, NH: i32, hb: usize): void {
+    for (let h = 0; h < NH; h++) {
+      const o = out + <usize>h * hb;
+      Sum.span(o, load<f32>(p + <usize>h * ps), v + <usize>h * hb, 0, hb);
+    }
+  }
+
+  /** o[c] += p · a[c] for the bytes c0 <= c < hb of one head slice. */
+  @inline static span(o: usize, p: f32, a: usize, c0: usize, hb: usize): void {
+    const pv = f32x4.splat(p);
+    let c = c0;
+    for (; c + 16 <= hb; c += 16)
+      v128.store(o + c, Vec.madd(pv, v128.load(a + c), v128.load(o + c)));
+    for (; c < hb; c += 4) store<f32>(o + c, load<f32>(o + c) + p * load<f32>(a + c));
   }
 }

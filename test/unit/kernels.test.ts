@@ -87,55 +87,62 @@ for (const variant of ["baseline", "relaxed"] as const) {
     });
 
     describe("attention batch invariance", () => {
-      // A prefill sums V two rows per pass, a decode one row (V from DRAM): the same bits.
-      it("Should give a token the same bits as the last of a prefill of 5 and decoded alone", () => {
-        const [NH, HS, T, pos0] = [3, 39, 5, 6]; // HS = 39 and 11 keys: every tail
-        const C = NH * HS;
-        const L = pos0 + T;
-        const q = random(T * 3 * C, -2, 2);
-        const k = random(L * C, -2, 2);
-        const v = random(L * C, -2, 2);
-        const all = alloc(T * C);
-        const attAll = alloc(NH * T * L).ptr;
-        twins.wasm.attention(
-          all.ptr,
-          attAll,
-          q.ptr,
-          0,
-          k.ptr,
-          0,
-          v.ptr,
-          0,
-          T,
-          pos0,
-          C,
-          NH,
-          3 * C,
-          F32,
-        );
-        for (let t = 0; t < T; t++) {
-          const one = alloc(C);
-          const att = alloc(NH * (pos0 + t + 1)).ptr;
-          const qt = q.ptr + t * 3 * C * 4;
+      // A prefill sums V in blocks of 16 rows, a decode one row at a time: the same bits. HS = 39:
+      // every channel tail; 11 keys: a partial block; 601-605 keys: 37 blocks and a partial one.
+      for (const [T, pos0] of [
+        [5, 6],
+        [5, 600],
+      ]) {
+        it(`Should give a token the same bits as the last of a prefill of ${T} at ${pos0} and decoded alone`, () => {
+          const NH = 3;
+          const HS = 39;
+          const C = NH * HS;
+          const L = pos0 + T;
+          const q = random(T * 3 * C, -2, 2);
+          const k = random(L * C, -2, 2);
+          const v = random(L * C, -2, 2);
+          const all = alloc(T * C);
+          const attAll = alloc(NH * T * L).ptr;
           twins.wasm.attention(
-            one.ptr,
-            att,
-            qt,
+            all.ptr,
+            attAll,
+            q.ptr,
             0,
             k.ptr,
             0,
             v.ptr,
             0,
-            1,
-            pos0 + t,
+            T,
+            pos0,
             C,
             NH,
             3 * C,
             F32,
           );
-          expect(Array.from(all.a.subarray(t * C, (t + 1) * C))).toEqual(Array.from(one.a));
-        }
-      });
+          for (let t = 0; t < T; t++) {
+            const one = alloc(C);
+            const att = alloc(NH * (pos0 + t + 1)).ptr;
+            const qt = q.ptr + t * 3 * C * 4;
+            twins.wasm.attention(
+              one.ptr,
+              att,
+              qt,
+              0,
+              k.ptr,
+              0,
+              v.ptr,
+              0,
+              1,
+              pos0 + t,
+              C,
+              NH,
+              3 * C,
+              F32,
+            );
+            expect(Array.from(all.a.subarray(t * C, (t + 1) * C))).toEqual(Array.from(one.a));
+          }
+        });
+      }
     });
 
     describe("layernorm", () => {
@@ -274,6 +281,7 @@ for (const variant of ["baseline", "relaxed"] as const) {
         { NH: 3, HS: 39, T: 8, pos0: 3, qMul: 3 },
         { NH: 2, HS: 39, T: 3, pos0: 20, qMul: 3 },
         { NH: 12, HS: 64, T: 4, pos0: 60, qMul: 3 }, // GPT-2 small shapes
+        { NH: 3, HS: 39, T: 3, pos0: 600, qMul: 3 }, // 601-603 keys: 37 blocks of 16 and a partial
       ];
       for (const { NH, HS, T, pos0, qMul } of cases) {
         it(`Should match the twin for NH=${NH} HS=${HS} T=${T} pos0=${pos0}`, () => {
