@@ -38,10 +38,16 @@ export function vis(s: string): string {
   return s.replace(/ /g, "·").replace(/\n/g, "↵").replace(/\r/g, "␍").replace(/\t/g, "→");
 }
 
+/**
+ * A probability (or share) as a percentage with one decimal: the one format of every view. What
+ * would round to 0.0% shows as "<0.1%" (0 too: the server rounds probabilities to 5 decimals, so a
+ * 0 is a small probability, not an impossible token); what would round to 100.0% as "100%".
+ */
 export function pct(p: number): string {
-  if (p >= 0.9995) return "100%";
-  if (p > 0 && p < 0.001) return p < 1e-6 ? p.toExponential(0) : "<0.1%";
-  return (100 * p).toFixed(1) + "%";
+  const tenths = Math.round(1000 * p); // in 0.1% steps
+  if (tenths <= 0) return "<0.1%";
+  if (tenths >= 1000) return "100%";
+  return (tenths / 10).toFixed(1) + "%";
 }
 
 export const hex = (bytes: number[]) =>

@@ -11,27 +11,52 @@ function render(d: Inspection): void {
   const head = el("tr", {}, [
     el("th", { scope: "col", text: "read after" }),
     ...f.lens[0].top.map((_, i) => el("th", { scope: "col", text: `guess ${i + 1}` })),
-    el("th", { scope: "col", class: "num", text: "entropy" }),
+    el("th", { scope: "col", class: "num" }, [
+      "entropy ",
+      el("span", { class: "lens-p muted", text: "nats" }),
+    ]),
   ]);
   const rows = f.lens.map((l) =>
     el("tr", { "data-layer": String(l.layer) }, [
       el("th", { scope: "row", text: l.layer < 0 ? "embedding" : `block ${l.layer}` }),
       ...l.top.map((t) => {
+        // Token above its probability; a long token is cut with an ellipsis (the title has it).
         const td = el(
           "td",
-          { class: "lens-cell", "data-id": String(t.id), "data-p": String(t.prob) },
+          {
+            class: "lens-cell",
+            "data-id": String(t.id),
+            "data-p": String(t.prob),
+            title: `${JSON.stringify(t.text)} (id ${t.id}): p = ${pct(t.prob)}`,
+          },
           [
-            el("span", { class: "mono", text: vis(t.text) }),
-            el("span", { class: "muted small", text: ` ${pct(t.prob)}` }),
+            el("span", { class: "lens-tok mono", text: vis(t.text) }),
+            " ", // the two are blocks: the space only separates them in the text read aloud
+            el("span", { class: "lens-p muted", text: pct(t.prob) }),
           ],
         );
         td.style.setProperty("--p", String(t.prob));
         return td;
       }),
-      el("td", { class: "num", text: `${l.entropy.toFixed(2)} nats` }),
+      el("td", {
+        class: "num",
+        text: l.entropy.toFixed(2),
+        title: `entropy ${l.entropy.toFixed(2)} nats`,
+      }),
     ]),
   );
-  $("lens").replaceChildren(el("caption", { class: "sr-only", text: "Logit lens" }), head, ...rows);
+  // Fixed layout (style.css): row labels and entropy get their width, the 5 guesses share the rest.
+  const cols = el("colgroup", {}, [
+    el("col", { class: "lens-label" }),
+    ...f.lens[0].top.map(() => el("col")),
+    el("col", { class: "lens-ent" }),
+  ]);
+  $("lens").replaceChildren(
+    el("caption", { class: "sr-only", text: "Logit lens" }),
+    cols,
+    head,
+    ...rows,
+  );
   const t = d.tokens[f.position];
   $("lens-note").textContent =
     `For ${JSON.stringify(t.text)} (token ${f.position + 1}): each row puts the residual stream at that depth through ln_f and wteᵀ ` +

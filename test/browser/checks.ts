@@ -124,6 +124,32 @@ export const checks: [string, (c: Ctx) => Promise<void>][] = [
       );
       const rows = await page.locator("#lens tr[data-layer]").count();
       assert(rows === d.config.n_layer + 1, `${rows} lens rows`);
+      // One percentage format (dom.ts pct) in every cell: "<0.1%", "0.4%", "12.3%" or "100%".
+      const ps = await texts(page, "#lens td .lens-p");
+      const bad = ps.filter((p) => !/^(<0\.1|100|[1-9]\d?\.\d|0\.[1-9])%$/.test(p));
+      assert(ps.length > 0 && bad.length === 0, `lens percentages not in one format: ${bad}`);
+      // The table fits its panel (no cut-off last column, no sideways scroll) on common screens,
+      // shows all five guesses, and no header or probability is cut short by an ellipsis.
+      for (const width of [1400, 1280, 1000]) {
+        await page.setViewportSize({ width, height: 900 });
+        const fit = await page.$eval("#lens", (t) => {
+          const wrap = (t as any).parentElement;
+          const cut = Array.from((t as any).querySelectorAll(".lens-p, th")).filter(
+            (e: any) => e.offsetParent !== null && e.scrollWidth > e.clientWidth,
+          );
+          const shown = Array.from((t as any).querySelectorAll("tr[data-layer] .lens-cell")).filter(
+            (e: any) => e.offsetParent !== null,
+          ).length;
+          return { scroll: wrap.scrollWidth, client: wrap.clientWidth, cut: cut.length, shown };
+        });
+        assert(fit.shown === 5 * rows, `at ${width} px ${fit.shown} of ${5 * rows} guesses show`);
+        assert(
+          fit.scroll <= fit.client,
+          `at ${width} px the lens is ${fit.scroll} px wide in a ${fit.client} px panel`,
+        );
+        assert(fit.cut === 0, `at ${width} px ${fit.cut} lens headers or percentages are cut`);
+      }
+      await page.setViewportSize({ width: 1280, height: 900 });
     },
   ],
   [
