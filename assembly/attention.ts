@@ -18,7 +18,9 @@ import { Vec } from "./vec";
  *
  * Each new token runs alone, key rows in order, all heads per key row, so the K and V caches
  * stream through memory contiguously (a head-at-a-time loop strides C values per key, one
- * cache line per row, and a 1024-key context then costs a latency-bound miss per line). A
+ * cache line per row, and a 1024-key context then costs a latency-bound miss per line); only a
+ * prefill's weighted sum, whose V the previous token left in cache, goes head by head in blocks
+ * of rows (weightedSum). A
  * row's scores and sums never depend on T or on the other rows: a prefill's last token and the
  * same token decoded alone get the same bits.
  */
