@@ -75,6 +75,23 @@ for (const variant of ["baseline", "relaxed"] as const) {
           }
         });
       }
+      // The block maximum is taken on |x|'s bits as integers (one instruction a vector): NaN must
+      // still win, and -0 must count as 0.
+      it("Should give a block with a NaN a NaN scale, and a block of ±0 scale 0 and quants 0", () => {
+        const x = randomF32(96, -3, 3);
+        x.a[37] = NaN; // block 1
+        x.a.fill(-0, 64, 96); // block 2
+        x.a[70] = 0;
+        const out = allocBytes(96 + 3 * 4); // 96 quants, then 3 scales
+        twins.wasm.quantize(out, out + 96, x.ptr, 1, 96);
+        const s = f32At(out + 96, 3);
+        expect(Number.isFinite(s[0]) && s[0] > 0).toBe(true);
+        expect(Number.isNaN(s[1])).toBe(true);
+        expect(s[2]).toBe(0);
+        expect(Array.from(new Int8Array(twins.memory.buffer, out + 64, 32))).toEqual(
+          new Array(32).fill(0),
+        );
+      });
     });
 
     describe("matmulQuant (q8, q4)", () => {

@@ -248,6 +248,22 @@ for (const variant of ["baseline", "relaxed"] as const) {
         expectClose(x.a, want[0]);
         expect(x.a[5]).toBe(0);
       });
+      // The relaxed build clamps exp's argument with relaxed min/max and truncates with the relaxed
+      // convert (one instruction each on x86): NaN must still come out as NaN, as in the baseline.
+      it("Should turn a row with a NaN into NaNs, and gelu(NaN) into NaN", () => {
+        const x = random(2 * 35, -3, 3);
+        x.a[40] = NaN; // row 1
+        const y = alloc(70);
+        twins.wasm.softmax(y.ptr, x.ptr, 2, 35);
+        expect(y.a.subarray(0, 35).every(Number.isFinite)).toBe(true);
+        expect(y.a.subarray(35).every(Number.isNaN)).toBe(true);
+        const g = alloc(9);
+        g.a.set([NaN, -1, NaN, 2, -0, NaN, 88.5, -88.5, NaN]);
+        twins.wasm.gelu(g.ptr, g.ptr, 9); // 8 through the vector loop, the last through its tail
+        expect([0, 2, 5, 8].map((i) => Number.isNaN(g.a[i]))).toEqual([true, true, true, true]);
+        expect(Object.is(g.a[4], -0)).toBe(true);
+        expect(g.a[6]).toBe(Math.fround(88.5));
+      });
     });
 
     describe("embed", () => {
