@@ -16,13 +16,13 @@ import { Vec } from "./vec";
  * qs from `quantize`); k, v: i8 [n_ctx][C], ks, vs: f32 [n_ctx][C/32]; HS a multiple of 32.
  * att: [NH][T][pos0 + T] probabilities; out: [T][C] f32. out must not overlap q, k, v or att.
  *
- * Each new token runs alone, key rows in order, all heads per key row, so the K and V caches
- * stream through memory contiguously (a head-at-a-time loop strides C values per key, one
- * cache line per row, and a 1024-key context then costs a latency-bound miss per line); only a
- * prefill's weighted sum, whose V the previous token left in cache, goes head by head in blocks
- * of rows (weightedSum). A
- * row's scores and sums never depend on T or on the other rows: a prefill's last token and the
- * same token decoded alone get the same bits.
+ * Each new token runs alone, all heads per key row, the rows in quarters (i, i + m, i + 2m,
+ * i + 3m together), so the K and V caches stream through memory as four steady streams (a
+ * head-at-a-time loop strides C values per key, one cache line per row, and a 1024-key context
+ * then costs a latency-bound miss per line); only a prefill's weighted sum, whose V the previous
+ * token left in cache, goes head by head in blocks of rows (weightedSum). A row's scores and
+ * sums never depend on T or on the other rows: a prefill's last token and the same token
+ * decoded alone get the same bits.
  */
 export function attention(
   out: usize,
@@ -94,17 +94,18 @@ export function attention(
 }
 
 /**
- * out[C] = Σ_j p_h[j] · v[j][C] per head h (p_h at p + h·ps). Every out element is summed in j
- * order from 0 (one multiply-add per row into the running sum), so its bits depend neither on
- * the batch nor on the path below:
- * - a prefill (T > 1: the previous token just read V, so it is in cache): blocks of RB rows, and
- *   in each block 16 channels of a head at a time summed in registers, so out is loaded and
- *   stored once per block, not once per row (the row loop is bound by those loads and stores:
- *   -56% for this sum with V in L1/L2; whole prefills -1..-2.5%, assembly/PERF.md);
- * - a decode (T = 1): key rows in order, all heads of a row per pass, out added into in L1: one
- *   steady stream. Its V comes from L3 or DRAM (the weights read since the last step evicted
- *   it), and there the blocks' 16 rows read side by side fetch slower: +17% for GPT-2 124M
- *   shapes at 1024 keys from DRAM, +4..6% for the default model's batched decode of 8.
+ * out[C] = Σ_j p_h[j] · v[j][C] per head h (p_h at p + h·ps). The rows go in quarters, as the
+ * scores' keys: with m = n / 4 (rounded down), rows i, i + m, i + 2m, i + 3m for i = 0..m-1, then
+ * the n % 4 rows left, in order. Every out element is summed in that one order from 0 (one
+ * multiply-add per row into the running sum), so its bits depend neither on the batch nor on the
+ * path below:
+ * - a decode (T = 1): every head of the four rows per pass, out added into in L1. Four steady
+ *   streams through the quarters of V, which comes from L3 or DRAM (the weights read since the
+ *   last step evicted it), and out loaded and stored once per four rows: against one row per
+ *   pass, attention at 1,023 keys -22%, the default model's batched decode of 8 -3% (PERF.md);
+ * - a prefill (T > 1: the previous token just read V, so it is in cache): blocks of IB values
+ *   of i (4·IB rows), and in each block 16 channels of a head at a time summed in registers, so
+ *   out is loaded and stored once per block.
  */
 function weightedSum(
   out: usize,
@@ -119,52 +120,114 @@ function weightedSum(
 ): void {
   memory.fill(out, 0, <usize>vs);
   const hb = (<usize>HS) << 2;
+  const m = n >> 2;
+  const ms = <usize>m * vs; // bytes from a V row to its row in the next quarter
+  const pm = (<usize>m) << 2; // and from a probability to its
   if (!blocks) {
-    for (let j = 0; j < n; j++) Sum.row(out, p + ((<usize>j) << 2), ps, v + <usize>j * vs, NH, hb);
-    return;
-  }
-  const cw = (<usize>(HS & ~15)) << 2; // bytes of a head slice in whole chunks of 16 channels
-  for (let j0 = 0; j0 < n; j0 += RB) {
-    const j1 = min(n, j0 + RB);
-    for (let h = 0; h < NH; h++) {
-      const ph = p + <usize>h * ps;
-      const o = out + <usize>h * hb;
-      const a = v + <usize>h * hb;
-      for (let c: usize = 0; c < cw; c += 64) Sum.chunk(o + c, ph, a + c, vs, j0, j1);
-      for (let j = j0; cw < hb && j < j1; j++) {
-        // the head's last HS % 16 channels, row by row
-        const pj = load<f32>(ph + ((<usize>j) << 2));
-        Sum.span(o, pj, a + <usize>j * vs, cw, hb);
+    for (let i = 0; i < m; i++) {
+      const pi = p + ((<usize>i) << 2);
+      const vi = v + <usize>i * vs;
+      for (let h = 0; h < NH; h++) {
+        const ph = pi + <usize>h * ps;
+        Sum.quad(out + <usize>h * hb, ph, pm, vi + <usize>h * hb, ms, 0, hb);
+      }
+    }
+  } else {
+    const cw = (<usize>(HS & ~15)) << 2; // bytes of a head slice in whole chunks of 16 channels
+    for (let i0 = 0; i0 < m; i0 += IB) {
+      const i1 = min(m, i0 + IB);
+      for (let h = 0; h < NH; h++) {
+        const ph = p + <usize>h * ps;
+        const o = out + <usize>h * hb;
+        const a = v + <usize>h * hb;
+        for (let c: usize = 0; c < cw; c += 64) Sum.chunk(o + c, ph, pm, a + c, vs, ms, i0, i1);
+        for (let i = i0; cw < hb && i < i1; i++) {
+          // the head's last HS % 16 channels, four rows per pass
+          Sum.quad(o, ph + ((<usize>i) << 2), pm, a + <usize>i * vs, ms, cw, hb);
+        }
       }
     }
   }
+  for (let j = m << 2; j < n; j++)
+    Sum.row(out, p + ((<usize>j) << 2), ps, v + <usize>j * vs, NH, hb);
 }
 
-// Rows per block of a prefill's weighted sum: out's loads and stores once per 16 rows (8: +6%,
-// 32 and 64: the same, tiny model shapes).
-const RB = 16;
+// Values of i per block of a prefill's weighted sum (4 rows each): out's loads and stores once
+// per 16 rows.
+const IB = 4;
 
 // Static methods only because @inline is valid on methods, not on functions (see vec.ts).
 class Sum {
-  /** out[c..c+16] of one head += Σ_{j0 <= j < j1} p[j] · v[j][c..c+16], four accumulators. */
-  @inline static chunk(o: usize, ph: usize, a: usize, vs: usize, j0: i32, j1: i32): void {
+  /**
+   * out[c..c+16] of one head += the rows i, i + m, i + 2m, i + 3m for i0 <= i < i1 (p_h at ph,
+   * a quarter pm bytes on; V at a, a quarter ms bytes on), in that order, four accumulators.
+   */
+  @inline static chunk(
+    o: usize,
+    ph: usize,
+    pm: usize,
+    a: usize,
+    vs: usize,
+    ms: usize,
+    i0: i32,
+    i1: i32,
+  ): void {
     let a0 = v128.load(o),
       a1 = v128.load(o, 16),
       a2 = v128.load(o, 32),
       a3 = v128.load(o, 48);
-    let r = a + <usize>j0 * vs;
-    const end = ph + ((<usize>j1) << 2);
-    for (let q = ph + ((<usize>j0) << 2); q < end; q += 4, r += vs) {
-      const pj = f32x4.splat(load<f32>(q));
-      a0 = Vec.madd(pj, v128.load(r), a0);
-      a1 = Vec.madd(pj, v128.load(r, 16), a1);
-      a2 = Vec.madd(pj, v128.load(r, 32), a2);
-      a3 = Vec.madd(pj, v128.load(r, 48), a3);
+    let r = a + <usize>i0 * vs;
+    const end = ph + ((<usize>i1) << 2);
+    for (let q = ph + ((<usize>i0) << 2); q < end; q += 4, r += vs) {
+      for (let k = 0; k < 4; k++) {
+        const pk = f32x4.splat(load<f32>(q + <usize>k * pm));
+        const rk = r + <usize>k * ms;
+        a0 = Vec.madd(pk, v128.load(rk), a0);
+        a1 = Vec.madd(pk, v128.load(rk, 16), a1);
+        a2 = Vec.madd(pk, v128.load(rk, 32), a2);
+        a3 = Vec.madd(pk, v128.load(rk, 48), a3);
+      }
     }
     v128.store(o, a0);
     v128.store(o, a1, 16);
     v128.store(o, a2, 32);
     v128.store(o, a3, 48);
+  }
+
+  /**
+   * o[c] += p_0 · a_0[c], then p_1 · a_1[c], p_2 · a_2[c], p_3 · a_3[c] (p_k at q + k·pm, a_k at
+   * a + k·ms) for the bytes c0 <= c < hb of one head slice: one multiply-add per row, in order.
+   */
+  @inline static quad(
+    o: usize,
+    q: usize,
+    pm: usize,
+    a: usize,
+    ms: usize,
+    c0: usize,
+    hb: usize,
+  ): void {
+    const p0 = load<f32>(q),
+      p1 = load<f32>(q + pm),
+      p2 = load<f32>(q + 2 * pm),
+      p3 = load<f32>(q + 3 * pm);
+    const v0 = f32x4.splat(p0),
+      v1 = f32x4.splat(p1),
+      v2 = f32x4.splat(p2),
+      v3 = f32x4.splat(p3);
+    let c = c0;
+    for (; c + 16 <= hb; c += 16) {
+      let acc = Vec.madd(v0, v128.load(a + c), v128.load(o + c));
+      acc = Vec.madd(v1, v128.load(a + ms + c), acc);
+      acc = Vec.madd(v2, v128.load(a + 2 * ms + c), acc);
+      v128.store(o + c, Vec.madd(v3, v128.load(a + 3 * ms + c), acc));
+    }
+    for (; c < hb; c += 4) {
+      let s = load<f32>(o + c) + p0 * load<f32>(a + c);
+      s = s + p1 * load<f32>(a + ms + c);
+      s = s + p2 * load<f32>(a + 2 * ms + c);
+      store<f32>(o + c, s + p3 * load<f32>(a + 3 * ms + c));
+    }
   }
 
   /** out += p_h · v for every head h of one row (p_h at p + h·ps). */
