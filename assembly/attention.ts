@@ -5,7 +5,7 @@
 // both; per dtype the scores of a token's keys and the weighted sum of its values.
 
 import { scoresQ8, weightedSumQ8 } from "./attention-quant";
-import { dot, dot1x4 } from "./matmul";
+import { Dot, dot } from "./matmul";
 import { DTYPE_Q8, QBLOCK } from "./quant";
 import { softmaxRow } from "./softmax";
 import { Vec } from "./vec";
@@ -65,7 +65,7 @@ export function attention(
         const ki = k + <usize>i * cs;
         for (let h = 0; h < NH; h++) {
           const hh = <usize>h * hb;
-          const s = dot1x4(qr + hh, ki + hh, ms, HS);
+          const s = Dot.x4(qr + hh, ki + hh, ms, HS);
           Vec.storeCol4(ar + <usize>h * hs + ((<usize>i) << 2), (<usize>m) << 2, f32x4.mul(s, sc));
         }
       }

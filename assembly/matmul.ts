@@ -287,7 +287,15 @@ class Tiles {
  * Also used by attention for four keys at once (ws = the KV cache row stride).
  */
 export function dot1x4(x: usize, w: usize, ws: usize, n: i32): v128 {
-  return Tiles.by4(x, x, w, ws, n, 0, f32x4.splat(0), false);
+  return Dot.x4(x, w, ws, n);
+}
+
+// Static methods only because @inline is valid on methods, not on functions (see vec.ts).
+export class Dot {
+  /** dot1x4 inlined where it is called (attention's scores: a call per four keys and head). */
+  @inline static x4(x: usize, w: usize, ws: usize, n: i32): v128 {
+    return Tiles.by4(x, x, w, ws, n, 0, f32x4.splat(0), false);
+  }
 }
 
 /** x[n] · w[n] with two accumulators (to halve the add dependency chain) and a scalar tail. */
