@@ -102,7 +102,7 @@ export function attention(
  * - a decode (T = 1): every head of the four rows per pass, out added into in L1. Four steady
  *   streams through the quarters of V, which comes from L3 or DRAM (the weights read since the
  *   last step evicted it), and out loaded and stored once per four rows: against one row per
- *   pass, attention at 1,023 keys -22%, the default model's batched decode of 8 -3% (PERF.md);
+ *   pass, attention at 1,023 keys -27%, the default model's batched decode of 8 -3% (PERF.md);
  * - a prefill (T > 1: the previous token just read V, so it is in cache): blocks of IB values
  *   of i (4·IB rows), and in each block 16 channels of a head at a time summed in registers, so
  *   out is loaded and stored once per block.
