@@ -6,6 +6,7 @@
 
 import { kernelBuild, kernels } from "./kernels/bundled.js";
 import { intSetting } from "./settings.js";
+import { ROUND_FLOPS } from "./engine/engine.js";
 import {
   ModelRegistry,
   type R2Listable,
@@ -103,7 +104,7 @@ function isolateState(env: Env): {
     budgetBytes: intSetting(env.MEMORY_BUDGET_MB, 112) * 1024 * 1024,
     slots: intSetting(env.MAX_SLOTS, 16),
     context: env.MAX_CONTEXT ? intSetting(env.MAX_CONTEXT, 1024) : undefined,
-    engine: { maxQueue: intSetting(env.MAX_QUEUE, 256), prefillChunk: 64 },
+    engine: { maxQueue: intSetting(env.MAX_QUEUE, 256), prefillChunk: 64, roundFlops: ROUND_FLOPS },
     staged: (m, tokenizer, context) => stagedModel(env, placement, m, tokenizer, context),
   });
   const state = {

@@ -2,15 +2,18 @@
 // each step admits waiting sequences, then runs ONE forward pass holding a decode token of
 // every running sequence plus prefill chunks of new prompts, and samples each sequence with its
 // own sampler. There is no background loop: every request drives steps from its own handler
-// (see run), so all I/O stays in the request that owns it, as Workers require. Nothing here
-// waits on another request or on the clock moving: production clocks stand still during
-// compute, and a request killed at its CPU limit leaves without running its finally blocks.
+// (see run), so all I/O stays in the request that owns it, as Workers require; a driver's turn
+// takes one step, or a round of a few for a small model (roundFlops), so that every stream's
+// per-turn costs are paid once per round. Nothing here waits on another request or on the
+// clock moving: production clocks stand still during compute, and a request killed at its CPU
+// limit leaves without running its finally blocks.
 // A staged model's forward pass goes down a pipeline of Durable Objects (src/stage/pipeline.ts)
 // and returns a promise: then up to model.depth steps are in flight at once, each over other
 // sequences (micro-batches: the decoding sequences are shared out among them, and a prompt's
 // next chunk goes into the next step before the previous one is back), so every stage works.
 
 import type { LoadedModel } from "../model/loader.js";
+import type { ModelConfig } from "../model/manifest.js";
 import type { GPT2, Segment } from "../model/gpt2.js";
 import {
   Sequence,
@@ -28,6 +31,30 @@ export interface EngineOptions {
   yieldFn?: () => Promise<void>;
   /** Steps a sequence may hold tokens nobody takes before it is failed (default 256). */
   unreadStepLimit?: number;
+  /**
+   * Forward-pass work (FLOPs, flopsPerToken per row) one driver turn may do: a model in this
+   * isolate takes more steps in a row while the next, as big as the last, still fits. 0 or
+   * absent: one step per turn. See ROUND_FLOPS.
+   */
+  roundFlops?: number;
+}
+
+/**
+ * The roundFlops the Worker gives its engines: ~4 writes' worth (write-batch.ts) of kernels, ~6-9
+ * ms of one core. Every step that ends a driver's turn costs the Worker's thread each driver's
+ * event-loop turn and events (~0.05 ms a stream under wrangler dev): a fifth of the default
+ * model's 8-stream step. Rounds of steps pay them once per round; a GPT-2 124M step (~250 MFLOP a
+ * row) is a round of one. Counted in work, never in time: production clocks stand still during
+ * compute.
+ */
+export const ROUND_FLOPS = 256e6;
+
+/** Most steps in one round, whatever their size: the tokens a stream may get at once. */
+export const MAX_ROUND_STEPS = 8;
+
+/** Multiply-adds per token, times 2: the linear layers and the unembedding (attention aside). */
+export function flopsPerToken({ n_layer: L, n_embd: C, n_vocab: V }: ModelConfig): number {
+  return 2 * (12 * L * C * C + V * C);
 }
 
 /** The forward pass the engine runs: GPT2 in this isolate, or a pipeline of stages. */
@@ -131,7 +158,10 @@ export class Engine<M extends EngineModel = GPT2> {
   private turns = 0;
   /** Evicted: its memory is about to serve another model, so it takes no new work. */
   private closed = false;
-  readonly stats = { steps: 0, rows: 0, tokens: 0, interrupted: 0, abandoned: 0 };
+  /** Steps of the last round (run: the steps one driver turn took). */
+  private roundSteps = 1;
+  /** rounds: driver turns that stepped (the clock of write-watch.ts), steps: their steps. */
+  readonly stats = { steps: 0, rounds: 0, rows: 0, tokens: 0, interrupted: 0, abandoned: 0 };
 
   constructor(
     readonly lm: ServedModel<M>,
@@ -193,7 +223,7 @@ export class Engine<M extends EngineModel = GPT2> {
     const yieldFn = this.opts.yieldFn ?? defaultYield;
     try {
       for (;;) {
-        const started = !seq.done && this.due() ? this.step() : undefined;
+        const started = !seq.done && this.due() ? this.round() : undefined;
         const events = seq.drain();
         if (events.length) await emit(events);
         if (seq.error) throw seq.error;
@@ -214,7 +244,7 @@ export class Engine<M extends EngineModel = GPT2> {
    */
   async turn(): Promise<boolean> {
     this.turns++;
-    const started = this.due() ? this.step() : undefined;
+    const started = this.due() ? this.round() : undefined;
     if (this.load === 0) return false;
     await this.pause(started, this.opts.yieldFn ?? defaultYield);
     return true;
@@ -254,8 +284,36 @@ export class Engine<M extends EngineModel = GPT2> {
     if (this.turns >= STEP_WAIT_ROUNDS * Math.max(1, this.running.length)) return true;
     if (performance.now() - this.lastStep >= STEP_WAIT_MS) return true;
     return this.running.every(
-      (s) => s.done || s.inflight > 0 || s.events.length === 0 || s.unreadSteps > 1,
+      (s) => s.done || s.inflight > 0 || s.events.length === 0 || s.unreadSteps > this.roundSteps,
     );
+  }
+
+  /**
+   * A driver's steps for one turn: one step, then, for a model in this isolate with roundFlops,
+   * more while the next (taken to be as big as the last) keeps the round's rows within it, up to
+   * MAX_ROUND_STEPS. A pipelined step (a promise) ends the round. Readers then take several
+   * steps' tokens at once (a small model's writes carry several anyway: write-batch.ts).
+   */
+  private round(): void | Promise<void> {
+    const steps = this.stats.steps;
+    let rows = this.stats.rows;
+    let started = this.step();
+    if (this.stats.steps === steps) return started; // nothing to compute
+    this.stats.rounds++;
+    this.roundSteps = 1;
+    const budget = (this.opts.roundFlops ?? 0) / flopsPerToken(this.lm.manifest.config);
+    let spent = 0;
+    while (!started && this.roundSteps < MAX_ROUND_STEPS) {
+      const last = this.stats.rows - rows; // the rows of the step just taken
+      spent += last;
+      if (last === 0 || spent + last > budget) break;
+      rows = this.stats.rows;
+      const before = this.stats.steps;
+      started = this.step();
+      if (this.stats.steps === before) break;
+      this.roundSteps++;
+    }
+    return started;
   }
 
   /**

@@ -24,8 +24,11 @@ export interface Generator {
     plan: { context: number };
     manifest: { config: ModelConfig };
   };
-  /** Steps seen so far: the clock of write-watch.ts and json-keepalive.ts. */
-  readonly stats: { steps: number };
+  /**
+   * Steps seen so far (json-keepalive.ts's clock), and rounds: driver turns that stepped, one or
+   * more steps each (write-watch.ts's clock: a live client's write completes within a round or two).
+   */
+  readonly stats: { steps: number; rounds: number };
   /** Queue a generation; throws EngineSaturatedError when nothing can take it. */
   submit(req: GenerationRequest): SequenceHandle;
   /**

@@ -7,6 +7,7 @@
 // writes: its events (one SSE event per token) are the same, fewer chunks carry them. Counted in
 // steps from the model's size, never in time: production clocks stand still during compute.
 
+import { flopsPerToken } from "../engine/engine.js";
 import type { ModelConfig } from "../model/manifest.js";
 
 /** Forward-pass work between two writes of one body: ~1.5-2 ms of one core's kernels. */
@@ -15,10 +16,7 @@ export const WRITE_FLOPS = 64e6;
 /** At most this many steps' events wait for one write (the latency a tiny model could add). */
 export const MAX_STEPS_PER_WRITE = 16;
 
-/** Multiply-adds per token, times 2: the linear layers and the unembedding (attention aside). */
-export function flopsPerToken({ n_layer: L, n_embd: C, n_vocab: V }: ModelConfig): number {
-  return 2 * (12 * L * C * C + V * C);
-}
+export { flopsPerToken };
 
 /**
  * Engine steps of one sequence per write of its body: 1 for GPT-2 124M and up (~250 MFLOP a

@@ -1,6 +1,7 @@
 // Whether a client still takes its response body, judged by the body's writes: once a write is
-// pending, some write must complete (the runtime took the bytes) within WRITE_STALL_STEPS engine
-// steps, or the client counts as gone. Counted in steps, not time, because production clocks
+// pending, some write must complete (the runtime took the bytes) within WRITE_STALL_ROUNDS engine
+// rounds (driver turns that stepped: one step each, or a few for a small model, engine.ts), or the
+// client counts as gone. Counted in rounds, not time, because production clocks
 // stand still during compute; and needed at all because a hang-up does not always fail a write:
 // behind wrangler dev's proxy a dead connection can leave the body's pump waiting forever. Once
 // the engine has nothing left to compute, no step will come: then STREAM_STALL_MS of wall time
@@ -9,16 +10,16 @@
 import type { Generator } from "../engine/generator.js";
 
 /**
- * Steps a pending write may wait with no write completing. A live reader completes a write within
- * a step or two; one behind a full socket still completes some as the socket drains. Fewer steps
+ * Rounds a pending write may wait with no write completing. A live reader completes a write within
+ * a round or two; one behind a full socket still completes some as the socket drains. Fewer
  * free a dead client's slots sooner under load (where steps are slowest), more forgive a client
  * whose network stalls for a while: production also has request.signal for a hang-up.
  */
-export const WRITE_STALL_STEPS = 16;
+export const WRITE_STALL_ROUNDS = 16;
 
 export class WriteWatch {
   private pending = 0;
-  /** engine.stats.steps when the oldest pending write started or the last write completed. */
+  /** engine.stats.rounds when the oldest pending write started or the last write completed. */
   private progress = 0;
   gone = false;
 
@@ -27,7 +28,7 @@ export class WriteWatch {
     private readonly onGone: () => void,
     /** How long a write may wait once the engine is idle, ms. */
     private readonly stallMs: number,
-    private readonly limit = WRITE_STALL_STEPS,
+    private readonly limit = WRITE_STALL_ROUNDS,
   ) {}
 
   /** No write pending. */
@@ -37,19 +38,19 @@ export class WriteWatch {
 
   /** Count `write` as pending until it settles; resolves (never rejects) when it does. */
   track(write: Promise<unknown>): Promise<void> {
-    if (this.pending++ === 0) this.progress = this.engine.stats.steps;
+    if (this.pending++ === 0) this.progress = this.engine.stats.rounds;
     return write.then(
       () => {
         this.pending--;
-        this.progress = this.engine.stats.steps;
+        this.progress = this.engine.stats.rounds;
       },
       () => void this.pending--,
     );
   }
 
-  /** Whether the client is gone: declares it (once) when writes have stalled for `limit` steps. */
+  /** Whether the client is gone: declares it (once) when writes have stalled for `limit` rounds. */
   check(): boolean {
-    if (this.pending > 0 && this.engine.stats.steps - this.progress >= this.limit) this.declare();
+    if (this.pending > 0 && this.engine.stats.rounds - this.progress >= this.limit) this.declare();
     return this.gone;
   }
 
@@ -61,7 +62,7 @@ export class WriteWatch {
 
   /**
    * Wait for a write, driving the engine meanwhile: every driver of this request may be waiting
-   * on this client, and only steps can tell a stalled write from a slow one. Returns when the
+   * on this client, and only rounds can tell a stalled write from a slow one. Returns when the
    * write completes or the client is declared gone (never later than stallMs after the engine
    * went idle), so no request waits on a dead client for ever.
    */

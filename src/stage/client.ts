@@ -72,7 +72,13 @@ const STATUS_TIMEOUT_MS = 10_000;
 
 /** One replica of a staged model: the engine in its first stage, driven from here. */
 export class StagedEngine implements Generator {
-  readonly stats = { steps: 0 };
+  /** The first stage's steps, as its engine counts them; each is a round (pipelined: one step). */
+  readonly stats = {
+    steps: 0,
+    get rounds(): number {
+      return this.steps;
+    },
+  };
   private readonly live = new Set<RemoteSequence>();
   /** The first stage's instance and the gap between its step count and ours (it restarts at 0). */
   private epoch = "";

@@ -5,11 +5,17 @@
 
 import vm from "node:vm";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { Engine, EngineSaturatedError, SequenceAbandonedError } from "../../src/engine/engine.js";
+import {
+  Engine,
+  EngineSaturatedError,
+  flopsPerToken,
+  MAX_ROUND_STEPS,
+  SequenceAbandonedError,
+} from "../../src/engine/engine.js";
 import type { GenerationRequest, TokenEvent } from "../../src/engine/sequence.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
-import { WriteWatch, WRITE_STALL_STEPS } from "../../src/routes/write-watch.js";
+import { WriteWatch, WRITE_STALL_ROUNDS } from "../../src/routes/write-watch.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { generate, PROMPTS } from "./helpers/generate.js";
@@ -134,6 +140,61 @@ describe("Engine", () => {
   });
 });
 
+// A small model's steps in rounds (roundFlops): several steps per driver turn, the same tokens.
+describe("Engine rounds", () => {
+  const fpt = () => flopsPerToken(lm.manifest.config);
+  const rounds = (roundFlops: number) =>
+    new Engine(lm, { maxQueue: 64, prefillChunk: 16, yieldFn: immediate, roundFlops });
+
+  it("Should take up to MAX_ROUND_STEPS one-row steps per turn for one stream, with the same tokens", async () => {
+    const r = request("ROMEO:", 5, { maxTokens: 40 });
+    const plain = engine();
+    const want = await generate(plain, r);
+    const e = rounds(100 * fpt()); // room for far more than MAX_ROUND_STEPS one-row steps
+    let calls = 0;
+    let most = 0;
+    const got = await generate(e, r, (count) => {
+      most = Math.max(most, count - calls);
+      calls = count;
+    });
+    expect(got).toEqual(want);
+    expect(most).toBe(MAX_ROUND_STEPS); // a round's tokens come in one emit
+    expect(e.stats.steps).toBe(plain.stats.steps);
+    expect(e.stats.rounds).toBeLessThan(e.stats.steps / 4);
+  });
+
+  it("Should keep a round's rows within roundFlops: 4 streams, room for 2 steps of 4 rows", async () => {
+    // one prompt, four seeds, no stop: all four prefill in the first step and decode together
+    const reqs = [0, 1, 2, 3].map((i) =>
+      request("ROMEO:", 300 + i, { maxTokens: 30, stopTokens: new Set() }),
+    );
+    const plain = engine();
+    const want = await Promise.all(reqs.map((r) => generate(plain, r)));
+    const e = rounds(9 * fpt()); // 4 + 4 rows fit, a third step of 4 does not
+    const sizes: number[] = [];
+    const seqs = reqs.map((r) => e.submit(r)); // all four before any driver's first round
+    const got = await Promise.all(
+      seqs.map(async (seq) => {
+        const ids: number[] = [];
+        await e.run(seq, (evs) => {
+          sizes.push(evs.length);
+          for (const ev of evs) ids.push(ev.id);
+        });
+        return ids;
+      }),
+    );
+    expect(got).toEqual(want);
+    expect(Math.max(...sizes)).toBe(2); // never 3 decode steps in a round of 4 streams
+    expect(e.stats.rounds).toBeLessThan(e.stats.steps);
+  });
+
+  it("Should take one step per turn without roundFlops", async () => {
+    const e = engine();
+    await generate(e, request("ROMEO:", 6, { maxTokens: 20 }));
+    expect(e.stats.rounds).toBe(e.stats.steps);
+  });
+});
+
 describe("Engine under production failures", () => {
   it("Should not hold other streams back for a reader that has fallen a step behind", async () => {
     let yields = 0;
@@ -251,14 +312,14 @@ async function serve(write: () => Promise<unknown>) {
 }
 
 // A response body's writes as the sign of a live client (src/routes/write-watch.ts): a write that
-// never completes frees the request's slots within WRITE_STALL_STEPS steps even when every
+// never completes frees the request's slots within WRITE_STALL_ROUNDS steps even when every
 // driver waits on it; a slow client that does take bytes keeps its stream.
 describe("WriteWatch", () => {
-  it("Should free every slot within WRITE_STALL_STEPS steps of a write that never completes", async () => {
+  it("Should free every slot within WRITE_STALL_ROUNDS steps of a write that never completes", async () => {
     const { e, watch, results, stalledAt, goneAt } = await serve(() => new Promise(() => {}));
     expect(watch.gone).toBe(true);
     expect(results).toEqual([null, null, null, null]); // cancelled, not finished
-    expect(goneAt - stalledAt).toBe(WRITE_STALL_STEPS);
+    expect(goneAt - stalledAt).toBe(WRITE_STALL_ROUNDS);
     expect(e.snapshot()).toMatchObject({ running: 0, waiting: 0 });
   });
 

@@ -2,6 +2,7 @@
 // determinism, and OpenAI-shaped errors.
 
 import { beforeAll, describe, expect, it } from "vitest";
+import { flopsPerToken, MAX_ROUND_STEPS, ROUND_FLOPS } from "../../src/engine/engine.js";
 import type { Manifest } from "../../src/model/manifest.js";
 import { COMMIT_STEPS } from "../../src/routes/json-keepalive.js";
 import { stepsPerWrite } from "../../src/routes/write-batch.js";
@@ -112,10 +113,18 @@ describe("POST /v1/completions, a long non-streaming generation", () => {
     expect(res.headers.get("content-type")).toBe("application/json");
     expect(res.headers.get("content-encoding")).toBe("identity");
     const text = await res.text();
-    // a space every stepsPerWrite engine steps after COMMIT_STEPS (4 choices: one step each)
+    // after COMMIT_STEPS, a space at the first turn at least stepsPerWrite engine steps after the
+    // last: the 4 choices decode as 4 rows a step, in rounds of as many steps as ROUND_FLOPS
+    // holds (engine.ts), so a space every whole number of rounds
     const every = stepsPerWrite(manifest.config);
+    const perRound = Math.min(
+      MAX_ROUND_STEPS,
+      Math.floor(ROUND_FLOPS / flopsPerToken(manifest.config) / 4),
+    );
+    const spacing = Math.ceil(every / perRound) * perRound;
     const spaces = text.length - text.trimStart().length;
-    expect(spaces).toBeGreaterThanOrEqual(Math.floor((60 - COMMIT_STEPS) / every) - 1);
+    expect(spaces).toBeGreaterThanOrEqual(Math.floor((60 - COMMIT_STEPS) / spacing) - 1);
+    expect(spaces).toBeLessThanOrEqual(Math.ceil(60 / every) + 1);
     expect(text.trimStart()).toMatch(/^\{/);
     const body = JSON.parse(text);
     expect(body.choices).toHaveLength(4);

@@ -76,7 +76,7 @@ describe("Concurrent requests", () => {
       Array.from({ length: 24 }, (_, i) => complete({ ...request(i), max_tokens: 40 })),
     );
     // Take the answered bodies at once, as a client does: one left unread while the 503s are
-    // checked counts as a client gone after WRITE_STALL_STEPS steps (write-watch.ts).
+    // checked counts as a client gone after WRITE_STALL_ROUNDS steps (write-watch.ts).
     const bodies = Promise.all(
       responses.filter((r) => r.status === 200).map((r) => r.arrayBuffer()),
     );
