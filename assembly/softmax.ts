@@ -19,7 +19,18 @@ export function softmaxRow(out: usize, x: usize, n: i32): void {
   const bytes = (<usize>n) << 2;
   let mv = f32x4.splat(-Infinity);
   let i: usize = 0;
-  for (; i < vecBytes; i += 16) mv = f32x4.max(mv, v128.load(x + i));
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // relaxed_max (one maxps) drops a NaN where x86 returns the other operand; f32x4.ne finds it
+    let nan = i32x4.splat(0);
+    for (; i < vecBytes; i += 16) {
+      const v = v128.load(x + i);
+      mv = f32x4.relaxed_max(mv, v);
+      nan = v128.or(nan, f32x4.ne(v, v));
+    }
+    if (v128.any_true(nan)) mv = f32x4.splat(NaN);
+  } else {
+    for (; i < vecBytes; i += 16) mv = f32x4.max(mv, v128.load(x + i));
+  }
   let mx = Vec.hmax(mv);
   for (; i < bytes; i += 4) mx = max(mx, load<f32>(x + i));
   const m = f32x4.splat(mx);
