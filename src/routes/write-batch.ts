@@ -16,8 +16,6 @@ export const WRITE_FLOPS = 64e6;
 /** At most this many steps' events wait for one write (the latency a tiny model could add). */
 export const MAX_STEPS_PER_WRITE = 16;
 
-export { flopsPerToken };
-
 /**
  * Engine steps of one sequence per write of its body: 1 for GPT-2 124M and up (~250 MFLOP a
  * token), 9 for the default tiny model (~7 MFLOP).

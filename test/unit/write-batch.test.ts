@@ -1,13 +1,9 @@
 // How often a response body is written while a model generates (src/routes/write-batch.ts).
 
 import { describe, expect, it } from "vitest";
+import { flopsPerToken } from "../../src/engine/engine.js";
 import type { ModelConfig } from "../../src/model/manifest.js";
-import {
-  flopsPerToken,
-  MAX_STEPS_PER_WRITE,
-  stepsPerWrite,
-  WRITE_FLOPS,
-} from "../../src/routes/write-batch.js";
+import { MAX_STEPS_PER_WRITE, stepsPerWrite, WRITE_FLOPS } from "../../src/routes/write-batch.js";
 
 const config = (L: number, C: number, V: number): ModelConfig => ({
   n_layer: L,
