@@ -1,4 +1,5 @@
-// `npm run bench`: every benchmark in one run, printed as one table. Figures are medians;
+// `npm run bench`: every benchmark in one run, printed as one table. Figures are medians (the
+// kernels: the best of interleaved rounds, with the median beside; test/bench/kernels.ts says why);
 // targets live here, never in timed tests.
 
 import { execSync } from "node:child_process";
