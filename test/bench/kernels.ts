@@ -6,8 +6,8 @@
 //   prefill of T tokens and batched decode of B sequences: 2·T FLOPs per linear weight (the
 //   unembedding only for the rows that need logits), so GFLOP/s <= the SIMD peak.
 // The host this runs on slows down by up to half for seconds at a time (another tenant on the core:
-// CPU time slows with wall time). So a model's rows are timed in ROUNDS interleaved rounds (one run
-// of each per round), the limits are measured again before every model and at the end, and each
+// CPU time slows with wall time). So every model is loaded first, then timed in ROUNDS rounds
+// that each run every row once, the limits are measured again after every round, and each
 // figure is the best of its runs, as each limit is: the share of a roofline compares the fastest
 // the code ran with the fastest the core ran. The median is printed beside it; a ratio of two rows
 // (batched decode ÷ prefill) is the median of per-round ratios, two runs next to each other.
@@ -37,6 +37,7 @@ const STEPS = 16; // decode steps per timed run
 const PREFILL = 128;
 const BATCH = 8;
 const STREAM_BYTES = 512 * 2 ** 20;
+const CACHED_BYTES = 64 * 2 ** 20; // a model this small stays in the caches between its runs
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 
 interface Limits {
@@ -67,19 +68,6 @@ function best(fn: () => void, runs: number): number {
     t = Math.min(t, (performance.now() - t0) / 1e3);
   }
   return t;
-}
-
-/** Seconds of each fn in each of ROUNDS rounds (one run of each, in order), after a warm-up round. */
-function rounds(fns: (() => void)[]): number[][] {
-  const ts = fns.map(() => [] as number[]);
-  for (let r = -1; r < ROUNDS; r++) {
-    fns.forEach((fn, i) => {
-      const t0 = performance.now();
-      fn();
-      if (r >= 0) ts[i].push((performance.now() - t0) / 1e3);
-    });
-  }
-  return ts;
 }
 
 /** The probes over one memory, written once; each call measures every limit again. */
@@ -212,14 +200,17 @@ export const ids = (n: number, seed: number, V: number) =>
   Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % V);
 
 /**
- * Times one model through one kernel variant (decode at two contexts, prefill, batched decode, in
- * interleaved rounds) and returns its rows, to be made once the run's limits are known.
+ * One model through one kernel variant: its timed phases (decode at two contexts, prefill,
+ * batched decode), its warm-up before them in each round (after the other models' runs), and
+ * what makes its rows once the runs' seconds are in.
  */
-function benchModel(
-  label: string,
-  lm: LoadedModel,
-  variant: KernelVariant,
-): { decode: number; rows: (lim: Limits) => Row[] } {
+interface Prepared {
+  phases: (() => void)[];
+  warm: () => void;
+  timed: (ts: number[][]) => Timed;
+}
+
+function prepareModel(label: string, lm: LoadedModel, variant: KernelVariant): Prepared {
   const m = lm.manifest;
   const { n_vocab: V, n_ctx, n_layer, n_embd } = m.config;
   const { body, wte } = flopWeights(m);
@@ -255,26 +246,36 @@ function benchModel(
       fwd(segs, () => {});
     }
   };
-  const [dec128, dec1024, pre, bat] = rounds([...contexts.map(decodeAt), prefill, batched]);
   const quant = m.tensors.find((t) => t.dtype !== "f32")?.dtype;
-  // Plain figures only: the rows must not hold on to the model (collect() frees it before the next).
-  const timed: Timed = {
-    label,
-    variant,
-    quant,
-    body,
-    wte,
-    bytes,
-    n_layer,
-    n_embd,
-    kvDtype: lm.plan.kvDtype,
-    contexts,
-    T,
-    dec: [dec128, dec1024],
-    pre,
-    bat,
+  const kvDtype = lm.plan.kvDtype;
+  const tok = ids(1, 9, V);
+  const phases = [...contexts.map(decodeAt), prefill, batched];
+  return {
+    phases,
+    // A model that fits in cache (the default one) runs from cache when served: it gets a whole
+    // untimed round of its own (~70 ms) after the other models have been through the caches.
+    warm:
+      bytes < CACHED_BYTES
+        ? () => phases.forEach((f) => f())
+        : () => fwd([{ slot: 0, pos0: 128, ids: tok, logits: "last" }], () => {}),
+    // Plain figures only: the rows must not hold on to the model.
+    timed: ([dec128, dec1024, pre, bat]) => ({
+      label,
+      variant,
+      quant,
+      body,
+      wte,
+      bytes,
+      n_layer,
+      n_embd,
+      kvDtype,
+      contexts,
+      T,
+      dec: [dec128, dec1024],
+      pre,
+      bat,
+    }),
   };
-  return { decode: STEPS / Math.min(...dec128), rows: (lim) => modelRows(timed, lim) };
 }
 
 /** One model's timings (seconds per run, per round) and what its rooflines need. */
@@ -334,7 +335,7 @@ function modelRows(t: Timed, lim: Limits): Row[] {
         `of weights, ${pct(rate / lower)} of the lower roofline ${lower.toFixed(1)} tok/s ` +
         `(${bound}; bandwidth ${roof.toFixed(1)}, compute ${computeRoof.toFixed(1)})${target}; ` +
         `+ ${kvMiB.toFixed(0)} MiB ${kvDtype === "f32" ? "f32" : "int8"} KV/token` +
-        (bytes < 64 * 2 ** 20 ? "; model fits in cache" : ""),
+        (bytes < CACHED_BYTES ? "; model fits in cache" : ""),
     });
   });
 
@@ -378,23 +379,38 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
     ["gpt2 124M q8", () => gpt2Dir("q8"), "gpt2-random"],
     ["gpt2 124M q4", () => gpt2Dir("q4"), "gpt2-random"],
   ];
-  const timed: ReturnType<typeof benchModel>[] = [];
-  const decode: Record<string, number> = {};
+  // Every model stays loaded (~3.5 GiB in all), and each round runs every model's phases once:
+  // a model's runs spread over the whole section, so a slow phase of the host (it can last half
+  // a minute) takes a few of its runs, not all of them.
+  const prepared: Prepared[] = [];
   for (const [label, dir, name] of models) {
     if (which.length && !which.some((w) => label.includes(w))) continue;
     for (const variant of ["baseline", "relaxed"] as const) {
-      process.stderr.write(`bench kernels: ${label} ${variant}...\n`);
+      process.stderr.write(`bench kernels: loading ${label} ${variant}...\n`);
       collect();
       const lm = await loadBenchModel(dir(), name, loadKernelModule(variant));
-      const t = benchModel(label, lm, variant);
-      decode[`${label} ${variant}`] = t.decode;
-      timed.push(t);
-      // The limits again after every model: a slow phase of the host during one measurement
-      // would otherwise flatter every share.
-      lim = bestLimits(lim, probe());
-      measured++;
+      prepared.push(prepareModel(label, lm, variant));
     }
   }
+  const seconds = prepared.map((p) => p.phases.map(() => [] as number[]));
+  for (let r = -1; r < ROUNDS; r++) {
+    process.stderr.write(`bench kernels: round ${r + 1} of ${ROUNDS} (0: warm-up)\n`);
+    prepared.forEach((p, i) => {
+      p.warm();
+      p.phases.forEach((fn, j) => {
+        const t0 = performance.now();
+        fn();
+        if (r >= 0) seconds[i][j].push((performance.now() - t0) / 1e3);
+      });
+    });
+    // The limits again after every round: a slow phase of the host during one measurement
+    // would otherwise flatter every share.
+    lim = bestLimits(lim, probe());
+    measured++;
+  }
+  const timed = prepared.map((p, i) => p.timed(seconds[i]));
+  const decode: Record<string, number> = {};
+  for (const t of timed) decode[`${t.label} ${t.variant}`] = STEPS / Math.min(...t.dec[0]);
   const rows: Row[] = [
     {
       name: "kernels limit: f32x4 mul + add peak",
@@ -442,7 +458,7 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
         `${MATRICES} matrices of ${V_ROWS} rows of ${ROW_BYTES} bytes (the logits'), each read as ` +
         `rows4 reads it: ${k} parts of whole rows side by side, 16 bytes of each per step`,
     })),
-    ...timed.flatMap((t) => t.rows(lim)),
+    ...timed.flatMap((t) => modelRows(t, lim)),
   ];
   for (const variant of ["baseline", "relaxed"]) {
     const f32 = decode[`gpt2 124M f32 ${variant}`];
