@@ -129,7 +129,7 @@ const INFLIGHT_LIMIT_MS = 10 * 60_000;
  * setImmediate where there is one (Node, where setTimeout(0) waits at least 1 ms: 1.5 ms a step),
  * else setTimeout(0), which workerd runs at once (~12 µs measured). Neither depends on the clock.
  */
-const defaultYield: () => Promise<void> =
+export const nextTurn: () => Promise<void> =
   typeof globalThis.setImmediate === "function"
     ? () => new Promise<void>((r) => setImmediate(r))
     : () => new Promise<void>((r) => setTimeout(r, 0));
@@ -220,7 +220,7 @@ export class Engine<M extends EngineModel = GPT2> {
     seq: Sequence,
     emit: (events: TokenEvent[]) => void | Promise<void>,
   ): Promise<FinishReason | null> {
-    const yieldFn = this.opts.yieldFn ?? defaultYield;
+    const yieldFn = this.opts.yieldFn ?? nextTurn;
     try {
       for (;;) {
         const started = !seq.done && this.due() ? this.round() : undefined;
@@ -246,7 +246,7 @@ export class Engine<M extends EngineModel = GPT2> {
     this.turns++;
     const started = this.due() ? this.round() : undefined;
     if (this.load === 0) return false;
-    await this.pause(started, this.opts.yieldFn ?? defaultYield);
+    await this.pause(started, this.opts.yieldFn ?? nextTurn);
     return true;
   }
 

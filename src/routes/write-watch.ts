@@ -7,6 +7,7 @@
 // the engine has nothing left to compute, no step will come: then STREAM_STALL_MS of wall time
 // decides (the clock moves while the isolate idles, in production too).
 
+import { nextTurn } from "../engine/engine.js";
 import type { Generator } from "../engine/generator.js";
 
 /**
@@ -64,11 +65,14 @@ export class WriteWatch {
    * Wait for a write, driving the engine meanwhile: every driver of this request may be waiting
    * on this client, and only rounds can tell a stalled write from a slow one. Returns when the
    * write completes or the client is declared gone (never later than stallMs after the engine
-   * went idle), so no request waits on a dead client for ever.
+   * went idle), so no request waits on a dead client for ever. The write gets an event-loop
+   * turn first: the runtime moves its bytes to the connection only once JavaScript yields, and
+   * a round driven at once would hold them (the first token's too) for that round's steps.
    */
   async drive(write: Promise<unknown>): Promise<void> {
     let settled = false;
     const tracked = this.track(write).then(() => void (settled = true));
+    await Promise.race([tracked, nextTurn()]);
     while (!settled && !this.check()) {
       if (await Promise.race([tracked.then(() => true), this.engine.turn()])) continue;
       let timer: ReturnType<typeof setTimeout> | undefined;

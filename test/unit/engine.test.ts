@@ -344,6 +344,24 @@ describe("WriteWatch", () => {
     expect(e.stats.steps).toBeGreaterThan(10);
   });
 
+  it("Should let a write go out before it drives a round", async () => {
+    // The runtime moves a body's bytes once JavaScript yields: a write that completes in the next
+    // event-loop turn must not wait for a round of steps first (a first token held for a round).
+    const e = engine(0);
+    const seq = e.submit(request("ROMEO:", 3, long));
+    const watch = new WriteWatch(e, () => {}, 30_000);
+    let stepsAtWrite = -1;
+    let stepsAtEnd = -1;
+    await e.run(seq, async (events) => {
+      if (stepsAtWrite >= 0 || events.every((ev) => ev.prompt)) return;
+      stepsAtWrite = e.stats.steps;
+      await watch.drive(immediate());
+      stepsAtEnd = e.stats.steps;
+    });
+    expect(stepsAtWrite).toBeGreaterThan(0);
+    expect(stepsAtEnd).toBe(stepsAtWrite);
+  });
+
   it("Should declare a client gone after stallMs once the engine has nothing to compute", async () => {
     const e = engine();
     let gone = 0;
