@@ -116,8 +116,7 @@ function limitProbe(): () => Limits {
 }
 
 /** The best of two measurements of the limits, limit by limit. */
-function bestLimits(a: Limits | undefined, b: Limits): Limits {
-  if (!a) return b;
+function bestLimits(a: Limits, b: Limits): Limits {
   const each = (x: Record<number, number>, y: Record<number, number>) =>
     Object.fromEntries(Object.keys(x).map((k) => [k, Math.max(x[+k], y[+k])]));
   return {
@@ -132,9 +131,11 @@ function bestLimits(a: Limits | undefined, b: Limits): Limits {
 }
 
 /**
- * A full garbage collection, so the previous model's memory (a WebAssembly.Memory of up to 2 GiB)
- * is gone before the next model is timed: without it the q8 decode row, right after f32's, read
- * 69-74 tok/s in 3 of 5 runs against 110-129 in the others (assembly/PERF.md).
+ * A full garbage collection, so no collection of garbage left by loading (a converted model's
+ * buffers, a WebAssembly.Memory of up to 2 GiB from an earlier section) lands in a timed run:
+ * when the models were timed one after another, the q8 decode row, right after f32's, read 69-74
+ * tok/s in 3 of 5 runs against 110-129 in the others (assembly/PERF.md). Before each load (it
+ * keeps the loads' peak down) and once more before the rounds.
  */
 function collect(): void {
   setFlagsFromString("--expose-gc");
@@ -258,7 +259,7 @@ function prepareModel(label: string, lm: LoadedModel, variant: KernelVariant): P
       bytes < CACHED_BYTES
         ? () => phases.forEach((f) => f())
         : () => fwd([{ slot: 0, pos0: 128, ids: tok, logits: "last" }], () => {}),
-    // Plain figures only: the rows must not hold on to the model.
+    // The figures the rows need, taken out of the model: modelRows makes them from these alone.
     timed: ([dec128, dec1024, pre, bat]) => ({
       label,
       variant,
@@ -393,6 +394,7 @@ export async function benchKernels(which: string[] = []): Promise<Row[]> {
     }
   }
   const seconds = prepared.map((p) => p.phases.map(() => [] as number[]));
+  collect();
   for (let r = -1; r < ROUNDS; r++) {
     process.stderr.write(`bench kernels: round ${r + 1} of ${ROUNDS} (0: warm-up)\n`);
     prepared.forEach((p, i) => {
