@@ -3,7 +3,6 @@
 // stopped reading, and ends with the optional usage chunk and [DONE] (or an error event).
 
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
 import type { Generator } from "../engine/generator.js";
 import type { CompletionChoice } from "../completion/choice.js";
 import { cancelAll, usageOf, type Completion } from "../completion/run.js";
@@ -11,6 +10,7 @@ import { streamChoices } from "../completion/stream.js";
 import type { CompletionParams } from "./completion-params.js";
 import { keepAlive, type AppEnv } from "./context.js";
 import { apiErrorOf } from "./errors.js";
+import { StreamBody } from "./stream-body.js";
 import { stepsPerWrite } from "./write-batch.js";
 import { WriteWatch } from "./write-watch.js";
 
@@ -24,12 +24,15 @@ export interface StreamJob {
 export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
   const { p, engine, completion, head } = job;
   const stallMs = c.get("deps").caps.streamStallMs;
-  // With include_usage, every chunk carries usage: null except the final usage chunk.
-  const nullUsage = p.includeUsage ? { usage: null } : {};
+  // A chunk is `{...head, choices: [choice]}`, with usage: null after it when include_usage asks
+  // for a usage chunk at the end; the head's JSON is made once, not once per token.
+  const chunkOpen = `${JSON.stringify(head).slice(0, -1)},"choices":[`;
+  const chunkClose = p.includeUsage ? '],"usage":null}' : "]}";
   let release!: () => void;
   keepAlive(c, new Promise<void>((r) => (release = r)));
 
-  return streamSSE(c, async (stream) => {
+  const stream = new StreamBody();
+  const body = async () => {
     // The client went away (or stopped reading): stop generating; the engine frees the slots.
     stream.onAbort(() => cancelAll(completion.choices));
     // Where the runtime reports the disconnect (request.signal, enable_request_signal); aborting
@@ -67,7 +70,7 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
       await previous;
     };
     const write = (choice: CompletionChoice) =>
-      emit(JSON.stringify({ ...head, choices: [choice], ...nullUsage }));
+      emit(chunkOpen + JSON.stringify(choice) + chunkClose);
 
     try {
       await streamChoices(engine, completion, p.logprobs !== null, write);
@@ -82,13 +85,25 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
       await inFlight;
     } finally {
       signal?.removeEventListener("abort", gone);
-      release();
     }
+  };
+  body()
+    .catch((e) => console.error(e))
+    .finally(() => stream.close())
+    .finally(release);
+  return c.newResponse(stream.readable, 200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
   });
 }
 
-/** One SSE event with only a data field, as Hono's writeSSE frames it (a data line per line). */
+/**
+ * One SSE event with only a data field, as Hono's writeSSE frames it (a data line per line).
+ * JSON text has no line breaks (JSON.stringify escapes them), so an event is one line.
+ */
 function sseEvent(data: string): string {
+  if (!/[\r\n]/.test(data)) return `data: ${data}\n\n`;
   return (
     data
       .split(/\r\n|\r|\n/)
