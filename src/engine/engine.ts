@@ -15,6 +15,7 @@
 import type { LoadedModel } from "../model/loader.js";
 import type { ModelConfig } from "../model/manifest.js";
 import type { GPT2, Segment } from "../model/gpt2.js";
+import { kernelLogitOps, type LogitOps } from "../sampler/index.js";
 import {
   Sequence,
   type FinishReason,
@@ -160,6 +161,8 @@ export class Engine<M extends EngineModel = GPT2> {
   private closed = false;
   /** Steps of the last round (run: the steps one driver turn took). */
   private roundSteps = 1;
+  /** The sampler's passes over logits: the model's kernels for its own logit rows. */
+  private readonly logitOps: LogitOps;
   /** rounds: driver turns that stepped (the clock of write-watch.ts), steps: their steps. */
   readonly stats = { steps: 0, rounds: 0, rows: 0, tokens: 0, interrupted: 0, abandoned: 0 };
 
@@ -168,6 +171,7 @@ export class Engine<M extends EngineModel = GPT2> {
     readonly opts: EngineOptions,
   ) {
     this.freeSlots = Array.from({ length: lm.plan.slots }, (_, i) => lm.plan.slots - 1 - i);
+    this.logitOps = kernelLogitOps(lm.kernels);
   }
 
   get slots(): number {
@@ -207,7 +211,7 @@ export class Engine<M extends EngineModel = GPT2> {
     if (this.closed || this.load >= this.slots + this.opts.maxQueue) {
       throw new EngineSaturatedError(1);
     }
-    const seq = new Sequence(req, this.lm.manifest.config.n_vocab);
+    const seq = new Sequence(req, this.lm.manifest.config.n_vocab, this.logitOps);
     this.waiting.push(seq);
     return seq;
   }

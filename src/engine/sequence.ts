@@ -2,7 +2,14 @@
 // slot, and the events produced for the request that owns it. Owned by exactly one request;
 // the engine writes to it only inside a step.
 
-import { Sampler, logprobsOf, type SamplingParams, Rng } from "../sampler/index.js";
+import {
+  Sampler,
+  logprobsOf,
+  plainLogitOps,
+  type LogitOps,
+  type SamplingParams,
+  Rng,
+} from "../sampler/index.js";
 
 export type FinishReason = "stop" | "length";
 
@@ -64,9 +71,11 @@ export class Sequence {
   constructor(
     readonly req: GenerationRequest,
     vocabSize: number,
+    /** The passes over logits (the model's kernels, for logits in its memory). */
+    private readonly ops: LogitOps = plainLogitOps,
   ) {
     this.tokens = req.prompt.slice();
-    this.sampler = new Sampler(req.sampling, new Rng(req.seed), vocabSize);
+    this.sampler = new Sampler(req.sampling, new Rng(req.seed), vocabSize, ops);
     this.sampler.observePrompt(req.prompt);
     if (req.echoLogprobs) {
       this.events.push({ id: req.prompt[0], prompt: true, logprob: null, top: null });
@@ -98,7 +107,7 @@ export class Sequence {
     const topN = this.req.logprobs ?? 0;
     if (p < P - 1) {
       const next = this.req.prompt[p + 1];
-      const lp = logprobsOf(logits, next, topN);
+      const lp = logprobsOf(logits, next, topN, this.ops);
       this.events.push({ id: next, prompt: true, logprob: lp.logprob, top: withToken(lp, next) });
       if (p === P - 2 && this.req.maxTokens === 0) this.finish = "length";
       return;
@@ -106,7 +115,7 @@ export class Sequence {
     const id = this.sampler.sample(logits);
     let event: TokenEvent = { id, prompt: false, logprob: null, top: null };
     if (this.req.logprobs !== null) {
-      const lp = logprobsOf(logits, id, topN);
+      const lp = logprobsOf(logits, id, topN, this.ops);
       event = { ...event, logprob: lp.logprob, top: withToken(lp, id) };
     }
     this.generated++;

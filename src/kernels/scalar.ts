@@ -3,6 +3,7 @@
 // twins: scalar-quant.ts). Same pointers (byte offsets, 4-byte aligned) into the same memory.
 
 import { quantAt, QBLOCK } from "./quant";
+import { argmaxOf, expFindOf, expSumOf } from "./scalar-sample";
 import { scalarQuantKernels } from "./scalar-quant";
 import { DTYPE_CODE, type Kernels, type Ptr } from "./types";
 
@@ -52,6 +53,10 @@ export function scalarKernels(memory: WebAssembly.Memory): Kernels {
         m[at(out) + i] = 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v ** 3)));
       }
     },
+
+    argmax: (x, n) => argmaxOf(f32(), at(x), n),
+    expSum: (x, n, max, scale) => expSumOf(f32(), at(x), n, max, scale),
+    expFind: (x, n, max, scale, r) => expFindOf(f32(), at(x), n, max, scale, r),
 
     add(out, a, b, count) {
       const m = f32();

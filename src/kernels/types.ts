@@ -80,6 +80,23 @@ export interface Kernels {
     ...args: [...AttentionSizes, dtype: DTypeCode<"f32" | "q8">]
   ): void;
 
+  // ---- the sampler's passes over one row of logits x[n] (src/sampler/logit-ops.ts) ----
+
+  /** Index of the largest x[i], ties → the lowest i (x without NaN). */
+  argmax(x: Ptr, n: number): number;
+
+  /**
+   * Σ e^((x[i] - max)·scale) in f64, in index order (the SIMD build: f32 weights, ~2e-7
+   * relative, summed 4 at a time).
+   */
+  expSum(x: Ptr, n: number, max: number, scale: number): number;
+
+  /**
+   * The inverse-CDF draw: the first i whose running sum of expSum's weights exceeds r (added as
+   * expSum adds them), or -1 when r ≥ their total.
+   */
+  expFind(x: Ptr, n: number, max: number, scale: number, r: number): number;
+
   // ---- block-quantized kernels: blocks of 32 values with an f32 scale (layouts: manifest.ts) ----
 
   /**

@@ -13,6 +13,9 @@ const KERNEL_NAMES = [
   "attention",
   "quantize",
   "matmulQuant",
+  "argmax",
+  "expSum",
+  "expFind",
 ] as const;
 const BUILD_HINT = "npm run build";
 
@@ -53,6 +56,9 @@ export function instantiateKernels(
     attention: k.attention,
     quantize: k.quantize,
     matmulQuant: k.matmulQuant,
+    argmax: k.argmax,
+    expSum: k.expSum,
+    expFind: k.expFind,
   };
 }
 

@@ -9,3 +9,4 @@ export {
 } from "./params.js";
 export { Sampler } from "./sample.js";
 export { logprobsOf, topProbs } from "./logprobs.js";
+export { kernelLogitOps, plainLogitOps, type LogitOps } from "./logit-ops.js";

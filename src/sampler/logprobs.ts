@@ -2,18 +2,20 @@
 // `logprobs` (log-softmax of the logits before temperature, penalties and bias) and the demo's
 // "next-token distribution at temperature T" view.
 import { argmax, topIds } from "./select.js";
+import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 /**
  * log softmax(x / T)[i] = (x[i] - max) / T - logSum, with logSum = log Σ exp((x - max) / T) in
  * float64. Subtracting the max first means exp never overflows and the largest term is exactly 1,
  * so logSum ∈ [0, log V] and no large numbers cancel.
  */
-function logSoftmaxParts(x: Float32Array, invT: number): { max: number; logSum: number } {
-  let max = -Infinity;
-  for (let i = 0; i < x.length; i++) if (x[i] > max) max = x[i];
-  let sum = 0;
-  for (let i = 0; i < x.length; i++) sum += Math.exp((x[i] - max) * invT);
-  return { max, logSum: Math.log(sum) };
+function logSoftmaxParts(
+  x: Float32Array,
+  invT: number,
+  ops: LogitOps,
+): { max: number; logSum: number } {
+  const max = x[ops.argmax(x)];
+  return { max, logSum: Math.log(ops.expSum(x, max, invT)) };
 }
 
 /**
@@ -24,12 +26,13 @@ export function logprobsOf(
   logits: Float32Array,
   id: number,
   topN: number,
+  ops: LogitOps = plainLogitOps,
 ): { logprob: number; top: { id: number; logprob: number }[] } {
   const V = logits.length;
   if (!Number.isInteger(id) || id < 0 || id >= V) {
     throw new RangeError(`token id ${id} outside the vocabulary [0, ${V})`);
   }
-  const { max, logSum } = logSoftmaxParts(logits, 1);
+  const { max, logSum } = logSoftmaxParts(logits, 1, ops);
   const logprob = (i: number) => logits[i] - max - logSum;
   const top = topN > 0 ? topIds(logits, V, topN).map((t) => ({ id: t, logprob: logprob(t) })) : [];
   return { logprob: logprob(id), top };
@@ -43,6 +46,7 @@ export function topProbs(
   logits: Float32Array,
   temperature: number,
   n: number,
+  ops: LogitOps = plainLogitOps,
 ): { id: number; logit: number; prob: number }[] {
   const V = logits.length;
   const ids = topIds(logits, V, Math.max(0, n));
@@ -51,7 +55,7 @@ export function topProbs(
     return ids.map((id) => ({ id, logit: logits[id], prob: id === best ? 1 : 0 }));
   }
   const invT = 1 / temperature;
-  const { max, logSum } = logSoftmaxParts(logits, invT);
+  const { max, logSum } = logSoftmaxParts(logits, invT, ops);
   return ids.map((id) => ({
     id,
     logit: logits[id],

@@ -4,6 +4,7 @@ import { applyLogitBias, applyPenalties, TokenHistory } from "./penalties.js";
 import { validateSamplingParams, type SamplingParams } from "./params.js";
 import type { Rng } from "./rng.js";
 import { argmax, nucleus, selectTopK } from "./select.js";
+import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 // Work buffers shared by every Sampler in the isolate (~600 KB at V = 50257, instead of that per
 // sequence): sample() runs to completion without awaiting, so no two calls ever interleave.
@@ -16,6 +17,9 @@ function scratch(V: number): void {
     cand = new Int32Array(V);
   }
 }
+
+/** drawNucleus's weight floors, highest first; the last (0) keeps every token. */
+const NUCLEUS_FLOORS = [1e-3, 1e-6, 0];
 
 /** Whether any penalty is on (applyPenalties then changes some logits). */
 const penalises = (p: SamplingParams) =>
@@ -36,6 +40,9 @@ const penalises = (p: SamplingParams) =>
  *                                       top_p always keeps, so steps 7 and 8 commute)
  *   9. renormalise and draw             exactly one rng.nextFloat() u per token; the first kept
  *                                       token whose running weight exceeds u · total (inverse CDF)
+ * Greedy, and temperature with no cut-off, bias or penalty, run as passes of the LogitOps over the
+ * logits where they are (the model's SIMD kernels: f32 weights, ~2e-7 relative; see
+ * logit-ops.ts); the rest in float64 here.
  * The kept tokens are walked in a deterministic order (ascending id with no cut-off; otherwise
  * the heap order of select.ts), so a seed reproduces its ids given the same logits. Math.exp is
  * not specified bit-exactly by ECMAScript, so cross-engine reproducibility holds for V8 (Workers,
@@ -51,6 +58,7 @@ export class Sampler {
     params: SamplingParams,
     private readonly rng: Rng,
     readonly vocabSize: number,
+    private readonly ops: LogitOps = plainLogitOps,
   ) {
     validateSamplingParams(params, vocabSize);
     this.params = { ...params };
@@ -78,9 +86,13 @@ export class Sampler {
       );
     }
     const p = this.params;
+    const plain = this.biasIds.length === 0 && !penalises(p);
     // Greedy over logits nothing adjusts: their own argmax, without the (V) copy (f32 -> f64 is
     // exact, so it is the id the copy would give).
-    if (p.temperature === 0 && this.biasIds.length === 0 && !penalises(p)) return argmax(logits, V);
+    if (p.temperature === 0 && plain) return this.ops.argmax(logits);
+    if (plain && !(p.top_k > 0 && p.top_k < V)) {
+      return p.min_p === 0 && p.top_p >= 1 ? this.drawAll(logits) : this.drawNucleus(logits);
+    }
     scratch(V);
     const x = work;
     for (let i = 0; i < V; i++) x[i] = logits[i];
@@ -117,6 +129,52 @@ export class Sampler {
     }
     for (let i = V - 1; i > 0; i--) if (x[i] > 0) return i;
     return 0;
+  }
+
+  /**
+   * Temperature alone: every token a candidate, in id order, weight e^((logit - max) / T). Three
+   * passes over the logits where they are: the max, the weights' sum, the draw.
+   */
+  private drawAll(logits: Float32Array): number {
+    const invT = 1 / this.params.temperature;
+    const top = this.ops.argmax(logits);
+    const max = logits[top];
+    const sum = this.ops.expSum(logits, max, invT);
+    const id = this.ops.expFind(logits, max, invT, this.rng.nextFloat() * sum);
+    // -1 only when u · sum rounded up to sum: the most probable token then.
+    return id >= 0 ? id : top;
+  }
+
+  /**
+   * Temperature with top_p or min_p (no top_k, bias or penalty): the sum of every weight from the
+   * LogitOps, then candidates only among tokens of weight ≥ τ, found by their logit alone: the
+   * nucleus is the most probable tokens, so once the candidates' weights reach top_p · sum it lies
+   * among them, and min_p keeps none below min_p. τ falls (1e-3, 1e-6, 0: every token) until the
+   * candidates reach that; τ = min_p is enough by itself. The cut and the draw are cut()'s.
+   */
+  private drawNucleus(logits: Float32Array): number {
+    const p = this.params;
+    const V = this.vocabSize;
+    const invT = 1 / p.temperature;
+    const max = logits[this.ops.argmax(logits)];
+    const sum = this.ops.expSum(logits, max, invT);
+    scratch(V);
+    const x = work;
+    for (const t of NUCLEUS_FLOORS) {
+      const tau = Math.max(t, p.min_p);
+      // w ≥ τ ⟺ logit ≥ max + T·ln τ; 1e-4 lower, so rounding cannot leave out a token of w ≥ τ.
+      const floor = tau > 0 ? max + Math.log(tau) / invT - 1e-4 : -Infinity;
+      let n = 0;
+      let kept = 0;
+      for (let i = 0; i < V; i++) {
+        if (logits[i] >= floor) {
+          kept += x[i] = Math.exp((logits[i] - max) * invT);
+          cand[n++] = i;
+        }
+      }
+      if (kept >= p.top_p * sum || tau === p.min_p || tau === 0) return this.cut(x, n, sum);
+    }
+    throw new Error("unreachable: the last floor keeps every token");
   }
 
   /** Softmax weights of the candidates cand[0..n) (scaled logits in x), then cut and draw. */

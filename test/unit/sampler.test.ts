@@ -163,6 +163,25 @@ describe("Sampler", () => {
     }
   });
 
+  it("Should cut top_p exactly when the nucleus reaches into tokens far below the top", () => {
+    // One token of weight 1 and 2,999 of weight w: the nucleus needs tail tokens (ties by id),
+    // which the Sampler's first candidate floors (weight 1e-3, then 1e-6) leave out.
+    for (const [w, top_p] of [
+      [2e-4, 0.9], // tail mass 0.6: found at the 1e-6 floor
+      [1e-7, 0.99999], // tail mass 3e-4: only every token (floor 0) holds the nucleus
+    ]) {
+      const x = new Float32Array(3000).fill(Math.log(w));
+      x[0] = 0;
+      const p = params({ top_p });
+      const counts = draw(new Sampler(p, new Rng(16), 3000), x, 4000);
+      const dist = expectedDistribution(x, p);
+      const last = dist.reduce((at, v, i) => (v > 0 ? i : at), -1);
+      expect(last, `w ${w}: the nucleus holds tail tokens`).toBeGreaterThan(100);
+      expect(last, `w ${w}: but not all`).toBeLessThan(2999);
+      expectFits(counts, dist);
+    }
+  });
+
   it("Should include the token that reaches top_p exactly (≥, not >)", () => {
     // Equal logits give weights of exactly 1 and sum 4, so the boundary is exact: ties rank by id.
     const x = new Float32Array(4);
