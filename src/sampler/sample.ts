@@ -3,7 +3,7 @@
 import { applyLogitBias, applyPenalties, TokenHistory } from "./penalties.js";
 import { validateSamplingParams, type SamplingParams } from "./params.js";
 import type { Rng } from "./rng.js";
-import { argmax, nucleus, selectTopK } from "./select.js";
+import { argmax, nucleusOf, selectTopK } from "./select.js";
 import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 // Work buffers shared by every Sampler in the isolate (~600 KB at V = 50257, instead of that per
@@ -44,7 +44,7 @@ const penalises = (p: SamplingParams) =>
  * logits where they are (the model's SIMD kernels: f32 weights, ~2e-7 relative; see
  * logit-ops.ts); the rest in float64 here.
  * The kept tokens are walked in a deterministic order (ascending id with no cut-off; otherwise
- * the heap order of select.ts), so a seed reproduces its ids given the same logits. Math.exp is
+ * the order select.ts leaves them in), so a seed reproduces its ids given the same logits. Math.exp is
  * not specified bit-exactly by ECMAScript, so cross-engine reproducibility holds for V8 (Workers,
  * Node) rather than for every engine.
  */
@@ -93,6 +93,7 @@ export class Sampler {
     if (plain && !(p.top_k > 0 && p.top_k < V)) {
       return p.min_p === 0 && p.top_p >= 1 ? this.drawAll(logits) : this.drawNucleus(logits);
     }
+    if (plain) return this.drawTopK(logits);
     scratch(V);
     const x = work;
     for (let i = 0; i < V; i++) x[i] = logits[i];
@@ -177,6 +178,20 @@ export class Sampler {
     throw new Error("unreachable: the last floor keeps every token");
   }
 
+  /**
+   * top_k (then top_p and min_p) over logits nothing adjusts: selectTopK ranks the f32 logits
+   * themselves (dividing by T keeps their order, and distinct floats stay distinct in f64, so the
+   * same k in the same heap order), and only those k are scaled, with no (V) copy.
+   */
+  private drawTopK(logits: Float32Array): number {
+    const k = this.params.top_k;
+    const invT = 1 / this.params.temperature;
+    scratch(this.vocabSize);
+    selectTopK(logits, this.vocabSize, k, cand);
+    for (let j = 0; j < k; j++) work[cand[j]] = logits[cand[j]] * invT;
+    return this.draw(work, k);
+  }
+
   /** Softmax weights of the candidates cand[0..n) (scaled logits in x), then cut and draw. */
   private draw(x: Float64Array, n: number): number {
     // Softmax weights in place: w = exp(x - max) ∈ (0, 1], the top token's exactly 1, so no
@@ -199,7 +214,7 @@ export class Sampler {
       n = kept;
     }
     let lo = 0;
-    if (p.top_p < 1) lo = nucleus(x, cand, n, p.top_p * sum); // Σ p ≥ top_p ⟺ Σ w ≥ top_p · sum
+    if (p.top_p < 1) lo = nucleusOf(x, cand, n, p.top_p * sum); // Σ p ≥ top_p ⟺ Σ w ≥ top_p · sum
 
     let total = 0;
     for (let j = lo; j < n; j++) total += x[cand[j]];

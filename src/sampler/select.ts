@@ -76,3 +76,56 @@ export function nucleus(w: Float64Array, cand: Int32Array, n: number, target: nu
   }
   return end;
 }
+
+/** Below this many candidates nucleusOf pops a heap at once; above, it partitions first. */
+const PARTITION_MIN = 256;
+
+/**
+ * The same nucleus as nucleus() (the best of cand[0..n) whose weights first sum to ≥ target, at
+ * least one; all of them if they never do), in expected linear time however big it is: partitions
+ * cand around a pivot (the middle of three by rank), keeps or cuts a whole side by its sum, until
+ * at most PARTITION_MIN candidates straddle the boundary, which nucleus() then pops. Returns lo:
+ * the nucleus is cand[lo..n), in an order that is deterministic but not by rank.
+ */
+export function nucleusOf(w: Float64Array, cand: Int32Array, n: number, target: number): number {
+  // cand[hi..n) rank above every one of cand[lo..hi) and are kept; cum is their weight.
+  let lo = 0;
+  let hi = n;
+  let cum = 0;
+  while (hi - lo > PARTITION_MIN) {
+    const [a, b, c] = [cand[lo], cand[(lo + hi) >> 1], cand[hi - 1]];
+    const pivot = above(w, a, b)
+      ? above(w, b, c)
+        ? b
+        : above(w, a, c)
+          ? c
+          : a
+      : above(w, a, c)
+        ? a
+        : above(w, b, c)
+          ? c
+          : b;
+    // cand[lo..end): not above the pivot (the pivot among them); cand[end..hi): above it.
+    let end = hi;
+    for (let k = lo; k < end;) {
+      if (above(w, cand[k], pivot)) {
+        end--;
+        [cand[k], cand[end]] = [cand[end], cand[k]];
+      } else k++;
+    }
+    let sumAbove = 0;
+    for (let k = end; k < hi; k++) sumAbove += w[cand[k]];
+    if (cum + sumAbove >= target) {
+      lo = end; // the boundary is above the pivot: the pivot and everything below it are cut
+      continue;
+    }
+    cum += sumAbove;
+    // The pivot next, just below the kept ones.
+    const at = cand.subarray(lo, end).indexOf(pivot) + lo;
+    [cand[at], cand[end - 1]] = [cand[end - 1], cand[at]];
+    cum += w[pivot];
+    if (cum >= target) return end - 1;
+    hi = end - 1;
+  }
+  return lo + nucleus(w, cand.subarray(lo, hi), hi - lo, target - cum);
+}

@@ -9,7 +9,7 @@ import {
   type SamplingParams,
 } from "../../src/sampler/index";
 import { applyPenalties, TokenHistory } from "../../src/sampler/penalties";
-import { nucleus, selectTopK } from "../../src/sampler/select";
+import { nucleus, nucleusOf, selectTopK } from "../../src/sampler/select";
 
 const params = (p: Partial<SamplingParams>): SamplingParams => ({
   ...defaultSamplingParams(),
@@ -323,5 +323,25 @@ describe("Sampler at GPT-2's vocabulary size (V = 50257)", () => {
     const cand = Int32Array.from({ length: V }, (_, i) => i);
     const lo = nucleus(w, cand, V, 0.5 * sum);
     expect(Array.from(cand.subarray(lo)).reverse()).toEqual(sorted.slice(0, m)); // best last
+  });
+
+  it("Should partition to the same nucleus as a full sort, for any target, ties by id", () => {
+    const w = Float64Array.from(x, (v) => Math.exp(v - x[sorted[0]]));
+    const sum = w.reduce((a, v) => a + v, 0);
+    const byRank = (ids: Iterable<number>) => Array.from(ids).sort((a, b) => a - b);
+    // 0: one token; 1e-4 · sum: a few, under the partition's floor; then thousands; 2 · sum:
+    // never reached, so every candidate
+    for (const f of [0, 1e-4, 0.3, 0.9, 0.999, 2]) {
+      let m = 0;
+      for (let cum = 0; m < V && (m === 0 || cum < f * sum);) cum += w[sorted[m++]];
+      const cand = Int32Array.from({ length: V }, (_, i) => i);
+      const lo = nucleusOf(w, cand, V, f * sum);
+      expect(byRank(cand.subarray(lo)), `target ${f} · sum`).toEqual(byRank(sorted.slice(0, m)));
+    }
+    // Equal weights rank by id: the nucleus is a prefix of the ids.
+    const flat = new Float64Array(5000).fill(1);
+    const ids = Int32Array.from({ length: 5000 }, (_, i) => 4999 - i);
+    const lo = nucleusOf(flat, ids, 5000, 1234.5);
+    expect(byRank(ids.subarray(lo))).toEqual(Array.from({ length: 1235 }, (_, i) => i));
   });
 });
