@@ -1,8 +1,8 @@
 // The sampler's passes over a row of logits, run where the logits are: in a kernel module's
 // memory (every logit row the forward pass gives: GPT2.logitsFrom hands out views of it) by the
 // module's SIMD kernels (assembly/sample.ts), anywhere else by the same loops in f64
-// (kernels/scalar-sample.ts). So greedy decoding, temperature sampling and logprobs over
-// GPT-2's 50,257 logits cost a few µs a token in the Worker instead of ~0.1-0.9 ms.
+// (kernels/scalar-sample.ts). Over GPT-2's 50,257 logits a token now takes 0.016 ms greedy (0.06
+// before), 0.11 ms with temperature alone (0.6-0.7) and 0.3 ms for logprobs (0.8): PERF.md.
 
 import { argmaxOf, expFindOf, expSumOf } from "../kernels/scalar-sample.js";
 import type { Kernels } from "../kernels/types.js";
