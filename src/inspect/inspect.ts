@@ -4,6 +4,7 @@
 // projections, neighbours, matrix sizes).
 
 import type { LoadedModel } from "../model/loader.js";
+import { kernelLogitOps } from "../sampler/index.js";
 import { AttentionCollector } from "./attention.js";
 import { nextTokens, scoreToken } from "./distribution.js";
 import { neighbours, projectTokens, wteInfo } from "./embeddings.js";
@@ -48,6 +49,7 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
   let next: NextTokens | undefined;
   const stages = new Map<string, number>();
   const rows = lm.plan.rows; // the forward pass takes at most this many rows: prefill in chunks
+  const ops = kernelLogitOps(lm.kernels); // the logit rows are in the model's memory
 
   withSlot((slot) => {
     for (let pos0 = 0; pos0 < T; pos0 += rows) {
@@ -59,8 +61,8 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
           // Logits are a reused view, and T × V floats would not fit the isolate for large V:
           // each row is reduced to what the response needs here and then dropped.
           const q = pos0 + t;
-          if (q + 1 < T) scored[q + 1] = scoreToken(tok, logits, ids[q + 1]);
-          else next = nextTokens(tok, logits, p.topN);
+          if (q + 1 < T) scored[q + 1] = scoreToken(tok, logits, ids[q + 1], ops);
+          else next = nextTokens(tok, logits, p.topN, ops);
         },
         {
           onAttention: (layer, _seg, a) => att.add(layer, pos0, chunk.length, a),
