@@ -2,8 +2,11 @@
 // assembly/sample.ts (scalarKernels wraps them over memory), and what src/sampler/logit-ops.ts
 // runs on logits that are not in a kernel module's memory. x[at..at + n).
 
-/** Index (from at) of the largest x[i], ties → the lowest. */
-export function argmaxOf(x: Float32Array, at: number, n: number): number {
+/**
+ * Index (from at) of the largest x[i], ties → the lowest. Also the sampler's argmax over its own
+ * f64 scores (logits after bias and penalties).
+ */
+export function argmaxOf(x: Float32Array | Float64Array, at: number, n: number): number {
   let best = 0;
   for (let i = 1; i < n; i++) if (x[at + i] > x[at + best]) best = i;
   return best;

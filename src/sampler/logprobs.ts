@@ -1,7 +1,7 @@
 // Log-probabilities and probabilities of the model's raw next-token distribution: OpenAI's
 // `logprobs` (log-softmax of the logits before temperature, penalties and bias) and the demo's
 // "next-token distribution at temperature T" view.
-import { argmax, topIds } from "./select.js";
+import { topIds } from "./select.js";
 import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 /**
@@ -51,7 +51,7 @@ export function topProbs(
   const V = logits.length;
   const ids = topIds(logits, V, Math.max(0, n));
   if (temperature <= 0) {
-    const best = argmax(logits, V);
+    const best = ops.argmax(logits);
     return ids.map((id) => ({ id, logit: logits[id], prob: id === best ? 1 : 0 }));
   }
   const invT = 1 / temperature;

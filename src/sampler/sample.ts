@@ -3,7 +3,8 @@
 import { applyLogitBias, applyPenalties, TokenHistory } from "./penalties.js";
 import { validateSamplingParams, type SamplingParams } from "./params.js";
 import type { Rng } from "./rng.js";
-import { argmax, nucleusOf, selectTopK } from "./select.js";
+import { argmaxOf } from "../kernels/scalar-sample.js";
+import { nucleusOf, selectTopK } from "./select.js";
 import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 // Work buffers shared by every Sampler in the isolate (~600 KB at V = 50257, instead of that per
@@ -99,7 +100,7 @@ export class Sampler {
     for (let i = 0; i < V; i++) x[i] = logits[i];
     applyLogitBias(x, this.biasIds, this.biasValues);
     applyPenalties(x, this.history, p);
-    if (p.temperature === 0) return argmax(x, V);
+    if (p.temperature === 0) return argmaxOf(x, 0, V);
 
     const invT = 1 / p.temperature;
     if (p.top_k > 0 && p.top_k < V) {

@@ -1,5 +1,6 @@
 // Partial selection over token scores without sorting the vocabulary: the top k by a bounded
-// heap (O(V log k)), and the nucleus by popping a max-heap only as far as needed (O(V + m log V)).
+// heap (O(V log k)), and the nucleus by popping a max-heap only as far as needed (O(V + m log V)),
+// after partitioning around pivots when it is large (nucleusOf).
 // Ranking everywhere: higher score first, ties → lower id (so greedy, top_k = 1 and logprobs agree).
 
 type Scores = Float32Array | Float64Array;
@@ -26,13 +27,6 @@ function siftDown(x: Scores, h: Int32Array, i: number, n: number, best: boolean)
 
 function heapify(x: Scores, h: Int32Array, n: number, best: boolean): void {
   for (let i = (n >> 1) - 1; i >= 0; i--) siftDown(x, h, i, n, best);
-}
-
-/** Index of the highest score among ids 0..n-1, ties → lowest id. */
-export function argmax(x: Scores, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (x[i] > x[best]) best = i;
-  return best;
 }
 
 /**
