@@ -56,36 +56,29 @@ export function argmax(x: usize, n: i32): i32 {
     at0 = v128.bitselect(i0, at0, g);
     i0 = i32x4.add(i0, i32x4.splat(4));
   }
-  // Pairs merged lane by lane: the larger value, on a tie the lower index.
+  // Pairs merged lane by lane, then the lanes across (halves, then neighbours): the larger value,
+  // on a tie the lower index.
   let m = m0;
   let at = at0;
-  for (let k = 1; k < 4; k++) {
-    const mk = k == 1 ? m1 : k == 2 ? m2 : m3;
-    const ak = k == 1 ? at1 : k == 2 ? at2 : at3;
-    const take = v128.or(f32x4.gt(mk, m), v128.and(f32x4.eq(mk, m), i32x4.lt_s(ak, at)));
-    m = v128.bitselect(mk, m, take);
-    at = v128.bitselect(ak, at, take);
-  }
-  let best = f32x4.extract_lane(m, 0);
-  let bi = i32x4.extract_lane(at, 0);
-  const v1 = f32x4.extract_lane(m, 1);
-  const b1 = i32x4.extract_lane(at, 1);
-  if (v1 > best || (v1 == best && b1 < bi)) {
-    best = v1;
-    bi = b1;
-  }
-  const v2 = f32x4.extract_lane(m, 2);
-  const b2 = i32x4.extract_lane(at, 2);
-  if (v2 > best || (v2 == best && b2 < bi)) {
-    best = v2;
-    bi = b2;
-  }
-  const v3 = f32x4.extract_lane(m, 3);
-  const b3 = i32x4.extract_lane(at, 3);
-  if (v3 > best || (v3 == best && b3 < bi)) {
-    best = v3;
-    bi = b3;
-  }
+  const take1 = W.beats(m1, at1, m, at);
+  m = v128.bitselect(m1, m, take1);
+  at = v128.bitselect(at1, at, take1);
+  const take2 = W.beats(m2, at2, m, at);
+  m = v128.bitselect(m2, m, take2);
+  at = v128.bitselect(at2, at, take2);
+  const take3 = W.beats(m3, at3, m, at);
+  m = v128.bitselect(m3, m, take3);
+  at = v128.bitselect(at3, at, take3);
+  const mh = i32x4.shuffle(m, m, 2, 3, 0, 1);
+  const ah = i32x4.shuffle(at, at, 2, 3, 0, 1);
+  const takeH = W.beats(mh, ah, m, at);
+  m = v128.bitselect(mh, m, takeH);
+  at = v128.bitselect(ah, at, takeH);
+  const mn = i32x4.shuffle(m, m, 1, 0, 3, 2);
+  const an = i32x4.shuffle(at, at, 1, 0, 3, 2);
+  const takeN = W.beats(mn, an, m, at);
+  let best = f32x4.extract_lane(v128.bitselect(mn, m, takeN), 0);
+  let bi = i32x4.extract_lane(v128.bitselect(an, at, takeN), 0);
   // The tail's indices are above every lane's: only a strictly larger value moves the answer.
   for (let j = n & ~3; j < n; j++) {
     const v = load<f32>(x + ((<usize>j) << 2));
@@ -99,6 +92,11 @@ export function argmax(x: usize, n: i32): i32 {
 
 // Static methods only so that @inline (at every call site) is valid TypeScript syntax (vec.ts).
 class W {
+  /** Per lane, whether (v, i) ranks above (w, j): a larger value, or the same at a lower index. */
+  @inline static beats(v: v128, i: v128, w: v128, j: v128): v128 {
+    return v128.or(f32x4.gt(v, w), v128.and(f32x4.eq(v, w), i32x4.lt_s(i, j)));
+  }
+
   /** e^((x - max)·scale) of the 4 floats at p. */
   @inline static four(p: usize, m: v128, s: v128): v128 {
     return Vec.exp4(f32x4.mul(f32x4.sub(v128.load(p), m), s));
