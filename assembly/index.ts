@@ -1,7 +1,7 @@
 // The kernel module: SIMD kernels over one imported memory (contract: src/kernels/types.ts).
 // f32 kernels, plus the int8/4-bit block-quantized ones: quantize and matmulQuant (q8, q4); embed
 // and attention take the dtype of their table or KV cache; and the sampler's passes over a row of
-// logits (argmax, expSum, expFind).
+// logits (argmax, expSum, expFind, expHist, expBucket).
 // Built twice by `npm run build` (asconfig.json): target release -> build/kernels.wasm (SIMD128) and
 // target relaxed -> build/kernels-relaxed.wasm (relaxed SIMD: fused madd; see PERF.md).
 
@@ -14,4 +14,4 @@ export { embed } from "./embed";
 export { attention } from "./attention";
 export { quantize } from "./quant";
 export { matmulQuant } from "./matmul-quant";
-export { argmax, expSum, expFind } from "./sample";
+export { argmax, expSum, expFind, expHist, expBucket } from "./sample";

@@ -1,6 +1,7 @@
 // The sampler's passes over one row of logits x[n] (f32), in SIMD (src/sampler/logit-ops.ts):
-// the index of the largest, Σ e^((x - max)·scale), and the inverse-CDF draw: the first index
-// where the running sum of those weights passes r. At GPT-2's 50,257 logits a pass takes 15-50
+// the index of the largest, Σ e^((x - max)·scale), those weights summed by bucket of log weight
+// (top_p's boundary), and the inverse-CDF draw: the first index where the running sum of those
+// weights passes r. At GPT-2's 50,257 logits a pass takes 15-50
 // µs, where the same loops in JavaScript (Math.exp in f64) took 0.06-0.9 ms a token.
 
 import { Vec } from "./vec";
@@ -97,15 +98,35 @@ class W {
     return v128.or(f32x4.gt(v, w), v128.and(f32x4.eq(v, w), i32x4.lt_s(i, j)));
   }
 
+  /** t = (x - max)·scale of the 4 floats at p (one = true: the one float at p, in every lane). */
+  @inline static t4(p: usize, m: v128, s: v128, one: bool = false): v128 {
+    const v = one ? f32x4.splat(load<f32>(p)) : v128.load(p);
+    return f32x4.mul(f32x4.sub(v, m), s);
+  }
+
   /** e^((x - max)·scale) of the 4 floats at p. */
   @inline static four(p: usize, m: v128, s: v128): v128 {
-    return Vec.exp4(f32x4.mul(f32x4.sub(v128.load(p), m), s));
+    return Vec.exp4(W.t4(p, m, s));
   }
 
   /** The weight of the one float at p (a tail element), as four() computes it. */
   @inline static one(p: usize, m: v128, s: v128): f64 {
-    const v = f32x4.splat(load<f32>(p));
-    return <f64>f32x4.extract_lane(Vec.exp4(f32x4.mul(f32x4.sub(v, m), s)), 0);
+    return <f64>f32x4.extract_lane(Vec.exp4(W.t4(p, m, s, true)), 0);
+  }
+
+  /**
+   * expHist's bucket of each t: min(⌊-t · 32⌋, last). -t · 32 is exact (a power of two); the
+   * saturating truncation (not the relaxed one: it must give the same bits in both builds, and
+   * +Infinity must saturate) sends t = -Infinity to the last bucket.
+   */
+  @inline static bucket4(t: v128, last: v128): v128 {
+    return i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.mul(t, f32x4.splat(-PER_UNIT))), last);
+  }
+
+  /** out[b] += e, in f64. */
+  @inline static scatter(out: usize, b: i32, e: f32): void {
+    const at = out + ((<usize>b) << 3);
+    store<f64>(at, load<f64>(at) + <f64>e);
   }
 
   /** (e0 + e2) + (e1 + e3) in f64: one block's share of the running sum. */
@@ -142,20 +163,24 @@ export function expSum(x: usize, n: i32, max: f32, scale: f32): f64 {
 
 /**
  * The first index whose running sum of expSum's weights exceeds r (r < running sum), or -1 when
- * none does (r ≥ the total). The running sum goes block by block in index order (in f64, as
- * expSum's, which adds in another order: an r within rounding of the total may find none);
- * inside the block that passes r the weights are added one by one, and should rounding keep
- * that short of r, the block's last index with any weight is the answer.
+ * none does (r ≥ the total), over the tokens whose t = (x - max)·scale (f32, as exp4 gets it) is
+ * above `above` (-Infinity: every token; -b / HIST_PER_UNIT: expHist's buckets below b). The
+ * running sum goes block by block in index order (in f64, as expSum's, which adds in another
+ * order: an r within rounding of the total may find none); inside the block that passes r the
+ * weights are added one by one, and should rounding keep that short of r, the block's last index
+ * with any weight is the answer.
  */
-export function expFind(x: usize, n: i32, max: f32, scale: f32, r: f64): i32 {
+export function expFind(x: usize, n: i32, max: f32, scale: f32, r: f64, above: f32): i32 {
   const vecBytes = (<usize>(n & ~3)) << 2;
   const bytes = (<usize>n) << 2;
   const m = f32x4.splat(max);
   const s = f32x4.splat(scale);
+  const a = f32x4.splat(above);
   let acc: f64 = 0;
   let i: usize = 0;
   for (; i < vecBytes; i += 16) {
-    const e = W.four(x + i, m, s);
+    const t = W.t4(x + i, m, s);
+    const e = v128.and(Vec.exp4(t), f32x4.gt(t, a)); // weight 0 where t ≤ above
     const next = acc + W.blockSum(e);
     if (r < next) {
       const k = <i32>(i >> 2);
@@ -163,12 +188,12 @@ export function expFind(x: usize, n: i32, max: f32, scale: f32, r: f64): i32 {
       const e1 = <f64>f32x4.extract_lane(e, 1);
       const e2 = <f64>f32x4.extract_lane(e, 2);
       const e3 = <f64>f32x4.extract_lane(e, 3);
-      let a = acc + e0;
-      if (r < a) return k;
-      a += e1;
-      if (r < a) return k + 1;
-      a += e2;
-      if (r < a) return k + 2;
+      let c = acc + e0;
+      if (r < c) return k;
+      c += e1;
+      if (r < c) return k + 1;
+      c += e2;
+      if (r < c) return k + 2;
       if (e3 > 0) return k + 3;
       if (e2 > 0) return k + 2;
       return e1 > 0 ? k + 1 : k;
@@ -176,8 +201,104 @@ export function expFind(x: usize, n: i32, max: f32, scale: f32, r: f64): i32 {
     acc = next;
   }
   for (; i < bytes; i += 4) {
-    acc += W.one(x + i, m, s);
+    const t = W.t4(x + i, m, s, true);
+    acc += <f64>f32x4.extract_lane(v128.and(Vec.exp4(t), f32x4.gt(t, a)), 0);
     if (r < acc) return <i32>(i >> 2);
   }
   return -1;
+}
+
+/** expHist's buckets (src/kernels/types.ts: HIST_BUCKETS, HIST_PER_UNIT). */
+const BUCKETS = 1024;
+const PER_UNIT: f32 = 32;
+
+/**
+ * The weights e^t of expSum (t = (x - max)·scale ≤ 0) summed by bucket into out[BUCKETS] (f64,
+ * 8-byte aligned): bucket b = ⌊-t · PER_UNIT⌋ holds the tokens with -(b + 1)/32 < t ≤ -b/32,
+ * highest logits first; the last also every token further down (t ≤ -1023/32: weight < 1.4e-14
+ * of the top's, and -Infinity). Each bucket adds its tokens in index order. The sampler finds
+ * top_p's boundary in these sums (src/sampler/sample.ts), so it only has to rank one bucket.
+ * A block of 4 whose tokens all fall in the last bucket (most of a peaked distribution) is summed
+ * in registers, not scattered.
+ */
+export function expHist(x: usize, n: i32, max: f32, scale: f32, out: usize): void {
+  memory.fill(out, 0, BUCKETS << 3);
+  const vecBytes = (<usize>(n & ~3)) << 2;
+  const bytes = (<usize>n) << 2;
+  const m = f32x4.splat(max);
+  const s = f32x4.splat(scale);
+  const last = i32x4.splat(BUCKETS - 1);
+  let lo = f64x2.splat(0); // the last bucket's blocks, lanes 0 and 1
+  let hi = f64x2.splat(0); // and lanes 2 and 3
+  let i: usize = 0;
+  for (; i < vecBytes; i += 16) {
+    const t = W.t4(x + i, m, s);
+    const e = Vec.exp4(t);
+    const b = W.bucket4(t, last);
+    if (i32x4.all_true(i32x4.eq(b, last))) {
+      lo = f64x2.add(lo, f64x2.promote_low_f32x4(e));
+      hi = f64x2.add(hi, f64x2.promote_low_f32x4(f32x4.shuffle(e, e, 2, 3, 0, 1)));
+      continue;
+    }
+    W.scatter(out, i32x4.extract_lane(b, 0), f32x4.extract_lane(e, 0));
+    W.scatter(out, i32x4.extract_lane(b, 1), f32x4.extract_lane(e, 1));
+    W.scatter(out, i32x4.extract_lane(b, 2), f32x4.extract_lane(e, 2));
+    W.scatter(out, i32x4.extract_lane(b, 3), f32x4.extract_lane(e, 3));
+  }
+  for (; i < bytes; i += 4) {
+    const t = W.t4(x + i, m, s, true);
+    const b = W.bucket4(t, last);
+    W.scatter(out, i32x4.extract_lane(b, 0), f32x4.extract_lane(Vec.exp4(t), 0));
+  }
+  const tail = f64x2.add(lo, hi);
+  const at = out + ((<usize>(BUCKETS - 1)) << 3);
+  store<f64>(at, load<f64>(at) + (f64x2.extract_lane(tail, 0) + f64x2.extract_lane(tail, 1)));
+}
+
+/**
+ * The ids of expHist's bucket c whose t ≥ minT (min_p's floor; -Infinity: all), in index order,
+ * into out[0..count) (i32): count, or -1 when there are more than cap (out then holds cap of
+ * them). The sampler looks at the one bucket its cut falls in (src/sampler/select.ts).
+ */
+export function expBucket(
+  x: usize,
+  n: i32,
+  max: f32,
+  scale: f32,
+  c: i32,
+  minT: f32,
+  out: usize,
+  cap: i32,
+): i32 {
+  const vecBytes = (<usize>(n & ~3)) << 2;
+  const bytes = (<usize>n) << 2;
+  const m = f32x4.splat(max);
+  const s = f32x4.splat(scale);
+  const last = i32x4.splat(BUCKETS - 1);
+  const want = i32x4.splat(c);
+  const floor = f32x4.splat(minT);
+  let count = 0;
+  let i: usize = 0;
+  for (; i < vecBytes; i += 16) {
+    const t = W.t4(x + i, m, s);
+    const hit = v128.and(i32x4.eq(W.bucket4(t, last), want), f32x4.ge(t, floor));
+    if (!v128.any_true(hit)) continue;
+    const bits = i32x4.bitmask(hit);
+    const k = <i32>(i >> 2);
+    for (let j = 0; j < 4; j++) {
+      if (!(bits & (1 << j))) continue;
+      if (count == cap) return -1;
+      store<i32>(out + ((<usize>count) << 2), k + j);
+      count++;
+    }
+  }
+  for (; i < bytes; i += 4) {
+    const t = W.t4(x + i, m, s, true);
+    const hit = v128.and(i32x4.eq(W.bucket4(t, last), want), f32x4.ge(t, floor));
+    if (!(i32x4.bitmask(hit) & 1)) continue;
+    if (count == cap) return -1;
+    store<i32>(out + ((<usize>count) << 2), <i32>(i >> 2));
+    count++;
+  }
+  return count;
 }

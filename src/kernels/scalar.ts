@@ -3,7 +3,7 @@
 // twins: scalar-quant.ts). Same pointers (byte offsets, 4-byte aligned) into the same memory.
 
 import { quantAt, QBLOCK } from "./quant";
-import { argmaxOf, expFindOf, expSumOf } from "./scalar-sample";
+import { argmaxOf, expBucketOf, expFindOf, expHistOf, expSumOf } from "./scalar-sample";
 import { scalarQuantKernels } from "./scalar-quant";
 import { DTYPE_CODE, type Kernels, type Ptr } from "./types";
 
@@ -56,7 +56,15 @@ export function scalarKernels(memory: WebAssembly.Memory): Kernels {
 
     argmax: (x, n) => argmaxOf(f32(), at(x), n),
     expSum: (x, n, max, scale) => expSumOf(f32(), at(x), n, max, scale),
-    expFind: (x, n, max, scale, r) => expFindOf(f32(), at(x), n, max, scale, r),
+    expFind: (x, n, max, scale, r, above) => expFindOf(f32(), at(x), n, max, scale, r, above),
+    expHist: (x, n, max, scale, out) =>
+      expHistOf(f32(), at(x), n, max, scale, new Float64Array(memory.buffer), out / 8),
+    expBucket(x, n, max, scale, c, minT, out, cap) {
+      const ids = new Int32Array(n);
+      const count = expBucketOf(f32(), at(x), n, max, scale, c, minT, ids);
+      new Int32Array(memory.buffer).set(ids.subarray(0, Math.min(count, cap)), out / 4);
+      return count > cap ? -1 : count;
+    },
 
     add(out, a, b, count) {
       const m = f32();

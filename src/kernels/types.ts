@@ -93,9 +93,32 @@ export interface Kernels {
 
   /**
    * The inverse-CDF draw: the first i whose running sum of expSum's weights exceeds r (added as
-   * expSum adds them), or -1 when r ≥ their total.
+   * expSum adds them), or -1 when r ≥ their total, over the tokens whose t = (x[i] - max)·scale,
+   * computed in f32, is above `above` (-Infinity: all; -b / HIST_PER_UNIT: expHist's buckets < b).
    */
-  expFind(x: Ptr, n: number, max: number, scale: number, r: number): number;
+  expFind(x: Ptr, n: number, max: number, scale: number, r: number, above: number): number;
+
+  /**
+   * expSum's weights summed by bucket into out[HIST_BUCKETS] (f64, 8-byte aligned): the bucket of
+   * t = (x[i] - max)·scale (f32) is min(⌊-t · HIST_PER_UNIT⌋, HIST_BUCKETS - 1), so bucket b holds
+   * -(b + 1)/32 < t ≤ -b/32 and the last everything below. Each bucket adds in index order.
+   */
+  expHist(x: Ptr, n: number, max: number, scale: number, out: Ptr): void;
+
+  /**
+   * The ids i of expHist's bucket c whose t ≥ minT (-Infinity: every one), ascending, into out
+   * (i32): how many, or -1 when more than cap.
+   */
+  expBucket(
+    x: Ptr,
+    n: number,
+    max: number,
+    scale: number,
+    c: number,
+    minT: number,
+    out: Ptr,
+    cap: number,
+  ): number;
 
   // ---- block-quantized kernels: blocks of 32 values with an f32 scale (layouts: manifest.ts) ----
 
@@ -131,6 +154,21 @@ export interface Kernels {
 
 /**
  * Bytes before this offset belong to the WASM module (its statics: the q4 nibble masks, which its
- * data segment writes at instantiation); TS allocates above and never writes below.
+ * data segment writes at instantiation) and above 4 KiB to the sampler (SAMPLER_IDS, SAMPLER_HIST);
+ * the memory plan allocates above.
  */
 export const RESERVED_BYTES = 65536;
+
+/** expHist's buckets: HIST_PER_UNIT to a unit of log weight, down to t = -1023/32 (e^t ≈ 1e-14). */
+export const HIST_BUCKETS = 1024;
+export const HIST_PER_UNIT = 32;
+
+/**
+ * Where the sampler's LogitOps put expHist's buckets and expBucket's ids in a kernel memory: the
+ * reserved bytes above the module's statics, which end below SAMPLER_IDS (checked by
+ * test/unit/kernels-sample.test.ts): ids in [4 KiB, 56 KiB), the buckets in the last 8 KiB. The
+ * sampler runs to completion between forward passes, so one place serves every sequence.
+ */
+export const SAMPLER_HIST = RESERVED_BYTES - HIST_BUCKETS * 8;
+export const SAMPLER_IDS = 4096;
+export const SAMPLER_IDS_CAP = (SAMPLER_HIST - SAMPLER_IDS) / 4;

@@ -16,6 +16,8 @@ const KERNEL_NAMES = [
   "argmax",
   "expSum",
   "expFind",
+  "expHist",
+  "expBucket",
 ] as const;
 const BUILD_HINT = "npm run build";
 
@@ -59,6 +61,8 @@ export function instantiateKernels(
     argmax: k.argmax,
     expSum: k.expSum,
     expFind: k.expFind,
+    expHist: k.expHist,
+    expBucket: k.expBucket,
   };
 }
 

@@ -4,7 +4,7 @@ import { applyLogitBias, applyPenalties, TokenHistory } from "./penalties.js";
 import { validateSamplingParams, type SamplingParams } from "./params.js";
 import type { Rng } from "./rng.js";
 import { argmaxOf } from "../kernels/scalar-sample.js";
-import { nucleusOf, selectTopK } from "./select.js";
+import { nucleusOf, nucleusOfLogits, selectTopK } from "./select.js";
 import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 // Work buffers shared by every Sampler in the isolate (~600 KB at V = 50257, instead of that per
@@ -18,9 +18,6 @@ function scratch(V: number): void {
     cand = new Int32Array(V);
   }
 }
-
-/** drawNucleus's weight floors, highest first; the last (0) keeps every token. */
-const NUCLEUS_FLOORS = [1e-3, 1e-6, 0];
 
 /** Whether any penalty is on (applyPenalties then changes some logits). */
 const penalises = (p: SamplingParams) =>
@@ -148,35 +145,33 @@ export class Sampler {
   }
 
   /**
-   * Temperature with top_p or min_p (no top_k, bias or penalty): the sum of every weight from the
-   * LogitOps, then candidates only among tokens of weight ≥ τ, found by their logit alone: the
-   * nucleus is the most probable tokens, so once the candidates' weights reach top_p · sum it lies
-   * among them, and min_p keeps none below min_p. τ falls (1e-3, 1e-6, 0: every token) until the
-   * candidates reach that; τ = min_p is enough by itself. The cut and the draw are cut()'s.
+   * Temperature with top_p or min_p (no top_k, bias or penalty): nucleusOfLogits finds what they
+   * keep from expHist's bucket sums, looking at one bucket's tokens only. The draw walks the
+   * buckets above the cut in id order (expFind over t > bound), then the cut bucket's kept tokens
+   * in nucleusOf's order.
    */
   private drawNucleus(logits: Float32Array): number {
     const p = this.params;
-    const V = this.vocabSize;
     const invT = 1 / p.temperature;
-    const max = logits[this.ops.argmax(logits)];
-    const sum = this.ops.expSum(logits, max, invT);
-    scratch(V);
-    const x = work;
-    for (const t of NUCLEUS_FLOORS) {
-      const tau = Math.max(t, p.min_p);
-      // w ≥ τ ⟺ logit ≥ max + T·ln τ; 1e-4 lower, so rounding cannot leave out a token of w ≥ τ.
-      const floor = tau > 0 ? max + Math.log(tau) / invT - 1e-4 : -Infinity;
-      let n = 0;
-      let kept = 0;
-      for (let i = 0; i < V; i++) {
-        if (logits[i] >= floor) {
-          kept += x[i] = Math.exp((logits[i] - max) * invT);
-          cand[n++] = i;
-        }
-      }
-      if (kept >= p.top_p * sum || tau === p.min_p || tau === 0) return this.cut(x, n, sum);
+    const top = this.ops.argmax(logits);
+    const max = logits[top];
+    scratch(this.vocabSize);
+    const w = work;
+    const nu = nucleusOfLogits(this.ops, logits, max, invT, p.top_p, p.min_p, cand, w);
+    const r = this.rng.nextFloat() * nu.total;
+    if (r < nu.above) {
+      const id = this.ops.expFind(logits, max, invT, r, nu.bound);
+      if (id >= 0) return id;
     }
-    throw new Error("unreachable: the last floor keeps every token");
+    let acc = nu.above;
+    for (let j = nu.lo; j < nu.n; j++) {
+      acc += w[cand[j]];
+      if (r < acc) return cand[j];
+    }
+    // Only when u · total rounded up to total (or the bucket sums and expFind's running sum part
+    // in the last bits): the last kept token with any weight, else the top.
+    for (let j = nu.n - 1; j >= nu.lo; j--) if (w[cand[j]] > 0) return cand[j];
+    return top;
   }
 
   /**

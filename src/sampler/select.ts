@@ -2,6 +2,12 @@
 // heap (O(V log k)), and the nucleus by popping a max-heap only as far as needed (O(V + m log V)),
 // after partitioning around pivots when it is large (nucleusOf).
 // Ranking everywhere: higher score first, ties → lower id (so greedy, top_k = 1 and logprobs agree).
+// nucleusOfLogits: the same nucleus (and min_p's cut) straight from a row of f32 logits, from the
+// weights summed by bucket, ranking only the one bucket the cut falls in.
+
+import { bucketOf } from "../kernels/scalar-sample.js";
+import { HIST_BUCKETS, HIST_PER_UNIT } from "../kernels/types.js";
+import type { LogitOps } from "./logit-ops.js";
 
 type Scores = Float32Array | Float64Array;
 
@@ -122,4 +128,61 @@ export function nucleusOf(w: Float64Array, cand: Int32Array, n: number, target: 
     hi = end - 1;
   }
   return lo + nucleus(w, cand.subarray(lo, hi), hi - lo, target - cum);
+}
+
+/** What top_p and min_p keep of a row of logits (nucleusOfLogits). */
+export interface LogitNucleus {
+  /** Every token with t = (logit - max)·scale (f32) above this is kept: whole buckets. */
+  bound: number;
+  /** Their weight, summed by bucket. */
+  above: number;
+  /** Then cand[lo..n) of the cut bucket (their weights: w[id]). */
+  lo: number;
+  n: number;
+  /** above + those weights: the kept tokens' total. */
+  total: number;
+}
+
+/**
+ * top_p's nucleus (the most probable tokens whose weights first reach top_p · Σ, at least one)
+ * and min_p's cut (weight ≥ min_p, the top's being 1) of logits at 1/scale's temperature, both
+ * prefixes of the ranking, so together the shorter one. From ops.expHist's sums by bucket of t =
+ * (logit - max)·scale (HIST_PER_UNIT to a unit, highest first): the buckets before c are kept
+ * whole, where c is top_p's boundary (the bucket that brings the running sum to the target) or
+ * min_p's (the bucket of t = ln min_p), whichever comes first. Only c's tokens are looked at one
+ * by one (ops.expBucket finds them): weighed in f64 (w[id]) and, when top_p may cut among them,
+ * cut by nucleusOf. cand and w need room for V entries (a flat row can put most tokens in one
+ * bucket; typically ~1/100 of them are there).
+ */
+export function nucleusOfLogits(
+  ops: LogitOps,
+  logits: Float32Array,
+  max: number,
+  scale: number,
+  top_p: number,
+  min_p: number,
+  cand: Int32Array,
+  w: Float64Array,
+): LogitNucleus {
+  const hist = ops.expHist(logits, max, scale);
+  let sum = 0;
+  for (let b = 0; b < HIST_BUCKETS; b++) sum += hist[b];
+  const target = top_p * sum; // Σ p ≥ top_p ⟺ Σ w ≥ top_p · sum
+  const cuts = top_p < 1;
+  const minT = min_p > 0 ? Math.fround(Math.log(min_p)) : -Infinity; // w ≥ min_p ⟺ t ≥ ln min_p
+  let c = bucketOf(minT); // the last bucket when min_p is 0
+  let above = 0;
+  for (let b = 0; b < c; b++) {
+    if (cuts && above + hist[b] >= target) c = b;
+    else above += hist[b];
+  }
+  const n = ops.expBucket(logits, max, scale, c, minT, cand);
+  let bucket = 0;
+  for (let j = 0; j < n; j++) bucket += w[cand[j]] = Math.exp((logits[cand[j]] - max) * scale);
+  const bound = -c / HIST_PER_UNIT;
+  if (!cuts || above + bucket < target) return { bound, above, lo: 0, n, total: above + bucket };
+  const lo = nucleusOf(w, cand, n, target - above);
+  let total = above;
+  for (let j = lo; j < n; j++) total += w[cand[j]];
+  return { bound, above, lo, n, total };
 }

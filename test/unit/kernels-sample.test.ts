@@ -1,11 +1,16 @@
-// The sampler's SIMD passes (assembly/sample.ts: argmax, expSum, expFind) against their f64
-// twins on the same memory, both builds, with sizes that run the 4-float loop at least twice and
-// hit every tail (n % 4 = 1, 2, 3), at unaligned addresses; and the Sampler on top of them
-// (kernelLogitOps) against the plain f64 Sampler: the same greedy ids, and draws that fit the
-// documented distribution.
+// The sampler's SIMD passes (assembly/sample.ts: argmax, expSum, expFind, expHist, expBucket)
+// against their f64 twins on the same memory, both builds, with sizes that run the 4-float loop at
+// least twice and hit every tail (n % 4 = 1, 2, 3), at unaligned addresses; and the Sampler on
+// top of them (kernelLogitOps) against the plain f64 Sampler: the same greedy ids, draws that fit
+// the documented distribution, and top_p / min_p keeping what a full sort keeps.
 
 import { describe, expect, it } from "vitest";
 import { forEachBuild, kernelTwins } from "./helpers/kernel-twins";
+import { loadKernelModule } from "../../src/kernels/node";
+import { bucketOf, t32 } from "../../src/kernels/scalar-sample";
+import { HIST_BUCKETS, HIST_PER_UNIT, RESERVED_BYTES, SAMPLER_IDS } from "../../src/kernels/types";
+import { instantiateKernels } from "../../src/kernels/wasm";
+import { nucleusOfLogits } from "../../src/sampler/select";
 import {
   defaultSamplingParams,
   kernelLogitOps,
@@ -64,8 +69,8 @@ forEachBuild(twins, () => {
       const x = twins.floats(9);
       x.a.set([0, -Infinity, -200, -Infinity, -95, -Infinity, -Infinity, -Infinity, -Infinity]);
       expect(wasm.expSum(x.ptr, 9, 0, 1)).toBe(1);
-      expect(wasm.expFind(x.ptr, 9, 0, 1, 0.999)).toBe(0);
-      expect(wasm.expFind(x.ptr, 9, 0, 1, 1)).toBe(-1);
+      expect(wasm.expFind(x.ptr, 9, 0, 1, 0.999, -Infinity)).toBe(0);
+      expect(wasm.expFind(x.ptr, 9, 0, 1, 1, -Infinity)).toBe(-1);
     });
   });
 
@@ -89,14 +94,120 @@ forEachBuild(twins, () => {
         ];
         for (const j of picks) {
           const r = cum[j] - w[j] / 2;
-          expect(scalar.expFind(x.ptr, n, max, scale, r), `r in token ${j}`).toBe(j);
-          expect(wasm.expFind(x.ptr, n, max, scale, r), `r in token ${j}`).toBe(j);
+          expect(scalar.expFind(x.ptr, n, max, scale, r, -Infinity), `r in token ${j}`).toBe(j);
+          expect(wasm.expFind(x.ptr, n, max, scale, r, -Infinity), `r in token ${j}`).toBe(j);
         }
-        expect(wasm.expFind(x.ptr, n, max, scale, 0)).toBe(0); // every weight is > 0 here
-        expect(wasm.expFind(x.ptr, n, max, scale, total * (1 + 1e-6))).toBe(-1);
-        expect(scalar.expFind(x.ptr, n, max, scale, total * (1 + 1e-6))).toBe(-1);
+        expect(wasm.expFind(x.ptr, n, max, scale, 0, -Infinity)).toBe(0); // every weight is > 0 here
+        expect(wasm.expFind(x.ptr, n, max, scale, total * (1 + 1e-6), -Infinity)).toBe(-1);
+        expect(scalar.expFind(x.ptr, n, max, scale, total * (1 + 1e-6), -Infinity)).toBe(-1);
       });
     }
+  });
+
+  describe("expFind above a bound", () => {
+    for (const n of SIZES) {
+      it(`Should draw the twin's index among the tokens with t above the bound, n=${n}`, () => {
+        const { wasm, scalar } = twins;
+        const x = logits(n, 6, 4);
+        const max = x.a[scalar.argmax(x.ptr, n)];
+        const scale = 1 / 1.3;
+        const above = -80 / HIST_PER_UNIT; // expHist's buckets 0..79
+        const t = Array.from(x.a, (v) => t32(v, max, scale));
+        const w = Array.from(x.a, (v, i) => (t[i] > above ? Math.exp((v - max) * scale) : 0));
+        const cum: number[] = [];
+        w.reduce((acc, v, i) => (cum[i] = acc + v), 0);
+        const total = cum[n - 1];
+        const wide = w.flatMap((v, i) => (v > 1e-4 * total ? [i] : []));
+        for (const j of [wide[0], wide.at(-1)!, ...wide.filter((_, k) => k % 7 === 3)]) {
+          const r = cum[j] - w[j] / 2;
+          expect(scalar.expFind(x.ptr, n, max, scale, r, above), `r in token ${j}`).toBe(j);
+          expect(wasm.expFind(x.ptr, n, max, scale, r, above), `r in token ${j}`).toBe(j);
+        }
+        // Past the kept tokens' total there is nothing, though the tokens below hold more.
+        expect(wasm.expFind(x.ptr, n, max, scale, total * (1 + 1e-6), above)).toBe(-1);
+        expect(wasm.expFind(x.ptr, n, max, scale, total * (1 + 1e-6), -Infinity)).not.toBe(-1);
+        // t ≤ -0: no token is above it.
+        expect(wasm.expFind(x.ptr, n, max, scale, 0, -0)).toBe(-1);
+      });
+    }
+  });
+
+  describe("expHist", () => {
+    for (const n of SIZES) {
+      it(`Should sum the twin's weights into the same buckets, n=${n}, T = 0.3, 1 and 4`, () => {
+        const { wasm, scalar } = twins;
+        const x = logits(n, 12, 4 * (n % 3)); // T = 0.3 takes tokens far past the last bucket
+        const max = x.a[scalar.argmax(x.ptr, n)];
+        const [got, want] = [twins.bytes(8 * HIST_BUCKETS), twins.bytes(8 * HIST_BUCKETS)];
+        const view = (p: number) => new Float64Array(twins.memory.buffer, p, HIST_BUCKETS);
+        for (const T of [0.3, 1, 4]) {
+          wasm.expHist(x.ptr, n, max, 1 / T, got);
+          scalar.expHist(x.ptr, n, max, 1 / T, want);
+          const [g, w] = [view(got), view(want)];
+          for (let b = 0; b < HIST_BUCKETS; b++) {
+            // within the f32 weights' error (t rounded to f32 moves e^t by |t|·6e-8: 2e-6 at the last
+            // bucket's top), or both 0 (no token)
+            const err = Math.abs(g[b] - w[b]);
+            expect(err, `T=${T} bucket ${b}: ${g[b]} vs ${w[b]}`).toBeLessThanOrEqual(4e-6 * w[b]);
+          }
+          const sum = g.reduce((a, v) => a + v, 0);
+          expect(Math.abs(sum - wasm.expSum(x.ptr, n, max, 1 / T)) / sum).toBeLessThan(1e-12);
+          // Every token counted once, in its bucket by the kernels' own t.
+          const count = new Array(HIST_BUCKETS).fill(0);
+          for (const v of x.a) count[bucketOf(t32(v, max, 1 / T))]++;
+          count.forEach((c, b) => expect(c > 0, `T=${T} bucket ${b}`).toBe(w[b] > 0));
+        }
+      });
+    }
+    it("Should put the top in bucket 0 and -Infinity and far-below tokens in the last", () => {
+      const { wasm } = twins;
+      const x = twins.floats(9, 4);
+      x.a.set([0, -Infinity, -200, -Infinity, -95, -1 / 64, -1 / 32, -Infinity, -31.99]);
+      const out = twins.bytes(8 * HIST_BUCKETS);
+      wasm.expHist(x.ptr, 9, 0, 1, out);
+      const h = new Float64Array(twins.memory.buffer, out, HIST_BUCKETS);
+      expect(h[0]).toBeCloseTo(1 + Math.exp(-1 / 64), 6); // t = 0 and -1/64: bucket 0
+      expect(h[1]).toBeCloseTo(Math.exp(-1 / 32), 6); // t = -1/32 is bucket 1's top
+      expect(h[HIST_BUCKETS - 1]).toBeCloseTo(Math.exp(-31.99), 18); // and -95, -200, -∞: 0
+      expect(h.filter((v) => v > 0).length).toBe(3);
+    });
+  });
+
+  describe("expBucket", () => {
+    for (const n of SIZES) {
+      it(`Should find the twin's ids of a bucket, above min_p's floor, n=${n}`, () => {
+        const { wasm, scalar } = twins;
+        const x = logits(n, 3, 4 * ((n + 1) % 4));
+        const max = x.a[scalar.argmax(x.ptr, n)];
+        const [got, want] = [twins.bytes(4 * n), twins.bytes(4 * n)];
+        const ids = (p: number, k: number) => Array.from(new Int32Array(twins.memory.buffer, p, k));
+        const byT = Array.from(x.a, (v) => bucketOf(t32(v, max, 1 / 0.7)));
+        for (const [c, minT] of [
+          [0, -Infinity],
+          [40, -Infinity],
+          [40, Math.fround(-40.5 / HIST_PER_UNIT)], // half of the bucket
+          [HIST_BUCKETS - 1, -Infinity],
+          [200, -Infinity], // beyond every token here: none
+        ]) {
+          const k = wasm.expBucket(x.ptr, n, max, 1 / 0.7, c, minT, got, n);
+          expect(scalar.expBucket(x.ptr, n, max, 1 / 0.7, c, minT, want, n)).toBe(k);
+          expect(ids(got, k), `bucket ${c}, t ≥ ${minT}`).toEqual(ids(want, k));
+          const t = (i: number) => t32(x.a[i], max, 1 / 0.7);
+          const all = byT.flatMap((b, i) => (b === c && t(i) >= minT ? [i] : []));
+          expect(ids(got, k)).toEqual(all);
+          if (k > 1) expect(wasm.expBucket(x.ptr, n, max, 1 / 0.7, c, minT, got, k - 1)).toBe(-1);
+        }
+      });
+    }
+  });
+
+  it("Should keep its statics below the sampler's reserved bytes (SAMPLER_IDS)", () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+    const u8 = new Uint8Array(memory.buffer);
+    u8.fill(0xa5, SAMPLER_IDS, RESERVED_BYTES);
+    instantiateKernels(loadKernelModule(), memory); // writes the data segments
+    expect(u8.subarray(SAMPLER_IDS, RESERVED_BYTES).every((b) => b === 0xa5)).toBe(true);
+    expect(u8.subarray(0, SAMPLER_IDS).some((b) => b !== 0)).toBe(true); // the masks are there
   });
 
   describe("the Sampler on the kernels", () => {
@@ -149,6 +260,54 @@ forEachBuild(twins, () => {
       expect(fast.top.map((t) => t.id)).toEqual(plain.top.map((t) => t.id));
       // Logits anywhere else (a copy) take the f64 loops: the same numbers exactly.
       expect(logprobsOf(x.a.slice(), 123, 5, ops)).toEqual(plain);
+    });
+
+    it("Should keep with top_p and min_p exactly what a full sort keeps, 50,257 logits", () => {
+      const V = 50257;
+      const x = logits(V, 8, 8);
+      const ops = kernelLogitOps(twins.wasm);
+      const cand = new Int32Array(V);
+      const w = new Float64Array(V);
+      const max = x.a[ops.argmax(x.a)];
+      for (const T of [0.5, 1, 3]) {
+        const byRank = Array.from({ length: V }, (_, i) => i).sort(
+          (a, b) => x.a[b] - x.a[a] || a - b,
+        );
+        const p = byRank.map((i) => Math.exp((x.a[i] - max) / T));
+        const sum = p.reduce((a, v) => a + v, 0);
+        for (const [top_p, min_p] of [
+          [0.9, 0],
+          [0.5, 0],
+          [0.999, 0],
+          [1e-9, 0], // the top alone
+          [1, 0.05],
+          [1, 0.3],
+          [0.95, 0.01],
+          [0.6, 0.2],
+        ]) {
+          // The slow, obvious way: the prefix that reaches top_p · sum, then weight ≥ min_p.
+          let m = 0;
+          for (let cum = 0; m < V && (m === 0 || cum < top_p * sum); m++) cum += p[m];
+          if (top_p >= 1) m = V;
+          while (m > 1 && p[m - 1] < min_p) m--;
+          const want = byRank.slice(0, m).sort((a, b) => a - b);
+          for (const [name, o] of [
+            ["kernels", ops],
+            ["f64 loops", plainLogitOps],
+          ] as const) {
+            const nu = nucleusOfLogits(o, x.a, max, 1 / T, top_p, min_p, cand, w);
+            const got = [
+              ...Array.from(x.a.keys()).filter((i) => t32(x.a[i], max, 1 / T) > nu.bound),
+              ...cand.subarray(nu.lo, nu.n),
+            ].sort((a, b) => a - b);
+            const what = `${name}: T=${T} top_p=${top_p} min_p=${min_p}`;
+            expect(got.length, what).toBe(want.length);
+            expect(got, what).toEqual(want);
+            const total = want.reduce((a, i) => a + Math.exp((x.a[i] - max) / T), 0);
+            expect(Math.abs(nu.total - total) / total, what).toBeLessThan(1e-6);
+          }
+        }
+      }
     });
   });
 });

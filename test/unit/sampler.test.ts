@@ -164,11 +164,12 @@ describe("Sampler", () => {
   });
 
   it("Should cut top_p exactly when the nucleus reaches into tokens far below the top", () => {
-    // One token of weight 1 and 2,999 of weight w: the nucleus needs tail tokens (ties by id),
-    // which the Sampler's first candidate floors (weight 1e-3, then 1e-6) leave out.
+    // One token of weight 1 and 2,999 of weight w: the nucleus takes some of the tail tokens
+    // (ties by id), which all sit in one bucket of expHist far below the top's, where the cut
+    // falls.
     for (const [w, top_p] of [
-      [2e-4, 0.9], // tail mass 0.6: found at the 1e-6 floor
-      [1e-7, 0.99999], // tail mass 3e-4: only every token (floor 0) holds the nucleus
+      [2e-4, 0.9], // tail mass 0.6
+      [1e-7, 0.99999], // tail mass 3e-4
     ]) {
       const x = new Float32Array(3000).fill(Math.log(w));
       x[0] = 0;
