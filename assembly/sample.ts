@@ -123,6 +123,12 @@ class W {
     return i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.mul(t, f32x4.splat(-PER_UNIT))), last);
   }
 
+  /** Per lane, whether t's bucket is in lo..hi and t ≥ floor. */
+  @inline static inBuckets(t: v128, last: v128, lo: v128, hi: v128, floor: v128): v128 {
+    const b = W.bucket4(t, last);
+    return v128.and(v128.and(i32x4.ge_s(b, lo), i32x4.le_s(b, hi)), f32x4.ge(t, floor));
+  }
+
   /** out[b] += e, in f64. */
   @inline static scatter(out: usize, b: i32, e: f32): void {
     const at = out + ((<usize>b) << 3);
@@ -256,16 +262,18 @@ export function expHist(x: usize, n: i32, max: f32, scale: f32, out: usize): voi
 }
 
 /**
- * The ids of expHist's bucket c whose t ≥ minT (min_p's floor; -Infinity: all), in index order,
- * into out[0..count) (i32): count, or -1 when there are more than cap (out then holds cap of
- * them). The sampler looks at the one bucket its cut falls in (src/sampler/select.ts).
+ * The ids of expHist's buckets from..to whose t ≥ minT (min_p's floor; -Infinity: all), in index
+ * order, into out[0..count) (i32): count, or -1 when there are more than cap (out then holds cap
+ * of them). The sampler looks at the one bucket its top_p or min_p cut falls in, and takes the
+ * top k of the buckets 0..to that hold k tokens (src/sampler/select.ts).
  */
 export function expBucket(
   x: usize,
   n: i32,
   max: f32,
   scale: f32,
-  c: i32,
+  from: i32,
+  to: i32,
   minT: f32,
   out: usize,
   cap: i32,
@@ -275,13 +283,13 @@ export function expBucket(
   const m = f32x4.splat(max);
   const s = f32x4.splat(scale);
   const last = i32x4.splat(BUCKETS - 1);
-  const want = i32x4.splat(c);
+  const lo = i32x4.splat(from);
+  const hi = i32x4.splat(to);
   const floor = f32x4.splat(minT);
   let count = 0;
   let i: usize = 0;
   for (; i < vecBytes; i += 16) {
-    const t = W.t4(x + i, m, s);
-    const hit = v128.and(i32x4.eq(W.bucket4(t, last), want), f32x4.ge(t, floor));
+    const hit = W.inBuckets(W.t4(x + i, m, s), last, lo, hi, floor);
     if (!v128.any_true(hit)) continue;
     const bits = i32x4.bitmask(hit);
     const k = <i32>(i >> 2);
@@ -293,8 +301,7 @@ export function expBucket(
     }
   }
   for (; i < bytes; i += 4) {
-    const t = W.t4(x + i, m, s, true);
-    const hit = v128.and(i32x4.eq(W.bucket4(t, last), want), f32x4.ge(t, floor));
+    const hit = W.inBuckets(W.t4(x + i, m, s, true), last, lo, hi, floor);
     if (!(i32x4.bitmask(hit) & 1)) continue;
     if (count == cap) return -1;
     store<i32>(out + ((<usize>count) << 2), <i32>(i >> 2));

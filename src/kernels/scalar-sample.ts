@@ -80,8 +80,8 @@ export function expHistOf(
 }
 
 /**
- * The ids i of expHist's bucket c whose t32 ≥ minT, ascending, into out from o: how many. The
- * bucket's logits lie in [xLo, xHi] (margins far wider than f32 rounding), so only those are
+ * The ids i in expHist's buckets from..to whose t32 ≥ minT, ascending, into out from o: how
+ * many. Their logits lie in [xLo, xHi] (margins far wider than f32 rounding), so only those are
  * bucketed one by one.
  */
 export function expBucketOf(
@@ -90,14 +90,15 @@ export function expBucketOf(
   n: number,
   max: number,
   scale: number,
-  c: number,
+  from: number,
+  to: number,
   minT: number,
   out: Int32Array,
   o = 0,
 ): number {
   const sc = f32(scale);
-  const tHi = -c / HIST_PER_UNIT;
-  const tLo = c === HIST_BUCKETS - 1 ? -Infinity : -(c + 1) / HIST_PER_UNIT;
+  const tHi = -from / HIST_PER_UNIT;
+  const tLo = to >= HIST_BUCKETS - 1 ? -Infinity : -(to + 1) / HIST_PER_UNIT;
   const xLo = max + (tLo * (1 + 1e-5)) / sc;
   const xHi = max + (tHi * (1 - 1e-5)) / sc;
   const m = f32(minT);
@@ -106,7 +107,8 @@ export function expBucketOf(
     const v = x[at + i];
     if (v < xLo || v > xHi) continue;
     const t = t32(v, max, sc);
-    if (bucketOf(t) === c && t >= m) out[o + count++] = i;
+    const b = bucketOf(t);
+    if (b >= from && b <= to && t >= m) out[o + count++] = i;
   }
   return count;
 }

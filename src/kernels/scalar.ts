@@ -59,9 +59,9 @@ export function scalarKernels(memory: WebAssembly.Memory): Kernels {
     expFind: (x, n, max, scale, r, above) => expFindOf(f32(), at(x), n, max, scale, r, above),
     expHist: (x, n, max, scale, out) =>
       expHistOf(f32(), at(x), n, max, scale, new Float64Array(memory.buffer), out / 8),
-    expBucket(x, n, max, scale, c, minT, out, cap) {
+    expBucket(x, n, max, scale, from, to, minT, out, cap) {
       const ids = new Int32Array(n);
-      const count = expBucketOf(f32(), at(x), n, max, scale, c, minT, ids);
+      const count = expBucketOf(f32(), at(x), n, max, scale, from, to, minT, ids);
       new Int32Array(memory.buffer).set(ids.subarray(0, Math.min(count, cap)), out / 4);
       return count > cap ? -1 : count;
     },

@@ -106,15 +106,16 @@ export interface Kernels {
   expHist(x: Ptr, n: number, max: number, scale: number, out: Ptr): void;
 
   /**
-   * The ids i of expHist's bucket c whose t ≥ minT (-Infinity: every one), ascending, into out
-   * (i32): how many, or -1 when more than cap.
+   * The ids i in expHist's buckets from..to whose t ≥ minT (-Infinity: every one), ascending,
+   * into out (i32): how many, or -1 when more than cap.
    */
   expBucket(
     x: Ptr,
     n: number,
     max: number,
     scale: number,
-    c: number,
+    from: number,
+    to: number,
     minT: number,
     out: Ptr,
     cap: number,

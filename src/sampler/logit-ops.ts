@@ -30,12 +30,16 @@ export interface LogitOps {
    * is valid until the next call.
    */
   expHist(x: Float32Array, max: number, scale: number): Float64Array;
-  /** The ids of expHist's bucket c whose t ≥ minT (f32), ascending, into out: how many. */
+  /**
+   * The ids in expHist's buckets from..to whose t ≥ minT (f32), ascending, into out (room for
+   * every id): how many.
+   */
   expBucket(
     x: Float32Array,
     max: number,
     scale: number,
-    c: number,
+    from: number,
+    to: number,
     minT: number,
     out: Int32Array,
   ): number;
@@ -52,7 +56,8 @@ export const plainLogitOps: LogitOps = {
     expHistOf(x, 0, x.length, max, scale, plainHist);
     return plainHist;
   },
-  expBucket: (x, max, scale, c, minT, out) => expBucketOf(x, 0, x.length, max, scale, c, minT, out),
+  expBucket: (x, max, scale, from, to, minT, out) =>
+    expBucketOf(x, 0, x.length, max, scale, from, to, minT, out),
 };
 
 /** The kernels' passes for logits in their memory, the f64 loops for any other. */
@@ -71,11 +76,13 @@ export function kernelLogitOps(k: Kernels): LogitOps {
       k.expHist(x.byteOffset, x.length, max, scale, SAMPLER_HIST);
       return new Float64Array(k.memory.buffer, SAMPLER_HIST, HIST_BUCKETS);
     },
-    expBucket(x, max, scale, c, minT, out) {
-      if (!mine(x)) return plainLogitOps.expBucket(x, max, scale, c, minT, out);
-      const n = k.expBucket(x.byteOffset, x.length, max, scale, c, minT, SAMPLER_IDS, IDS_CAP);
+    expBucket(x, max, scale, from, to, minT, out) {
+      const plain = () => plainLogitOps.expBucket(x, max, scale, from, to, minT, out);
+      if (!mine(x)) return plain();
+      const [n0, p] = [x.length, x.byteOffset];
+      const n = k.expBucket(p, n0, max, scale, from, to, minT, SAMPLER_IDS, IDS_CAP);
       // More than the reserved bytes hold (a very flat row at a high temperature): the f64 loop.
-      if (n < 0) return plainLogitOps.expBucket(x, max, scale, c, minT, out);
+      if (n < 0) return plain();
       out.set(new Int32Array(k.memory.buffer, SAMPLER_IDS, n));
       return n;
     },

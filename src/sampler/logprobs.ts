@@ -1,7 +1,7 @@
 // Log-probabilities and probabilities of the model's raw next-token distribution: OpenAI's
 // `logprobs` (log-softmax of the logits before temperature, penalties and bias) and the demo's
 // "next-token distribution at temperature T" view.
-import { topIds } from "./select.js";
+import { topIdsOf } from "./select.js";
 import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 /**
@@ -34,7 +34,7 @@ export function logprobsOf(
   }
   const { max, logSum } = logSoftmaxParts(logits, 1, ops);
   const logprob = (i: number) => logits[i] - max - logSum;
-  const top = topN > 0 ? topIds(logits, V, topN).map((t) => ({ id: t, logprob: logprob(t) })) : [];
+  const top = topIdsOf(ops, logits, topN, max).map((t) => ({ id: t, logprob: logprob(t) }));
   return { logprob: logprob(id), top };
 }
 
@@ -48,8 +48,7 @@ export function topProbs(
   n: number,
   ops: LogitOps = plainLogitOps,
 ): { id: number; logit: number; prob: number }[] {
-  const V = logits.length;
-  const ids = topIds(logits, V, Math.max(0, n));
+  const ids = topIdsOf(ops, logits, n);
   if (temperature <= 0) {
     const best = ops.argmax(logits);
     return ids.map((id) => ({ id, logit: logits[id], prob: id === best ? 1 : 0 }));

@@ -4,7 +4,7 @@ import { applyLogitBias, applyPenalties, TokenHistory } from "./penalties.js";
 import { validateSamplingParams, type SamplingParams } from "./params.js";
 import type { Rng } from "./rng.js";
 import { argmaxOf } from "../kernels/scalar-sample.js";
-import { nucleusOf, nucleusOfLogits, selectTopK } from "./select.js";
+import { nucleusOf, nucleusOfLogits, selectTopK, topIdsOf } from "./select.js";
 import { plainLogitOps, type LogitOps } from "./logit-ops.js";
 
 // Work buffers shared by every Sampler in the isolate (~600 KB at V = 50257, instead of that per
@@ -176,15 +176,15 @@ export class Sampler {
   }
 
   /**
-   * top_k (then top_p and min_p) over logits nothing adjusts: selectTopK ranks the f32 logits
+   * top_k (then top_p and min_p) over logits nothing adjusts: topIdsOf ranks the f32 logits
    * themselves (dividing by T keeps their order, and distinct floats stay distinct in f64, so the
-   * same k in the same heap order), and only those k are scaled, with no (V) copy.
+   * same k), from the tokens near the max only, and only those k are scaled, with no (V) copy.
    */
   private drawTopK(logits: Float32Array): number {
     const k = this.params.top_k;
     const invT = 1 / this.params.temperature;
     scratch(this.vocabSize);
-    selectTopK(logits, this.vocabSize, k, cand);
+    cand.set(topIdsOf(this.ops, logits, k));
     for (let j = 0; j < k; j++) work[cand[j]] = logits[cand[j]] * invT;
     return this.draw(work, k);
   }

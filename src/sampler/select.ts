@@ -130,6 +130,33 @@ export function nucleusOf(w: Float64Array, cand: Int32Array, n: number, target: 
   return lo + nucleus(w, cand.subarray(lo, hi), hi - lo, target - cum);
 }
 
+/** The buckets of t = logit - max whose tokens topIdsOf takes, widest last: within 0.5, 2, 8, all. */
+const TOP_BUCKETS = [15, 63, 255, HIST_BUCKETS - 1];
+
+let found = new Int32Array(0); // topIdsOf's candidates, (V)
+
+/**
+ * topIds(x, V, k) for a row of logits, from fewer candidates: ops.expBucket's tokens within 0.5,
+ * 2, 8 of the max (then all) until they hold k, which hold the k best (a bucket holds a range of
+ * logits). On a GPT-2 row a few dozen tokens instead of 50,257. Best first, ties → lower id.
+ */
+export function topIdsOf(ops: LogitOps, x: Float32Array, k: number, max?: number): number[] {
+  const V = x.length;
+  k = Math.min(k, V);
+  if (k <= 0) return [];
+  if (found.length < V) found = new Int32Array(V);
+  const top = max ?? x[ops.argmax(x)];
+  let n = 0;
+  for (const to of TOP_BUCKETS) {
+    n = ops.expBucket(x, top, 1, 0, to, -Infinity, found);
+    if (n >= k) break;
+  }
+  // found is ascending by id, so topIds' ties → lower index are ties → lower id.
+  const logits = new Float32Array(n);
+  for (let j = 0; j < n; j++) logits[j] = x[found[j]];
+  return topIds(logits, n, k).map((j) => found[j]);
+}
+
 /** What top_p and min_p keep of a row of logits (nucleusOfLogits). */
 export interface LogitNucleus {
   /** Every token with t = (logit - max)·scale (f32) above this is kept: whole buckets. */
@@ -176,7 +203,7 @@ export function nucleusOfLogits(
     if (cuts && above + hist[b] >= target) c = b;
     else above += hist[b];
   }
-  const n = ops.expBucket(logits, max, scale, c, minT, cand);
+  const n = ops.expBucket(logits, max, scale, c, c, minT, cand);
   let bucket = 0;
   for (let j = 0; j < n; j++) bucket += w[cand[j]] = Math.exp((logits[cand[j]] - max) * scale);
   const bound = -c / HIST_PER_UNIT;

@@ -10,7 +10,7 @@ import { loadKernelModule } from "../../src/kernels/node";
 import { bucketOf, t32 } from "../../src/kernels/scalar-sample";
 import { HIST_BUCKETS, HIST_PER_UNIT, RESERVED_BYTES, SAMPLER_IDS } from "../../src/kernels/types";
 import { instantiateKernels } from "../../src/kernels/wasm";
-import { nucleusOfLogits } from "../../src/sampler/select";
+import { nucleusOfLogits, topIdsOf } from "../../src/sampler/select";
 import {
   defaultSamplingParams,
   kernelLogitOps,
@@ -175,27 +175,34 @@ forEachBuild(twins, () => {
 
   describe("expBucket", () => {
     for (const n of SIZES) {
-      it(`Should find the twin's ids of a bucket, above min_p's floor, n=${n}`, () => {
+      it(`Should find the twin's ids of a run of buckets, above min_p's floor, n=${n}`, () => {
         const { wasm, scalar } = twins;
         const x = logits(n, 3, 4 * ((n + 1) % 4));
         const max = x.a[scalar.argmax(x.ptr, n)];
         const [got, want] = [twins.bytes(4 * n), twins.bytes(4 * n)];
         const ids = (p: number, k: number) => Array.from(new Int32Array(twins.memory.buffer, p, k));
-        const byT = Array.from(x.a, (v) => bucketOf(t32(v, max, 1 / 0.7)));
-        for (const [c, minT] of [
-          [0, -Infinity],
-          [40, -Infinity],
-          [40, Math.fround(-40.5 / HIST_PER_UNIT)], // half of the bucket
-          [HIST_BUCKETS - 1, -Infinity],
-          [200, -Infinity], // beyond every token here: none
+        const t = (i: number) => t32(x.a[i], max, 1 / 0.7);
+        const byT = Array.from(x.a, (_, i) => bucketOf(t(i)));
+        const last = HIST_BUCKETS - 1;
+        for (const [from, to, minT] of [
+          [0, 0, -Infinity],
+          [40, 40, -Infinity],
+          [40, 40, Math.fround(-40.5 / HIST_PER_UNIT)], // half of the bucket
+          [last, last, -Infinity],
+          [200, 200, -Infinity], // beyond every token here: none
+          [0, 63, -Infinity], // t > -2
+          [17, 90, -Infinity],
+          [0, last, Math.fround(-1)], // every bucket, t ≥ -1
         ]) {
-          const k = wasm.expBucket(x.ptr, n, max, 1 / 0.7, c, minT, got, n);
-          expect(scalar.expBucket(x.ptr, n, max, 1 / 0.7, c, minT, want, n)).toBe(k);
-          expect(ids(got, k), `bucket ${c}, t ≥ ${minT}`).toEqual(ids(want, k));
-          const t = (i: number) => t32(x.a[i], max, 1 / 0.7);
-          const all = byT.flatMap((b, i) => (b === c && t(i) >= minT ? [i] : []));
-          expect(ids(got, k)).toEqual(all);
-          if (k > 1) expect(wasm.expBucket(x.ptr, n, max, 1 / 0.7, c, minT, got, k - 1)).toBe(-1);
+          const what = `buckets ${from}..${to}, t ≥ ${minT}`;
+          const k = wasm.expBucket(x.ptr, n, max, 1 / 0.7, from, to, minT, got, n);
+          expect(scalar.expBucket(x.ptr, n, max, 1 / 0.7, from, to, minT, want, n), what).toBe(k);
+          expect(ids(got, k), what).toEqual(ids(want, k));
+          const all = byT.flatMap((b, i) => (b >= from && b <= to && t(i) >= minT ? [i] : []));
+          expect(ids(got, k), what).toEqual(all);
+          if (k > 1) {
+            expect(wasm.expBucket(x.ptr, n, max, 1 / 0.7, from, to, minT, got, k - 1)).toBe(-1);
+          }
         }
       });
     }
@@ -260,6 +267,26 @@ forEachBuild(twins, () => {
       expect(fast.top.map((t) => t.id)).toEqual(plain.top.map((t) => t.id));
       // Logits anywhere else (a copy) take the f64 loops: the same numbers exactly.
       expect(logprobsOf(x.a.slice(), 123, 5, ops)).toEqual(plain);
+    });
+
+    it("Should rank the same top k as a full sort, from the tokens near the max", () => {
+      const V = 50257;
+      const ops = kernelLogitOps(twins.wasm);
+      // uniform in ±8; uniform in ±0.3 (the first margins hold thousands); 40 tokens far above the
+      // rest (the first margin holds the 40); ties at the top
+      const rows = [logits(V, 8, 4), logits(V, 0.3, 8), logits(V, 6, 0), logits(V, 6, 12)];
+      for (let i = 0; i < V; i += 1257) rows[2].a[i] = 20 + (i % 7);
+      rows[3].a.fill(7, 100, 160);
+      for (const [r, x] of rows.entries()) {
+        const byRank = Array.from({ length: V }, (_, i) => i).sort(
+          (a, b) => x.a[b] - x.a[a] || a - b,
+        );
+        for (const k of [1, 5, 40, 50, 1000, 20000]) {
+          const want = byRank.slice(0, k);
+          expect(topIdsOf(ops, x.a, k), `row ${r}, k=${k}`).toEqual(want);
+          expect(topIdsOf(plainLogitOps, x.a, k), `row ${r}, k=${k}, f64`).toEqual(want);
+        }
+      }
     });
 
     it("Should keep with top_p and min_p exactly what a full sort keeps, 50,257 logits", () => {
