@@ -2,9 +2,9 @@
 // memory (every logit row the forward pass gives: GPT2.logitsFrom hands out views of it) by the
 // module's SIMD kernels (assembly/sample.ts), anywhere else by the same loops in f64
 // (kernels/scalar-sample.ts). Over GPT-2's 50,257 logits a token now takes 0.016 ms greedy (0.06
-// before), 0.11 ms with temperature alone (0.6-0.7), 0.16 ms with top_p 0.9 or min_p 0.05 on a
-// flat row (1.5-2 and 0.45: the bucket sums, expHist and expBucket) and 0.25 ms for logprobs
-// (0.8): PERF.md.
+// before), 0.11 ms with temperature alone (0.6-0.7), ~0.19 ms with top_p 0.9 or min_p 0.05 on a
+// flat row (1.5-2 and 0.45; the bucket sums: expHist, expBucket), 0.08-0.1 ms for top_k 40
+// (0.2-0.25) and 0.12-0.13 ms for logprobs (0.26-0.31): PERF.md.
 
 import { argmaxOf, expBucketOf, expFindOf, expHistOf, expSumOf } from "../kernels/scalar-sample.js";
 import {

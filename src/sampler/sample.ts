@@ -38,12 +38,12 @@ const penalises = (p: SamplingParams) =>
  *                                       top_p always keeps, so steps 7 and 8 commute)
  *   9. renormalise and draw             exactly one rng.nextFloat() u per token; the first kept
  *                                       token whose running weight exceeds u · total (inverse CDF)
- * With no bias, penalty or top_k, greedy, temperature alone, and top_p / min_p up to the one
- * bucket of log weight their cut falls in are passes of the LogitOps over the logits where they
- * are (the model's SIMD kernels: f32 weights, ~2e-7 relative; see logit-ops.ts); the rest is
- * float64 here. The kept tokens are walked in a deterministic order (ascending id with no
- * cut-off or whole buckets; otherwise the order select.ts leaves them in), so a seed reproduces
- * its ids given the same logits. Math.exp is not specified bit-exactly
+ * With no bias or penalty, greedy, temperature alone, top_p / min_p up to the one bucket of log
+ * weight their cut falls in, and top_k's candidates near the max are passes of the LogitOps over
+ * the logits where they are (the model's SIMD kernels: f32 weights, ~2e-7 relative; see
+ * logit-ops.ts); the rest is float64 here. The kept tokens are walked in a deterministic order
+ * (ascending id for whole buckets or with no cut-off; otherwise the order select.ts leaves them
+ * in), so a seed reproduces its ids given the same logits. Math.exp is not specified bit-exactly
  * by ECMAScript, so cross-engine reproducibility holds for V8 (Workers, Node) rather than for
  * every engine.
  */
