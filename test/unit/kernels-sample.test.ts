@@ -258,6 +258,62 @@ forEachBuild(twins, () => {
       }
     });
 
+    it("Should draw top_p, min_p and top_k on the kernels as the plain Sampler does", () => {
+      const V = 203; // 50 blocks and a tail of 3; logits in ±3 span ~190 buckets at T = 1
+      const x = logits(V, 3, 4);
+      const ops = kernelLogitOps(twins.wasm);
+      const cases: { temperature: number; top_p?: number; min_p?: number; top_k?: number }[] = [
+        { temperature: 1, top_p: 0.8 },
+        { temperature: 0.7, top_p: 0.3 },
+        { temperature: 1.3, min_p: 0.1 },
+        { temperature: 1, top_p: 0.9, min_p: 0.05 },
+        { temperature: 0.9, top_k: 20, top_p: 0.9 },
+      ];
+      for (const p of cases) {
+        const fast = new Sampler(params(p), new Rng(78), V, ops);
+        const plain = new Sampler(params(p), new Rng(78), V);
+        const N = 10000;
+        const counts = new Array(V).fill(0);
+        let same = 0;
+        for (let i = 0; i < N; i++) {
+          const id = fast.sample(x.a);
+          counts[id]++;
+          if (id === plain.sample(x.a)) same++;
+        }
+        // Both take the same tokens (the buckets are the kernels' in both) in the same order;
+        // only a draw within ~1e-7 of a boundary can part them.
+        expect(N - same, JSON.stringify(p)).toBeLessThanOrEqual(2);
+        // And what they draw fits the documented pipeline, done by a full sort.
+        const T = p.temperature;
+        const byRank = Array.from({ length: V }, (_, i) => i).sort(
+          (a, b) => x.a[b] - x.a[a] || a - b,
+        );
+        const top = byRank.slice(0, p.top_k ?? V);
+        const w = top.map((i) => Math.exp((x.a[i] - x.a[byRank[0]]) / T));
+        const sum = w.reduce((a, v) => a + v, 0);
+        let keep = 0;
+        for (let cum = 0; keep < top.length && (keep === 0 || cum < (p.top_p ?? 1) * sum); keep++)
+          cum += w[keep];
+        if (p.top_p === undefined) keep = top.length;
+        while (keep > 1 && w[keep - 1] < (p.min_p ?? 0)) keep--;
+        const kept = w.slice(0, keep).reduce((a, v) => a + v, 0);
+        let chi2 = 0;
+        let df = -1;
+        top.slice(0, keep).forEach((id, j) => {
+          const e = (N * w[j]) / kept;
+          chi2 += (counts[id] - e) ** 2 / e;
+          df++;
+        });
+        const outside = counts.reduce((a, c, i) => a + (top.slice(0, keep).includes(i) ? 0 : c), 0);
+        expect(outside, `${JSON.stringify(p)}: draws outside the kept tokens`).toBe(0);
+        // p = 0.001 critical value (Wilson–Hilferty)
+        const crit = df * (1 - 2 / (9 * df) + 3.09 * Math.sqrt(2 / (9 * df))) ** 3;
+        expect(chi2, `${JSON.stringify(p)}: chi-square, ${df} degrees of freedom`).toBeLessThan(
+          crit,
+        );
+      }
+    });
+
     it("Should give logprobs within 1e-6 of the f64 ones for logits in the kernels' memory", () => {
       const x = logits(50257, 15);
       const ops = kernelLogitOps(twins.wasm);
