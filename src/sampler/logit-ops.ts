@@ -32,7 +32,7 @@ export interface LogitOps {
   expHist(x: Float32Array, max: number, scale: number): Float64Array;
   /**
    * The ids in expHist's buckets from..to whose t ≥ minT (f32), ascending, into out (room for
-   * every id): how many.
+   * every id): how many; -1 if more than `cap` (when given; at most SAMPLER_IDS_CAP).
    */
   expBucket(
     x: Float32Array,
@@ -42,6 +42,7 @@ export interface LogitOps {
     to: number,
     minT: number,
     out: Int32Array,
+    cap?: number,
   ): number;
 }
 
@@ -56,8 +57,10 @@ export const plainLogitOps: LogitOps = {
     expHistOf(x, 0, x.length, max, scale, plainHist);
     return plainHist;
   },
-  expBucket: (x, max, scale, from, to, minT, out) =>
-    expBucketOf(x, 0, x.length, max, scale, from, to, minT, out),
+  expBucket(x, max, scale, from, to, minT, out, cap = Infinity) {
+    const n = expBucketOf(x, 0, x.length, max, scale, from, to, minT, out);
+    return n > cap ? -1 : n;
+  },
 };
 
 /** The kernels' passes for logits in their memory, the f64 loops for any other. */
@@ -76,11 +79,12 @@ export function kernelLogitOps(k: Kernels): LogitOps {
       k.expHist(x.byteOffset, x.length, max, scale, SAMPLER_HIST);
       return new Float64Array(k.memory.buffer, SAMPLER_HIST, HIST_BUCKETS);
     },
-    expBucket(x, max, scale, from, to, minT, out) {
-      const plain = () => plainLogitOps.expBucket(x, max, scale, from, to, minT, out);
+    expBucket(x, max, scale, from, to, minT, out, cap) {
+      const plain = () => plainLogitOps.expBucket(x, max, scale, from, to, minT, out, cap);
       if (!mine(x)) return plain();
-      const [n0, p] = [x.length, x.byteOffset];
-      const n = k.expBucket(p, n0, max, scale, from, to, minT, SAMPLER_IDS, IDS_CAP);
+      const [n0, p, most] = [x.length, x.byteOffset, Math.min(cap ?? IDS_CAP, IDS_CAP)];
+      const n = k.expBucket(p, n0, max, scale, from, to, minT, SAMPLER_IDS, most);
+      if (n < 0 && cap !== undefined && cap <= IDS_CAP) return -1;
       // More than the reserved bytes hold (a very flat row at a high temperature): the f64 loop.
       if (n < 0) return plain();
       out.set(new Int32Array(k.memory.buffer, SAMPLER_IDS, n));

@@ -34,7 +34,7 @@ export function logprobsOf(
   }
   const { max, logSum } = logSoftmaxParts(logits, 1, ops);
   const logprob = (i: number) => logits[i] - max - logSum;
-  const top = topIdsOf(ops, logits, topN, max).map((t) => ({ id: t, logprob: logprob(t) }));
+  const top = Array.from(topIdsOf(ops, logits, topN, max), (t) => ({ id: t, logprob: logprob(t) }));
   return { logprob: logprob(id), top };
 }
 
@@ -48,7 +48,7 @@ export function topProbs(
   n: number,
   ops: LogitOps = plainLogitOps,
 ): { id: number; logit: number; prob: number }[] {
-  const ids = topIdsOf(ops, logits, n);
+  const ids = Array.from(topIdsOf(ops, logits, n));
   if (temperature <= 0) {
     const best = ops.argmax(logits);
     return ids.map((id) => ({ id, logit: logits[id], prob: id === best ? 1 : 0 }));

@@ -184,7 +184,7 @@ export class Sampler {
     const k = this.params.top_k;
     const invT = 1 / this.params.temperature;
     scratch(this.vocabSize);
-    cand.set(topIdsOf(this.ops, logits, k));
+    cand.set(topIdsOf(this.ops, logits, k, undefined, false));
     for (let j = 0; j < k; j++) work[cand[j]] = logits[cand[j]] * invT;
     return this.draw(work, k);
   }

@@ -130,31 +130,49 @@ export function nucleusOf(w: Float64Array, cand: Int32Array, n: number, target: 
   return lo + nucleus(w, cand.subarray(lo, hi), hi - lo, target - cum);
 }
 
-/** The buckets of t = logit - max whose tokens topIdsOf takes, widest last: within 0.5, 2, 8, all. */
-const TOP_BUCKETS = [15, 63, 255, HIST_BUCKETS - 1];
+/** The buckets of t = logit - max whose tokens topIdsOf takes: within 0.5, 2, 8 of the max. */
+const NEAR = [15, 63, 255];
+/** The most candidates topIdsOf collects: beyond, ranking the whole row costs no more. */
+const NEAR_MAX = 4096;
 
-let found = new Int32Array(0); // topIdsOf's candidates, (V)
+let found = new Int32Array(0); // topIdsOf's candidates
 
 /**
  * topIds(x, V, k) for a row of logits, from fewer candidates: ops.expBucket's tokens within 0.5,
- * 2, 8 of the max (then all) until they hold k, which hold the k best (a bucket holds a range of
- * logits). On a GPT-2 row a few dozen tokens instead of 50,257. Best first, ties → lower id.
+ * 2, 8 of the max until they hold k, which hold the k best (a bucket holds a range of logits). On
+ * a GPT-2 row a few dozen tokens instead of 50,257. Best first, ties → lower id; with ranked =
+ * false the same k in selectTopK's heap order (no sort). When that takes more than NEAR_MAX
+ * tokens (a large k, a flat row), the k best of the whole row.
  */
-export function topIdsOf(ops: LogitOps, x: Float32Array, k: number, max?: number): number[] {
+export function topIdsOf(
+  ops: LogitOps,
+  x: Float32Array,
+  k: number,
+  max?: number,
+  ranked = true,
+): ArrayLike<number> {
   const V = x.length;
   k = Math.min(k, V);
   if (k <= 0) return [];
-  if (found.length < V) found = new Int32Array(V);
+  const best = (s: Float32Array, n: number) => {
+    if (ranked) return topIds(s, n, k);
+    const out = new Int32Array(k);
+    selectTopK(s, n, k, out);
+    return out;
+  };
+  if (k > NEAR_MAX) return best(x, V);
+  if (found.length < NEAR_MAX) found = new Int32Array(NEAR_MAX);
   const top = max ?? x[ops.argmax(x)];
-  let n = 0;
-  for (const to of TOP_BUCKETS) {
-    n = ops.expBucket(x, top, 1, 0, to, -Infinity, found);
-    if (n >= k) break;
+  for (const to of NEAR) {
+    const n = ops.expBucket(x, top, 1, 0, to, -Infinity, found, NEAR_MAX);
+    if (n < 0) break;
+    if (n < k) continue;
+    // found is ascending by id, so ties → lower index are ties → lower id.
+    const logits = new Float32Array(n);
+    for (let j = 0; j < n; j++) logits[j] = x[found[j]];
+    return Array.from(best(logits, n), (j) => found[j]);
   }
-  // found is ascending by id, so topIds' ties → lower index are ties → lower id.
-  const logits = new Float32Array(n);
-  for (let j = 0; j < n; j++) logits[j] = x[found[j]];
-  return topIds(logits, n, k).map((j) => found[j]);
+  return best(x, V);
 }
 
 /** What top_p and min_p keep of a row of logits (nucleusOfLogits). */

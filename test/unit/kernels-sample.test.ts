@@ -341,6 +341,8 @@ forEachBuild(twins, () => {
           const want = byRank.slice(0, k);
           expect(topIdsOf(ops, x.a, k), `row ${r}, k=${k}`).toEqual(want);
           expect(topIdsOf(plainLogitOps, x.a, k), `row ${r}, k=${k}, f64`).toEqual(want);
+          const set = Array.from(topIdsOf(ops, x.a, k, undefined, false)).sort((a, b) => a - b);
+          expect(set, `row ${r}, k=${k}, unranked`).toEqual([...want].sort((a, b) => a - b));
         }
       }
     });
