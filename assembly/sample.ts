@@ -1,8 +1,9 @@
 // The sampler's passes over one row of logits x[n] (f32), in SIMD (src/sampler/logit-ops.ts):
 // the index of the largest, Σ e^((x - max)·scale), those weights summed by bucket of log weight
-// (top_p's boundary), and the inverse-CDF draw: the first index where the running sum of those
-// weights passes r. At GPT-2's 50,257 logits a pass takes 15-50
-// µs, where the same loops in JavaScript (Math.exp in f64) took 0.06-0.9 ms a token.
+// and the ids of chosen buckets (top_p's, min_p's and top_k's cuts), and the inverse-CDF draw:
+// the first index where the running sum of those weights passes r. At GPT-2's 50,257 logits a
+// pass takes 15-90 µs, where the same loops in JavaScript (Math.exp in f64) took 0.06-0.9 ms a
+// token, and top_p's candidates up to 2 ms.
 
 import { Vec } from "./vec";
 
@@ -223,7 +224,8 @@ const PER_UNIT: f32 = 32;
  * 8-byte aligned): bucket b = ⌊-t · PER_UNIT⌋ holds the tokens with -(b + 1)/32 < t ≤ -b/32,
  * highest logits first; the last also every token further down (t ≤ -1023/32: weight < 1.4e-14
  * of the top's, and -Infinity). Each bucket adds its tokens in index order. The sampler finds
- * top_p's boundary in these sums (src/sampler/sample.ts), so it only has to rank one bucket.
+ * top_p's boundary in these sums (nucleusOfLogits, src/sampler/select.ts), so it only has to
+ * look at one bucket's tokens.
  * A block of 4 whose tokens all fall in the last bucket (most of a peaked distribution) is summed
  * in registers, not scattered.
  */
