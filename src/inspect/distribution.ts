@@ -4,7 +4,7 @@
 
 import type { NextTokens, PromptLogprob } from "./types.js";
 import { logprobsOf, plainLogitOps, type LogitOps } from "../sampler/index.js";
-import { topIds } from "../sampler/select.js";
+import { topIdsOf } from "../sampler/select.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { round } from "./round.js";
 
@@ -22,7 +22,7 @@ export function nextTokens(
   ops: LogitOps = plainLogitOps,
 ): NextTokens {
   const V = logits.length;
-  const ids = topIds(logits, V, Math.min(topN, V));
+  const ids = Array.from(topIdsOf(ops, logits, topN));
   const max = logits[ids[0]];
   const steps = Math.round(MAX_TEMPERATURE / TEMPERATURE_STEP);
   const temperatures = Array.from({ length: steps }, (_, i) =>

@@ -82,13 +82,15 @@ export function kernelLogitOps(k: Kernels): LogitOps {
     expBucket(x, max, scale, from, to, minT, out, cap) {
       const plain = () => plainLogitOps.expBucket(x, max, scale, from, to, minT, out, cap);
       if (!mine(x)) return plain();
-      const [n0, p, most] = [x.length, x.byteOffset, Math.min(cap ?? IDS_CAP, IDS_CAP)];
-      const n = k.expBucket(p, n0, max, scale, from, to, minT, SAMPLER_IDS, most);
-      if (n < 0 && cap !== undefined && cap <= IDS_CAP) return -1;
-      // More than the reserved bytes hold (a very flat row at a high temperature): the f64 loop.
-      if (n < 0) return plain();
-      out.set(new Int32Array(k.memory.buffer, SAMPLER_IDS, n));
-      return n;
+      const most = Math.min(cap ?? Infinity, IDS_CAP);
+      const n = k.expBucket(x.byteOffset, x.length, max, scale, from, to, minT, SAMPLER_IDS, most);
+      if (n >= 0) {
+        out.set(new Int32Array(k.memory.buffer, SAMPLER_IDS, n));
+        return n;
+      }
+      // More than cap: -1. More than the reserved bytes hold (a very flat row at a high
+      // temperature, or a cap above them): the f64 loop.
+      return most === cap ? -1 : plain();
     },
   };
 }

@@ -85,14 +85,14 @@ export class Sampler {
       );
     }
     const p = this.params;
-    const plain = this.biasIds.length === 0 && !penalises(p);
-    // Greedy over logits nothing adjusts: their own argmax, without the (V) copy (f32 -> f64 is
-    // exact, so it is the id the copy would give).
-    if (p.temperature === 0 && plain) return this.ops.argmax(logits);
-    if (plain && !(p.top_k > 0 && p.top_k < V)) {
+    const topK = p.top_k > 0 && p.top_k < V;
+    if (this.biasIds.length === 0 && !penalises(p)) {
+      // Logits nothing adjusts: passes over them where they are, without the (V) copy. Greedy is
+      // their own argmax (f32 -> f64 is exact, so it is the id the copy would give).
+      if (p.temperature === 0) return this.ops.argmax(logits);
+      if (topK) return this.drawTopK(logits);
       return p.min_p === 0 && p.top_p >= 1 ? this.drawAll(logits) : this.drawNucleus(logits);
     }
-    if (plain) return this.drawTopK(logits);
     scratch(V);
     const x = work;
     for (let i = 0; i < V; i++) x[i] = logits[i];
@@ -101,7 +101,7 @@ export class Sampler {
     if (p.temperature === 0) return argmaxOf(x, 0, V);
 
     const invT = 1 / p.temperature;
-    if (p.top_k > 0 && p.top_k < V) {
+    if (topK) {
       for (let i = 0; i < V; i++) x[i] *= invT;
       selectTopK(x, V, p.top_k, cand);
       return this.draw(x, p.top_k);

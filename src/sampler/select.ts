@@ -135,7 +135,7 @@ const NEAR = [15, 63, 255];
 /** The most candidates topIdsOf collects: beyond, ranking the whole row costs no more. */
 const NEAR_MAX = 4096;
 
-let found = new Int32Array(0); // topIdsOf's candidates
+const found = new Int32Array(NEAR_MAX); // topIdsOf's candidates
 
 /**
  * topIds(x, V, k) for a row of logits, from fewer candidates: ops.expBucket's tokens within 0.5,
@@ -161,7 +161,6 @@ export function topIdsOf(
     return out;
   };
   if (k > NEAR_MAX) return best(x, V);
-  if (found.length < NEAR_MAX) found = new Int32Array(NEAR_MAX);
   const top = max ?? x[ops.argmax(x)];
   for (const to of NEAR) {
     const n = ops.expBucket(x, top, 1, 0, to, -Infinity, found, NEAR_MAX);
