@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import { forEachBuild, kernelTwins } from "./helpers/kernel-twins";
+import { ranked } from "./helpers/logits";
 import { loadKernelModule } from "../../src/kernels/node";
 import { bucketOf, t32 } from "../../src/kernels/scalar-sample";
 import { HIST_BUCKETS, HIST_PER_UNIT, RESERVED_BYTES, SAMPLER_IDS } from "../../src/kernels/types";
@@ -285,9 +286,7 @@ forEachBuild(twins, () => {
         expect(differ, JSON.stringify(p)).toBeLessThanOrEqual(2);
         // And what they draw fits the documented pipeline, done by a full sort.
         const T = p.temperature;
-        const byRank = Array.from({ length: V }, (_, i) => i).sort(
-          (a, b) => x.a[b] - x.a[a] || a - b,
-        );
+        const byRank = ranked(x.a);
         const top = byRank.slice(0, p.top_k ?? V);
         const w = top.map((i) => Math.exp((x.a[i] - x.a[byRank[0]]) / T));
         const sum = w.reduce((a, v) => a + v, 0);
@@ -334,9 +333,7 @@ forEachBuild(twins, () => {
       for (let i = 0; i < V; i += 1257) rows[2].a[i] = 20 + (i % 7);
       rows[3].a.fill(7, 100, 160);
       for (const [r, x] of rows.entries()) {
-        const byRank = Array.from({ length: V }, (_, i) => i).sort(
-          (a, b) => x.a[b] - x.a[a] || a - b,
-        );
+        const byRank = ranked(x.a);
         for (const k of [1, 5, 40, 50, 1000, 20000]) {
           const want = byRank.slice(0, k);
           expect(topIdsOf(ops, x.a, k), `row ${r}, k=${k}`).toEqual(want);
@@ -354,10 +351,8 @@ forEachBuild(twins, () => {
       const cand = new Int32Array(V);
       const w = new Float64Array(V);
       const max = x.a[ops.argmax(x.a)];
+      const byRank = ranked(x.a); // the same order at every temperature
       for (const T of [0.5, 1, 3]) {
-        const byRank = Array.from({ length: V }, (_, i) => i).sort(
-          (a, b) => x.a[b] - x.a[a] || a - b,
-        );
         const p = byRank.map((i) => Math.exp((x.a[i] - max) / T));
         const sum = p.reduce((a, v) => a + v, 0);
         for (const [top_p, min_p] of [

@@ -10,6 +10,7 @@ import {
 } from "../../src/sampler/index";
 import { applyPenalties, TokenHistory } from "../../src/sampler/penalties";
 import { nucleus, nucleusOf, selectTopK } from "../../src/sampler/select";
+import { ranked } from "./helpers/logits";
 
 const params = (p: Partial<SamplingParams>): SamplingParams => ({
   ...defaultSamplingParams(),
@@ -308,7 +309,7 @@ describe("Sampler", () => {
 describe("Sampler at GPT-2's vocabulary size (V = 50257)", () => {
   const V = 50257;
   const x = randomLogits(V, 8, 6);
-  const sorted = Array.from({ length: V }, (_, i) => i).sort((a, b) => x[b] - x[a] || a - b);
+  const sorted = ranked(x);
 
   it("Should select the same top k and nucleus as a full sort", () => {
     const out = new Int32Array(100);

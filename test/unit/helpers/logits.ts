@@ -1,6 +1,7 @@
 // Logits in the model tests: one forward call's logits at every position, their relative error
-// against another model's, their bit patterns (for bit-identity), their argmax; and the default
-// checkpoint converted to any dtype in a temporary folder, loaded with the WASM kernels or not.
+// against another model's, their bit patterns (for bit-identity), their argmax and full ranking;
+// and the default checkpoint converted to any dtype in a temporary folder, loaded with the WASM
+// kernels or not.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -32,6 +33,10 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 export const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
+
+/** Every id, best first, ties → lower id: the full sort the sampler's cuts are checked against. */
+export const ranked = (x: Float32Array) =>
+  Array.from({ length: x.length }, (_, i) => i).sort((a, b) => x[b] - x[a] || a - b);
 
 /** The float32 bit patterns, so that toEqual means bit-identical (and NaN equals NaN). */
 export const bits = (a: Float32Array) =>
