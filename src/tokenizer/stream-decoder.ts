@@ -1,6 +1,8 @@
 // Streaming detokenizer: a byte-level token can end in the middle of a UTF-8 character (an
 // emoji is often 2-4 tokens), so each push emits only the characters that are complete and
-// holds back a trailing partial character until the next token finishes it.
+// holds back a trailing partial character until the next token finishes it. The common case, a
+// token of whole characters with nothing held back, is the token's own text (textOf, cached by
+// the tokenizer): no bytes copied, nothing decoded.
 
 import type { StreamDecoder } from "./types.js";
 
@@ -9,10 +11,20 @@ export class Utf8StreamDecoder implements StreamDecoder {
   // ignoreBOM: keep a U+FEFF the model generated instead of silently eating it.
   private readonly decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
-  constructor(private readonly bytesOf: (id: number) => Uint8Array) {}
+  /**
+   * bytesOf: the token's bytes (read, never written). textOf: the same bytes decoded on their
+   * own, as push would decode them with nothing held back (default: decoded here).
+   */
+  constructor(
+    private readonly bytesOf: (id: number) => Uint8Array,
+    private readonly textOf?: (id: number) => string,
+  ) {}
 
   push(id: number): string {
     const bytes = this.bytesOf(id);
+    if (this.textOf && this.pending.length === 0 && incompleteTail(bytes) === 0) {
+      return this.textOf(id);
+    }
     const buf = new Uint8Array(this.pending.length + bytes.length);
     buf.set(this.pending);
     buf.set(bytes, this.pending.length);

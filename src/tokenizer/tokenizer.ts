@@ -41,6 +41,11 @@ export class Tokenizer {
   private readonly split = gpt2SplitRegex();
   private readonly cache: PieceCache;
   private readonly utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+  /**
+   * tokenString's texts, filled as tokens are first shown: a stream's tokens (a token of whole
+   * characters is its own text) and logprobs' top tokens are decoded once per isolate.
+   */
+  private readonly texts: (string | undefined)[];
   // Scratch for one piece, grown on demand: its UTF-8 bytes and its ids while merging.
   private bytes = new Uint8Array(1024);
   private ids = new Int32Array(1024);
@@ -60,6 +65,7 @@ export class Tokenizer {
     this.tokenBytesAll = t.tokenBytes;
     this.tokenStart = t.tokenStart;
     this.vocabSize = t.tokenStart.length - 1;
+    this.texts = new Array<string | undefined>(this.vocabSize);
     this.table = t.merges;
     this.byteToId = t.byteToId;
     this.specials = new Map(t.specials);
@@ -150,12 +156,12 @@ export class Tokenizer {
   }
 
   tokenBytes(id: number): Uint8Array {
-    if (!this.isValidId(id)) throw new RangeError(`token id ${id} is not in the vocabulary`);
-    return this.tokenBytesRaw(id).slice(); // a copy: callers must not edit the vocabulary
+    return this.validBytes(id).slice(); // a copy: callers must not edit the vocabulary
   }
 
+  /** The token's bytes as text (U+FFFD for bytes that are not whole UTF-8 characters). */
   tokenString(id: number): string {
-    return this.utf8Decoder.decode(this.tokenBytes(id));
+    return (this.texts[id] ??= this.utf8Decoder.decode(this.validBytes(id)));
   }
 
   isValidId(id: number): boolean {
@@ -163,7 +169,11 @@ export class Tokenizer {
   }
 
   createDecoder(): StreamDecoder {
-    return new Utf8StreamDecoder((id) => this.tokenBytes(id));
+    // The decoder copies from the vocabulary's bytes, never into them.
+    return new Utf8StreamDecoder(
+      (id) => this.validBytes(id),
+      (id) => this.tokenString(id),
+    );
   }
 
   trace(word: string): MergeTrace {
@@ -214,6 +224,12 @@ export class Tokenizer {
 
   private tokenLength(id: number): number {
     return this.tokenStart[id + 1] - this.tokenStart[id];
+  }
+
+  /** The vocabulary's own bytes of a valid id (a view: not to be written). */
+  private validBytes(id: number): Uint8Array {
+    if (!this.isValidId(id)) throw new RangeError(`token id ${id} is not in the vocabulary`);
+    return this.tokenBytesRaw(id);
   }
 
   private tokenBytesRaw(id: number): Uint8Array {

@@ -52,6 +52,17 @@ describe("StreamDecoder", () => {
     }
   });
 
+  it("Should give every token's text, decoded once and then cached, as a fresh decode gives it", () => {
+    const fresh = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+    for (let id = 0; id < tok.vocabSize; id++) {
+      const text = fresh.decode(tok.tokenBytes(id));
+      expect(tok.tokenString(id), String(id)).toBe(text);
+      expect(tok.tokenString(id), String(id)).toBe(text); // from the cache
+      // Pushed alone (nothing held back), a token of whole characters is its own text.
+      if (incompleteTail(tok.tokenBytes(id)) === 0) expect(tok.createDecoder().push(id)).toBe(text);
+    }
+  });
+
   it("Should hold back exactly what the WHATWG streaming decoder holds back", () => {
     // Oracle: TextDecoder in stream mode emits nothing for a valid but unfinished tail.
     const r = rng(11);
