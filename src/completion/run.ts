@@ -118,9 +118,14 @@ export function cancelAll(choices: Choice[]): void {
  * Run one choice to its end, feeding its builder; a stop sequence cancels the sequence before
  * the next step. Without onEvents all events go to the builder at once; with it (streaming),
  * onEvents(final) runs after each generated token reaches the builder, final marking the last
- * token the choice will ever get.
+ * token the choice will ever get; it returns a promise only when it has something to wait for
+ * (a write), so the tokens of a drain that share one write pass without a turn of their own.
  */
-export function drive(engine: Generator, ch: Choice, onEvents?: (final: boolean) => Promise<void>) {
+export function drive(
+  engine: Generator,
+  ch: Choice,
+  onEvents?: (final: boolean) => Promise<void> | void,
+) {
   return engine.run(ch.seq, async (events) => {
     if (!onEvents) {
       if (ch.builder.push(events)) ch.seq.cancelled = true;
@@ -137,7 +142,8 @@ export function drive(engine: Generator, ch: Choice, onEvents?: (final: boolean)
       // Final when nothing more can come: finished, and no events produced since this drain
       // (other requests' steps may have added some while we awaited the last write).
       const final = i === groups.length - 1 && ch.seq.finish !== null && ch.seq.events.length === 0;
-      await onEvents(final || ch.builder.stopped);
+      const written = onEvents(final || ch.builder.stopped);
+      if (written) await written;
       if (ch.builder.stopped) break;
     }
   });

@@ -50,8 +50,13 @@ export interface EngineOptions {
  */
 export const ROUND_FLOPS = 256e6;
 
-/** Most steps in one round, whatever their size: the tokens a stream may get at once. */
-export const MAX_ROUND_STEPS = 8;
+/**
+ * Most steps in one round, whatever their size: the tokens a stream may get at once. 16 of the
+ * default model's one-stream steps are ~5-6 ms of one core, the round ROUND_FLOPS aims at; at 8,
+ * its one-stream rounds were half that, and their turns, writes and the first step after each
+ * (~0.05 ms slower: the caches the turn used) cost its served decode 3-8% (assembly/PERF.md).
+ */
+export const MAX_ROUND_STEPS = 16;
 
 /** Multiply-adds per token, times 2: the linear layers and the unembedding (attention aside). */
 export function flopsPerToken({ n_layer: L, n_embd: C, n_vocab: V }: ModelConfig): number {
@@ -512,16 +517,21 @@ export class Engine<M extends EngineModel = GPT2> {
     const segs: Segment[] = [];
     const owners: Sequence[] = [];
     let rows = this.lm.plan.rows;
-    const decoding = this.running.filter((s) => !s.prefilling && !s.done).length;
+    let decoding = 0;
+    const ready: Sequence[] = [];
+    for (const s of this.running) {
+      if (s.prefilling || s.done) continue;
+      decoding++;
+      if (s.inflight === 0 && s.pos < s.tokens.length) ready.push(s);
+    }
     const share = Math.ceil(decoding / this.depth);
-    const ready = this.running.filter(
-      (s) => !s.prefilling && !s.done && s.inflight === 0 && s.pos < s.tokens.length,
-    );
-    // the share that has waited longest, each then to the back of the queue; rows in running order
-    const picked = new Set([...ready].sort((a, b) => a.served - b.served).slice(0, share));
-    for (const s of picked) s.served = ++this.served;
+    // the share that has waited longest, each then to the back of the queue (a ticket above
+    // `before`: picked); rows in running order
+    const before = this.served;
+    const byWait = ready.length > 1 ? ready.slice().sort((a, b) => a.served - b.served) : ready;
+    for (let i = 0; i < share && i < byWait.length; i++) byWait[i].served = ++this.served;
     for (const s of ready) {
-      if (!picked.has(s)) continue;
+      if (s.served <= before) continue;
       segs.push({ slot: s.slot, pos0: s.pos, ids: [s.tokens[s.pos]], logits: "last" });
       owners.push(s);
       rows--;

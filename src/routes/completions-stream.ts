@@ -61,13 +61,14 @@ export function streamCompletion(c: Context<AppEnv>, job: StreamJob): Response {
       queued = [];
       if (text && !stream.aborted) await watch.drive(stream.write(text));
     };
-    const emit = async (data: string, last = false) => {
+    /** Queue an event; when a write is due, the previous write (undefined when none is due). */
+    const emit = (data: string, last = false): Promise<void> | undefined => {
       queued.push(sseEvent(data));
       if (!first && !last && queued.length < every) return;
       first = false;
       const previous = inFlight;
       inFlight = previous.then(flush); // after the previous write: choices emit concurrently
-      await previous;
+      return previous;
     };
     const write = (choice: CompletionChoice) =>
       emit(chunkOpen + JSON.stringify(choice) + chunkClose);
