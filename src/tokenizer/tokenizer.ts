@@ -27,6 +27,13 @@ export interface TokenizerOptions {
 /** Longer pieces are not cached: they are rare, and their keys and ids would dominate memory. */
 const MAX_CACHED_PIECE = 64;
 
+/**
+ * Token texts kept (tokenString): the ids a long-lived isolate shows most, ~0.5 MB at most,
+ * where all of GPT-2's 50,257 would hold ~2.5 MB of JS heap for good (the inspector's embedding
+ * cloud reads every id's text once).
+ */
+const MAX_CACHED_TEXTS = 8192;
+
 export class Tokenizer {
   readonly vocabSize: number;
   readonly eot: number | undefined;
@@ -42,10 +49,11 @@ export class Tokenizer {
   private readonly cache: PieceCache;
   private readonly utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
   /**
-   * tokenString's texts, filled as tokens are first shown: a stream's tokens (a token of whole
-   * characters is its own text) and logprobs' top tokens are decoded once per isolate.
+   * tokenString's texts, kept as tokens are first shown (up to MAX_CACHED_TEXTS of them): a
+   * stream's tokens (a token of whole characters is its own text) and logprobs' top tokens are
+   * decoded once per isolate, not once per use.
    */
-  private readonly texts: (string | undefined)[];
+  private readonly texts = new Map<number, string>();
   // Scratch for one piece, grown on demand: its UTF-8 bytes and its ids while merging.
   private bytes = new Uint8Array(1024);
   private ids = new Int32Array(1024);
@@ -65,7 +73,6 @@ export class Tokenizer {
     this.tokenBytesAll = t.tokenBytes;
     this.tokenStart = t.tokenStart;
     this.vocabSize = t.tokenStart.length - 1;
-    this.texts = new Array<string | undefined>(this.vocabSize);
     this.table = t.merges;
     this.byteToId = t.byteToId;
     this.specials = new Map(t.specials);
@@ -161,7 +168,12 @@ export class Tokenizer {
 
   /** The token's bytes as text (U+FFFD for bytes that are not whole UTF-8 characters). */
   tokenString(id: number): string {
-    return (this.texts[id] ??= this.utf8Decoder.decode(this.validBytes(id)));
+    let text = this.texts.get(id);
+    if (text === undefined) {
+      text = this.utf8Decoder.decode(this.validBytes(id));
+      if (this.texts.size < MAX_CACHED_TEXTS) this.texts.set(id, text);
+    }
+    return text;
   }
 
   isValidId(id: number): boolean {
