@@ -28,9 +28,9 @@ export interface TokenizerOptions {
 const MAX_CACHED_PIECE = 64;
 
 /**
- * Token texts kept (tokenString): the ids a long-lived isolate shows most, ~0.5 MB at most,
- * where all of GPT-2's 50,257 would hold ~2.5 MB of JS heap for good (the inspector's embedding
- * cloud reads every id's text once).
+ * Token texts kept (tokenString): the first 8,192 ids an isolate shows, ~0.5 MB at most, where
+ * all of GPT-2's 50,257 would hold ~2.5 MB of JS heap for good (the inspector's embedding cloud
+ * reads every id's text once).
  */
 const MAX_CACHED_TEXTS = 8192;
 
