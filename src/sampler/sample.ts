@@ -61,6 +61,9 @@ export class Sampler {
   ) {
     validateSamplingParams(params, vocabSize);
     this.params = { ...params };
+    // A temperature so small that 1/T overflows (below ~5.6e-309) scales the top logit to
+    // Infinity and every weight to NaN: it samples as its limit, greedy.
+    if (!(1 / params.temperature < Infinity)) this.params.temperature = 0;
     const bias = [...(params.logit_bias ?? [])];
     this.biasIds = Int32Array.from(bias, ([id]) => id);
     this.biasValues = Float64Array.from(bias, ([, b]) => b);

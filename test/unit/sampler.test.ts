@@ -98,6 +98,32 @@ describe("Sampler", () => {
     expect(rng.nextFloat()).toBe(new Rng(5).nextFloat());
   });
 
+  it("Should sample as greedy at a temperature whose inverse overflows (5e-324)", () => {
+    // 1 / 5e-324 is Infinity: the top logit scaled by it is Infinity, and Infinity - Infinity
+    // made every weight NaN (the draw fell through to token 0 or the first candidate).
+    const paths = [
+      {},
+      { top_k: 5 },
+      { top_p: 0.9 },
+      { presence_penalty: 0.5 },
+      { logit_bias: new Map([[3, 1]]) },
+    ];
+    for (let seed = 0; seed < 20; seed++) {
+      const x = randomLogits(300, seed);
+      const greedy = new Sampler(params({ temperature: 0 }), new Rng(seed), 300).sample(x);
+      for (const extra of paths) {
+        const rng = new Rng(seed);
+        const s = new Sampler(params({ ...extra, temperature: 5e-324 }), rng, 300);
+        const want =
+          "logit_bias" in extra || "presence_penalty" in extra
+            ? new Sampler(params({ ...extra, temperature: 0 }), new Rng(seed), 300).sample(x)
+            : greedy;
+        expect(s.sample(x), JSON.stringify({ seed, extra })).toBe(want);
+        expect(rng.nextFloat()).toBe(new Rng(seed).nextFloat()); // no randomness consumed
+      }
+    }
+  });
+
   it("Should repeat its sequence for the same seed and differ for another", () => {
     const x = randomLogits(50, 1);
     const run = (seed: bigint) => {
