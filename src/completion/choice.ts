@@ -37,7 +37,10 @@ export class ChoiceBuilder {
   generated = 0;
   readonly logprobs: Logprobs | null;
   private readonly decoder: StreamDecoder;
-  private readonly maxStop: number;
+  private readonly stops: string[];
+  /** Per stop sequence, its failure table (failureTable) and how much of it the text ends with. */
+  private readonly fail: Int32Array[];
+  private readonly matched: Int32Array;
 
   /**
    * echoText: the prompt to return ahead of the completion, when it does not come as scored
@@ -45,7 +48,7 @@ export class ChoiceBuilder {
    */
   constructor(
     private readonly tok: Tokenizer,
-    private readonly stops: string[],
+    stops: string[],
     withLogprobs: boolean,
     echoText: string | null,
   ) {
@@ -54,13 +57,19 @@ export class ChoiceBuilder {
       ? { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] }
       : null;
     if (echoText !== null) this.text = echoText;
-    this.maxStop = Math.max(0, ...stops.map((s) => s.length));
+    this.stops = stops.filter((s) => s.length > 0);
+    this.fail = this.stops.map(failureTable);
+    this.matched = new Int32Array(this.stops.length);
   }
 
   /** Add events; returns true when a stop sequence ended the choice. */
   push(events: TokenEvent[]): boolean {
     for (const e of events) {
       if (this.stopped) break;
+      if (e.end) {
+        this.end(e);
+        continue;
+      }
       const offset = this.text.length;
       const piece = this.decoder.push(e.id);
       if (!e.prompt && this.start < 0) this.beginCompletion(offset);
@@ -75,6 +84,18 @@ export class ChoiceBuilder {
       }
     }
     return this.stopped;
+  }
+
+  /**
+   * A stop token (<|endoftext|>): the text's incomplete bytes are flushed first (a stop sequence
+   * they complete ends the choice without it), then it is counted and gets its logprob entry at
+   * the end of the text, with no text of its own.
+   */
+  private end(e: TokenEvent): void {
+    this.finish();
+    if (this.stopped) return;
+    this.generated++;
+    if (this.logprobs) this.record(e, this.text.length);
   }
 
   /** End of generation: flush incomplete bytes (then the stop check runs once more). */
@@ -131,16 +152,32 @@ export class ChoiceBuilder {
     this.firstGenLp = this.logprobs?.tokens.length ?? 0;
   }
 
+  /**
+   * Completion text, searched for the stop sequences as it arrives: each stop's matcher (Knuth,
+   * Morris and Pratt) takes every new code unit once, whatever the stop's length. The first
+   * match of each stop is its leftmost; the leftmost of those is the cut. (Searching the last
+   * stop-length window for each token, and testing every prefix length for what to hold back,
+   * cost up to quadratic time in a long stop a token: seconds of the isolate's one thread.)
+   */
   private append(piece: string): void {
     const before = this.text.length;
     this.text += piece;
-    if (!this.stops.length) return;
-    // Only a match that ends inside the new piece is new; search just the window that can hold it.
-    const from = Math.max(this.start, before - this.maxStop + 1);
     let cut = -1;
-    for (const s of this.stops) {
-      const i = this.text.indexOf(s, from);
-      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    for (let j = 0; j < this.stops.length; j++) {
+      const s = this.stops[j];
+      const f = this.fail[j];
+      let k = this.matched[j];
+      for (let i = 0; i < piece.length; i++) {
+        const c = piece.charCodeAt(i);
+        while (k > 0 && s.charCodeAt(k) !== c) k = f[k - 1];
+        if (s.charCodeAt(k) === c) k++;
+        if (k === s.length) {
+          const at = before + i + 1 - k;
+          if (cut < 0 || at < cut) cut = at;
+          break;
+        }
+      }
+      this.matched[j] = k;
     }
     if (cut >= 0) {
       cut = charBoundary(this.text, cut); // a stop that begins mid-character takes all of it
@@ -152,23 +189,14 @@ export class ChoiceBuilder {
 
   /** Length of the longest suffix of the completion that is a proper prefix of a stop sequence. */
   private heldBack(): number {
-    if (this.start < 0) return 0;
     let held = 0;
-    const tail = this.text.slice(Math.max(this.start, this.text.length - this.maxStop));
-    for (const s of this.stops) {
-      for (let k = Math.min(s.length - 1, tail.length); k > held; k--) {
-        if (tail.endsWith(s.slice(0, k))) {
-          held = k;
-          break;
-        }
-      }
-    }
+    for (const k of this.matched) held = Math.max(held, k);
     return held;
   }
 
   private record(e: TokenEvent, offset: number): void {
     const lp = this.logprobs!;
-    lp.tokens.push(this.tok.tokenString(e.id));
+    lp.tokens.push(tokenName(this.tok, e.id));
     lp.token_logprobs.push(e.logprob);
     lp.text_offset.push(offset);
     if (!e.top) {
@@ -179,8 +207,8 @@ export class ChoiceBuilder {
     // OpenAI lists the top alternatives plus the chosen token, for prompt tokens too.
     const entries = e.logprob === null ? e.top : [...e.top, { id: e.id, logprob: e.logprob }];
     for (const t of entries) {
-      const s = this.tok.tokenString(t.id);
-      // Two ids can share a display string (partial UTF-8 bytes); keep the larger logprob.
+      const s = tokenName(this.tok, t.id);
+      // Names are unique per id (tokenName), but a prompt may repeat the chosen token.
       if (!(s in top) || top[s] < t.logprob) top[s] = t.logprob;
     }
     lp.top_logprobs.push(top);
@@ -195,6 +223,44 @@ export class ChoiceBuilder {
     lp.token_logprobs.length = keep;
     lp.top_logprobs.length = keep;
     lp.text_offset.length = keep;
+  }
+}
+
+/**
+ * Knuth-Morris-Pratt's failure table of s: f[i] is the length of the longest proper prefix of
+ * s[0..i] that is also a suffix of it.
+ */
+function failureTable(s: string): Int32Array {
+  const f = new Int32Array(s.length);
+  for (let i = 1, k = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    while (k > 0 && s.charCodeAt(k) !== c) k = f[k - 1];
+    if (s.charCodeAt(k) === c) k++;
+    f[i] = k;
+  }
+  return f;
+}
+
+const WHOLE_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * A token's name in logprobs: its text, or, for a token whose bytes are not whole UTF-8
+ * characters (a byte-level BPE token can hold part of one), "bytes:" and each byte as \xNN:
+ * OpenAI's form, which clients such as HELM parse back into bytes. Decoded text would name every
+ * such token U+FFFD, so several ids would share one top_logprobs key, and joining `tokens`
+ * could not give the text back.
+ */
+export function tokenName(tok: Tokenizer, id: number): string {
+  const text = tok.tokenString(id);
+  if (!text.includes("\ufffd")) return text;
+  const bytes = tok.tokenBytes(id);
+  try {
+    WHOLE_UTF8.decode(bytes);
+    return text; // a real U+FFFD, encoded whole
+  } catch {
+    let name = "bytes:";
+    for (const b of bytes) name += "\\x" + b.toString(16).padStart(2, "0");
+    return name;
   }
 }
 

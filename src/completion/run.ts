@@ -6,7 +6,7 @@ import type { Generator, SequenceHandle } from "../engine/generator.js";
 import type { GenerationRequest } from "../engine/sequence.js";
 import { randomSeed, validateSamplingParams, type SamplingParams } from "../sampler/index.js";
 import { ChoiceBuilder, type CompletionChoice } from "./choice.js";
-import type { CompletionRequest, FittedPrompts } from "./request.js";
+import { CompletionRequestError, type CompletionRequest, type FittedPrompts } from "./request.js";
 
 export interface Choice {
   builder: ChoiceBuilder;
@@ -81,6 +81,15 @@ function submitChoices(
   const tok = engine.lm.tokenizer;
   const sampling = samplingOf(p);
   validateSamplingParams(sampling, engine.lm.manifest.config.n_vocab);
+  const total = prompts.length * p.bestOf;
+  if (engine.capacity !== undefined && total > engine.capacity) {
+    // Not a 503: busy or idle, this model never holds that many (its slots and queue).
+    throw new CompletionRequestError(
+      prompts.length > 1 ? "prompt" : p.bestOf > p.n ? "best_of" : "n",
+      `This request would generate ${total} sequences (${prompts.length} prompt(s) × ` +
+        `${p.bestOf}); this model holds at most ${engine.capacity} at once. Split it up.`,
+    );
+  }
   // best_of > n ranks candidates by their generated tokens' logprobs, so it needs them.
   const wantLogprobs = p.logprobs !== null || p.bestOf > p.n;
   const echoLogprobs = p.echo && p.logprobs !== null;
@@ -164,11 +173,10 @@ export const finishReason = (ch: Choice) =>
 
 /**
  * Tokens the model generated for a choice: those up to and including the one that completed a
- * stop sequence, plus a final <|endoftext|> (sampled, so counted, but never shown as text).
+ * stop sequence, or a final <|endoftext|> (sampled, so counted, but never shown as text).
  * Tokens a batched step produced after a stop sequence matched are not counted.
  */
-const completionTokens = (ch: Choice) =>
-  ch.builder.generated + (ch.seq.finish === "stop" && !ch.builder.stopped ? 1 : 0);
+const completionTokens = (ch: Choice) => ch.builder.generated;
 
 /** Per prompt, the n candidates with the highest mean generated-token logprob, reindexed. */
 function selectBestOf(choices: Choice[], n: number, bestOf: number): Choice[] {

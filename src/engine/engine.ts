@@ -210,10 +210,15 @@ export class Engine<M extends EngineModel = GPT2> {
     this.closed = true;
   }
 
+  /** Most sequences admitted or waiting at once: the slots and the queue. */
+  get capacity(): number {
+    return this.slots + this.opts.maxQueue;
+  }
+
   /** Queue a generation; throws EngineSaturatedError when every slot is taken and the queue is full. */
   submit(req: GenerationRequest): Sequence {
     this.retire();
-    if (this.closed || this.load >= this.slots + this.opts.maxQueue) {
+    if (this.closed || this.load >= this.capacity) {
       throw new EngineSaturatedError(1);
     }
     const seq = new Sequence(req, this.lm.manifest.config.n_vocab, this.logitOps);

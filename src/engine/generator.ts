@@ -29,6 +29,11 @@ export interface Generator {
    * more steps each (write-watch.ts's clock: a live client's write completes within a round or two).
    */
   readonly stats: { steps: number; rounds: number };
+  /**
+   * Most sequences it holds at once, running and queued, where it knows (an Engine: slots +
+   * queue); a request for more can never be taken, however long it retries.
+   */
+  readonly capacity?: number;
   /** Queue a generation; throws EngineSaturatedError when nothing can take it. */
   submit(req: GenerationRequest): SequenceHandle;
   /**

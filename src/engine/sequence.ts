@@ -20,7 +20,10 @@ export interface GenerationRequest {
   maxTokens: number;
   sampling: SamplingParams;
   seed: bigint;
-  /** Token ids that end the generation (usually <|endoftext|>); they are not emitted as text. */
+  /**
+   * Token ids that end the generation (usually <|endoftext|>): emitted as an `end` event (it
+   * was sampled: counted, and scored in logprobs), never as text.
+   */
   stopTokens: ReadonlySet<number>;
   /** Top-n logprobs per generated token (0 = only the sampled token's logprob), or null for none. */
   logprobs: number | null;
@@ -39,6 +42,8 @@ export interface TokenEvent {
   prompt: boolean;
   logprob: number | null;
   top: TopLogprob[] | null;
+  /** A stop token that ended the generation: it has a logprob entry, but no text. */
+  end?: true;
 }
 
 let nextId = 1;
@@ -120,6 +125,9 @@ export class Sequence {
     }
     this.generated++;
     if (this.req.stopTokens.has(id)) {
+      // Its entry closes the logprobs arrays (lm-eval's scoring reads the last entry as the
+      // generated token's; OpenAI and vLLM list it too); it is not added to the sequence.
+      this.events.push({ ...event, end: true });
       this.finish = "stop";
       return;
     }

@@ -48,7 +48,13 @@ const prompt = v.nullish(
   ),
 );
 
-const BAD_STOP = "Invalid 'stop': expected a string or an array of up to 4 strings.";
+/**
+ * Stop sequences per request. OpenAI takes 4; vLLM any number; lm-eval's local-completions sends
+ * a task's stops plus the EOS string without truncating them (humaneval: 9). Each costs the
+ * driver a matcher step per generated character (ChoiceBuilder), whatever its length.
+ */
+const MAX_STOPS = 16;
+const BAD_STOP = `Invalid 'stop': expected a string or an array of up to ${MAX_STOPS} strings.`;
 const stop = v.nullish(
   v.pipe(
     v.union(
@@ -57,15 +63,17 @@ const stop = v.nullish(
         v.pipe(
           v.array(v.string()),
           v.maxLength(
-            4,
+            MAX_STOPS,
             (i) =>
-              `Invalid 'stop': at most 4 stop sequences are allowed, got ${(i.input as unknown[]).length}.`,
+              `Invalid 'stop': at most ${MAX_STOPS} stop sequences are allowed, got ${(i.input as unknown[]).length}.`,
           ),
         ),
       ],
       BAD_STOP,
     ),
-    v.description("Up to 4 sequences that end generation; the stop text is never returned."),
+    v.description(
+      `Up to ${MAX_STOPS} sequences that end generation; the stop text is never returned.`,
+    ),
   ),
 );
 

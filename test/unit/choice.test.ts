@@ -73,6 +73,45 @@ describe("ChoiceBuilder", () => {
     expect(b.takeDelta(true).text).toBe("");
   });
 
+  it("Should cut and hold back exactly as a brute-force search over random texts and stops", () => {
+    // Tokens spelled with e, h and t only (the, eth, ee...), random stops over {e, h, t}: every
+    // overlap case of the incremental matcher (a stop inside another, several completing in one
+    // token, a prefix of one stop that is a suffix of another) against indexOf and endsWith on
+    // the whole text.
+    const ids = [...Array(tok.vocabSize).keys()].filter((id) =>
+      /^[eht]+$/.test(tok.tokenString(id)),
+    );
+    expect(ids.length).toBeGreaterThan(5); // precondition
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const word = (n: number) => Array.from({ length: n }, () => "eht"[rand(3)]).join("");
+    for (let trial = 0; trial < 300; trial++) {
+      const stops = Array.from({ length: 1 + rand(4) }, () => word(1 + rand(7)));
+      const b = new ChoiceBuilder(tok, stops, false, null);
+      let text = "";
+      let sent = "";
+      for (let t = 0; t < 30; t++) {
+        const id = ids[rand(ids.length)];
+        text += tok.tokenString(id);
+        const hits = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
+        const stopped = b.push([{ id, prompt: false, logprob: null, top: null }]);
+        expect(stopped, JSON.stringify({ stops, text })).toBe(hits.length > 0);
+        if (stopped) {
+          expect(b.text).toBe(text.slice(0, Math.min(...hits)));
+          break;
+        }
+        let held = 0;
+        for (const s of stops) {
+          for (let k = Math.min(s.length - 1, text.length); k > held; k--) {
+            if (text.endsWith(s.slice(0, k))) held = k;
+          }
+        }
+        sent += b.takeDelta(false).text;
+        expect(sent, JSON.stringify({ stops, text })).toBe(text.slice(0, text.length - held));
+      }
+    }
+  });
+
   it("Should search stop sequences in the completion only, not the echoed prompt", () => {
     const b = new ChoiceBuilder(tok, ["\n\n"], true, null);
     b.push(scored("First line\n"));

@@ -75,11 +75,16 @@ describe("parseCompletionParams", () => {
     });
   });
 
-  it("Should take stop as a string or up to four, ignoring empty strings", () => {
+  it("Should take stop as a string or up to 16, ignoring empty strings", () => {
     expect(parse({ stop: "\n" }).stop).toEqual(["\n"]);
     expect(parse({ stop: ["a", "", "b"] }).stop).toEqual(["a", "b"]);
     expect(parse({ stop: [] }).stop).toEqual([]);
-    expect(rejects({ model: "m", stop: ["1", "2", "3", "4", "5"] }).param).toBe("stop");
+    // lm-eval's local-completions sends a task's stops plus the EOS string: 9 for humaneval.
+    const many = Array.from({ length: 16 }, (_, i) => `s${i}`);
+    expect(parse({ stop: many }).stop).toEqual(many);
+    const e = rejects({ model: "m", stop: [...many, "one more"] });
+    expect(e.param).toBe("stop");
+    expect(e.message).toContain("at most 16 stop sequences");
   });
 
   it("Should parse logit_bias keys as token ids and seeds as 64-bit integers", () => {

@@ -112,15 +112,16 @@ describe("Engine", () => {
     }
   });
 
-  it("Should stop at <|endoftext|> without emitting it", async () => {
+  it("Should stop at <|endoftext|>, emitting it only as an end event", async () => {
     const e = engine();
     const eot = lm.tokenizer.eot!;
     const bias = new Map([[eot, 100]]); // force <|endoftext|> as the first sampled token
     const req = request("A", 1, { sampling: { ...defaultSamplingParams(), logit_bias: bias } });
     const seq = e.submit(req);
-    const ids: number[] = [];
-    expect(await e.run(seq, (evs) => void ids.push(...evs.map((x) => x.id)))).toBe("stop");
-    expect(ids).toEqual([]);
+    const events: TokenEvent[] = [];
+    expect(await e.run(seq, (evs) => void events.push(...evs))).toBe("stop");
+    expect(events).toEqual([{ id: eot, prompt: false, logprob: null, top: null, end: true }]);
+    expect(seq.tokens).not.toContain(eot); // not part of the sequence
   });
 
   it("Should free every slot of cancelled sequences at once, even with their drivers stuck", async () => {

@@ -139,6 +139,21 @@ describe("Caps on tokenize, detokenize and prompts", () => {
 });
 
 describe("Methods and Authorization", () => {
+  it("Should refuse with a 400, not a retryable 503, more sequences than the model ever holds", async () => {
+    const tight: Env = { ...open, MAX_SLOTS: "2", MAX_QUEUE: "2" }; // holds 4 at once
+    const body = (extra: object) => JSON.stringify({ model: MODEL, max_tokens: 2, ...extra });
+    const six = await post("/v1/completions", body({ prompt: ["a", "b"], best_of: 3 }), tight);
+    expectError(six, 400);
+    expect(six.json.error).toMatchObject({ type: "invalid_request_error", param: "prompt" });
+    expect(six.json.error.message).toContain("at most 4 at once");
+    const five = await post("/v1/completions", body({ prompt: "a", n: 5 }), tight);
+    expectError(five, 400);
+    expect(five.json.error.param).toBe("n");
+    const four = await post("/v1/completions", body({ prompt: "a", n: 4 }), tight);
+    expect(four.status, four.text.slice(0, 300)).toBe(200);
+    expect(four.json.choices).toHaveLength(4);
+  });
+
   it("Should answer a wrong method on a known route with 405 and Allow", async () => {
     const cases: [string, string, string][] = [
       ["GET", "/v1/completions", "POST"],

@@ -185,7 +185,7 @@ describe("Invalid requests", () => {
     ["logprobs", { logprobs: 6 }],
     ["logprobs", { logprobs: -1 }],
     ["echo", { echo: 1 }],
-    ["stop", { stop: ["a", "b", "c", "d", "e"] }],
+    ["stop", { stop: Array.from({ length: 17 }, (_, i) => `s${i}`) }],
     ["stop", { stop: 42 }],
     ["stop", { stop: [1] }],
     ["presence_penalty", { presence_penalty: 2.5 }],

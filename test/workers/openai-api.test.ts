@@ -263,6 +263,31 @@ describe("Echo and logprobs", () => {
 });
 
 describe("best_of and usage", () => {
+  it("Should name tokens that are parts of a character by their bytes, as OpenAI does", async () => {
+    const prompt = "café — ü";
+    const r = await complete({ prompt, max_tokens: 0, echo: true, logprobs: 3 });
+    const lp = r.choices[0].logprobs;
+    const partial = lp.tokens.filter((t: string) => t.startsWith("bytes:"));
+    expect(partial.length).toBeGreaterThan(0); // precondition: the vocabulary splits these
+    for (const t of lp.tokens) expect(t).not.toContain("\ufffd");
+    // The names give the prompt's bytes back, in order.
+    const bytes = lp.tokens.flatMap((t: string) =>
+      t.startsWith("bytes:")
+        ? t
+            .slice(6)
+            .split("\\x")
+            .slice(1)
+            .map((h) => parseInt(h, 16))
+        : [...new TextEncoder().encode(t)],
+    );
+    expect(new TextDecoder().decode(new Uint8Array(bytes))).toBe(prompt);
+    // Each top_logprobs dict has its logprobs + 1 alternatives (fewer only where the chosen
+    // token is among them), none lost to a shared name.
+    for (const top of lp.top_logprobs.slice(1)) {
+      expect(Object.keys(top).length).toBeGreaterThanOrEqual(3);
+    }
+  });
+
   it("Should rank best_of candidates by their generated tokens only, not the echoed prompt", async () => {
     const req = {
       prompt: "ROMEO:\nWhat say you, my lord?",
@@ -287,16 +312,40 @@ describe("best_of and usage", () => {
     expect(r.usage.completion_tokens).toBe(all.usage.completion_tokens); // all 3 were generated
   });
 
-  it("Should count a final <|endoftext|> in completion_tokens, not in the text", async () => {
-    const r = await complete({
-      prompt: "ROMEO:",
-      max_tokens: 10,
-      logit_bias: { [EOT]: 100 },
-      logprobs: 0,
-    });
+  it("Should count and score a final <|endoftext|>, and leave it out of the text", async () => {
+    const req = { prompt: "ROMEO:", max_tokens: 10, logit_bias: { [EOT]: 100 }, logprobs: 0 };
+    const r = await complete(req);
     expect(r.choices[0]).toMatchObject({ text: "", finish_reason: "stop" });
-    expect(r.choices[0].logprobs.tokens).toEqual([]);
+    const lp = r.choices[0].logprobs;
+    expect(lp.tokens).toEqual(["<|endoftext|>"]);
+    expect(lp.text_offset).toEqual([0]);
+    expect(lp.token_logprobs[0]).toBeLessThan(0); // the raw logits' logprob: the bias is not in it
+    expect(Object.keys(lp.top_logprobs[0])).toEqual(["<|endoftext|>"]);
     expect(r.usage.completion_tokens).toBe(1);
+    // Streamed: the entry comes with the final chunk, the same numbers.
+    const { chunks } = await stream({ ...req, stream_options: { include_usage: true } });
+    const got = collect(chunks).get(0)!;
+    expect(got).toMatchObject({ text: "", finishes: ["stop"] });
+    expect(got.lp).toEqual(lp);
+    expect(chunks.at(-1).usage.completion_tokens).toBe(1);
+  });
+
+  it("Should end lm-eval's echo + max_tokens 1 arrays with the generated token, <|endoftext|> too", async () => {
+    // lm-eval scores a continuation with token_logprobs[ctxlen:-1]: the last entry must be the
+    // generated token's, whichever token it is.
+    const ctx = await tokenize("ROMEO:\nI");
+    const cont = await tokenize(" will not");
+    const req = { echo: true, logprobs: 1, temperature: 0, max_tokens: 1 };
+    const prompt = [[...ctx, ...cont]];
+    const scored = await complete({ ...req, prompt, max_tokens: 0 });
+    const r = await complete({ ...req, prompt, logit_bias: { [EOT]: 100 } });
+    const lp = r.choices[0].logprobs;
+    expect(lp.tokens).toHaveLength(ctx.length + cont.length + 1);
+    expect(lp.tokens.at(-1)).toBe("<|endoftext|>");
+    expect(lp.text_offset.at(-1)).toBe(r.choices[0].text.length);
+    const want = scored.choices[0].logprobs.token_logprobs.slice(ctx.length);
+    expect(lp.token_logprobs.slice(ctx.length, -1)).toEqual(want);
+    expect(r.choices[0].text).toBe(scored.choices[0].text);
   });
 
   it("Should generate past <|endoftext|> with ignore_eos until max_tokens", async () => {
