@@ -1,8 +1,8 @@
 // The models resident in this isolate, one engine each. Concurrent first requests share one
-// load, but never depend on the request that started it: every waiter watches the load's
-// progress and restarts a load that stalled (its owner was cancelled or killed). A failed load
-// is forgotten so a later request retries; idle models are evicted only when a model that
-// exists needs their memory, and the next load reuses the evicted model's WASM memory.
+// load (and one tokenizer fetch), but never depend on the request that started it: every waiter
+// watches the work's progress and restarts work that stalled (its owner was cancelled or killed).
+// A failed load is forgotten so a later request retries; idle models are evicted only when a
+// model that exists needs their memory, and the next load reuses the evicted model's WASM memory.
 // A staged model (its manifest has a stage plan) loads no weights here: its engine lives in its
 // first stage's Durable Object (one per replica, chosen by where a request comes from), reached
 // through opts.staged; this isolate keeps its tokenizer.
@@ -20,6 +20,7 @@ import type { Manifest } from "../model/manifest.js";
 import { ModelTooLargeError, planServing, type MemoryPlan } from "../model/plan.js";
 import { Engine, type EngineOptions } from "./engine.js";
 import type { Generator } from "./generator.js";
+import { STALLED, watch, type Shared } from "./shared-work.js";
 
 /** Where a request comes from, as far as choosing a staged model's replica goes. */
 export interface RequestOrigin {
@@ -45,7 +46,10 @@ export interface RegistryOptions {
   /** Longest context to serve (default each model's n_ctx): trades context for KV slots. */
   context?: number;
   engine: EngineOptions;
-  /** A load that completes no read for this long is abandoned and restarted, ms (default 10 s). */
+  /**
+   * A load or tokenizer fetch that completes no read for this long is abandoned and restarted, ms
+   * (default 10 s).
+   */
   loadStallMs?: number;
   /**
    * Serves a staged model through its stages (src/stage/client.ts); throws ModelLoadError when
@@ -61,25 +65,19 @@ export interface ModelInfo {
   created: number;
 }
 
-/** A load in progress: shared state any waiter can inspect, not just a promise to await. */
-interface Loading {
-  promise: Promise<Engine | StagedModel>;
-  /** Reads completed so far (manifest, tokenizer, shard chunks): the load's heartbeat. */
-  progress: number;
-  settled: boolean;
-}
+/** A model's load in progress. */
+type Loading = Shared<Engine | StagedModel>;
 
-const STALLED = Symbol("stalled");
 const LOAD_STALL_MS = 10_000;
-/** How often a waiter looks at a load's heartbeat. */
-const LOAD_POLL_MS = 100;
 const WASM_PAGE = 65536;
+
+type TokenizerOf = { tokenizer: Tokenizer; n_ctx: number };
 
 export class ModelRegistry {
   private readonly loads = new Map<string, Loading>();
   private readonly ready = new Map<string, Engine>();
   private readonly staged = new Map<string, StagedModel>();
-  private readonly tokenizers = new Map<string, Promise<{ tokenizer: Tokenizer; n_ctx: number }>>();
+  private readonly tokenizers = new Map<string, Shared<TokenizerOf>>();
   /** WASM memories of evicted models, for the next load to reuse (the platform cannot free one). */
   private readonly spare: WebAssembly.Memory[] = [];
 
@@ -112,7 +110,7 @@ export class ModelRegistry {
       const e = this.ready.get(name) ?? this.staged.get(name)?.replica(from);
       if (e) return e;
       const loading = this.loads.get(name) ?? this.start(name, waitUntil);
-      const got = await this.watch(loading);
+      const got = await watch(loading, this.stallMs);
       if (got !== STALLED) return got instanceof Engine ? got : got.replica(from);
       if (this.loads.get(name) === loading) this.loads.delete(name);
       if (attempt >= 1) {
@@ -142,45 +140,44 @@ export class ModelRegistry {
   }
 
   /**
-   * The load's outcome, or STALLED once it has completed no read for stallMs. Measured with
-   * this request's own timers against the load's reads, so it holds whoever owns the load.
+   * A model's tokenizer without its weights (tokenize/detokenize need no forward pass): the
+   * loaded engine's if resident, else fetched from the store once and kept. Requests share a
+   * fetch as they share a load: each watches it, and restarts one that stalls.
    */
-  private watch(loading: Loading): Promise<Engine | StagedModel | typeof STALLED> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stalled = new Promise<typeof STALLED>((resolve) => {
-      let seen = loading.progress;
-      let quiet = 0;
-      const tick = () => {
-        if (loading.settled) return;
-        quiet = loading.progress === seen ? quiet + LOAD_POLL_MS : 0;
-        seen = loading.progress;
-        if (quiet >= this.stallMs) resolve(STALLED);
-        else timer = setTimeout(tick, LOAD_POLL_MS);
-      };
-      timer = setTimeout(tick, LOAD_POLL_MS);
-    });
-    return Promise.race([loading.promise, stalled]).finally(() => clearTimeout(timer));
+  async tokenizer(name: string): Promise<TokenizerOf> {
+    checkModelName(name); // before any storage call
+    for (let attempt = 0; ; attempt++) {
+      const e = this.ready.get(name) ?? this.staged.get(name);
+      if (e) return { tokenizer: e.lm.tokenizer, n_ctx: e.lm.plan.context };
+      const fetching = this.tokenizers.get(name) ?? this.fetchTokenizer(name);
+      const got = await watch(fetching, this.stallMs);
+      if (got !== STALLED) return got;
+      if (this.tokenizers.get(name) === fetching) this.tokenizers.delete(name);
+      if (attempt >= 1) {
+        throw new ModelLoadError(
+          `model '${name}': fetching its tokenizer made no progress for ` +
+            `${this.stallMs / 1000} s, twice; retry later`,
+        );
+      }
+    }
   }
 
-  /**
-   * A model's tokenizer without its weights (tokenize/detokenize need no forward pass): the
-   * loaded engine's if resident, else fetched from the store once and kept.
-   */
-  tokenizer(name: string): Promise<{ tokenizer: Tokenizer; n_ctx: number }> {
-    const e = this.ready.get(name) ?? this.staged.get(name);
-    if (e) return Promise.resolve({ tokenizer: e.lm.tokenizer, n_ctx: e.lm.plan.context });
-    let p = this.tokenizers.get(name);
-    if (!p) {
-      p = (async () => {
-        checkModelName(name);
-        const m = await fetchManifest(this.store, name);
-        const bytes = await fetchChecked(this.store, name, m.tokenizer);
-        return { tokenizer: Tokenizer.fromBytes(bytes, { verify: false }), n_ctx: this.context(m) };
-      })();
-      this.tokenizers.set(name, p);
-      p.catch(() => this.tokenizers.delete(name));
-    }
-    return p;
+  private fetchTokenizer(name: string): Shared<TokenizerOf> {
+    const fetching: Shared<TokenizerOf> = { promise: null!, progress: 0, settled: false };
+    fetching.promise = (async () => {
+      const m = await fetchManifest(this.store, name);
+      fetching.progress++;
+      const bytes = await fetchChecked(this.store, name, m.tokenizer);
+      fetching.progress++;
+      return { tokenizer: Tokenizer.fromBytes(bytes, { verify: false }), n_ctx: this.context(m) };
+    })();
+    fetching.promise
+      .catch(() => {
+        if (this.tokenizers.get(name) === fetching) this.tokenizers.delete(name); // retry later
+      })
+      .finally(() => (fetching.settled = true));
+    this.tokenizers.set(name, fetching);
+    return fetching;
   }
 
   private async load(

@@ -1,12 +1,13 @@
-// The model registry in Node over the converted default model: a load whose owner vanished is
-// restarted by the next request, an unknown or malformed id never touches the store nor evicts a
-// resident model, and eviction hands the evicted model's WASM memory to the next model.
+// The model registry in Node over the converted default model: a load or tokenizer fetch whose
+// owner vanished is restarted by the next request, an unknown or malformed id never touches the
+// store nor evicts a resident model, and eviction hands the evicted model's WASM memory to the
+// next model.
 
 import { describe, expect, it } from "vitest";
 import { Engine, EngineSaturatedError } from "../../src/engine/engine.js";
 import { ModelRegistry, type R2Listable } from "../../src/engine/registry.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
-import { ModelNotFoundError, type WeightStore } from "../../src/model/loader.js";
+import { ModelLoadError, ModelNotFoundError, type WeightStore } from "../../src/model/loader.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
@@ -93,6 +94,28 @@ describe("ModelRegistry", () => {
     expect(new Set(keys)).toEqual(new Set(["models/nope/manifest.json"]));
     expect(await r.get(MODEL)).toBe(e);
     expect(r.status().models.map((m) => m.id)).toEqual([MODEL]);
+  });
+
+  it("Should restart a tokenizer fetch whose owner vanished, and fail one that stalls twice", async () => {
+    const s = store([MODEL]);
+    let first = true;
+    const hanging: WeightStore & R2Listable = {
+      ...s,
+      // The first request's manifest read belongs to a request that was cancelled: it never settles.
+      get: (key) => (first ? ((first = false), new Promise(() => {})) : s.get(key)),
+    };
+    const r = registry(hanging, 112, 300);
+    void r.tokenizer(MODEL); // the owner, gone
+    const t0 = Date.now();
+    const { tokenizer, n_ctx } = await r.tokenizer(MODEL); // a waiter: fetches it itself
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await r.tokenizer(MODEL)).toMatchObject({ tokenizer, n_ctx }); // kept
+    const e = await r.get(MODEL);
+    expect(tokenizer.encode("ROMEO: a plague")).toEqual(e.lm.tokenizer.encode("ROMEO: a plague"));
+    expect(n_ctx).toBe(e.lm.plan.context);
+    // Every read lost: an error to retry on, not a request that waits for ever.
+    const lost = registry({ ...s, get: () => new Promise(() => {}) }, 112, 300);
+    await expect(lost.tokenizer(MODEL)).rejects.toThrow(ModelLoadError);
   });
 
   it("Should evict an idle model only for one that needs its memory, and reuse that memory", async () => {
