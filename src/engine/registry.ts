@@ -1,8 +1,9 @@
 // The models resident in this isolate, one engine each. Concurrent first requests share one
 // load (and one tokenizer fetch), but never depend on the request that started it: every waiter
 // watches the work's progress and restarts work that stalled (its owner was cancelled or killed).
-// A failed load is forgotten so a later request retries; idle models are evicted only when a
-// model that exists needs their memory, and the next load reuses the evicted model's WASM memory.
+// A failed load is forgotten so a later request retries. A load reserves its memory from its plan
+// until it is resident or gone; idle models are evicted only when a model that exists needs their
+// memory, and the load reuses one evicted model's WASM memory.
 // A staged model (its manifest has a stage plan) loads no weights here: its engine lives in its
 // first stage's Durable Object (one per replica, chosen by where a request comes from), reached
 // through opts.staged; this isolate keeps its tokenizer.
@@ -21,6 +22,7 @@ import { ModelTooLargeError, planServing, type MemoryPlan } from "../model/plan.
 import { Engine, type EngineOptions } from "./engine.js";
 import type { Generator } from "./generator.js";
 import { STALLED, watch, type Shared } from "./shared-work.js";
+import { WasmBudget, type Reservation } from "./wasm-budget.js";
 
 /** Where a request comes from, as far as choosing a staged model's replica goes. */
 export interface RequestOrigin {
@@ -65,11 +67,15 @@ export interface ModelInfo {
   created: number;
 }
 
-/** A model's load in progress. */
-type Loading = Shared<Engine | StagedModel>;
+/** A model's load in progress, with the memory it reserves. */
+interface Loading extends Shared<Engine | StagedModel>, Reservation {
+  /** Declared stalled and replaced: it reads, writes and allocates nothing more. */
+  abandoned: boolean;
+}
 
 const LOAD_STALL_MS = 10_000;
 const WASM_PAGE = 65536;
+const mb = (n: number) => (n / (1024 * 1024)).toFixed(1) + " MiB";
 
 type TokenizerOf = { tokenizer: Tokenizer; n_ctx: number };
 
@@ -78,13 +84,14 @@ export class ModelRegistry {
   private readonly ready = new Map<string, Engine>();
   private readonly staged = new Map<string, StagedModel>();
   private readonly tokenizers = new Map<string, Shared<TokenizerOf>>();
-  /** WASM memories of evicted models, for the next load to reuse (the platform cannot free one). */
-  private readonly spare: WebAssembly.Memory[] = [];
+  private readonly budget: WasmBudget;
 
   constructor(
     readonly store: WeightStore & R2Listable,
     readonly opts: RegistryOptions,
-  ) {}
+  ) {
+    this.budget = new WasmBudget(opts.budgetBytes, this.ready, () => this.loads.values());
+  }
 
   /**
    * The engine of a model, loading it on first use. `waitUntil` keeps a load this request starts
@@ -112,6 +119,8 @@ export class ModelRegistry {
       const loading = this.loads.get(name) ?? this.start(name, waitUntil);
       const got = await watch(loading, this.stallMs);
       if (got !== STALLED) return got instanceof Engine ? got : got.replica(from);
+      // Abandoned: it stops at its next read, and its reservation is free for the next load.
+      loading.abandoned = true;
       if (this.loads.get(name) === loading) this.loads.delete(name);
       if (attempt >= 1) {
         throw new ModelLoadError(
@@ -126,7 +135,13 @@ export class ModelRegistry {
   }
 
   private start(name: string, waitUntil?: (p: Promise<unknown>) => void): Loading {
-    const loading: Loading = { promise: null!, progress: 0, settled: false };
+    const loading: Loading = {
+      promise: null!,
+      progress: 0,
+      settled: false,
+      reserved: 0,
+      abandoned: false,
+    };
     loading.promise = this.load(name, loading, waitUntil);
     loading.promise
       .catch(() => {})
@@ -185,37 +200,50 @@ export class ModelRegistry {
     loading: Loading,
     waitUntil?: (p: Promise<unknown>) => void,
   ): Promise<Engine | StagedModel> {
-    const beat = () => void loading.progress++;
+    const replaced = () => new ModelLoadError(`model '${name}': a newer load replaced this one`);
+    const beat = () => {
+      // An abandoned load stops at its next read, before it writes or allocates anything more.
+      if (loading.abandoned) throw replaced();
+      loading.progress++;
+    };
     // The manifest first: an unknown or unreadable model fails here, before anything is evicted.
     const manifest = await fetchManifest(this.store, name);
     beat();
     if (manifest.stages) return this.serveStaged(name, manifest);
-    const budget = this.opts.budgetBytes;
-    const plan = this.plan(manifest, budget - this.bytesOf((e) => e.load > 0));
-    this.evictFor(plan.totalBytes);
-    // A request that got an evicted engine just before it was evicted finishes reading it in
-    // its current microtasks (routes use an engine synchronously once they have it).
-    if (this.spare.length) await new Promise((r) => setTimeout(r, 0));
-    const memory = this.spare.pop();
-    const lm = await loadModel(this.store, name, {
-      manifest,
-      plan,
-      memory,
-      maxPages: Math.min(65536, Math.floor(budget / WASM_PAGE)),
-      kernels: this.opts.kernels,
-      budgetBytes: budget,
-      slots: this.opts.slots,
-      waitUntil,
-      onProgress: beat,
+    const plan = this.planNow(name, manifest);
+    const memory = this.budget.reserve(loading, plan.totalBytes, (evicted, e) => {
+      e.close();
+      this.ready.delete(evicted);
+      this.tokenizers.delete(evicted);
     });
-    if (this.loads.get(name) !== loading) {
-      // Declared stalled and restarted by a waiter meanwhile: the newer load wins.
-      this.spare.push(lm.kernels.memory);
-      throw new ModelLoadError(`model '${name}': a newer load replaced this one`);
+    try {
+      // A request that got an evicted engine just before it was evicted finishes reading it in
+      // its current microtasks (routes use an engine synchronously once they have it).
+      if (memory) await new Promise((r) => setTimeout(r, 0));
+      if (loading.abandoned) throw replaced();
+      const budget = this.opts.budgetBytes;
+      const lm = await loadModel(this.store, name, {
+        manifest,
+        plan,
+        memory,
+        maxPages: Math.min(65536, Math.floor(budget / WASM_PAGE)),
+        kernels: this.opts.kernels,
+        budgetBytes: budget,
+        slots: this.opts.slots,
+        waitUntil,
+        onProgress: beat,
+      });
+      if (loading.abandoned) throw replaced(); // past its last read when it was replaced
+      const engine = new Engine(lm, this.opts.engine);
+      this.ready.set(name, engine);
+      loading.reserved = 0; // counted as resident from here
+      return engine;
+    } catch (e) {
+      loading.reserved = 0;
+      // An abandoned load's reservation is free already: what it holds is the GC's.
+      if (memory && !loading.abandoned) this.budget.giveBack(memory);
+      throw e;
     }
-    const engine = new Engine(lm, this.opts.engine);
-    this.ready.set(name, engine);
-    return engine;
   }
 
   /** A staged model: its tokenizer here, its engine in its first stage. */
@@ -245,30 +273,33 @@ export class ModelRegistry {
     });
   }
 
-  /** WASM bytes held by resident engines that match `which`. */
-  private bytesOf(which: (e: Engine) => boolean): number {
-    let n = 0;
-    for (const e of this.ready.values()) if (which(e)) n += e.lm.kernels.memory.buffer.byteLength;
-    return n;
-  }
-
   /**
-   * Evict idle models, oldest loaded first, until `bytes` more fit the budget. Their memory goes
-   * to `spare` for the next load to reuse: WASM memory is only ever freed by the GC, and holding
-   * the old and the new model at once could overrun the isolate.
+   * The plan a model loads with now, in what models serving requests and loads in flight leave
+   * (no eviction frees that). Over the whole budget: ModelTooLargeError, which no retry helps.
+   * Within it but not beside them: a ModelLoadError, a 503 with Retry-After. Failing beats
+   * waiting for them: a load in flight ends with its model busy serving the requests that
+   * waited for it, a busy model may stay busy for minutes of generation, a waiting request holds
+   * its body and its slot in the isolate meanwhile, and its retry may reach an isolate with room.
    */
-  private evictFor(bytes: number): void {
-    for (const [name, e] of this.ready) {
-      if (this.bytesOf(() => true) + bytes <= this.opts.budgetBytes) return;
-      if (e.load > 0) continue;
-      e.close();
-      this.ready.delete(name);
-      this.tokenizers.delete(name);
-      this.spare.push(e.lm.kernels.memory);
+  private planNow(name: string, m: Manifest): MemoryPlan {
+    this.plan(m, this.budget.bytes); // throws ModelTooLargeError if it never fits
+    const free = this.budget.free();
+    try {
+      return this.plan(m, free);
+    } catch (e) {
+      if (!(e instanceof ModelTooLargeError)) throw e;
+      throw new ModelLoadError(
+        `model '${name}' needs at least ${mb(e.plan.totalBytes)} of WASM memory; models loading ` +
+          `or serving requests leave ${mb(Math.max(0, free))} of the ${mb(this.budget.bytes)} ` +
+          `budget; retry in a few seconds`,
+      );
     }
   }
 
-  /** Resident models: memory plan, load time, engine occupancy and counters. */
+  /**
+   * Resident models (memory plan, load time, engine occupancy and counters), and the WASM memory
+   * held besides them: reserved by loads in flight, and the spare a failed load gave back.
+   */
   status() {
     const models = [...this.ready].map(([name, e]) => ({
       id: name,
@@ -277,7 +308,13 @@ export class ModelRegistry {
       memory: e.lm.plan.breakdown,
       ...e.snapshot(),
     }));
-    return { budget_bytes: this.opts.budgetBytes, kernels: this.opts.kernelBuild, models };
+    return {
+      budget_bytes: this.opts.budgetBytes,
+      reserved_bytes: this.budget.reserved(),
+      spare_bytes: this.budget.spareBytes,
+      kernels: this.opts.kernelBuild,
+      models,
+    };
   }
 
   /** status(), plus the staged models served so far, each stage as its Durable Object reports. */

@@ -1,13 +1,16 @@
 // The model registry in Node over the converted default model: a load or tokenizer fetch whose
 // owner vanished is restarted by the next request, an unknown or malformed id never touches the
-// store nor evicts a resident model, and eviction hands the evicted model's WASM memory to the
-// next model.
+// store nor evicts a resident model, loads in flight reserve their memory against the budget, and
+// eviction hands one evicted model's WASM memory to the next model while the others are freed.
 
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { Engine, EngineSaturatedError } from "../../src/engine/engine.js";
 import { ModelRegistry, type R2Listable } from "../../src/engine/registry.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { ModelLoadError, ModelNotFoundError, type WeightStore } from "../../src/model/loader.js";
+import { apiErrorOf } from "../../src/routes/errors.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
@@ -15,13 +18,27 @@ import { FIXTURE_DIR } from "../setup/paths.js";
 const MODEL = "tiny-shakespeare";
 const MiB = 1024 * 1024;
 
-/** The fixture under several names, recording every key asked for. */
-function store(names: string[], keys: string[] = []): WeightStore & R2Listable {
+/**
+ * The fixture under several names, recording every key asked for; a name in `larger` has a
+ * manifest claiming an image that many bytes larger (the same weights, a larger memory plan).
+ */
+function store(
+  names: string[],
+  keys: string[] = [],
+  larger: Record<string, number> = {},
+): WeightStore & R2Listable {
   const dirs = new Map(names.map((n) => [n, modelDirStore(FIXTURE_DIR, n)]));
   return {
-    get: (key) => {
+    get: async (key) => {
       keys.push(key);
-      return dirs.get(key.split("/")[1])?.get(key) ?? Promise.resolve(null);
+      const name = key.split("/")[1];
+      const obj = await dirs.get(name)?.get(key);
+      if (!obj || !larger[name] || !key.endsWith("/manifest.json")) return obj ?? null;
+      const m = JSON.parse(new TextDecoder().decode(await obj.arrayBuffer()));
+      const bytes = new TextEncoder().encode(
+        JSON.stringify({ ...m, image_bytes: m.image_bytes + larger[name] }),
+      );
+      return { arrayBuffer: async () => bytes.buffer as ArrayBuffer };
     },
     list: async () => ({ delimitedPrefixes: names.map((n) => `models/${n}/`), truncated: false }),
   };
@@ -35,6 +52,22 @@ const registry = (s: WeightStore & R2Listable, budgetMiB = 112, loadStallMs?: nu
     engine: { maxQueue: 4, prefillChunk: 64 },
     loadStallMs,
   });
+
+/** WASM bytes of one fixture model with the registry's plan (2 slots, f32 KV). */
+const one = async () => (await registry(store(["a"])).get("a")).lm.kernels.memory.buffer.byteLength;
+
+/** WASM memory held: resident models', reserved by loads in flight, and the spare. */
+function held(r: ModelRegistry): number {
+  const s = r.status();
+  return s.models.reduce((n, m) => n + m.memory_bytes, 0) + s.reserved_bytes + s.spare_bytes;
+}
+
+/** A full garbage collection (V8's gc(), exposed at run time): what is unreferenced goes. */
+async function collect(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  await new Promise((r) => setTimeout(r, 0)); // WeakRefs hold their targets to the end of a job
+  (runInNewContext("gc") as () => void)();
+}
 
 /** Greedy tokens for a fixed prompt: the same model must give the same ones wherever it lives. */
 async function greedy(e: Engine): Promise<number[]> {
@@ -118,10 +151,100 @@ describe("ModelRegistry", () => {
     await expect(lost.tokenizer(MODEL)).rejects.toThrow(ModelLoadError);
   });
 
+  it("Should reserve memory for loads in flight: a model that does not fit beside them gets a 503 to retry", async () => {
+    const budget = 1.5 * (await one()); // room for one model
+    const r = registry(store(["a", "b", "c"]), budget / MiB);
+    const got = await Promise.allSettled([r.get("a"), r.get("b"), r.get("c")]);
+    expect(got.filter((g) => g.status === "fulfilled")).toHaveLength(1);
+    for (const g of got) {
+      if (g.status === "fulfilled") continue;
+      expect(g.reason).toBeInstanceOf(ModelLoadError);
+      expect(g.reason.message).toMatch(/models loading or serving requests leave .* retry/);
+      const api = apiErrorOf(g.reason);
+      expect([api.status, api.headers["Retry-After"]]).toEqual([503, "5"]);
+    }
+    expect(held(r)).toBeLessThanOrEqual(budget);
+    expect(r.status().reserved_bytes).toBe(0);
+    // The retry, once the first model is idle, evicts it.
+    const next = ["a", "b", "c"].find((n) => n !== r.status().models[0].id)!;
+    await r.get(next);
+    expect(r.status().models.map((m) => m.id)).toEqual([next]);
+  });
+
+  it("Should stop a load declared stalled when its reads resume: it neither evicts nor loads", async () => {
+    const budget = 1.5 * (await one());
+    const keys: string[] = [];
+    const s = store([MODEL], keys);
+    let resume!: () => void;
+    const late = new Promise<void>((r) => (resume = r));
+    let first = true;
+    const slow: WeightStore & R2Listable = {
+      ...s,
+      // The first request's manifest read is slow, not lost: it completes after the restart.
+      get: (key) => (first ? ((first = false), late.then(() => s.get(key))) : s.get(key)),
+    };
+    const r = registry(slow, budget / MiB, 300);
+    const owner = r.get(MODEL);
+    const e = await r.get(MODEL); // restarted after 300 ms without progress
+    expect(await owner).toBe(e);
+    keys.length = 0;
+    resume();
+    await new Promise((r) => setTimeout(r, 1000)); // time for the first load to go on, if it would
+    expect(keys).toEqual([`models/${MODEL}/manifest.json`]); // the late read, and nothing after
+    expect(await r.get(MODEL)).toBe(e);
+    expect(await greedy(e)).toHaveLength(12);
+    expect(held(r)).toBeLessThanOrEqual(budget);
+  });
+
+  it("Should reuse one memory when a load evicts two models, and free the other", async () => {
+    const bytes = await one();
+    const budget = 2.2 * bytes; // a and c fit together; big (an image 0.8 of a model larger) alone
+    const r = registry(
+      store(["a", "c", "big"], [], { big: Math.round(0.8 * bytes) }),
+      budget / MiB,
+    );
+    const { evicted, expected } = await (async () => {
+      const a = await r.get("a");
+      const c = await r.get("c");
+      return {
+        evicted: [a, c].map((e) => new WeakRef(e.lm.kernels.memory)),
+        expected: await greedy(a),
+      };
+    })();
+    const big = await r.get("big");
+    expect(r.status().models.map((m) => m.id)).toEqual(["big"]);
+    expect(await greedy(big)).toEqual(expected); // the same weights, in a memory grown for big
+    await collect();
+    const live = evicted.map((m) => m.deref()).filter((m) => m !== undefined);
+    expect(live).toContain(big.lm.kernels.memory);
+    // The other one is collected, or kept as the spare and counted.
+    const other = live.filter((m) => m !== big.lm.kernels.memory);
+    expect(other.reduce((n, m) => n + m.buffer.byteLength, 0)).toBe(r.status().spare_bytes);
+    expect(held(r)).toBeLessThanOrEqual(budget);
+  });
+
+  it("Should keep the memory of a load that failed as the spare, counted, for the next load", async () => {
+    const s = store(["a", "broken"]);
+    // broken's manifest reads; its tokenizer and shards are missing.
+    const r = registry(
+      {
+        ...s,
+        get: (key) =>
+          /^models\/broken\/(?!manifest)/.test(key) ? Promise.resolve(null) : s.get(key),
+      },
+      (1.5 * (await one())) / MiB,
+    );
+    const memory = (await r.get("a")).lm.kernels.memory;
+    await expect(r.get("broken")).rejects.toThrow(/is missing; re-upload it/);
+    expect(r.status()).toMatchObject({ models: [], spare_bytes: memory.buffer.byteLength });
+    expect((await r.get("a")).lm.kernels.memory).toBe(memory);
+    expect(r.status().spare_bytes).toBe(0);
+  });
+
   it("Should evict an idle model only for one that needs its memory, and reuse that memory", async () => {
-    const one = (await registry(store(["a"])).get("a")).lm.kernels.memory.buffer.byteLength;
+    const bytes = await one();
     // Room for one model: loading b evicts a, and b loads into a's memory.
-    const r = registry(store(["a", "b"]), (1.5 * one) / MiB);
+    const r = registry(store(["a", "b"]), (1.5 * bytes) / MiB);
     const a = await r.get("a");
     const expected = await greedy(a);
     const memory = a.lm.kernels.memory;
@@ -131,7 +254,7 @@ describe("ModelRegistry", () => {
     expect(await greedy(b)).toEqual(expected);
     await expect(greedy(a)).rejects.toThrow(EngineSaturatedError); // evicted: takes no new work
     // Room for both: nothing is evicted.
-    const wide = registry(store(["a", "b"]), (2.5 * one) / MiB);
+    const wide = registry(store(["a", "b"]), (2.5 * bytes) / MiB);
     await wide.get("a");
     await wide.get("b");
     expect(wide.status().models.map((m) => m.id)).toEqual(["a", "b"]);
