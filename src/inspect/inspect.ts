@@ -14,8 +14,8 @@ import {
   attentionPlan,
   checkAgainstModel,
   MAX_ATTENTION_VALUES,
-  MAX_INSPECT_TOKENS,
   MAX_NEIGHBOURS,
+  maxInspectTokens,
   MAX_TOP_N,
   type InspectParams,
 } from "./params.js";
@@ -38,7 +38,7 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
   const tokens = promptTokens(tok, p.prompt);
   const ids = tokens.map((t) => t.id);
   const T = ids.length;
-  const layers = checkAgainstModel(p, T, cfg);
+  const layers = checkAgainstModel(p, T, cfg, lm.plan.context);
   const position = p.position < 0 ? T - 1 : p.position;
   const plan = attentionPlan(layers, p, NH, T);
 
@@ -97,7 +97,7 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
     sizes: modelSizes(lm.manifest),
     timings: timings(stages, performance.now() - start),
     limits: {
-      max_prompt_tokens: Math.min(MAX_INSPECT_TOKENS, cfg.n_ctx),
+      max_prompt_tokens: maxInspectTokens(lm.plan.context),
       max_top_n: MAX_TOP_N,
       max_attention_values: MAX_ATTENTION_VALUES,
       max_neighbours: MAX_NEIGHBOURS,

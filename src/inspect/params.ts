@@ -1,5 +1,5 @@
 // Validation of a POST /v1/inspect (and /v1/neighbours) body, with the limits that keep one
-// response small: any prompt that fits the model's context is inspected, but the attention
+// response small: any prompt that fits the served context is inspected, but the attention
 // matrices (which grow with the square of the prompt) are capped, and the answer says what was
 // left out. Errors name the field (InspectParamError).
 
@@ -151,17 +151,28 @@ export function parseInspectParams(body: unknown): InspectParams {
   };
 }
 
-/** The limits that need the model: prompt tokens, position, layer and head indices. */
+/** The most prompt tokens one inspection runs: the served context (plan.context) or less. */
+export const maxInspectTokens = (context: number) => Math.min(MAX_INSPECT_TOKENS, context);
+
+/**
+ * The limits that need the model: prompt tokens, position, layer and head indices. `context` is
+ * the context this server serves the model with (lm.plan.context: MAX_CONTEXT or the memory plan
+ * may cap it below n_ctx); the forward pass has no KV positions past it.
+ */
 export function checkAgainstModel(
   p: InspectParams,
   tokens: number,
-  cfg: { n_layer: number; n_head: number; n_ctx: number },
+  cfg: { n_layer: number; n_head: number },
+  context: number,
 ): number[] {
-  const maxTokens = Math.min(MAX_INSPECT_TOKENS, cfg.n_ctx);
-  if (tokens > maxTokens) {
+  if (tokens > maxInspectTokens(context)) {
+    const limit =
+      context <= MAX_INSPECT_TOKENS
+        ? `This model's maximum context length is ${context} tokens`
+        : `/v1/inspect reads at most ${MAX_INSPECT_TOKENS} tokens`;
     throw new InspectParamError(
       "prompt",
-      `'prompt' is ${tokens} tokens; this model's context holds ${maxTokens}. Shorten it.`,
+      `${limit}, however your prompt has ${tokens} tokens. Please reduce your prompt.`,
       "context_length_exceeded",
     );
   }

@@ -115,11 +115,35 @@ describe("inspect request limits", () => {
     expect(r.tokens).toHaveLength(n);
     expect(r.attention.summary).toHaveLength(16);
     expect(r.limits.max_prompt_tokens).toBe(n);
-    expect(() => run({ prompt: promptOf(n + 1) })).toThrowError(/context holds 256/);
+    expect(() => run({ prompt: promptOf(n + 1) })).toThrowError(
+      /maximum context length is 256 tokens, however your prompt has 257/,
+    );
     try {
       run({ prompt: promptOf(n + 1) });
     } catch (e) {
       expect((e as InspectParamError).code).toBe("context_length_exceeded");
+    }
+  });
+
+  it("Should refuse a prompt past the served context (MAX_CONTEXT), not only past n_ctx", async () => {
+    const short = await loadModel(modelDirStore(FIXTURE_DIR, MODEL), MODEL, {
+      kernels: loadKernelModule(),
+      budgetBytes: BUDGET,
+      slots: 1,
+      context: 128,
+    });
+    const e = new Engine(short, { maxQueue: 1, prefillChunk: 64 });
+    const at = (prompt: string) =>
+      inspect(short, parseInspectParams({ model: MODEL, prompt }), (job) => e.withSlot(job));
+    expect(short.plan.context).toBe(128);
+    expect(at(promptOf(128)).limits.max_prompt_tokens).toBe(128);
+    try {
+      at(promptOf(129)); // within n_ctx (256): the forward pass would have no KV position for it
+      throw new Error("inspected 129 tokens at a served context of 128");
+    } catch (err) {
+      expect(err).toBeInstanceOf(InspectParamError);
+      expect(err).toMatchObject({ param: "prompt", code: "context_length_exceeded" });
+      expect((err as Error).message).toMatch(/maximum context length is 128 tokens.* 129 tokens/);
     }
   });
 

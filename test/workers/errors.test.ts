@@ -18,6 +18,8 @@ const env: Env = {
   MAX_BODY_BYTES: "4096",
 };
 const open: Env = { ...(baseEnv as unknown as Env) };
+/** The default model (n_ctx 256) served at a context of 128 positions. */
+const short: Env = { ...open, MAX_CONTEXT: "128" };
 
 /** The Worker with this file's env (keys and small caps) or another. */
 const at =
@@ -158,6 +160,25 @@ describe("Request size and caps", () => {
     const over = await post({ model: MODEL, prompt: ids, max_tokens: 10 }, {}, open);
     expectError(over, 400, "max_tokens");
     expect(over.json.error.code).toBe("context_length_exceeded");
+  });
+
+  it("Should return 400 context_length_exceeded from /v1/inspect past the served context, as completions does", async () => {
+    const prompt = "ROMEO: ".repeat(30); // 148 tokens: past MAX_CONTEXT, within n_ctx (256)
+    const to = at(short);
+    const inspect = await postTo("/v1/inspect", { model: MODEL, prompt }, { to });
+    expectError(inspect, 400, "prompt");
+    expect(inspect.json.error.code).toBe("context_length_exceeded");
+    expect(inspect.json.error.message).toMatch(/maximum context length is 128 tokens.* 148 tokens/);
+    const complete = await postTo("/v1/completions", { model: MODEL, prompt }, { to });
+    expectError(complete, 400, "prompt");
+    expect(complete.json.error.code).toBe("context_length_exceeded");
+    const fits = await postTo(
+      "/v1/inspect",
+      { model: MODEL, prompt: "ROMEO: ".repeat(10) },
+      { to },
+    );
+    expect(fits.status).toBe(200);
+    expect(fits.json.limits.max_prompt_tokens).toBe(128);
   });
 });
 
