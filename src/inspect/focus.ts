@@ -2,12 +2,22 @@
 // forward pass's onResidual hook copied out (no extra hooks in the model): the logit lens (every
 // layer's residual through ln_f and wteᵀ), one head's q, k, scores, softmax and output, and one
 // block's MLP (GELU activations, the neurons' output directions read through the unembedding).
+// It needs the selected token at every depth and one block's input up to that token, no more.
 
 import { topIds } from "../sampler/select.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { round } from "./round.js";
 import type { AttentionFocus, LensLayer, MlpFocus, PositionFocus } from "./types.js";
-import { gelu, layerNorm, matvec, norm, type Matrix, type Weights } from "./weights.js";
+import {
+  dots,
+  gelu,
+  layerNorm,
+  matvec,
+  norm,
+  rowsOf,
+  type Matrix,
+  type Weights,
+} from "./weights.js";
 
 /** Tokens listed per lens layer and per neuron. */
 const LENS_TOP = 5;
@@ -20,8 +30,10 @@ export interface FocusInput {
   w: Weights;
   tok: Tokenizer;
   cfg: { n_embd: number; n_head: number; n_layer: number; eps: number };
-  /** residual[i] is (T, C) after the embedding (i = 0) and after block i − 1. */
-  residual: Float32Array[];
+  /** (L + 1, C) the selected token's residual after the embedding (row 0) and after each block. */
+  at: Float32Array;
+  /** (position + 1, C) block `layer`'s input (the residual after block layer − 1), tokens 0..position. */
+  input: Float32Array;
   position: number;
   layer: number;
   head: number;
@@ -29,13 +41,18 @@ export interface FocusInput {
 
 const r4 = (x: ArrayLike<number>) => Array.from(x, (v) => round(v, 4));
 
+/** Bytes of input and at for a model of C wide with `depths` (L + 1) depths, at `position`. */
+export const focusInputBytes = (C: number, depths: number, position: number) =>
+  (position + 1 + depths) * C * 4;
+
+/** Row i of `at`: the selected token after the embedding (0) or after block i − 1. */
+const depth = (f: FocusInput, i: number) => f.at.subarray(i * f.cfg.n_embd, (i + 1) * f.cfg.n_embd);
+
 export function positionFocus(f: FocusInput): PositionFocus {
   const block = blockAt(f);
-  const C = f.cfg.n_embd;
-  const t = f.position;
   return {
-    position: t,
-    residual: f.residual.map((x) => r4(x.subarray(t * C, (t + 1) * C))),
+    position: f.position,
+    residual: Array.from({ length: f.cfg.n_layer + 1 }, (_, i) => r4(depth(f, i))),
     lens: logitLens(f),
     attention: block.attention,
     mlp: block.mlp,
@@ -55,13 +72,12 @@ export function unembed(wte: Matrix, h: ArrayLike<number>): Float32Array {
 }
 
 function logitLens(f: FocusInput): LensLayer[] {
-  const { w, tok, cfg, position: t } = f;
-  const C = cfg.n_embd;
+  const { w, tok, cfg } = f;
   const wte = w.matrix("wte");
   const g = w.vec("ln_f.weight");
   const b = w.vec("ln_f.bias");
-  return f.residual.map((x, i) => {
-    const logits = unembed(wte, layerNorm(x.subarray(t * C, (t + 1) * C), g, b, cfg.eps));
+  return Array.from({ length: cfg.n_layer + 1 }, (_, i) => {
+    const logits = unembed(wte, layerNorm(depth(f, i), g, b, cfg.eps));
     let max = -Infinity;
     for (const z of logits) max = Math.max(max, z);
     let sum = 0;
@@ -82,42 +98,47 @@ function logitLens(f: FocusInput): LensLayer[] {
   });
 }
 
-/** Recompute block `layer` at the selected position: attention (all heads) then the MLP. */
+/**
+ * Recompute block `layer` at the selected position: attention (all heads) then the MLP. Head by
+ * head, each key and value row is dequantized once and every token's k and v is computed when it
+ * is used (ln_1 recomputed into one buffer), so nothing (t + 1) × C is held beside the input.
+ */
 function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
   const { w, cfg, position: t, layer: l, head: h } = f;
   const { n_embd: C, n_head: NH } = cfg;
   const HS = C / NH;
   const p = `h.${l}.`;
-  const x = f.residual[l]; // (T, C): the block's input
   const g1 = w.vec(p + "ln_1.weight");
   const b1 = w.vec(p + "ln_1.bias");
   const attn = w.matrix(p + "attn.c_attn.weight"); // (3C, C): rows q | k | v
   const attnB = w.vec(p + "attn.c_attn.bias");
-  const xt = x.subarray(t * C, (t + 1) * C);
+  const xt = depth(f, l); // the block's input at the selected token
   const q = matvec(attn, layerNorm(xt, g1, b1, cfg.eps), attnB, 0, C);
-  const ks: Float64Array[] = [];
-  const vs: Float64Array[] = [];
-  for (let j = 0; j <= t; j++) {
-    const xn = layerNorm(x.subarray(j * C, (j + 1) * C), g1, b1, cfg.eps);
-    ks.push(matvec(attn, xn, attnB, C, C));
-    vs.push(matvec(attn, xn, attnB, 2 * C, C));
-  }
+  const xn = new Float64Array(C); // ln_1 of one token's input
+  const ln = (j: number) => layerNorm(f.input.subarray(j * C, (j + 1) * C), g1, b1, cfg.eps, xn);
+  const k = new Float64Array(HS);
+  const v = new Float64Array(HS);
   const y = new Float64Array(C); // every head's weighted sum of values, side by side
   let focus: AttentionFocus | null = null;
   const scale = 1 / Math.sqrt(HS);
   for (let hh = 0; hh < NH; hh++) {
     const o = hh * HS;
-    const scores = ks.map((k) => {
+    const keyRows = rowsOf(attn, C + o, HS); // (HS, C)
+    const valueRows = rowsOf(attn, 2 * C + o, HS); // (HS, C)
+    const scores = Array.from({ length: t + 1 }, (_, j) => {
+      dots(k, keyRows, attnB, C + o, ln(j));
       let s = 0;
-      for (let i = 0; i < HS; i++) s += q[o + i] * k[o + i];
+      for (let i = 0; i < HS; i++) s += q[o + i] * k[i];
       return s * scale;
     });
-    const max = Math.max(...scores);
+    let max = -Infinity;
+    for (const s of scores) max = Math.max(max, s);
     const e = scores.map((s) => Math.exp(s - max)); // max subtracted: exp never overflows
     const z = e.reduce((a, b) => a + b, 0);
-    const weights = e.map((v) => v / z);
+    const weights = e.map((a) => a / z);
     weights.forEach((a, j) => {
-      for (let i = 0; i < HS; i++) y[o + i] += a * vs[j][o + i];
+      dots(v, valueRows, attnB, 2 * C + o, ln(j));
+      for (let i = 0; i < HS; i++) y[o + i] += a * v[i];
     });
     if (hh === h) {
       const best = weights
@@ -133,8 +154,8 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
         keys: best.map(([a, j]) => ({
           index: j,
           weight: round(a, 5),
-          k: r4(ks[j].subarray(o, o + HS)),
-          v_norm: round(norm(vs[j].subarray(o, o + HS)), 4),
+          k: r4(dots(k, keyRows, attnB, C + o, ln(j))),
+          v_norm: round(norm(dots(v, valueRows, attnB, 2 * C + o, ln(j))), 4),
         })),
         out: r4(y.subarray(o, o + HS)),
       };

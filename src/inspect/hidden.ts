@@ -2,7 +2,8 @@
 // PCA basis, so each token draws a path through the layers. Each vector is standardised first
 // (minus its mean, over its standard deviation: layer norm without the learned scale), because
 // that is what the next block reads, and because raw norms grow with depth and would let the
-// last layers (and GPT-2's huge first-position vectors) dominate the picture.
+// last layers (and GPT-2's huge first-position vectors) dominate the picture. Gathered from the
+// forward pass's onResidual hook chunk by chunk, for a window of at most hiddenWindow tokens.
 
 import type { HiddenProjection } from "./types.js";
 import { fitPca, project } from "./pca.js";
@@ -11,34 +12,66 @@ import { pad3, round } from "./round.js";
 /** LayerNorm's epsilon in GPT-2; keeps a constant vector from dividing by zero. */
 const EPS = 1e-5;
 
-/** residual[i] is (T, C) after layers[i]; all are projected together. */
-export function projectHidden(residual: Float32Array[], T: number, C: number): HiddenProjection {
-  const n = residual.length * T;
-  const all = new Float64Array(n * C);
-  const norms = residual.map(() => new Array<number>(T));
-  residual.forEach((x, i) => {
-    for (let t = 0; t < T; t++) {
+/**
+ * The tokens the view covers: the whole prompt when `max` tokens allow it, else the `max` tokens
+ * ending at the selected one (the first `max` when it is among them).
+ */
+export function hiddenWindow(T: number, position: number, max: number) {
+  const count = Math.min(T, Math.max(1, max));
+  const start = Math.max(0, Math.min(position + 1, T) - count);
+  return { start, count };
+}
+
+export class HiddenCollector {
+  private readonly x: Float32Array; // (depths, count, C) standardised vectors
+  private readonly norms: number[][]; // (depths, count) L2 norms of the raw vectors
+
+  /** depths: L + 1 (the embedding, then each block); tokens start..start + count - 1. */
+  constructor(
+    private readonly depths: number,
+    private readonly C: number,
+    private readonly start: number,
+    private readonly count: number,
+  ) {
+    this.x = new Float32Array(depths * count * C);
+    this.norms = Array.from({ length: depths }, () => new Array<number>(count));
+  }
+
+  /** Rows pos0..pos0 + Tc - 1 of the residual after `depth` (0 = the embedding): x is (Tc, C). */
+  add(depth: number, pos0: number, Tc: number, x: Float32Array): void {
+    const { C, start, count } = this;
+    const from = Math.max(pos0, start);
+    const to = Math.min(pos0 + Tc, start + count);
+    for (let q = from; q < to; q++) {
+      const row = x.subarray((q - pos0) * C, (q - pos0 + 1) * C);
       let mean = 0;
       let sq = 0;
-      for (let j = 0; j < C; j++) mean += x[t * C + j];
-      mean /= C;
-      for (let j = 0; j < C; j++) sq += (x[t * C + j] - mean) ** 2;
       let raw = 0;
-      for (let j = 0; j < C; j++) raw += x[t * C + j] ** 2;
-      norms[i][t] = round(Math.sqrt(raw), 3);
+      for (let j = 0; j < C; j++) mean += row[j];
+      mean /= C;
+      for (let j = 0; j < C; j++) sq += (row[j] - mean) ** 2;
+      for (let j = 0; j < C; j++) raw += row[j] ** 2;
+      this.norms[depth][q - start] = round(Math.sqrt(raw), 3);
       const inv = 1 / Math.sqrt(sq / C + EPS);
-      const base = (i * T + t) * C;
-      for (let j = 0; j < C; j++) all[base + j] = (x[t * C + j] - mean) * inv;
+      const base = (depth * count + q - start) * C;
+      for (let j = 0; j < C; j++) this.x[base + j] = (row[j] - mean) * inv;
     }
-  });
-  const pca = fitPca(all, n, C, { k: 3 });
-  const points = residual.map((_, i) =>
-    Array.from({ length: T }, (_, t) => pad3(project(pca, all, (i * T + t) * C))),
-  );
-  return {
-    layers: residual.map((_, i) => i - 1),
-    points,
-    norms,
-    explained: pca.variance.map((v) => round(pca.total > 0 ? v / pca.total : 0, 4)),
-  };
+  }
+
+  /** All depths projected together; `capped` says which tokens were left out ("" when none). */
+  projection(capped: string): HiddenProjection {
+    const { C, count, depths } = this;
+    const pca = fitPca(this.x, depths * count, C, { k: 3 });
+    const points = Array.from({ length: depths }, (_, i) =>
+      Array.from({ length: count }, (_, t) => pad3(project(pca, this.x, (i * count + t) * C))),
+    );
+    return {
+      layers: Array.from({ length: depths }, (_, i) => i - 1),
+      start: this.start,
+      points,
+      norms: this.norms,
+      explained: pca.variance.map((v) => round(pca.total > 0 ? v / pca.total : 0, 4)),
+      capped,
+    };
+  }
 }

@@ -1,17 +1,17 @@
 // One inspection of a prompt: a forward pass on a borrowed KV slot with hooks that copy out
-// attention, the residual stream, per-stage times and logits, then the derived views (next-token
-// distribution, per-token surprise, head summaries, the selected token from inside, 3D
-// projections, neighbours, matrix sizes).
+// attention, the residual rows the views need, per-stage times and logits, then the derived views
+// (next-token distribution, per-token surprise, head summaries, the selected token from inside,
+// 3D projections, neighbours, matrix sizes). What it holds is planned first (budget.ts).
 
 import type { LoadedModel } from "../model/loader.js";
 import { kernelLogitOps } from "../sampler/index.js";
 import { AttentionCollector } from "./attention.js";
+import { MAX_HIDDEN_VALUES, planChecked } from "./budget.js";
 import { nextTokens, scoreToken } from "./distribution.js";
 import { neighbours, projectTokens, wteInfo } from "./embeddings.js";
 import { positionFocus } from "./focus.js";
-import { projectHidden } from "./hidden.js";
+import { HiddenCollector } from "./hidden.js";
 import {
-  attentionPlan,
   checkAgainstModel,
   MAX_ATTENTION_VALUES,
   MAX_NEIGHBOURS,
@@ -40,10 +40,13 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
   const T = ids.length;
   const layers = checkAgainstModel(p, T, cfg, lm.plan.context);
   const position = p.position < 0 ? T - 1 : p.position;
-  const plan = attentionPlan(layers, p, NH, T);
+  const { attention: plan, plan: mem } = planChecked(cfg, T, p, layers);
 
   const att = new AttentionCollector(L, NH, T, plan.keep);
-  const residual = Array.from({ length: L + 1 }, () => new Float32Array(T * C)); // (L+1)[T][C]
+  const at = new Float32Array((L + 1) * C); // (L+1, C): the selected token after each depth
+  const input = new Float32Array((position + 1) * C); // (position+1, C): block p.layer's input
+  const win = mem.hidden; // the tokens the hidden view covers
+  const hidden = p.hidden ? new HiddenCollector(L + 1, C, win.start, win.count) : null;
   const scored: PromptLogprob[] = new Array(T);
   scored[0] = { logprob: null, rank: null, top: null };
   let next: NextTokens | undefined;
@@ -66,7 +69,14 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
         },
         {
           onAttention: (layer, _seg, a) => att.add(layer, pos0, chunk.length, a),
-          onResidual: (layer, x) => residual[layer + 1].set(x, pos0 * C),
+          onResidual: (layer, x) => {
+            const depth = layer + 1; // 0: the embedding
+            const t = position - pos0;
+            if (t >= 0 && t < chunk.length) at.set(x.subarray(t * C, (t + 1) * C), depth * C);
+            if (depth === p.layer && t >= 0)
+              input.set(x.subarray(0, Math.min(t + 1, chunk.length) * C), pos0 * C);
+            hidden?.add(depth, pos0, chunk.length, x);
+          },
           onStage: (name, ms) => stages.set(name, (stages.get(name) ?? 0) + ms),
         },
       );
@@ -86,12 +96,13 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
       w: weights(lm),
       tok,
       cfg: { ...cfg, eps: cfg.eps },
-      residual,
+      at,
+      input,
       position,
       layer: p.layer,
       head: p.head,
     }),
-    hidden: p.hidden ? projectHidden(residual, T, C) : null,
+    hidden: hidden?.projection(hiddenCapped(win.start, win.count, T)) ?? null,
     embeddings: p.embeddings ? embeddingView(lm, ids) : null,
     neighbours: p.neighbours > 0 ? neighbourView(lm, ids[T - 1], p.neighbours) : null,
     sizes: modelSizes(lm.manifest),
@@ -100,9 +111,20 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
       max_prompt_tokens: maxInspectTokens(lm.plan.context),
       max_top_n: MAX_TOP_N,
       max_attention_values: MAX_ATTENTION_VALUES,
+      max_hidden_values: MAX_HIDDEN_VALUES,
       max_neighbours: MAX_NEIGHBOURS,
     },
   };
+}
+
+/** What the hidden view's cap left out, "" when it covers every token. */
+function hiddenCapped(start: number, count: number, T: number): string {
+  if (count >= T) return "";
+  const limit = MAX_HIDDEN_VALUES.toLocaleString("en-US");
+  return (
+    `At ${T} tokens the hidden view covers tokens ${start}..${start + count - 1} (up to the ` +
+    `selected one; ${limit} residual values per answer).`
+  );
 }
 
 function embeddingView(lm: LoadedModel, ids: number[]) {

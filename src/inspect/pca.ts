@@ -1,6 +1,8 @@
 // Principal component analysis to a few dimensions, in plain TypeScript (no Workers or Node
-// APIs), for the demo's 3D views: the covariance matrix (d × d, float64), then subspace
-// iteration on it and a Rayleigh–Ritz step, so no full eigendecomposition is ever needed.
+// APIs), for the demo's 3D views: subspace iteration on the covariance and a Rayleigh–Ritz step,
+// so no full eigendecomposition is ever needed. The covariance is applied straight from the
+// rows (C q = Σ c (cᵀ q) / n), never formed: a d × d float64 matrix is 4.5 MiB at GPT-2's
+// d = 768, and this needs only a few d × m blocks (pcaBytes).
 
 export interface Pca {
   d: number;
@@ -37,31 +39,52 @@ const SETTLED = 1e-10;
 /** Rayleigh–Ritz (and the convergence check) every this many steps: it costs an m × m eigensolve. */
 const RR_EVERY = 4;
 
-/** Fit a PCA on n rows of d values, x[n][d] row-major (rows may be a subset via `rows`). */
+/** Row i of the data (d values), read when needed: a view, or a copy made for the call. */
+export type RowAt = (i: number) => ArrayLike<number>;
+
+/**
+ * Fit a PCA on n rows of d values: x[n][d] row-major (rows may be a subset via `rows`), or a
+ * RowAt that reads them in place (e.g. wte rows from WASM memory), each row read once per step.
+ */
 export function fitPca(
-  x: ArrayLike<number>,
+  x: ArrayLike<number> | RowAt,
   n: number,
   d: number,
   opts: PcaOptions = {},
   rows?: ArrayLike<number>,
 ): Pca {
-  if (x.length < (rows ? 0 : n * d)) throw new RangeError(`fitPca: ${x.length} values < ${n}×${d}`);
-  const rowAt = (i: number) => (rows ? rows[i] : i) * d;
+  if (typeof x !== "function" && x.length < (rows ? 0 : n * d))
+    throw new RangeError(`fitPca: ${x.length} values < ${n}×${d}`);
+  const row = typeof x === "function" ? x : copier(x, d, rows);
   const k = Math.min(opts.k ?? 3, d);
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) {
-    const r = rowAt(i);
-    for (let j = 0; j < d; j++) mean[j] += x[r + j];
+    const r = row(i);
+    for (let j = 0; j < d; j++) mean[j] += r[j];
   }
   for (let j = 0; j < d; j++) mean[j] /= Math.max(1, n);
-  const cov = covariance(x, n, d, mean, rowAt);
-  let total = 0;
-  for (let j = 0; j < d; j++) total += cov[j * d + j];
+  let total = 0; // trace of the covariance: the mean squared distance from the mean
+  for (let i = 0; i < n; i++) {
+    const r = row(i);
+    for (let j = 0; j < d; j++) total += (r[j] - mean[j]) ** 2;
+  }
+  total /= Math.max(1, n);
   const m = Math.min(d, k + OVERSAMPLE);
-  const { vectors, values } = topEigen(cov, d, m, k, opts.maxIter ?? 200);
+  const times = (q: Float64Array) => covarianceTimes(row, n, d, mean, q, m);
+  const { vectors, values } = topEigen(times, d, m, k, opts.maxIter ?? 200);
   const components = vectors.slice(0, k).map(fixSign);
   const variance = values.slice(0, k).map((v) => Math.max(0, v));
   return { d, mean, components, variance, total };
+}
+
+/**
+ * Bytes of float64 fitPca holds besides its input, for k components of d values: the mean, a
+ * centred row and a copied row (d each) and at most five d × m blocks at once (the basis, its
+ * product, their rotations, an orthonormalised copy). The m × m eigensolve is negligible.
+ */
+export function pcaBytes(d: number, k = 3): number {
+  const m = Math.min(d, Math.min(k, d) + OVERSAMPLE);
+  return (3 * d + 7 * d * m + m) * 8;
 }
 
 /** Coordinates of one row (d values at `offset`) in the first k components. */
@@ -73,47 +96,93 @@ export function project(p: Pca, x: ArrayLike<number>, offset = 0): number[] {
   });
 }
 
-/** Sample covariance (divided by n), full symmetric d × d, accumulated in float64. */
-function covariance(
-  x: ArrayLike<number>,
-  n: number,
-  d: number,
-  mean: Float64Array,
-  rowAt: (i: number) => number,
-): Float64Array {
-  const cov = new Float64Array(d * d);
-  const c = new Float64Array(d); // one centred row
-  for (let i = 0; i < n; i++) {
-    const r = rowAt(i);
-    for (let j = 0; j < d; j++) c[j] = x[r + j] - mean[j];
-    for (let a = 0; a < d; a++) {
-      const ca = c[a];
-      if (ca === 0) continue;
-      const base = a * d;
-      for (let b = a; b < d; b++) cov[base + b] += ca * c[b]; // upper triangle only
-    }
-  }
-  const inv = 1 / Math.max(1, n);
-  for (let a = 0; a < d; a++) {
-    for (let b = a; b < d; b++) cov[b * d + a] = cov[a * d + b] *= inv;
-  }
-  return cov;
+/** Rows of a row-major x (or of its `rows` subset), each copied into one reused float64 row. */
+function copier(x: ArrayLike<number>, d: number, rows?: ArrayLike<number>): RowAt {
+  const out = new Float64Array(d);
+  return (i) => {
+    const r = (rows ? rows[i] : i) * d;
+    for (let j = 0; j < d; j++) out[j] = x[r + j];
+    return out;
+  };
 }
 
 /**
- * The m leading eigenpairs of a symmetric d × d matrix A by subspace iteration from a fixed
- * pseudo-random start (reproducible results): Z = A Q; every few steps a Rayleigh–Ritz step
- * (diagonalise QᵀZ = QᵀAQ, m × m, and rotate Q and Z by its eigenvectors) gives the current
- * eigenpair estimates, and it stops when the wanted k have residual ‖Aq − θq‖ ≤ TOLERANCE · θ₁
- * or their captured variance has SETTLED; otherwise Q = orth(Z). Q and Z are d × m, interleaved (row i holds entry i of every vector),
- * so each step reads A once. Returned by decreasing eigenvalue.
+ * out (d × m) = C q for the sample covariance C = Σ_i c_i c_iᵀ / n (c_i = row i − mean), one
+ * pass over the rows: y = c_iᵀ q (m dot products), then out += c_i yᵀ (m axpys). Float64
+ * throughout; q and out are transposed to m vectors of d for the pass, so every inner loop runs
+ * over d (at m ≈ 7 a loop over m costs the JIT more than the multiplies).
  */
-function topEigen(a: Float64Array, d: number, m: number, k: number, maxIter: number) {
+function covarianceTimes(
+  row: RowAt,
+  n: number,
+  d: number,
+  mean: Float64Array,
+  q: Float64Array,
+  m: number,
+): Float64Array {
+  const qt = new Float64Array(m * d); // q's vectors, one after another
+  for (let a = 0; a < d; a++) for (let j = 0; j < m; j++) qt[j * d + a] = q[a * m + j];
+  const ot = new Float64Array(m * d);
+  const c = new Float64Array(d); // a centred row
+  const e = new Float64Array(d); // the next one: rows go in pairs, each load of q and out serves two
+  for (let i = 0; i < n; i += 2) {
+    const r = row(i);
+    for (let a = 0; a < d; a++) c[a] = r[a] - mean[a];
+    if (i + 1 < n) {
+      const s = row(i + 1);
+      for (let a = 0; a < d; a++) e[a] = s[a] - mean[a];
+    } else e.fill(0); // adds nothing
+    for (let j = 0; j < m; j++) {
+      const o = j * d;
+      let y0 = 0; // two sums per row: one would wait on each add's latency
+      let y1 = 0;
+      let z0 = 0;
+      let z1 = 0;
+      let a = 0;
+      for (; a + 2 <= d; a += 2) {
+        const q0 = qt[o + a];
+        const q1 = qt[o + a + 1];
+        y0 += c[a] * q0;
+        y1 += c[a + 1] * q1;
+        z0 += e[a] * q0;
+        z1 += e[a + 1] * q1;
+      }
+      if (a < d) {
+        y0 += c[a] * qt[o + a];
+        z0 += e[a] * qt[o + a];
+      }
+      const y = y0 + y1;
+      const z = z0 + z1;
+      for (a = 0; a < d; a++) ot[o + a] += c[a] * y + e[a] * z;
+    }
+  }
+  const inv = 1 / Math.max(1, n);
+  const out = new Float64Array(d * m);
+  for (let a = 0; a < d; a++) for (let j = 0; j < m; j++) out[a * m + j] = ot[j * d + a] * inv;
+  return out;
+}
+
+/**
+ * The m leading eigenpairs of a symmetric d × d matrix A, given as `times` (q ↦ A q), by
+ * subspace iteration from a fixed pseudo-random start (reproducible results): Z = A Q; every few
+ * steps a Rayleigh–Ritz step (diagonalise QᵀZ = QᵀAQ, m × m, and rotate Q and Z by its
+ * eigenvectors) gives the current eigenpair estimates, and it stops when the wanted k have
+ * residual ‖Aq − θq‖ ≤ TOLERANCE · θ₁ or their captured variance has SETTLED; otherwise
+ * Q = orth(Z). Q and Z are d × m, interleaved (row i holds entry i of every vector). Returned
+ * by decreasing eigenvalue.
+ */
+function topEigen(
+  times: (q: Float64Array) => Float64Array,
+  d: number,
+  m: number,
+  k: number,
+  maxIter: number,
+) {
   let q = startBasis(d, m);
   let values: number[] = [];
   let captured = NaN; // Σ of the k wanted Ritz values at the previous check
   for (let it = 0; ; it++) {
-    const z = mulBlock(a, d, q, m);
+    const z = times(q);
     const last = it + 1 >= maxIter;
     if (it % RR_EVERY === RR_EVERY - 1 || last) {
       const rr = rayleighRitz(q, z, d, m);
@@ -139,21 +208,6 @@ function topEigen(a: Float64Array, d: number, m: number, k: number, maxIter: num
     return v;
   });
   return { vectors, values };
-}
-
-/** out (d × m) = A (d × d) · q (d × m), all row-major. */
-function mulBlock(a: Float64Array, d: number, q: Float64Array, m: number): Float64Array {
-  const out = new Float64Array(d * m);
-  for (let i = 0; i < d; i++) {
-    const ai = i * d;
-    const oi = i * m;
-    for (let c = 0; c < d; c++) {
-      const x = a[ai + c];
-      const qc = c * m;
-      for (let j = 0; j < m; j++) out[oi + j] += x * q[qc + j];
-    }
-  }
-  return out;
 }
 
 /** Rotate the basis q (with z = A q) to the eigenvectors of qᵀz, sorted by decreasing value. */

@@ -67,12 +67,16 @@ export interface AttentionLayer {
 export interface HiddenProjection {
   /** -1 is the embedding (wte + wpe); l is the output of block l. */
   layers: number[];
-  /** points[i][t] = [x, y, z] of token t after layers[i]. */
+  /** The first token the view covers: points[i][k] is token start + k (0 unless capped). */
+  start: number;
+  /** points[i][k] = [x, y, z] of token start + k after layers[i]. */
   points: number[][][];
-  /** L2 norm of the raw residual vector, norms[i][t]. */
+  /** L2 norm of the raw residual vector, norms[i][k] (token start + k). */
   norms: number[][];
   /** Share of the standardised vectors' variance along each axis. */
   explained: number[];
+  /** Which tokens the size cap (limits.max_hidden_values) left out; "" when none. */
+  capped: string;
 }
 
 export interface SizeGroup {
@@ -140,6 +144,8 @@ export interface Inspection {
     max_prompt_tokens: number;
     max_top_n: number;
     max_attention_values: number;
+    /** Residual values (f32) the hidden view keeps: (L + 1) × C per token it covers. */
+    max_hidden_values: number;
     max_neighbours: number;
   };
 }
