@@ -62,7 +62,10 @@ export interface InspectPlan {
     tokens: number;
     /** V-long arrays: a logit-lens row, the neighbours' similarities, wte's norms and ids. */
     vocabulary: number;
-    /** The wte PCA's blocks, one head's key and value rows (dequantized), the MLP's vectors. */
+    /**
+     * The wte PCA's blocks, one head's key and value rows (dequantized), the logit lens's inputs
+     * (one per depth), the block's and the MLP's vectors.
+     */
     scratch: number;
     total: number;
   };
@@ -94,7 +97,7 @@ export function planInspect(
       L * NH * 5 * 8,
     tokens: T * TOKEN_BYTES,
     vocabulary: V * 4 + (p.neighbours > 0 ? V * 9 : 0) + (p.embeddings ? V * 12 : 0),
-    scratch: (p.embeddings ? pcaBytes(C) : 0) + 2 * (C / NH) * C * 4 + 16 * C * 8,
+    scratch: (p.embeddings ? pcaBytes(C) : 0) + 2 * (C / NH) * C * 4 + (depths + 16) * C * 8,
     total: 0,
   };
   bytes.total = Object.values(bytes).reduce((a, b) => a + b, 0);

@@ -4,7 +4,6 @@
 // block's MLP (GELU activations, the neurons' output directions read through the unembedding).
 // It needs the selected token at every depth and one block's input up to that token, no more.
 
-import { topIds } from "../sampler/select.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { round } from "./round.js";
 import type { AttentionFocus, LensLayer, MlpFocus, PositionFocus } from "./types.js";
@@ -59,49 +58,103 @@ export function positionFocus(f: FocusInput): PositionFocus {
   };
 }
 
-/** wte · h for every token: the unembedding of one vector (V logits). */
-export function unembed(wte: Matrix, h: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(wte.rows);
+/** What the views read of one vector's logits (wte · h): its k best and softmax's statistics. */
+export interface LogitSummary {
+  /** The k best ids, best first (ties → lower id), and their logits (f32 values). */
+  ids: number[];
+  logits: number[];
+  max: number;
+  /** log Σ exp(z − max) */
+  lz: number;
+  /** −Σ p log p of softmax(z) */
+  entropy: number;
+}
+
+/**
+ * wte · h for several vectors h in one pass over wte, keeping only what the views read: every row
+ * is read (a q8 / q4 row dequantized) once for all of them, no V-long array is held, and each
+ * logit is the f32 of its float64 dot product (row · h, summed in order). Softmax's statistics are
+ * accumulated online: max, Σ e^(z−max) and Σ e^(z−max)·z, rescaled when the max moves.
+ */
+export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number): LogitSummary[] {
+  const n = hs.length;
+  const C = wte.cols;
+  const H = new Float64Array(C * n); // H[j·n + v] = hs[v][j]: every vector's entry j side by side
+  hs.forEach((h, v) => {
+    for (let j = 0; j < C; j++) H[j * n + v] = h[j];
+  });
+  const z = new Float64Array(n);
+  const max = new Float64Array(n).fill(-Infinity);
+  const sum = new Float64Array(n);
+  const sz = new Float64Array(n);
+  const ids = hs.map(() => new Array<number>());
+  const vals = hs.map(() => new Array<number>());
   for (let i = 0; i < wte.rows; i++) {
     const r = wte.row(i);
-    let s = 0;
-    for (let j = 0; j < r.length; j++) s += r[j] * h[j];
-    out[i] = s;
+    z.fill(0);
+    for (let j = 0; j < C; j++) {
+      const rj = r[j];
+      const o = j * n;
+      for (let v = 0; v < n; v++) z[v] += rj * H[o + v];
+    }
+    for (let v = 0; v < n; v++) {
+      const x = Math.fround(z[v]);
+      if (x > max[v]) {
+        const scale = Math.exp(max[v] - x); // 0 for the first row
+        sum[v] = sum[v] * scale + 1;
+        sz[v] = sz[v] * scale + x;
+        max[v] = x;
+      } else {
+        const e = Math.exp(x - max[v]);
+        sum[v] += e;
+        sz[v] += e * x;
+      }
+      // The k best so far, best first; a tie keeps the earlier (lower) id.
+      const vs = vals[v];
+      if (vs.length < k || x > vs[vs.length - 1]) {
+        let at = vs.length < k ? vs.length : k - 1;
+        while (at > 0 && x > vs[at - 1]) at--;
+        vs.splice(at, 0, x);
+        ids[v].splice(at, 0, i);
+        if (vs.length > k) {
+          vs.pop();
+          ids[v].pop();
+        }
+      }
+    }
   }
-  return out;
+  return hs.map((_, v) => {
+    const lz = Math.log(sum[v]);
+    // −Σ p (z − max − lz) = max + lz − Σ p z
+    return { ids: ids[v], logits: vals[v], max: max[v], lz, entropy: max[v] + lz - sz[v] / sum[v] };
+  });
 }
 
 function logitLens(f: FocusInput): LensLayer[] {
   const { w, tok, cfg } = f;
-  const wte = w.matrix("wte");
   const g = w.vec("ln_f.weight");
   const b = w.vec("ln_f.bias");
-  return Array.from({ length: cfg.n_layer + 1 }, (_, i) => {
-    const logits = unembed(wte, layerNorm(depth(f, i), g, b, cfg.eps));
-    let max = -Infinity;
-    for (const z of logits) max = Math.max(max, z);
-    let sum = 0;
-    for (const z of logits) sum += Math.exp(z - max);
-    const lz = Math.log(sum);
-    let entropy = 0;
-    for (const z of logits) {
-      const lp = z - max - lz;
-      entropy -= Math.exp(lp) * lp;
-    }
-    const top = topIds(logits, logits.length, LENS_TOP).map((id) => ({
+  const hs = Array.from({ length: cfg.n_layer + 1 }, (_, i) =>
+    layerNorm(depth(f, i), g, b, cfg.eps),
+  );
+  return unembedSummaries(w.matrix("wte"), hs, LENS_TOP).map((u, i) => ({
+    layer: i - 1,
+    top: u.ids.map((id, j) => ({
       id,
       text: tok.tokenString(id),
-      logit: round(logits[id], 4),
-      prob: round(Math.exp(logits[id] - max - lz), 5),
-    }));
-    return { layer: i - 1, top, entropy: round(entropy, 4) };
-  });
+      logit: round(u.logits[j], 4),
+      prob: round(Math.exp(u.logits[j] - u.max - u.lz), 5),
+    })),
+    entropy: round(u.entropy, 4),
+  }));
 }
 
 /**
  * Recompute block `layer` at the selected position: attention (all heads) then the MLP. Head by
- * head, each key and value row is dequantized once and every token's k and v is computed when it
- * is used (ln_1 recomputed into one buffer), so nothing (t + 1) × C is held beside the input.
+ * head, each key and value row is dequantized once; the scores are q's image under the keys'
+ * weights dotted with each token's ln_1 (recomputed into one buffer), and the output the values'
+ * weights times the weighted mean of those: O(t · C) a head, and nothing (t + 1) × C beside the
+ * input. Only the few keys listed get their own k and v.
  */
 function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
   const { w, cfg, position: t, layer: l, head: h } = f;
@@ -118,6 +171,8 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
   const ln = (j: number) => layerNorm(f.input.subarray(j * C, (j + 1) * C), g1, b1, cfg.eps, xn);
   const k = new Float64Array(HS);
   const v = new Float64Array(HS);
+  const u = new Float64Array(C); // one head's Wkᵀ q
+  const mix = new Float64Array(C); // Σ_j a_j ln_1(x_j): what the head's values are taken of
   const y = new Float64Array(C); // every head's weighted sum of values, side by side
   let focus: AttentionFocus | null = null;
   const scale = 1 / Math.sqrt(HS);
@@ -125,10 +180,19 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
     const o = hh * HS;
     const keyRows = rowsOf(attn, C + o, HS); // (HS, C)
     const valueRows = rowsOf(attn, 2 * C + o, HS); // (HS, C)
+    // q · k_j = q · (Wk x_j + bk) = (Wkᵀ q) · x_j + q · bk: C multiplies a token, not HS × C.
+    u.fill(0);
+    let qb = 0;
+    for (let i = 0; i < HS; i++) {
+      const qi = q[o + i];
+      const r = keyRows[i];
+      qb += qi * attnB[C + o + i];
+      for (let c = 0; c < C; c++) u[c] += qi * r[c];
+    }
     const scores = Array.from({ length: t + 1 }, (_, j) => {
-      dots(k, keyRows, attnB, C + o, ln(j));
-      let s = 0;
-      for (let i = 0; i < HS; i++) s += q[o + i] * k[i];
+      const x = ln(j);
+      let s = qb;
+      for (let c = 0; c < C; c++) s += u[c] * x[c];
       return s * scale;
     });
     let max = -Infinity;
@@ -136,10 +200,14 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
     const e = scores.map((s) => Math.exp(s - max)); // max subtracted: exp never overflows
     const z = e.reduce((a, b) => a + b, 0);
     const weights = e.map((a) => a / z);
+    // Σ_j a_j v_j = Wv (Σ_j a_j x_j) + bv, as the weights sum to 1.
+    mix.fill(0);
     weights.forEach((a, j) => {
-      dots(v, valueRows, attnB, 2 * C + o, ln(j));
-      for (let i = 0; i < HS; i++) y[o + i] += a * v[i];
+      const x = ln(j);
+      for (let c = 0; c < C; c++) mix[c] += a * x[c];
     });
+    dots(v, valueRows, attnB, 2 * C + o, mix);
+    for (let i = 0; i < HS; i++) y[o + i] = v[i];
     if (hh === h) {
       const best = weights
         .map((a, j) => [a, j])
@@ -199,16 +267,20 @@ function topNeurons(f: FocusInput, act: Float64Array, proj: Matrix): MlpFocus["n
   const C = f.cfg.n_embd;
   const wte = f.w.matrix("wte");
   const order = Array.from(act.keys()).sort((a, b) => Math.abs(act[b]) - Math.abs(act[a]));
-  return order.slice(0, TOP_NEURONS).map((n) => {
-    // Neuron n adds act[n] · proj[:, n] to the residual stream: column n of the [out][in] matrix.
+  const top = order.slice(0, TOP_NEURONS);
+  // Neuron n adds act[n] · proj[:, n] to the residual stream: column n of the [out][in] matrix.
+  const dirs = top.map((n) => {
     const dir = new Float64Array(C);
     for (let i = 0; i < C; i++) dir[i] = act[n] * proj.row(i)[n];
-    const scores = unembed(wte, dir);
-    const ids = topIds(scores, scores.length, LENS_TOP);
-    return {
-      index: n,
-      act: round(act[n], 4),
-      pushes: ids.map((id) => ({ id, text: f.tok.tokenString(id), score: round(scores[id], 4) })),
-    };
+    return dir;
   });
+  return unembedSummaries(wte, dirs, LENS_TOP).map((u, k) => ({
+    index: top[k],
+    act: round(act[top[k]], 4),
+    pushes: u.ids.map((id, j) => ({
+      id,
+      text: f.tok.tokenString(id),
+      score: round(u.logits[j], 4),
+    })),
+  }));
 }

@@ -5,12 +5,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import { analogy, wteRows } from "../../src/inspect/embeddings.js";
+import { unembedSummaries } from "../../src/inspect/focus.js";
 import { inspect, type Inspection } from "../../src/inspect/inspect.js";
 import { parseInspectParams, parseNeighbourParams } from "../../src/inspect/params.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
+import { mulberry32 } from "./helpers/random.js";
 
 const MODEL = "tiny-shakespeare";
 const PROMPT = "ROMEO:\nBut soft, what light through yonder window breaks?";
@@ -104,5 +106,38 @@ describe("inspect focus", () => {
     expect(
       parseNeighbourParams({ model: MODEL, plus: [" king", " woman"], minus: [" man"] }).plus,
     ).toHaveLength(2);
+  });
+
+  it("Should summarise several vectors' logits in one pass as each one's full logits would", () => {
+    const [V, C, K] = [1003, 37, 5];
+    const rng = mulberry32(11);
+    // Values on a coarse grid, so some logits tie exactly (ties go to the lower id).
+    const w = Float32Array.from({ length: V * C }, () => Math.round(rng() * 8 - 4) / 4);
+    const wte = { rows: V, cols: C, row: (i: number) => w.subarray(i * C, (i + 1) * C) };
+    const hs = Array.from({ length: 6 }, (_, v) =>
+      Float64Array.from({ length: C }, () => (v === 5 ? 1 : Math.round(rng() * 8 - 4) / 2)),
+    );
+    const got = unembedSummaries(wte, hs, K);
+    hs.forEach((h, v) => {
+      // The twin: every logit in a Float32Array, then softmax and a full sort.
+      const z = new Float32Array(V);
+      for (let i = 0; i < V; i++) {
+        let s = 0;
+        for (let j = 0; j < C; j++) s += w[i * C + j] * h[j];
+        z[i] = s;
+      }
+      const max = Math.max(...z);
+      const lz = Math.log(z.reduce((a, x) => a + Math.exp(x - max), 0));
+      const entropy = -z.reduce((a, x) => a + Math.exp(x - max - lz) * (x - max - lz), 0);
+      const ids = Array.from(z.keys())
+        .sort((a, b) => z[b] - z[a] || a - b)
+        .slice(0, K);
+      expect(got[v].ids).toEqual(ids);
+      expect(got[v].logits).toEqual(ids.map((i) => z[i]));
+      expect(got[v].max).toBe(max);
+      expect(Math.abs(got[v].lz - lz)).toBeLessThan(1e-12 * Math.max(1, Math.abs(lz)));
+      expect(Math.abs(got[v].entropy - entropy)).toBeLessThan(1e-9);
+    });
+    expect(new Set(hs.map((_, v) => got[v].ids.join())).size).toBeGreaterThan(1);
   });
 });
