@@ -2,7 +2,7 @@
 // demo's embedding views: nearest neighbours by cosine similarity, and a 3D PCA of the
 // vocabulary. The PCA basis, row norms and the sample cloud are computed once per loaded model.
 
-import { dequantizeRow, QBLOCK } from "../kernels/quant.js";
+import { dequantizeRow, scaleCount } from "../kernels/quant.js";
 import type { LoadedModel } from "../model/loader.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { fitPca, project, type Pca } from "./pca.js";
@@ -58,7 +58,7 @@ export function wteRows(lm: LoadedModel): WteRows {
   }
   const dtype = t.dtype;
   const q = new Uint8Array(buf, base + t.offset, t.scales_offset - t.offset); // quants
-  const s = new Float32Array(buf, base + t.scales_offset, (C / QBLOCK) * V); // (C/32, V)
+  const s = new Float32Array(buf, base + t.scales_offset, scaleCount(V, C));
   return { V, C, row: (i) => dequantizeRow(q, s, i, C, dtype) };
 }
 

@@ -2,7 +2,7 @@
 // names: vectors (biases, layer-norm gains) as f32 views, matrices [out][in] row by row in any
 // dtype (f32 rows are views; q8 / q4 rows are dequantized on demand, as wteRows does).
 
-import { dequantizeRow, QBLOCK } from "../kernels/quant.js";
+import { dequantizeRow, scaleCount } from "../kernels/quant.js";
 import type { LoadedModel } from "../model/loader.js";
 
 export interface Matrix {
@@ -41,7 +41,7 @@ export function weights(lm: LoadedModel): Weights {
       }
       const dtype = t.dtype;
       const q = new Uint8Array(buf, base + t.offset, (t.scales_offset ?? 0) - t.offset);
-      const s = new Float32Array(buf, base + (t.scales_offset ?? 0), (cols / QBLOCK) * rows);
+      const s = new Float32Array(buf, base + (t.scales_offset ?? 0), scaleCount(rows, cols));
       return { rows, cols, row: (i) => dequantizeRow(q, s, i, cols, dtype) };
     },
   };

@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import { INSPECT_HEAP_BYTES, MAX_HIDDEN_VALUES, planChecked } from "../../src/inspect/budget.js";
+import { neighbours, wteRows } from "../../src/inspect/embeddings.js";
 import { HiddenCollector, hiddenWindow } from "../../src/inspect/hidden.js";
 import { inspect } from "../../src/inspect/inspect.js";
 import {
@@ -16,6 +17,7 @@ import {
   InspectParamError,
   parseInspectParams,
 } from "../../src/inspect/params.js";
+import { weights } from "../../src/inspect/weights.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { loadModel, type LoadedModel } from "../../src/model/loader.js";
 import { main } from "../../weights/cli.js";
@@ -147,6 +149,24 @@ describe("inspect on a 768-wide model past the hidden view's cap", () => {
         const norm = Math.hypot(...v);
         expect(Math.abs(h.norms[d][t - h.start] - norm)).toBeLessThan(1e-3 * norm + 1e-2);
       });
+    }
+  });
+
+  // V = 50257 is not a multiple of 4: the q4 scales are padded to groups of 4 rows (scaleCount),
+  // and a view (C/32)·V floats long left the last row's blocks past its end (NaN).
+  it("Should read the last wte row of a q4 GPT-2 vocabulary, and give a finite logit lens", () => {
+    const last = lm.manifest.config.n_vocab - 1;
+    expect(Array.from(weights(lm).matrix("wte").row(last)).every(Number.isFinite)).toBe(true);
+    expect(Array.from(wteRows(lm).row(last)).every(Number.isFinite)).toBe(true);
+    expect(neighbours(lm, last, 5).every((n) => Number.isFinite(n.cosine))).toBe(true);
+    const r = inspect(
+      lm,
+      parseInspectParams({ model: "rnd", prompt: " the cat", hidden: false, embeddings: false }),
+      (job) => engine.withSlot(job),
+    );
+    for (const l of r.focus.lens) {
+      expect(Number.isFinite(l.entropy), `layer ${l.layer}`).toBe(true);
+      expect(l.top.every((t) => Number.isFinite(t.prob))).toBe(true);
     }
   });
 });
