@@ -74,7 +74,8 @@ export interface LogitSummary {
  * wte · h for several vectors h in one pass over wte, keeping only what the views read: every row
  * is read (a q8 / q4 row dequantized) once for all of them, no V-long array is held, and each
  * logit is the f32 of its float64 dot product (row · h, summed in order). Softmax's statistics are
- * accumulated online: max, Σ e^(z−max) and Σ e^(z−max)·z, rescaled when the max moves.
+ * accumulated online: max, Σ e^(z−max) and Σ e^(z−max)·z, rescaled when the max moves. A −∞
+ * logit is left out (its weight is 0), a NaN too, but it makes lz and the entropy NaN.
  */
 export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number): LogitSummary[] {
   const n = hs.length;
@@ -87,6 +88,7 @@ export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number
   const max = new Float64Array(n).fill(-Infinity);
   const sum = new Float64Array(n);
   const sz = new Float64Array(n);
+  const nan = new Uint8Array(n);
   const ids = hs.map(() => new Array<number>());
   const vals = hs.map(() => new Array<number>());
   for (let i = 0; i < wte.rows; i++) {
@@ -99,6 +101,11 @@ export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number
     }
     for (let v = 0; v < n; v++) {
       const x = Math.fround(z[v]);
+      if (!(x > -Infinity)) {
+        // −∞ weighs nothing; a NaN (a fault upstream) spoils the normaliser, as in the full row.
+        if (x !== x) nan[v] = 1;
+        continue;
+      }
       if (x > max[v]) {
         const scale = Math.exp(max[v] - x); // 0 for the first row
         sum[v] = sum[v] * scale + 1;
@@ -124,7 +131,7 @@ export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number
     }
   }
   return hs.map((_, v) => {
-    const lz = Math.log(sum[v]);
+    const lz = nan[v] ? NaN : Math.log(sum[v]);
     // −Σ p (z − max − lz) = max + lz − Σ p z
     return { ids: ids[v], logits: vals[v], max: max[v], lz, entropy: max[v] + lz - sz[v] / sum[v] };
   });

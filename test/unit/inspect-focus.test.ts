@@ -140,4 +140,18 @@ describe("inspect focus", () => {
     });
     expect(new Set(hs.map((_, v) => got[v].ids.join())).size).toBeGreaterThan(1);
   });
+
+  it("Should leave −∞ logits out of a summary, and let a NaN spoil its normaliser only", () => {
+    const column = (z: number[]) => {
+      const w = Float32Array.from(z);
+      return { rows: z.length, cols: 1, row: (i: number) => w.subarray(i, i + 1) };
+    };
+    const [a] = unembedSummaries(column([-Infinity, 1, 2, -Infinity, 3]), [[1]], 2);
+    const [b] = unembedSummaries(column([1, 2, 3]), [[1]], 2);
+    expect(a).toEqual({ ...b, ids: [4, 2] }); // the same softmax: −∞ weighs nothing
+    const [c] = unembedSummaries(column([NaN, 5, 3, 9]), [[1]], 2);
+    expect(c.ids).toEqual([3, 1]);
+    expect(c.lz).toBeNaN();
+    expect(c.entropy).toBeNaN();
+  });
 });
