@@ -5,7 +5,12 @@
 
 import { focusInputBytes } from "./focus.js";
 import { hiddenWindow } from "./hidden.js";
-import { attentionPlan, InspectParamError, type InspectParams } from "./params.js";
+import {
+  attentionPlan,
+  InspectParamError,
+  MAX_ATTENTION_VALUES,
+  type InspectParams,
+} from "./params.js";
 import { pcaBytes } from "./pca.js";
 
 const MiB = 2 ** 20;
@@ -84,6 +89,9 @@ export function planInspect(
 ): InspectPlan {
   const { n_vocab: V, n_embd: C, n_layer: L, n_head: NH } = cfg;
   const depths = L + 1;
+  // The wte PCA, norms and ids (wteInfo): read by the embeddings and by the neighbours, built by
+  // whichever asks first.
+  const wte = p.embeddings || p.neighbours > 0;
   const window = p.hidden
     ? hiddenWindow(T, position, Math.floor(MAX_HIDDEN_VALUES / (depths * C)))
     : { start: 0, count: 0 };
@@ -96,8 +104,8 @@ export function planInspect(
       keptHeads * T * ATTENTION_ROW_BYTES +
       L * NH * 5 * 8,
     tokens: T * TOKEN_BYTES,
-    vocabulary: V * 4 + (p.neighbours > 0 ? V * 9 : 0) + (p.embeddings ? V * 12 : 0),
-    scratch: (p.embeddings ? pcaBytes(C) : 0) + 2 * (C / NH) * C * 4 + (depths + 16) * C * 8,
+    vocabulary: V * 4 + (p.neighbours > 0 ? V * 9 : 0) + (wte ? V * 12 : 0),
+    scratch: (wte ? pcaBytes(C) : 0) + 2 * (C / NH) * C * 4 + (depths + 16) * C * 8,
     total: 0,
   };
   bytes.total = Object.values(bytes).reduce((a, b) => a + b, 0);
@@ -109,17 +117,32 @@ const mb = (n: number) => (n / MiB).toFixed(1) + " MiB";
 type AttentionPlan = ReturnType<typeof attentionPlan>;
 type Request = PlanRequest & Pick<InspectParams, "position" | "layer" | "head">;
 
-/** The plan for T tokens, with the attention matrices attentionPlan keeps of `layers`. */
+/**
+ * The plan for T tokens: what every other view holds first, then as many full attention matrices
+ * (attentionPlan's order, at most MAX_ATTENTION_VALUES weights) as the bytes left allow, so what
+ * is refused grows with T and the attention cap, not a refusal, absorbs the rest.
+ */
 function planAt(cfg: Shapes, T: number, p: Request, layers: number[]) {
-  const attention = attentionPlan(layers, p, cfg.n_head, T);
-  const heads = [...attention.keep.values()].reduce((n, h) => n + h.length, 0);
   const position = p.position < 0 ? T - 1 : p.position;
-  return { attention, plan: planInspect(cfg, T, position, p, heads) };
+  const rest = planInspect(cfg, T, position, p, 0);
+  const perHead = (T * (T + 1)) / 2;
+  const headBytes = perHead * ATTENTION_VALUE_BYTES + T * ATTENTION_ROW_BYTES;
+  const fit = Math.max(0, Math.floor((INSPECT_HEAP_BYTES - rest.bytes.total) / headBytes));
+  const attention = attentionPlan(
+    layers,
+    p,
+    cfg.n_head,
+    T,
+    Math.min(MAX_ATTENTION_VALUES, fit * perHead),
+  );
+  const heads = [...attention.keep.values()].reduce((n, h) => n + h.length, 0);
+  return { attention, plan: planInspect(cfg, T, position, p, heads), rest: rest.bytes.total };
 }
 
 /**
- * The plan of an inspection of T tokens and its attention plan; past INSPECT_HEAP_BYTES a 400
- * (InspectParamError) with the numbers and the longest prompt these options fit.
+ * The plan of an inspection of T tokens and its attention plan; when the other views alone pass
+ * INSPECT_HEAP_BYTES, a 400 (InspectParamError) with the numbers and the longest prompt these
+ * options fit.
  */
 export function planChecked(
   cfg: Shapes,
@@ -129,14 +152,11 @@ export function planChecked(
 ): { attention: AttentionPlan; plan: InspectPlan } {
   const at = planAt(cfg, T, p, layers);
   const b = at.plan.bytes;
-  if (b.total <= INSPECT_HEAP_BYTES) return at;
-  // Shorter prompts, longest first (attention keeps whole heads: not monotonic in T).
+  if (at.rest <= INSPECT_HEAP_BYTES) return at;
+  // Shorter prompts, longest first: without attention every view's bytes grow with T.
   const shortest = Math.max(0, p.position) + 1;
   let longest = T - 1;
-  while (
-    longest >= shortest &&
-    planAt(cfg, longest, p, layers).plan.bytes.total > INSPECT_HEAP_BYTES
-  )
+  while (longest >= shortest && planAt(cfg, longest, p, layers).rest > INSPECT_HEAP_BYTES)
     longest--;
   const shorter = longest >= shortest ? `a prompt of at most ${longest} tokens, ` : "";
   throw new InspectParamError(

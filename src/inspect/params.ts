@@ -204,20 +204,22 @@ export function checkAgainstModel(
 }
 
 /**
- * Which heads' full matrices fit MAX_ATTENTION_VALUES: the focus layer first (its focus head
- * first), then the other requested layers in order, whole heads only. Also says what was left out.
+ * Which heads' full matrices fit `limit` weights (MAX_ATTENTION_VALUES, or fewer where the JS
+ * heap plan needs it: budget.ts): the focus layer first (its focus head first), then the other
+ * requested layers in order, whole heads only. Also says what was left out.
  */
 export function attentionPlan(
   layers: number[],
   focus: { layer: number; head: number },
   NH: number,
   T: number,
+  limit = MAX_ATTENTION_VALUES,
 ): { keep: Map<number, number[]>; capped: string } {
   const perHead = (T * (T + 1)) / 2;
   const order = layers.includes(focus.layer)
     ? [focus.layer, ...layers.filter((l) => l !== focus.layer)]
     : layers;
-  let budget = MAX_ATTENTION_VALUES;
+  let budget = limit;
   const keep = new Map<number, number[]>();
   const left: string[] = [];
   for (const l of order) {
@@ -233,10 +235,16 @@ export function attentionPlan(
   }
   const capped = left.length
     ? `At ${T} tokens the full attention matrices of ${left.join("; ")} were left out ` +
-      `(${MAX_ATTENTION_VALUES.toLocaleString("en-US")} weights per answer); every head's summary still covers all tokens.`
+      `(${weightsCap(limit)}); every head's summary still covers all tokens.`
     : "";
   return { keep, capped };
 }
+
+const weightsCap = (limit: number) =>
+  limit >= MAX_ATTENTION_VALUES
+    ? `${MAX_ATTENTION_VALUES.toLocaleString("en-US")} weights per answer`
+    : `${Math.floor(limit).toLocaleString("en-US")} weights: what this answer's share of the ` +
+      `JS heap leaves beside the other views at this length`;
 
 /** Up to 4 strings (each should be one token): the terms of a vector query. */
 function terms(b: Body, key: string): string[] {

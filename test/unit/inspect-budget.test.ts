@@ -52,7 +52,7 @@ describe("inspect heap plan", () => {
         expect(() => plan(name, T, { neighbours: 50 })).not.toThrow();
   });
 
-  it("Should refuse gpt2-large at 1024 tokens with the longest prompt that fits", () => {
+  it("Should refuse gpt2-large at 1024 tokens with the longest prompt that fits, and no shorter", () => {
     let n = 0;
     try {
       plan("gpt2-large", 1024);
@@ -65,8 +65,14 @@ describe("inspect heap plan", () => {
       n = Number(m![1]);
     }
     expect(n).toBeGreaterThan(100);
-    expect(plan("gpt2-large", n).plan.bytes.total).toBeLessThanOrEqual(INSPECT_HEAP_BYTES);
+    // Every shorter prompt fits (the attention matrices give way first), no longer one does.
+    for (let T = 1; T <= n; T++)
+      expect(plan("gpt2-large", T).plan.bytes.total).toBeLessThanOrEqual(INSPECT_HEAP_BYTES);
     expect(() => plan("gpt2-large", n + 1)).toThrowError(InspectParamError);
+    // At 16 tokens all 720 heads' matrices would pass the plan: fewer are kept, and it says so.
+    const short = plan("gpt2-large", 16);
+    expect(short.attention.capped).toMatch(/what this answer's share of the JS heap leaves/);
+    expect([...short.attention.keep.values()].flat().length).toBeLessThan(720);
   });
 
   it("Should cover the tokens up to the selected one when the prompt is longer than the cap", () => {
