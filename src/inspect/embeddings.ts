@@ -22,11 +22,13 @@ export class EmbeddingUnsupportedError extends Error {
   name = "EmbeddingUnsupportedError";
 }
 
-/** Rows of wte as floats, whatever its dtype. row(i) is valid until the next call (reused). */
+/** Rows of wte as floats, whatever its dtype: as Matrix's row (a copy or a view) and read. */
 export interface WteRows {
   V: number;
   C: number;
   row(i: number): ArrayLike<number>;
+  /** Row i, valid until the next read: q8 / q4 rows are dequantized into one reused buffer. */
+  read(i: number): ArrayLike<number>;
 }
 
 interface WteInfo {
@@ -51,7 +53,8 @@ export function wteRows(lm: LoadedModel): WteRows {
   const base = lm.plan.weights;
   if (t.dtype === "f32") {
     const wte = new Float32Array(buf, base + t.offset, V * C); // (V, C)
-    return { V, C, row: (i) => wte.subarray(i * C, (i + 1) * C) };
+    const row = (i: number) => wte.subarray(i * C, (i + 1) * C);
+    return { V, C, row, read: row };
   }
   if (t.scales_offset === undefined) {
     throw new EmbeddingUnsupportedError(`model '${lm.name}': ${t.dtype} wte without scales`);
@@ -59,7 +62,13 @@ export function wteRows(lm: LoadedModel): WteRows {
   const dtype = t.dtype;
   const q = new Uint8Array(buf, base + t.offset, t.scales_offset - t.offset); // quants
   const s = new Float32Array(buf, base + t.scales_offset, scaleCount(V, C));
-  return { V, C, row: (i) => dequantizeRow(q, s, i, C, dtype) };
+  const out = new Float32Array(C);
+  return {
+    V,
+    C,
+    row: (i) => dequantizeRow(q, s, i, C, dtype),
+    read: (i) => dequantizeRow(q, s, i, C, dtype, out),
+  };
 }
 
 export function wteInfo(lm: LoadedModel): WteInfo {
@@ -69,18 +78,18 @@ export function wteInfo(lm: LoadedModel): WteInfo {
   const { V, C } = w;
   const norms = new Float32Array(V);
   for (let i = 0; i < V; i++) {
-    const r = w.row(i);
+    const r = w.read(i);
     let s = 0;
     for (let j = 0; j < C; j++) s += r[j] * r[j];
     norms[i] = Math.sqrt(s);
   }
   const fit = spread(V, fitRows(C));
-  const pca = fitPca((k) => w.row(fit[k]), fit.length, C, { k: 3 }); // rows read in place
+  const pca = fitPca((k) => w.read(fit[k]), fit.length, C, { k: 3 }); // rows read in place
   const tok = lm.tokenizer;
   const visible = Array.from({ length: V }, (_, i) => i).filter((i) => printable(tok, i));
   const cloud = spread(visible.length, CLOUD_POINTS).map((j) => {
     const id = visible[j];
-    return { id, text: tok.tokenString(id), xyz: pad3(project(pca, w.row(id))) };
+    return { id, text: tok.tokenString(id), xyz: pad3(project(pca, w.read(id))) };
   });
   const info = { V, C, norms, pca, cloud };
   cache.set(lm, info);
@@ -91,7 +100,7 @@ export function wteInfo(lm: LoadedModel): WteInfo {
 export function projectTokens(lm: LoadedModel, ids: number[]): number[][] {
   const { pca } = wteInfo(lm);
   const w = wteRows(lm);
-  return ids.map((id) => pad3(project(pca, w.row(id))));
+  return ids.map((id) => pad3(project(pca, w.read(id))));
 }
 
 /** The k ids most similar to `id` by cosine over wte (itself excluded), best first. */
@@ -104,7 +113,7 @@ export function analogy(lm: LoadedModel, plus: number[], minus: number[], k: num
   const w = wteRows(lm);
   const x = new Float64Array(w.C);
   const addRow = (id: number, sign: number) => {
-    const r = w.row(id);
+    const r = w.read(id);
     for (let j = 0; j < w.C; j++) x[j] += sign * r[j];
   };
   plus.forEach((id) => addRow(id, 1));
@@ -121,7 +130,7 @@ function nearest(lm: LoadedModel, x: Float64Array, exclude: number[], k: number)
   nx = Math.sqrt(nx) || 1;
   const sims = new Float64Array(V);
   for (let i = 0; i < V; i++) {
-    const r = w.row(i);
+    const r = w.read(i);
     let s = 0;
     for (let j = 0; j < C; j++) s += x[j] * r[j];
     sims[i] = s / (nx * (norms[i] || 1));

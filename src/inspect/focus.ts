@@ -92,7 +92,7 @@ export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number
   const ids = hs.map(() => new Array<number>());
   const vals = hs.map(() => new Array<number>());
   for (let i = 0; i < wte.rows; i++) {
-    const r = wte.row(i);
+    const r = wte.read(i);
     z.fill(0);
     for (let j = 0; j < C; j++) {
       const rj = r[j];
@@ -278,7 +278,7 @@ function topNeurons(f: FocusInput, act: Float64Array, proj: Matrix): MlpFocus["n
   // Neuron n adds act[n] · proj[:, n] to the residual stream: column n of the [out][in] matrix.
   const dirs = top.map((n) => {
     const dir = new Float64Array(C);
-    for (let i = 0; i < C; i++) dir[i] = act[n] * proj.row(i)[n];
+    for (let i = 0; i < C; i++) dir[i] = act[n] * proj.read(i)[n];
     return dir;
   });
   return unembedSummaries(wte, dirs, LENS_TOP).map((u, k) => ({

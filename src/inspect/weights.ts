@@ -10,6 +10,11 @@ export interface Matrix {
   cols: number;
   /** Row i as floats; a q8 / q4 row is a fresh copy, an f32 row a view of WASM memory. */
   row(i: number): Float32Array;
+  /**
+   * Row i, valid until the next read of this matrix: an f32 row is a view, a q8 / q4 row is
+   * dequantized into one buffer the matrix reuses. For passes over many rows (no garbage a row).
+   */
+  read(i: number): Float32Array;
 }
 
 export interface Weights {
@@ -37,12 +42,19 @@ export function weights(lm: LoadedModel): Weights {
       const [rows, cols] = t.shape;
       if (t.dtype === "f32") {
         const m = new Float32Array(buf, base + t.offset, rows * cols);
-        return { rows, cols, row: (i) => m.subarray(i * cols, (i + 1) * cols) };
+        const row = (i: number) => m.subarray(i * cols, (i + 1) * cols);
+        return { rows, cols, row, read: row };
       }
       const dtype = t.dtype;
       const q = new Uint8Array(buf, base + t.offset, (t.scales_offset ?? 0) - t.offset);
       const s = new Float32Array(buf, base + (t.scales_offset ?? 0), scaleCount(rows, cols));
-      return { rows, cols, row: (i) => dequantizeRow(q, s, i, cols, dtype) };
+      const out = new Float32Array(cols);
+      return {
+        rows,
+        cols,
+        row: (i) => dequantizeRow(q, s, i, cols, dtype),
+        read: (i) => dequantizeRow(q, s, i, cols, dtype, out),
+      };
     },
   };
 }
@@ -78,7 +90,7 @@ export function matvec(
 ): Float64Array {
   const out = new Float64Array(d);
   for (let i = 0; i < d; i++) {
-    const w = W.row(r0 + i);
+    const w = W.read(r0 + i);
     let s = b ? b[r0 + i] : 0;
     for (let j = 0; j < w.length; j++) s += w[j] * x[j];
     out[i] = s;

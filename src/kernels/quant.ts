@@ -122,15 +122,18 @@ export function quantizeRows(
   }
 }
 
-/** The n values of row r of a quantized [d][n] matrix (q: all quants, s: its scale array). */
+/**
+ * The n values of row r of a quantized [d][n] matrix (q: all quants, s: its scale array), into
+ * `out` when given (a caller reading row after row reuses one buffer: no garbage per row).
+ */
 export function dequantizeRow(
   q: Uint8Array,
   s: Float32Array,
   r: number,
   n: number,
   dtype: QuantDType,
+  out = new Float32Array(n),
 ): Float32Array {
-  const out = new Float32Array(n);
   for (let k = 0; k < n / QBLOCK; k++) {
     const sc = s[scaleIndex(r, k, n / QBLOCK)];
     for (let i = 0; i < QBLOCK; i++)

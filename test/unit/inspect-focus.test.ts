@@ -113,7 +113,9 @@ describe("inspect focus", () => {
     const rng = mulberry32(11);
     // Values on a coarse grid, so some logits tie exactly (ties go to the lower id).
     const w = Float32Array.from({ length: V * C }, () => Math.round(rng() * 8 - 4) / 4);
-    const wte = { rows: V, cols: C, row: (i: number) => w.subarray(i * C, (i + 1) * C) };
+    const row = (i: number) => w.subarray(i * C, (i + 1) * C);
+    const buf = new Float32Array(C); // read() hands out one buffer, as a q8 / q4 matrix does
+    const wte = { rows: V, cols: C, row, read: (i: number) => (buf.set(row(i)), buf) };
     const hs = Array.from({ length: 6 }, (_, v) =>
       Float64Array.from({ length: C }, () => (v === 5 ? 1 : Math.round(rng() * 8 - 4) / 2)),
     );
@@ -144,7 +146,8 @@ describe("inspect focus", () => {
   it("Should leave −∞ logits out of a summary, and let a NaN spoil its normaliser only", () => {
     const column = (z: number[]) => {
       const w = Float32Array.from(z);
-      return { rows: z.length, cols: 1, row: (i: number) => w.subarray(i, i + 1) };
+      const row = (i: number) => w.subarray(i, i + 1);
+      return { rows: z.length, cols: 1, row, read: row };
     };
     const [a] = unembedSummaries(column([-Infinity, 1, 2, -Infinity, 3]), [[1]], 2);
     const [b] = unembedSummaries(column([1, 2, 3]), [[1]], 2);
