@@ -51,6 +51,15 @@ interface Loaded {
 export class Stage extends DurableObject<StageEnv> {
   private loading: Promise<Loaded> | null = null;
   private loaded: Loaded | null = null;
+  /**
+   * This stage's own weights once loaded, kept when only warming the later stages failed, and
+   * the memory of an own load that failed, loaded into by the next try: the platform frees WASM
+   * memory only at GC, and a second copy of a stage near the budget is past the isolate's 128 MB.
+   */
+  private own: LoadedModel | null = null;
+  private spare: WebAssembly.Memory | undefined;
+  /** Loads of its own weights this object has completed (one, unless its R2 reads failed). */
+  private loads = 0;
   private readonly index = Number(this.env.STAGE_INDEX);
   private readonly count = Number(this.env.STAGE_COUNT);
 
@@ -155,22 +164,46 @@ export class Stage extends DurableObject<StageEnv> {
     // The first stage warms the others while it loads: every stage pays its cold load at once.
     const warming = Promise.all(links.map((l) => l.warm()));
     warming.catch(() => {});
-    const lm = await loadModel(WEIGHTS, MODEL, {
-      manifest,
-      plan,
-      kernels,
-      budgetBytes,
-      slots: plan.slots,
-      cache: null, // a Durable Object keeps its model in memory; no shard cache in front of R2
-    });
+    if (this.own && !sameLoad(this.own, manifest, plan.pages)) {
+      this.spare = this.own.kernels.memory; // re-uploaded meanwhile: load the new weights into it
+      this.own = null;
+    }
+    const lm = this.own ?? (await this.loadOwn(manifest, plan, budgetBytes));
     if (this.index !== 0) return { lm, links, layers: new StageLayers(lm, this.index) };
-    await warming;
+    await warming; // a failure here keeps lm (this.own): the next call only warms again
     const pipeline = new Pipeline(lm.model, links, plan.slots);
     const engine = new Engine(
       { ...lm, model: pipeline },
       { maxQueue: intSetting(this.env.MAX_QUEUE, 256), prefillChunk: Math.min(64, plan.rows) },
     );
     return { lm, engine, links };
+  }
+
+  /** Load this stage's shards into its memory: a failed load's memory if there is one. */
+  private async loadOwn(
+    manifest: ReturnType<typeof stageManifest>,
+    plan: ReturnType<typeof planMemory>,
+    budgetBytes: number,
+  ): Promise<LoadedModel> {
+    const memory =
+      this.spare ?? new WebAssembly.Memory({ initial: plan.pages, maximum: plan.pages });
+    this.spare = undefined;
+    try {
+      this.own = await loadModel(this.env.WEIGHTS, this.env.MODEL, {
+        manifest,
+        plan,
+        memory,
+        kernels,
+        budgetBytes,
+        slots: plan.slots,
+        cache: null, // a Durable Object keeps its model in memory; no shard cache in front of R2
+      });
+    } catch (e) {
+      this.spare = memory;
+      throw e;
+    }
+    this.loads++;
+    return this.own;
   }
 
   /** The first stage's links to every later stage's object of this replica, created near it. */
@@ -188,7 +221,12 @@ export class Stage extends DurableObject<StageEnv> {
 
   private ownStatus() {
     const l = this.loaded;
-    const base = { stage: this.index, model: this.env.MODEL, loaded: l !== null };
+    const base = {
+      stage: this.index,
+      model: this.env.MODEL,
+      loaded: l !== null,
+      loads: this.loads,
+    };
     if (!l) return base;
     const { plan, model } = l.lm;
     return {
@@ -227,6 +265,12 @@ function layersStatus(layers: StageLayers) {
     calls,
     compute_ms: calls ? +(computeMs / calls).toFixed(3) : 0,
   };
+}
+
+/** Whether a kept load is what this manifest and plan would load: the same shards, the same size. */
+function sameLoad(lm: LoadedModel, manifest: { shards: { sha256: string }[] }, pages: number) {
+  const shas = (m: { shards: { sha256: string }[] }) => m.shards.map((s) => s.sha256).join();
+  return lm.plan.pages === pages && shas(lm.manifest) === shas(manifest);
 }
 
 /** The stage plan of a model this script serves, checked against the script's own settings. */

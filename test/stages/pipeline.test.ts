@@ -188,6 +188,22 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
     expect((await stages())[0]).toMatchObject({ replays: 1 });
   });
 
+  it("Should keep the first stage's weights while a later stage fails to load, then serve", async () => {
+    const key = `models/${STAGED_MODEL}/shard-001.bin`; // stage 1's only shard
+    const original = new Uint8Array(await (await bucket().get(key))!.arrayBuffer());
+    const bad = original.slice();
+    bad[100] ^= 0xff; // its sha256 no longer matches: stage 1's load fails, every try
+    await bucket().put(key, bad);
+    await evict(0);
+    await evict(1);
+    const r = await post("/v1/completions", { model: STAGED_MODEL, prompt: "A", max_tokens: 4 });
+    expect(r.status).toBe(503);
+    await bucket().put(key, original);
+    expect(await texts(STAGED_MODEL, greedy("A"))).toEqual(await texts(MODEL, greedy("A")));
+    // Stage 0 loaded its own shards once: the failed warm-up did not drop them.
+    expect((await stages())[0]).toMatchObject({ loaded: true, loads: 1 });
+  });
+
   it("Should answer 503 stage_over_budget while a stage does not fit, then serve once it does", async () => {
     const key = `models/${STAGED_MODEL}/manifest.json`;
     const original = await (await bucket().get(key))!.text();
