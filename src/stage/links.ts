@@ -1,8 +1,11 @@
-// How one stage object reaches another: a Durable Object stub per call (a stub that has thrown
-// may be broken, a new one is not), a timeout on every call (a stage that never answers fails
-// the step instead of holding it), and one retry, which is safe: a forward call rewrites the
-// same positions with the same values, and freeing twice frees once. Every stub of a stage
-// object, the gateway's too, comes from stageStub: named by its replica, placed by its hint.
+// How one stage object reaches another: one Durable Object stub while it works, since calls
+// through one stub arrive in the order they were made (E-order; there is none between stubs),
+// so a call carrying frees only is not overtaken by the next batch; a new stub after any
+// failure (a stub that has thrown is broken for good); a timeout on every call (a stage that
+// never answers fails the step instead of holding it), and one retry, which is safe: a forward
+// call rewrites the same positions with the same values, and freeing twice frees once. Every
+// stub of a stage object, the gateway's too, comes from stageStub: named by its replica,
+// placed by its hint.
 
 import type { StageLink } from "./pipeline.js";
 import { StageError, type Fault, type StageAnswer, type StageBatch } from "./protocol.js";
@@ -47,9 +50,14 @@ export function linkTo(
   hint: LocationHint | undefined,
   timeoutMs: number,
 ): Link {
-  const stub = () => stageStub<LaterStageRpc>(ns, name, hint);
-  const call = <T>(what: string, f: (s: LaterStageRpc) => Promise<T>, ms = timeoutMs) =>
-    callStage(index, what, () => f(stub()), ms);
+  let current: LaterStageRpc | null = null;
+  const call = <T>(what: string, f: (s: LaterStageRpc) => Promise<T>, ms = timeoutMs) => {
+    let used: LaterStageRpc | null = null;
+    const attempt = () => f((used = current ??= stageStub<LaterStageRpc>(ns, name, hint)));
+    // a call that threw or timed out: the next one takes a new stub (unless one already has)
+    const failed = () => void (current === used && (current = null));
+    return callStage(index, what, attempt, ms, failed);
+  };
   return {
     index,
     hint,
@@ -68,6 +76,7 @@ async function callStage<T>(
   what: string,
   f: () => Promise<T>,
   ms: number,
+  failed: () => void,
 ): Promise<T> {
   let last: unknown;
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -75,6 +84,7 @@ async function callStage<T>(
       return await withTimeout(f(), ms, `no answer in ${ms} ms`);
     } catch (e) {
       last = e;
+      failed();
     }
   }
   const why = last instanceof Error ? last.message : String(last);

@@ -132,14 +132,33 @@ describe("stageStub and linkTo", () => {
     ]);
   });
 
-  it("Should pass the first stage's hint on to a later stage's object, on every call", async () => {
-    const { ns, asked } = recordingNamespace();
+  it("Should call a later stage through one stub with the hint, a new one only after a failure", async () => {
+    // One stub keeps the calls in order (E-order): frees-only calls are not overtaken. Stub 0
+    // throws on its third call, as a broken stub does; stub 1 answers.
+    const asked: [string, object | undefined][] = [];
+    const calls = [0, 0];
+    const ns: StageNamespace = {
+      getByName(name, options) {
+        const k = asked.push([name, options]) - 1;
+        return {
+          status: async () => {
+            if (k === 0 && ++calls[0] === 3) throw new Error("disconnected");
+            if (k === 1) calls[1]++;
+            return { stage: 1, stub: k };
+          },
+        };
+      },
+    };
     const link = linkTo(ns, 1, "replica:eu", "weur", 1000);
-    await link.status();
-    await link.status();
+    expect(await link.status()).toEqual({ stage: 1, stub: 0 });
+    expect(await link.status()).toEqual({ stage: 1, stub: 0 });
+    expect(asked).toHaveLength(1);
+    expect(await link.status()).toEqual({ stage: 1, stub: 1 }); // retried on a new stub
+    expect(await link.status()).toEqual({ stage: 1, stub: 1 });
     expect(asked).toEqual([
       ["replica:eu", { locationHint: "weur" }],
       ["replica:eu", { locationHint: "weur" }],
     ]);
+    expect(calls).toEqual([3, 2]);
   });
 });
