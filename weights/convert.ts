@@ -177,6 +177,12 @@ function writeTokenizer(ck: HfCheckpoint, outDir: string, warnings: string[]) {
       `${ck.dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ` +
         `${V}: ids past ${V - 1} would have no embedding. Wrong tokenizer files?`,
     );
+  if (tokenizer.vocabSize < V)
+    warnings.push(
+      `config.json vocab_size is ${V} but the tokenizer has ${tokenizer.vocabSize} tokens: ids ` +
+        `${tokenizer.vocabSize}..${V - 1} have no text, so they are never sampled (padded or ` +
+        `added rows; added_tokens.json is not read)`,
+    );
   // <|endoftext|> from the tokenizer's specials; config's eos_token_id only as a fallback.
   let eot = tokenizer.eot ?? ck.eosTokenId ?? V - 1;
   if (tokenizer.eot === undefined)

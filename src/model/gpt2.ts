@@ -83,10 +83,16 @@ export class GPT2 {
   private readonly head?: HeadPtrs; // only where the manifest has wte (wpe and ln_f with it)
   private readonly layers: LayerPtrs[]; // layers[i] is layer first + i
 
+  /**
+   * `textless`: ids below n_vocab the model's tokenizer has no text for (a fine-tune's padded or
+   * added rows, e.g. nanoGPT's 50,304 or a pad token at 50,257): their logits are −∞, so nothing
+   * samples, ranks or scores a token that could not be written out.
+   */
   constructor(
     manifest: Manifest,
     readonly plan: MemoryPlan,
     private readonly kernels: Kernels,
+    private readonly textless: ArrayLike<number> = [],
   ) {
     this.config = manifest.config;
     const entries = new Map(manifest.tensors.map((t) => [t.name, t]));
@@ -210,7 +216,11 @@ export class GPT2 {
       step("ln_f", () => this.lnF(head.ln_f, rows));
       // logits = ln_f(x) · wteᵀ: the unembedding is the embedding (V, C), tied
       step("lm_head", () => this.linear(plan.logits, plan.lnf, head.lm_head, G, C, V));
-      group.forEach(([si, t], g) => onLogits(si, t, this.f32(plan.logits + g * V * 4, V)));
+      group.forEach(([si, t], g) => {
+        const logits = this.f32(plan.logits + g * V * 4, V);
+        for (let j = 0; j < this.textless.length; j++) logits[this.textless[j]] = -Infinity;
+        onLogits(si, t, logits);
+      });
     }
   }
 

@@ -146,7 +146,11 @@ export async function loadModel(
       `model '${name}': tokenizer has ${tokenizer.vocabSize} tokens but the model only ${manifest.config.n_vocab}`,
     );
   }
-  const model = new GPT2(manifest, plan, kernels);
+  // Rows of wte past the tokenizer (or without text in it) are never sampled (GPT2's textless).
+  const textless: number[] = [];
+  for (let id = 0; id < manifest.config.n_vocab; id++)
+    if (!tokenizer.isValidId(id)) textless.push(id);
+  const model = new GPT2(manifest, plan, kernels, Int32Array.from(textless));
   await settle();
   const loadMs = performance.now() - t0;
   return { name, manifest, tokenizer, model, plan, kernels, loadMs, shards };
