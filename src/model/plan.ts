@@ -230,13 +230,27 @@ function servingFixes(m: Manifest, plan: MemoryPlan, budget: number): string[] {
   return fixes;
 }
 
+/**
+ * Whether int8 KV can hold this model: its blocks of 32 values (one scale each) must tile a
+ * row (n_embd) and a head. Every GPT-2 qualifies; a head of 16 would give the attention kernel
+ * no whole block (every q·k 0: uniform attention), so such a model keeps f32 KV.
+ */
+export const int8KvFits = (c: { n_embd: number; n_head: number }) =>
+  c.n_embd % QBLOCK === 0 && (c.n_embd / c.n_head) % QBLOCK === 0;
+
+/** Why int8 KV was refused for a model that int8KvFits says no to. */
+export const int8KvRefusal = (c: { n_embd: number; n_head: number }) =>
+  `int8 KV needs n_embd and the head size to be multiples of ${QBLOCK}; this model has n_embd ` +
+  `${c.n_embd} and heads of ${c.n_embd / c.n_head}: use f32 KV (--stage-kv f32 or auto)`;
+
 /** A stage is sized at convert time: the converter's knobs. */
 function stageFixes(m: Manifest, plan: MemoryPlan): string[] {
   const [first, end] = stageLayers(m);
   const fixes: string[] = [];
   if (end - first > 1) fixes.push("cut the model into more stages (--stages auto)");
   if (plan.slots > 1) fixes.push("plan fewer slots per stage (--stage-slots)");
-  if (plan.kvDtype === "f32") fixes.push("use the int8 KV cache (--stage-kv q8)");
+  if (plan.kvDtype === "f32" && int8KvFits(m.config))
+    fixes.push("use the int8 KV cache (--stage-kv q8)");
   if (plan.context > MIN_CONTEXT) fixes.push("plan a shorter context (--stage-context)");
   return fixes;
 }
@@ -275,7 +289,8 @@ export interface ServeOptions extends Omit<PlanOptions, "kv" | "slots"> {
  */
 export function planServing(m: Manifest, opts: ServeOptions): MemoryPlan {
   const c = m.config;
-  const q8ok = c.n_embd % QBLOCK === 0 && (c.n_embd / c.n_head) % QBLOCK === 0;
+  const q8ok = int8KvFits(c);
+  if (opts.kv === "q8" && !q8ok) throw new RangeError(int8KvRefusal(c));
   const kinds: KvDtype[] =
     opts.kv && opts.kv !== "auto" ? [opts.kv] : q8ok ? ["f32", "q8"] : ["f32"];
   const full = Math.min(opts.context ?? c.n_ctx, c.n_ctx);

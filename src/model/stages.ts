@@ -3,8 +3,15 @@
 // loads (its tensors and shards only, rebased into an image of its own). No Workers APIs here.
 
 import type { Manifest, ShardEntry, StagePlan, TensorEntry } from "./manifest.js";
-import { layout, MAX_MEMORY_BYTES, planMemory, type KvDtype, type PlanOptions } from "./plan.js";
-import { QBLOCK } from "../kernels/quant.js";
+import {
+  int8KvFits,
+  int8KvRefusal,
+  layout,
+  MAX_MEMORY_BYTES,
+  planMemory,
+  type KvDtype,
+  type PlanOptions,
+} from "./plan.js";
 
 const MiB = 1024 * 1024;
 
@@ -59,7 +66,8 @@ export function planStages(m: Manifest, opts: StageOptions): StagePlan {
   if (want !== "auto" && !(Number.isInteger(want) && want >= 1 && want <= L))
     throw new RangeError(`--stages ${want}: a number of stages from 1 to n_layer ${L}, or auto`);
   const context = Math.min(opts.context ?? c.n_ctx, c.n_ctx);
-  const q8ok = c.n_embd % QBLOCK === 0 && (c.n_embd / c.n_head) % QBLOCK === 0;
+  const q8ok = int8KvFits(c);
+  if (opts.kv === "q8" && !q8ok) throw new RangeError(int8KvRefusal(c));
   const kinds: KvDtype[] =
     opts.kv && opts.kv !== "auto" ? [opts.kv] : q8ok ? ["f32", "q8"] : ["f32"];
   const budget = Math.min(opts.budgetBytes, MAX_MEMORY_BYTES);

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Manifest, StagePlan } from "../../src/model/manifest.js";
-import { layout, ModelTooLargeError, planMemory } from "../../src/model/plan.js";
+import { layout, ModelTooLargeError, planMemory, planServing } from "../../src/model/plan.js";
 import {
   planStages,
   stageManifest,
@@ -56,6 +56,21 @@ function expectContiguous(plan: StagePlan, L: number) {
 }
 
 describe("planStages", () => {
+  it("Should refuse int8 KV for heads of 16 (no whole block of 32), and plan f32 for auto", () => {
+    // The default model with 16 heads: C 256, heads of 16. The attention kernel's int8 path
+    // reads whole blocks of 32 values a head, so int8 KV would give every q·k 0.
+    const narrow = { ...tiny, config: { ...tiny.config, n_head: 16 } };
+    const opts: StageOptions = { ...SERVE, budgetBytes: 64 * MiB, stages: 1 };
+    expect(() => planStages(narrow, { ...opts, kv: "q8" })).toThrowError(
+      /int8 KV needs n_embd and the head size to be multiples of 32; .* heads of 16/,
+    );
+    expect(planStages(narrow, { ...opts, kv: "auto" }).kv).toBe("f32");
+    expect(() => planServing(narrow, { ...SERVE, budgetBytes: 64 * MiB, kv: "q8" })).toThrowError(
+      /int8 KV needs/,
+    );
+    expect(planStages(tiny, { ...opts, kv: "q8" }).kv).toBe("q8"); // heads of 64: fine
+  });
+
   it("Should cut the tiny model into the fewest stages that fit a small budget", () => {
     const budgetBytes = 8 * MiB; // the whole f32 model needs ~17 MiB
     const opts: StageOptions = { ...SERVE, budgetBytes, stages: "auto" };
