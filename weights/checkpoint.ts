@@ -70,11 +70,19 @@ export function parseConfig(hf: any, where = "config.json") {
     n_embd: C,
     n_layer: int("n_layer", hf.n_layer),
     n_head: NH,
-    eps: hf.layer_norm_epsilon ?? 1e-5,
+    eps: epsilonOf(hf.layer_norm_epsilon, fail),
     eot_token: -1,
   };
   const eos = Number.isInteger(hf.eos_token_id) ? (hf.eos_token_id as number) : undefined;
   return { config, eosTokenId: eos };
+}
+
+/** layer_norm_epsilon: a finite number ≥ 0 (1e-5 when absent). A string would reach JS as text. */
+function epsilonOf(v: unknown, fail: (what: string, fix: string) => Error): number {
+  if (v === undefined || v === null) return 1e-5;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0)
+    throw fail(`layer_norm_epsilon ${JSON.stringify(v)} is not a number >= 0`, "fix config.json");
+  return v;
 }
 
 /** HF shape of a runtime tensor: linear weights are stored transposed ([in][out]). */

@@ -50,9 +50,10 @@ export function readHeader(file: string): SourceTensor[] {
     const out: SourceTensor[] = [];
     for (const [key, h] of Object.entries(header)) {
       if (key === "__metadata__") continue;
-      const [b, e] = h.data_offsets ?? [];
-      if (!Array.isArray(h.shape) || !(e >= b) || dataStart + e > size)
+      const at = offsetsOf(h);
+      if (!Array.isArray(h?.shape) || !at || dataStart + at[1] > size)
         throw bad(file, `tensor ${key} has bad shape or data_offsets ${JSON.stringify(h)}`);
+      const [b, e] = at;
       const esize = SOURCE_DTYPES[h.dtype as SourceDType];
       if (esize && e - b !== numel(h.shape) * esize)
         throw bad(file, `tensor ${key}: ${e - b} bytes for ${h.dtype} ${JSON.stringify(h.shape)}`);
@@ -62,6 +63,15 @@ export function readHeader(file: string): SourceTensor[] {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A header entry's [begin, end): whole numbers, 0 <= begin <= end; null for anything else. */
+function offsetsOf(h: unknown): [number, number] | null {
+  const o =
+    h !== null && typeof h === "object" ? (h as { data_offsets?: unknown }).data_offsets : null;
+  if (!Array.isArray(o) || o.length !== 2) return null;
+  const [b, e] = o;
+  return Number.isSafeInteger(b) && Number.isSafeInteger(e) && 0 <= b && b <= e ? [b, e] : null;
 }
 
 function bad(file: string, why: string): Error {

@@ -202,6 +202,16 @@ describe("convert synthetic GPT-2 checkpoints", () => {
     );
   });
 
+  it("Should refuse a layer_norm_epsilon that is not a number >= 0", () => {
+    for (const eps of ["1e-5", -1, true]) {
+      const dir = makeCheckpoint({ config: { layer_norm_epsilon: eps } });
+      expect(() => convert(dir)).toThrow(/layer_norm_epsilon .* is not a number >= 0/);
+    }
+    expect(
+      convert(makeCheckpoint({ config: { layer_norm_epsilon: 1e-6 } })).manifest.config.eps,
+    ).toBe(1e-6);
+  });
+
   it("Should refuse configs of other architectures or activations", () => {
     const llama = { ...CONFIG, model_type: "llama", architectures: ["LlamaForCausalLM"] };
     expect(() => parseConfig(llama)).toThrow(/model_type llama.*gpt-edge serves GPT-2 only/);

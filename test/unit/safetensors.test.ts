@@ -143,6 +143,29 @@ describe("safetensors", () => {
     );
   });
 
+  it("Should name a header entry that is not a tensor, or whose offsets are not 0 <= begin <= end", () => {
+    /** A file of 16 data bytes whose header is `header` (padded to 8 bytes, as the format does). */
+    const file = (name: string, header: object) => {
+      const json = new TextEncoder().encode(JSON.stringify(header).padEnd(64, " "));
+      const len = new Uint8Array(8);
+      new DataView(len.buffer).setBigUint64(0, BigInt(json.length), true);
+      return writeFile(name, new Uint8Array([...len, ...json, ...new Uint8Array(16)]));
+    };
+    const w = { dtype: "F32", shape: [4], data_offsets: [0, 16] };
+    expect(readHeader(file("ok.safetensors", { w }))).toHaveLength(1);
+    for (const [name, entry] of [
+      ["null", null],
+      ["number", 3],
+      ["negative", { ...w, data_offsets: [-16, 0] }],
+      ["fraction", { ...w, data_offsets: [0.5, 16.5] }],
+      ["reversed", { ...w, data_offsets: [16, 0] }],
+      ["past-end", { ...w, data_offsets: [16, 32] }],
+    ] as const)
+      expect(() => readHeader(file(`${name}.safetensors`, { w, x: entry }))).toThrow(
+        /not a valid safetensors file: tensor x has bad shape or data_offsets/,
+      );
+  });
+
   it("Should refuse to read dtypes it cannot widen", () => {
     const file = writeFile(
       "i8.safetensors",
