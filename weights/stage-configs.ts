@@ -101,6 +101,19 @@ export function writeStageConfigs(m: Manifest, opts: StageConfigOptions): Staged
   return { model: m.name, configs };
 }
 
+/**
+ * Remove a model's stage configs, if an earlier upload of it (staged then) wrote some, and
+ * rewrite the gateway config without it: `npm run dev` and `deploy` would otherwise still run
+ * and deploy the old stages. Whether anything was removed.
+ */
+export function removeStageConfigs(model: string, root = STAGES_DIR): boolean {
+  const dir = path.join(root, model);
+  if (!fs.existsSync(path.join(dir, MARKER))) return false;
+  fs.rmSync(dir, { recursive: true, force: true });
+  writeGatewayConfig(root);
+  return true;
+}
+
 /** The staged models whose configs were written under `root`. */
 export function stagedModels(root = STAGES_DIR): StagedModelConfigs[] {
   if (!fs.existsSync(root)) return [];

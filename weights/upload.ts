@@ -9,7 +9,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { readManifest, verifyModelDir } from "./inspect.js";
 import { Progress, type ProgressStream } from "./progress.js";
-import { writeStageConfigs, type StagedModelConfigs } from "./stage-configs.js";
+import { removeStageConfigs, writeStageConfigs, type StagedModelConfigs } from "./stage-configs.js";
 import { defaultBucket, PROJECT_ROOT } from "./wrangler-config.js";
 
 /** `wrangler r2 object put` refuses remote files over 300 MiB (MAX_UPLOAD_SIZE_BYTES). */
@@ -84,6 +84,8 @@ export async function uploadModel(dir: string, opts: UploadOptions): Promise<Upl
   progress.finish();
   const m = readManifest(dir);
   if (m.stages && !dry) logStaged(writeStageConfigs(m, { bucket, dir: opts.stageConfigDir }), log);
+  else if (!dry && removeStageConfigs(m.name, opts.stageConfigDir))
+    log(`${m.name} is no longer staged: its stage Worker configs were removed`);
   return items;
 }
 

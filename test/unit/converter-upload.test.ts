@@ -10,6 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertCheckpoint } from "../../weights/convert.js";
 import { remoteCommand, uploadModel, uploadPlan } from "../../weights/upload.js";
 import { defaultBucket } from "../../weights/wrangler-config.js";
+import { readManifest } from "../../weights/inspect.js";
+import { stagedModels, writeStageConfigs } from "../../weights/stage-configs.js";
+import { STAGED_DIR } from "../setup/paths.js";
 
 const HF = fileURLToPath(new URL("../../weights/tiny-shakespeare", import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "converter-upload-test-"));
@@ -70,7 +73,15 @@ describe("upload", () => {
 
   it("Should write --local uploads where Miniflare (wrangler dev) reads them", async () => {
     const persist = path.join(tmp, "state");
-    const items = await uploadModel(out, { mode: "local", persistTo: persist });
+    // An earlier upload of "up-test" was staged: its stage configs go with this unstaged one.
+    const stageConfigDir = path.join(tmp, "stages");
+    writeStageConfigs(
+      { ...readManifest(STAGED_DIR), name: "up-test" },
+      { bucket: "b", dir: stageConfigDir },
+    );
+    expect(stagedModels(stageConfigDir)).toHaveLength(1);
+    const items = await uploadModel(out, { mode: "local", persistTo: persist, stageConfigDir });
+    expect(stagedModels(stageConfigDir)).toEqual([]);
     // A fresh Miniflare configured the way wrangler dev configures it: <persist>/v3, bucket by name.
     const mf = new Miniflare({
       modules: true,

@@ -8,7 +8,11 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { gatewayBinding, stageScript } from "../../src/stage/names.js";
 import { readManifest } from "../../weights/inspect.js";
-import { stagedModels, writeStageConfigs } from "../../weights/stage-configs.js";
+import {
+  removeStageConfigs,
+  stagedModels,
+  writeStageConfigs,
+} from "../../weights/stage-configs.js";
 import { ROOT, STAGED_DIR, STAGED_MODEL } from "../setup/paths.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stage-configs-"));
@@ -65,5 +69,18 @@ describe("writeStageConfigs", () => {
   it("Should refuse a second model whose script names would be the same", () => {
     const clash = { ...m, name: "Tiny_2stage" };
     expect(() => writeStageConfigs(clash, { bucket: "b", dir: tmp })).toThrow(/rename one/);
+  });
+
+  it("Should remove a model's stage configs (and its gateway binding) once it is not staged", () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "unstaged-"));
+    writeStageConfigs(m, { bucket: "b", dir });
+    expect(stagedModels(dir)).toHaveLength(1);
+    expect(removeStageConfigs("tiny-shakespeare", dir)).toBe(false); // never staged: untouched
+    expect(removeStageConfigs(STAGED_MODEL, dir)).toBe(true);
+    expect(stagedModels(dir)).toEqual([]);
+    expect(fs.existsSync(path.join(dir, STAGED_MODEL))).toBe(false);
+    const gw = fs.readFileSync(path.join(dir, "gateway.toml"), "utf8");
+    expect(values(gw, "script_name")).toEqual([]);
+    expect(removeStageConfigs(STAGED_MODEL, dir)).toBe(false);
   });
 });
