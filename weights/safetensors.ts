@@ -36,6 +36,13 @@ export function readHeader(file: string): SourceTensor[] {
     const size = fs.fstatSync(fd).size;
     const lenBuf = Buffer.alloc(8);
     if (size < 8 || fs.readSync(fd, lenBuf, 0, 8, 0) !== 8) throw bad(file, "shorter than 8 bytes");
+    // PyTorch's torch.save writes a zip (PK\x03\x04): the safetensors name on a .bin checkpoint
+    if (lenBuf.readUInt32LE(0) === 0x04034b50)
+      throw bad(
+        file,
+        "it is a zip archive, as PyTorch's torch.save writes (a pytorch_model.bin?); save the " +
+          "model with safe_serialization=True, or convert it with Hugging Face's safetensors tools",
+      );
     const n = Number(lenBuf.readBigUInt64LE(0));
     if (n <= 0 || n > MAX_HEADER_BYTES || 8 + n > size) throw bad(file, `header length ${n}`);
     const json = Buffer.alloc(n);
@@ -98,6 +105,8 @@ export function openCheckpoint(dir: string): Map<string, SourceTensor> {
   const weightMap: Record<string, string> = JSON.parse(fs.readFileSync(index, "utf8")).weight_map;
   if (!weightMap) throw new Error(`${index} has no weight_map`);
   for (const file of new Set(Object.values(weightMap))) {
+    if (!fs.existsSync(path.join(dir, file)))
+      throw new Error(`${index} names ${file}, which is not in ${dir}: is the download complete?`);
     for (const t of readHeader(path.join(dir, file))) tensors.set(t.key, t);
   }
   for (const [key, file] of Object.entries(weightMap)) {

@@ -166,6 +166,30 @@ describe("safetensors", () => {
       );
   });
 
+  it("Should say a zip is a PyTorch checkpoint, and name an index's missing shard", () => {
+    const zip = new Uint8Array(64);
+    zip.set([0x50, 0x4b, 0x03, 0x04]);
+    expect(() => readHeader(writeFile("zip.safetensors", zip))).toThrow(
+      /is a zip archive, as PyTorch's torch.save writes/,
+    );
+    const dir = fs.mkdtempSync(path.join(tmp, "index-"));
+    const weight_map = {
+      w: "model-00001-of-00002.safetensors",
+      v: "model-00002-of-00002.safetensors",
+    };
+    fs.writeFileSync(
+      path.join(dir, "model.safetensors.index.json"),
+      JSON.stringify({ weight_map }),
+    );
+    fs.writeFileSync(
+      path.join(dir, weight_map.w),
+      encodeSafetensors([tensor("w", "F32", [1, 2, 3])]),
+    );
+    expect(() => openCheckpoint(dir)).toThrow(
+      /names model-00002-of-00002\.safetensors, which is not in .*: is the download complete\?/,
+    );
+  });
+
   it("Should refuse to read dtypes it cannot widen", () => {
     const file = writeFile(
       "i8.safetensors",
