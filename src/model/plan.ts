@@ -238,10 +238,19 @@ function servingFixes(m: Manifest, plan: MemoryPlan, budget: number): string[] {
 export const int8KvFits = (c: { n_embd: number; n_head: number }) =>
   c.n_embd % QBLOCK === 0 && (c.n_embd / c.n_head) % QBLOCK === 0;
 
-/** Why int8 KV was refused for a model that int8KvFits says no to. */
-export const int8KvRefusal = (c: { n_embd: number; n_head: number }) =>
-  `int8 KV needs n_embd and the head size to be multiples of ${QBLOCK}; this model has n_embd ` +
-  `${c.n_embd} and heads of ${c.n_embd / c.n_head}: use f32 KV (--stage-kv f32 or auto)`;
+/**
+ * The KV dtypes to try, f32 (exact) first: the one asked for, else both where int8 fits. Int8
+ * asked for where it does not fit is refused with the reason.
+ */
+export function kvChoices(c: { n_embd: number; n_head: number }, kv?: KvDtype | "auto"): KvDtype[] {
+  const q8ok = int8KvFits(c);
+  if (kv === "q8" && !q8ok)
+    throw new RangeError(
+      `int8 KV needs n_embd and the head size to be multiples of ${QBLOCK}; this model has ` +
+        `n_embd ${c.n_embd} and heads of ${c.n_embd / c.n_head}: use f32 KV (--stage-kv f32 or auto)`,
+    );
+  return kv && kv !== "auto" ? [kv] : q8ok ? ["f32", "q8"] : ["f32"];
+}
 
 /** A stage is sized at convert time: the converter's knobs. */
 function stageFixes(m: Manifest, plan: MemoryPlan): string[] {
@@ -289,10 +298,7 @@ export interface ServeOptions extends Omit<PlanOptions, "kv" | "slots"> {
  */
 export function planServing(m: Manifest, opts: ServeOptions): MemoryPlan {
   const c = m.config;
-  const q8ok = int8KvFits(c);
-  if (opts.kv === "q8" && !q8ok) throw new RangeError(int8KvRefusal(c));
-  const kinds: KvDtype[] =
-    opts.kv && opts.kv !== "auto" ? [opts.kv] : q8ok ? ["f32", "q8"] : ["f32"];
+  const kinds = kvChoices(c, opts.kv);
   const full = Math.min(opts.context ?? c.n_ctx, c.n_ctx);
   const base = { ...opts, kv: undefined, context: full };
   const fits = (kv: KvDtype, slots: number, context = full) => {

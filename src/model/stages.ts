@@ -4,8 +4,7 @@
 
 import type { Manifest, ShardEntry, StagePlan, TensorEntry } from "./manifest.js";
 import {
-  int8KvFits,
-  int8KvRefusal,
+  kvChoices,
   layout,
   MAX_MEMORY_BYTES,
   planMemory,
@@ -66,10 +65,7 @@ export function planStages(m: Manifest, opts: StageOptions): StagePlan {
   if (want !== "auto" && !(Number.isInteger(want) && want >= 1 && want <= L))
     throw new RangeError(`--stages ${want}: a number of stages from 1 to n_layer ${L}, or auto`);
   const context = Math.min(opts.context ?? c.n_ctx, c.n_ctx);
-  const q8ok = int8KvFits(c);
-  if (opts.kv === "q8" && !q8ok) throw new RangeError(int8KvRefusal(c));
-  const kinds: KvDtype[] =
-    opts.kv && opts.kv !== "auto" ? [opts.kv] : q8ok ? ["f32", "q8"] : ["f32"];
+  const kinds = kvChoices(c, opts.kv);
   const budget = Math.min(opts.budgetBytes, MAX_MEMORY_BYTES);
   const cuts = kinds.map((kv) => {
     const planOpts: PlanOptions = { ...opts, kv, context };
