@@ -123,11 +123,11 @@ type Request = PlanRequest & Pick<InspectParams, "position" | "layer" | "head">;
  * is refused grows with T and the attention cap, not a refusal, absorbs the rest.
  */
 function planAt(cfg: Shapes, T: number, p: Request, layers: number[]) {
-  const position = p.position < 0 ? T - 1 : p.position;
-  const rest = planInspect(cfg, T, position, p, 0);
+  const position = positionAt(p, T);
+  const rest = restBytes(cfg, T, p);
   const perHead = (T * (T + 1)) / 2;
   const headBytes = perHead * ATTENTION_VALUE_BYTES + T * ATTENTION_ROW_BYTES;
-  const fit = Math.max(0, Math.floor((INSPECT_HEAP_BYTES - rest.bytes.total) / headBytes));
+  const fit = Math.max(0, Math.floor((INSPECT_HEAP_BYTES - rest) / headBytes));
   const attention = attentionPlan(
     layers,
     p,
@@ -136,8 +136,14 @@ function planAt(cfg: Shapes, T: number, p: Request, layers: number[]) {
     Math.min(MAX_ATTENTION_VALUES, fit * perHead),
   );
   const heads = [...attention.keep.values()].reduce((n, h) => n + h.length, 0);
-  return { attention, plan: planInspect(cfg, T, position, p, heads), rest: rest.bytes.total };
+  return { attention, plan: planInspect(cfg, T, position, p, heads), rest };
 }
+
+const positionAt = (p: Request, T: number) => (p.position < 0 ? T - 1 : p.position);
+
+/** What every view but the full attention matrices holds at T tokens: it grows with T. */
+const restBytes = (cfg: Shapes, T: number, p: Request) =>
+  planInspect(cfg, T, positionAt(p, T), p, 0).bytes.total;
 
 /**
  * The plan of an inspection of T tokens and its attention plan; when the other views alone pass
@@ -156,8 +162,7 @@ export function planChecked(
   // Shorter prompts, longest first: without attention every view's bytes grow with T.
   const shortest = Math.max(0, p.position) + 1;
   let longest = T - 1;
-  while (longest >= shortest && planAt(cfg, longest, p, layers).rest > INSPECT_HEAP_BYTES)
-    longest--;
+  while (longest >= shortest && restBytes(cfg, longest, p) > INSPECT_HEAP_BYTES) longest--;
   const shorter = longest >= shortest ? `a prompt of at most ${longest} tokens, ` : "";
   throw new InspectParamError(
     "prompt",

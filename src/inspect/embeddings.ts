@@ -2,11 +2,11 @@
 // demo's embedding views: nearest neighbours by cosine similarity, and a 3D PCA of the
 // vocabulary. The PCA basis, row norms and the sample cloud are computed once per loaded model.
 
-import { dequantizeRow, scaleCount } from "../kernels/quant.js";
 import type { LoadedModel } from "../model/loader.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import { fitPca, project, type Pca } from "./pca.js";
 import { pad3, round } from "./round.js";
+import { weights } from "./weights.js";
 
 /**
  * Rows the wte PCA is fitted on, evenly spaced: each step of the fit reads them all, so at most
@@ -42,33 +42,16 @@ interface WteInfo {
 const cache = new WeakMap<LoadedModel, WteInfo>();
 
 /**
- * wte read in place from WASM memory (fresh views each call: cheap, never stale). f32 rows are
- * views; q8 / q4 rows are dequantized (block scale × quant, manifest.ts's layout) on demand.
+ * wte read in place from WASM memory (fresh views each call: cheap, never stale), as weights()
+ * reads any matrix; a model without wte, or a quantized one without scales, is refused here.
  */
 export function wteRows(lm: LoadedModel): WteRows {
-  const { n_vocab: V, n_embd: C } = lm.manifest.config;
   const t = lm.manifest.tensors.find((e) => e.name === "wte");
   if (!t) throw new EmbeddingUnsupportedError(`model '${lm.name}' has no wte tensor`);
-  const buf = lm.kernels.memory.buffer;
-  const base = lm.plan.weights;
-  if (t.dtype === "f32") {
-    const wte = new Float32Array(buf, base + t.offset, V * C); // (V, C)
-    const row = (i: number) => wte.subarray(i * C, (i + 1) * C);
-    return { V, C, row, read: row };
-  }
-  if (t.scales_offset === undefined) {
+  if (t.dtype !== "f32" && t.scales_offset === undefined)
     throw new EmbeddingUnsupportedError(`model '${lm.name}': ${t.dtype} wte without scales`);
-  }
-  const dtype = t.dtype;
-  const q = new Uint8Array(buf, base + t.offset, t.scales_offset - t.offset); // quants
-  const s = new Float32Array(buf, base + t.scales_offset, scaleCount(V, C));
-  const out = new Float32Array(C);
-  return {
-    V,
-    C,
-    row: (i) => dequantizeRow(q, s, i, C, dtype),
-    read: (i) => dequantizeRow(q, s, i, C, dtype, out),
-  };
+  const { rows: V, cols: C, row, read } = weights(lm).matrix("wte");
+  return { V, C, row, read };
 }
 
 export function wteInfo(lm: LoadedModel): WteInfo {

@@ -7,16 +7,7 @@
 import type { Tokenizer } from "../tokenizer/index.js";
 import { round } from "./round.js";
 import type { AttentionFocus, LensLayer, MlpFocus, PositionFocus } from "./types.js";
-import {
-  dots,
-  gelu,
-  layerNorm,
-  matvec,
-  norm,
-  rowsOf,
-  type Matrix,
-  type Weights,
-} from "./weights.js";
+import { gelu, layerNorm, matvec, norm, type Matrix, type Weights } from "./weights.js";
 
 /** Tokens listed per lens layer and per neuron. */
 const LENS_TOP = 5;
@@ -158,10 +149,10 @@ function logitLens(f: FocusInput): LensLayer[] {
 
 /**
  * Recompute block `layer` at the selected position: attention (all heads) then the MLP. Head by
- * head, each key and value row is dequantized once; the scores are q's image under the keys'
- * weights dotted with each token's ln_1 (recomputed into one buffer), and the output the values'
- * weights times the weighted mean of those: O(t · C) a head, and nothing (t + 1) × C beside the
- * input. Only the few keys listed get their own k and v.
+ * head, the scores are q's image under the keys' weights dotted with each token's ln_1
+ * (recomputed into one buffer), and the output the values' weights times the weighted mean of
+ * those: O(t · C) a head, and nothing (t + 1) × C beside the input. Only the few keys listed get
+ * their own k and v.
  */
 function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
   const { w, cfg, position: t, layer: l, head: h } = f;
@@ -176,8 +167,6 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
   const q = matvec(attn, layerNorm(xt, g1, b1, cfg.eps), attnB, 0, C);
   const xn = new Float64Array(C); // ln_1 of one token's input
   const ln = (j: number) => layerNorm(f.input.subarray(j * C, (j + 1) * C), g1, b1, cfg.eps, xn);
-  const k = new Float64Array(HS);
-  const v = new Float64Array(HS);
   const u = new Float64Array(C); // one head's Wkᵀ q
   const mix = new Float64Array(C); // Σ_j a_j ln_1(x_j): what the head's values are taken of
   const y = new Float64Array(C); // every head's weighted sum of values, side by side
@@ -185,14 +174,12 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
   const scale = 1 / Math.sqrt(HS);
   for (let hh = 0; hh < NH; hh++) {
     const o = hh * HS;
-    const keyRows = rowsOf(attn, C + o, HS); // (HS, C)
-    const valueRows = rowsOf(attn, 2 * C + o, HS); // (HS, C)
     // q · k_j = q · (Wk x_j + bk) = (Wkᵀ q) · x_j + q · bk: C multiplies a token, not HS × C.
     u.fill(0);
     let qb = 0;
     for (let i = 0; i < HS; i++) {
       const qi = q[o + i];
-      const r = keyRows[i];
+      const r = attn.read(C + o + i);
       qb += qi * attnB[C + o + i];
       for (let c = 0; c < C; c++) u[c] += qi * r[c];
     }
@@ -213,8 +200,7 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
       const x = ln(j);
       for (let c = 0; c < C; c++) mix[c] += a * x[c];
     });
-    dots(v, valueRows, attnB, 2 * C + o, mix);
-    for (let i = 0; i < HS; i++) y[o + i] = v[i];
+    y.set(matvec(attn, mix, attnB, 2 * C + o, HS), o);
     if (hh === h) {
       const best = weights
         .map((a, j) => [a, j])
@@ -229,8 +215,8 @@ function blockAt(f: FocusInput): { attention: AttentionFocus; mlp: MlpFocus } {
         keys: best.map(([a, j]) => ({
           index: j,
           weight: round(a, 5),
-          k: r4(dots(k, keyRows, attnB, C + o, ln(j))),
-          v_norm: round(norm(dots(v, valueRows, attnB, 2 * C + o, ln(j))), 4),
+          k: r4(matvec(attn, ln(j), attnB, C + o, HS)),
+          v_norm: round(norm(matvec(attn, ln(j), attnB, 2 * C + o, HS)), 4),
         })),
         out: r4(y.subarray(o, o + HS)),
       };

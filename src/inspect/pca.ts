@@ -79,12 +79,13 @@ export function fitPca(
 
 /**
  * Bytes of float64 fitPca holds besides its input, for k components of d values: the mean, a
- * centred row and a copied row (d each) and at most five d × m blocks at once (the basis, its
- * product, their rotations, an orthonormalised copy). The m × m eigensolve is negligible.
+ * copied row and covarianceTimes's two centred rows (d each), and at most seven d × m blocks at
+ * once (the basis, its product, their rotations, an orthonormalised copy, and covarianceTimes's
+ * transposed pair). The m × m eigensolve is negligible.
  */
 export function pcaBytes(d: number, k = 3): number {
   const m = Math.min(d, Math.min(k, d) + OVERSAMPLE);
-  return (3 * d + 7 * d * m + m) * 8;
+  return (4 * d + 7 * d * m + m) * 8;
 }
 
 /** Coordinates of one row (d values at `offset`) in the first k components. */

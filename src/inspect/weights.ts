@@ -59,27 +59,6 @@ export function weights(lm: LoadedModel): Weights {
   };
 }
 
-/** Rows [r0, r0 + d) of W, each read once (a q8 / q4 row dequantized into its own copy). */
-export const rowsOf = (W: Matrix, r0: number, d: number): Float32Array[] =>
-  Array.from({ length: d }, (_, i) => W.row(r0 + i));
-
-/** out[i] = rows[i] · x + b[r0 + i]: matvec over rows already read (float64 sums, same order). */
-export function dots(
-  out: Float64Array,
-  rows: Float32Array[],
-  b: ArrayLike<number>,
-  r0: number,
-  x: ArrayLike<number>,
-): Float64Array {
-  for (let i = 0; i < rows.length; i++) {
-    const w = rows[i];
-    let s = b[r0 + i];
-    for (let j = 0; j < w.length; j++) s += w[j] * x[j];
-    out[i] = s;
-  }
-  return out;
-}
-
 /** out[d] = W[d][n] · x[n] + b[d] for rows [r0, r0 + d) of W (float64 sums). */
 export function matvec(
   W: Matrix,
