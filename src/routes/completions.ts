@@ -15,10 +15,11 @@ export const completions = new Hono<AppEnv>().post("/completions", async (c) => 
   const deps = c.get("deps");
   const p = parseCompletionParams(await readJson(c), deps.caps);
   const engine = await deps.engine(p.model);
-  // Tokenize and fit the prompts (a 400 if they do not fit), charge the tokens they may generate
-  // (429 past the token limit), then start every sequence.
+  // Tokenize and fit the prompts (a 400 if they do not fit), charge their tokens and the tokens
+  // they may generate (429 past the token limit), then start every sequence.
   const fitted = promptIdsOf(p, engine, deps.caps.maxPromptTokens);
-  await chargeTokens(c, fitted.prompts.length * p.bestOf * fitted.maxTokens);
+  const promptTokens = fitted.prompts.reduce((n, ids) => n + ids.length, 0);
+  await chargeTokens(c, promptTokens + fitted.prompts.length * p.bestOf * fitted.maxTokens);
   const completion = startCompletion(p, engine, fitted);
   // A staged model's first stage answers whether it took them (a 503 here if not).
   await engine.accepted?.(completion.choices.map((ch) => ch.seq));

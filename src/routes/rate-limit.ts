@@ -1,6 +1,7 @@
 // Per-client rate limits through Cloudflare's Rate Limiting bindings: requests per period, and
-// generated tokens per period, counted in units of `tokenUnit` tokens per limit() call. A client
-// is its API key (by position in API_KEYS), or its IP (CF-Connecting-IP) when no keys are set.
+// tokens per period (prompts read and max_tokens reserved), counted in units of `tokenUnit`
+// tokens per limit() call. A client is its API key (by position in API_KEYS), or its IP
+// (CF-Connecting-IP) when no keys are set.
 
 import type { Context, Next } from "hono";
 import type { AppEnv } from "./context.js";
@@ -58,8 +59,8 @@ export async function limitRequests(c: Context<AppEnv>, next: Next): Promise<voi
 }
 
 /**
- * Charge a completion's token reservation (sequences × max_tokens, the most it can generate)
- * before it runs: ceil(tokens / tokenUnit) calls, stopping at the first refused one (then 429
+ * Charge a completion's token reservation (its prompts' tokens, which it reads, plus sequences ×
+ * max_tokens, the most it can generate) before it runs: ceil(tokens / tokenUnit) calls, stopping at the first refused one (then 429
  * `tokens`). The binding can only count up, so the reservation is charged, not what is used.
  */
 export async function chargeTokens(c: Context<AppEnv>, tokens: number): Promise<void> {
@@ -72,9 +73,10 @@ export async function chargeTokens(c: Context<AppEnv>, tokens: number): Promise<
     if (!success) {
       throw rateLimited(
         "tokens",
-        `Rate limit reached for tokens: this request may generate ${tokens} tokens, more than ` +
-          `this client has left in the ${limits.periodSeconds} s window. Lower 'max_tokens' or ` +
-          `'n', or try again when Retry-After says.`,
+        `Rate limit reached for tokens: this request counts ${tokens} tokens (its prompts and ` +
+          `what it may generate), more than this client has left in the ` +
+          `${limits.periodSeconds} s window. Shorten the prompt, lower 'max_tokens' or 'n', or ` +
+          `try again when Retry-After says.`,
         retryAfterMs(limits.periodSeconds),
       );
     }

@@ -11,7 +11,7 @@ import type { Limiter } from "../../src/routes/rate-limit.js";
 import { MODEL, seedModel } from "./seed.js";
 
 const base = baseEnv as unknown as Env & Record<string, Limiter>;
-const KEYS = ["sk-a", "sk-b", "sk-c", "sk-d", "sk-e", "sk-f"];
+const KEYS = ["sk-a", "sk-b", "sk-c", "sk-d", "sk-e", "sk-f", "sk-g", "sk-h"];
 const common = { ...base, API_KEYS: KEYS.join(","), RATE_LIMIT_PERIOD: "10" };
 /** 3 requests per 10 s per key; tokens unlimited. */
 const requests: Env = {
@@ -27,12 +27,12 @@ const tokens: Env = {
   RATE_LIMIT_TOKEN_UNIT: "8",
 };
 
-async function complete(key: string, e: Env, maxTokens = 1) {
+async function complete(key: string, e: Env, maxTokens = 1, extra: object = {}) {
   const res = await worker.fetch(
     new Request("http://gpt-edge.test/v1/completions", {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: MODEL, prompt: "ROMEO:", max_tokens: maxTokens }),
+      body: JSON.stringify({ model: MODEL, prompt: [20], max_tokens: maxTokens, ...extra }),
     }),
     e,
   );
@@ -67,15 +67,29 @@ describe("Rate limits", () => {
     expect429(await complete("sk-a", requests), "requests");
   });
 
-  it("Should charge sequences × max_tokens against the token limit, in units", async () => {
+  it("Should charge prompt tokens + sequences × max_tokens against the token limit, in units", async () => {
     await freshWindow();
-    // 16 tokens = 2 units of 8: two requests fit the 4 units, the third does not.
-    expect((await complete("sk-c", tokens, 16)).status).toBe(200);
-    expect((await complete("sk-c", tokens, 16)).status).toBe(200);
-    expect429(await complete("sk-c", tokens, 16), "tokens");
+    // 1 prompt token + 15 = 2 units of 8: two requests fit the 4 units, the third does not.
+    expect((await complete("sk-c", tokens, 15)).status).toBe(200);
+    expect((await complete("sk-c", tokens, 15)).status).toBe(200);
+    expect429(await complete("sk-c", tokens, 15), "tokens");
     // Another key has its own budget, but no request may reserve more than all of it.
-    expect429(await complete("sk-d", tokens, 40), "tokens");
-    expect((await complete("sk-e", tokens, 32)).status).toBe(200);
+    expect429(await complete("sk-d", tokens, 32), "tokens");
+    expect((await complete("sk-e", tokens, 31)).status).toBe(200);
+  });
+
+  it("Should charge the prompts a scoring request reads (echo, max_tokens 0)", async () => {
+    await freshWindow();
+    // Two prompts of 12 tokens, scored once each (n does not repeat them): 24 tokens, 3 units.
+    const ids = Array.from({ length: 12 }, (_, i) => 20 + i);
+    const score = { prompt: [ids, ids], echo: true, logprobs: 0, n: 2 };
+    const first = await complete("sk-g", tokens, 0, score);
+    expect(first.status).toBe(200);
+    expect(first.json.choices).toHaveLength(4);
+    expect429(await complete("sk-g", tokens, 0, score), "tokens");
+    // 33 prompt tokens pass the whole budget.
+    const long = { prompt: Array.from({ length: 33 }, (_, i) => 20 + i), echo: true };
+    expect429(await complete("sk-h", tokens, 0, long), "tokens");
   });
 
   it("Should let the openai client see RateLimitError, and retry past it after Retry-After", async () => {
