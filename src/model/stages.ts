@@ -287,3 +287,25 @@ function stageShards(m: Manifest, picks: number[], ranges: Range[], i: number): 
     throw bad(`cover ${shards.reduce((n, s) => n + s.bytes, 0)} bytes, not its whole part`);
   return shards;
 }
+
+/**
+ * What stage i of this manifest holds, as a short digest: its layers, its shards' SHA-256s and
+ * the plan its memory is cut by. Two stages loaded from different uploads of a model agree on
+ * it only where that stage's weights and plan are the same, so the first stage can tell whether
+ * a later stage holds the weights its own manifest names (src/stage/stage.ts).
+ */
+export async function stageKey(m: Manifest, i: number): Promise<string> {
+  const plan = m.stages;
+  const entry = plan?.list[i];
+  if (!plan || !entry) throw new RangeError(`model '${m.name}' has no stage ${i}`);
+  const { slots, context, kv, rows, logit_rows } = plan;
+  const what = JSON.stringify({
+    layers: entry.layers,
+    shards: entry.shards.map((k) => m.shards[k]?.sha256 ?? null),
+    plan: [slots, context, kv, rows, logit_rows],
+  });
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(what));
+  return Array.from(new Uint8Array(digest).subarray(0, 12), (b) =>
+    b.toString(16).padStart(2, "0"),
+  ).join("");
+}

@@ -10,8 +10,10 @@ import { InspectParamError } from "../inspect/params.js";
 import { ModelLoadError, ModelNotFoundError } from "../model/loader.js";
 import { ModelTooLargeError } from "../model/plan.js";
 import { SamplingParamError } from "../sampler/index.js";
-import { StageError } from "../stage/protocol.js";
+import { StageError, type FaultCode } from "../stage/protocol.js";
 import { TokenLimitError } from "../tokenizer/index.js";
+
+const QUICK_RETRY = new Set<FaultCode>(["overloaded", "weights_changed"]);
 
 export type ErrorType =
   | "invalid_request_error"
@@ -114,9 +116,10 @@ export function apiErrorOf(err: unknown, given?: string): ApiError {
   if (err instanceof EngineSaturatedError)
     return unavailable(err.message, err.retryAfterSeconds, "overloaded");
   if (err instanceof StageError) {
-    // A staged model's stages: over budget needs reconfiguring; the rest may pass.
+    // A staged model's stages: over budget needs reconfiguring; the rest may pass (a full engine
+    // or a first stage reloading re-uploaded weights in about a second).
     if (err.fault.code !== "stage_over_budget")
-      return unavailable(err.message, err.fault.code === "overloaded" ? 1 : 5, err.fault.code);
+      return unavailable(err.message, QUICK_RETRY.has(err.fault.code) ? 1 : 5, err.fault.code);
     const headers = { "x-should-retry": "false" };
     return new ApiError(503, err.message, { param: "model", code: err.fault.code, headers });
   }

@@ -16,7 +16,13 @@ import type { EngineModel } from "../engine/engine.js";
 import type { GPT2, Segment } from "../model/gpt2.js";
 import { logitRows, logitSegments } from "../model/segments.js";
 import { gather } from "./layers.js";
-import { StageError, type StageAnswer, type StageBatch, type StageSegment } from "./protocol.js";
+import {
+  StageError,
+  type Fault,
+  type StageAnswer,
+  type StageBatch,
+  type StageSegment,
+} from "./protocol.js";
 
 /** A later stage as the first stage reaches it (stage.ts: an RPC stub with timeout and retry). */
 export interface StageLink {
@@ -60,6 +66,11 @@ export class Pipeline implements EngineModel {
   readonly hops: HopStats[];
   /** Sequences re-prefilled into a stage that had lost them. */
   replays = 0;
+  /**
+   * A later stage said the model in R2 is not the one this stage loaded (weights_changed): from
+   * then on this pipeline computes nothing, since its memory may be reloaded under it.
+   */
+  stale: StageError | null = null;
 
   constructor(
     /** The first stage's own model: embeds, runs its layers, unembeds. */
@@ -68,6 +79,8 @@ export class Pipeline implements EngineModel {
     slots: number,
     /** Batches in flight at once; default one per stage, this one included (1: one at a time). */
     depth = stages.length + 1,
+    /** Per later stage, its key (stageKey) in the manifest this stage loaded, sent with calls. */
+    private readonly expect: (string | undefined)[] = [],
   ) {
     this.depth = depth;
     this.seqOf = new Array(slots).fill(-1);
@@ -86,10 +99,12 @@ export class Pipeline implements EngineModel {
     segs: Segment[],
     onLogits: (seg: number, t: number, logits: Float32Array) => void,
   ): Promise<void> {
+    if (this.stale) return Promise.reject(this.stale);
     const batch = this.track(segs);
     const x = this.model.forwardLayers(segs).slice(); // a copy: x is overwritten by the next call
     const keep = logitRows(segs).map(([, , row]) => row);
     return this.down(segs, batch, x, keep).then((rows) => {
+      if (this.stale) throw this.stale; // ln_f and wte may be the new upload's, or half of it
       if (!keep.length) return;
       // ln_f and the unembedding of the rows the last stage sent back, as one-row segments
       const one = logitSegments(segs);
@@ -177,7 +192,7 @@ export class Pipeline implements EngineModel {
   ): Promise<Float32Array> {
     const answer = await this.call(k, batch, rows, keep);
     if ("rows" in answer) return answer.rows;
-    if ("fault" in answer) throw new StageError(answer.fault);
+    if ("fault" in answer) throw this.faulted(answer.fault);
     if (replayed) {
       const message = `stage ${this.stages[k].index} lost sequences ${answer.unknown} again right after they were re-prefilled`;
       throw new StageError({ code: "stage_unavailable", message });
@@ -196,10 +211,21 @@ export class Pipeline implements EngineModel {
     rows: Float32Array,
     keep?: number[],
   ): Promise<StageAnswer> {
+    // a stale pipeline's epoch is not the new one's: a later stage seeing it would drop the
+    // sequences the new pipeline sent it
+    if (this.stale) throw this.stale;
     const free = this.freed[k].splice(0);
     const t0 = performance.now();
     try {
-      const batch: StageBatch = { epoch: this.epoch, free, segs, rows, ...(keep && { keep }) };
+      const expect = this.expect[k];
+      const batch: StageBatch = {
+        epoch: this.epoch,
+        free,
+        segs,
+        rows,
+        ...(keep && { keep }),
+        ...(expect && { expect }),
+      };
       const answer = await this.stages[k].forward(batch);
       if (segs.length && "rows" in answer) {
         const hop = this.hops[k];
@@ -247,10 +273,13 @@ export class Pipeline implements EngineModel {
       }
       const chunk = call.map((c) => c.seg);
       const down = call.map((c) => c.down);
+      if (this.stale) throw this.stale;
       let rows: Float32Array = this.model.forwardLayers(chunk).slice();
       for (let k = 0; k < this.stages.length; k++) {
         const last = k === this.stages.length - 1;
         const answer = await this.call(k, down, rows, last ? [] : undefined);
+        if ("fault" in answer && answer.fault.code === "weights_changed")
+          throw this.faulted(answer.fault);
         if (!("rows" in answer)) {
           const why = "fault" in answer ? answer.fault.message : `lost ${answer.unknown}`;
           const message = `stage ${this.stages[k].index} failed while re-prefilling: ${why}`;
@@ -259,6 +288,13 @@ export class Pipeline implements EngineModel {
         rows = answer.rows;
       }
     }
+  }
+
+  /** A later stage's fault as the error to throw; weights_changed makes this pipeline stale. */
+  private faulted(fault: Fault): StageError {
+    const e = new StageError(fault);
+    if (fault.code === "weights_changed") this.stale ??= e;
+    return e;
   }
 
   /** Send pending frees down on their own (no sequence they name has rows in flight). */

@@ -16,7 +16,8 @@ export interface StageSegment {
  * one means every sequence of an older one is gone. `free` lists sequences that ended, freed
  * before the segments run; rows is the previous stage's output [B][C], segment order. `keep`
  * (the last stage's call) lists the output rows to send back, those that need logits; without
- * it every row goes back, as the next stage's input.
+ * it every row goes back, as the next stage's input. `expect` is the stage's key (stageKey) in
+ * the manifest the first stage loaded: a stage holding other weights does not run the batch.
  */
 export interface StageBatch {
   epoch: string;
@@ -24,6 +25,7 @@ export interface StageBatch {
   segs: StageSegment[];
   rows: Float32Array;
   keep?: number[];
+  expect?: string;
 }
 
 /**
@@ -45,7 +47,8 @@ export type FaultCode =
   | "stage_over_budget" // its memory plan does not fit: reconfigure, retrying will not help
   | "stage_load_failed" // its weights could not be loaded
   | "stage_full" // no KV slot left for a new sequence
-  | "overloaded"; // the first stage's engine has every slot and its queue taken
+  | "overloaded" // the first stage's engine has every slot and its queue taken
+  | "weights_changed"; // the model was re-uploaded: the first stage reloads, retry shortly
 
 /** A Fault as an Error, so it can travel through the engine's failure paths. */
 export class StageError extends Error {

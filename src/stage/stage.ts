@@ -14,7 +14,7 @@ import { intSetting } from "../settings.js";
 import { fetchManifest, loadModel, type LoadedModel } from "../model/loader.js";
 import type { StagePlan } from "../model/manifest.js";
 import { planMemory } from "../model/plan.js";
-import { stageManifest, stagePlanOptions } from "../model/stages.js";
+import { stageKey, stageManifest, stagePlanOptions } from "../model/stages.js";
 import { linkTo, type Link, type StageNamespace } from "./links.js";
 import { stageBinding } from "./names.js";
 import { Pipeline } from "./pipeline.js";
@@ -46,6 +46,8 @@ interface Loaded {
   engine?: Engine<Pipeline>;
   links: Link[];
   layers?: StageLayers;
+  /** A later stage: its stageKey in the manifest it loaded, which batches must expect. */
+  key?: string;
 }
 
 export class Stage extends DurableObject<StageEnv> {
@@ -94,10 +96,32 @@ export class Stage extends DurableObject<StageEnv> {
 
   // ---- stages after the first ----
 
-  /** This stage's layers over a batch of rows from the first stage. */
+  /**
+   * This stage's layers over a batch of rows from the first stage, if it holds the weights that
+   * stage's manifest names for it (the same upload, or one that left this stage alone): else R2
+   * says which of the two is stale. This one reloads; the first is told (weights_changed).
+   */
   async forward(b: StageBatch): Promise<StageAnswer> {
     try {
-      return (await this.load()).layers!.forward(b);
+      let l = await this.load();
+      if (b.expect !== undefined && b.expect !== l.key) {
+        const now = await stageKey(
+          await fetchManifest(this.env.WEIGHTS, this.env.MODEL),
+          this.index,
+        );
+        if (now === b.expect) {
+          if (this.loaded === l) this.unload(); // stale here: the next load reads R2 again
+          l = await this.load();
+        }
+        if (b.expect !== l.key) {
+          const message =
+            `The staged model '${this.env.MODEL}' was re-uploaded: pipeline stage ` +
+            `${this.index} and the first stage hold different uploads. The first stage ` +
+            `reloads; retry in a second.`;
+          return { fault: { code: "weights_changed", message } };
+        }
+      }
+      return l.layers!.forward(b);
     } catch (e) {
       return { fault: faultOf(e, this.index) };
     }
@@ -136,8 +160,16 @@ export class Stage extends DurableObject<StageEnv> {
 
   // ---- loading ----
 
-  /** The loaded stage, loading it on first use; a failed load is retried by the next call. */
+  /**
+   * The loaded stage, loading it on first use; a failed load is retried by the next call. A first
+   * stage whose pipeline a later stage found stale loads again: its engine takes no more work,
+   * and its pipeline computes nothing more, so the new load may reuse its memory.
+   */
   private load(hint?: LocationHint): Promise<Loaded> {
+    if (this.loaded?.engine?.lm.model.stale) {
+      this.loaded.engine.close();
+      this.unload();
+    }
     if (this.loaded) return Promise.resolve(this.loaded);
     if (!this.loading) {
       this.loading = this.loadStage(hint).then(
@@ -149,6 +181,12 @@ export class Stage extends DurableObject<StageEnv> {
       );
     }
     return this.loading;
+  }
+
+  /** Forget the loaded stage (its weights stay in this.own): the next call loads again. */
+  private unload(): void {
+    this.loaded = null;
+    this.loading = null;
   }
 
   /** `hint`: the first stage's replica's, for the later stages' objects its links create. */
@@ -169,9 +207,13 @@ export class Stage extends DurableObject<StageEnv> {
       this.own = null;
     }
     const lm = this.own ?? (await this.loadOwn(manifest, plan, budgetBytes));
-    if (this.index !== 0) return { lm, links, layers: new StageLayers(lm, this.index) };
+    if (this.index !== 0) {
+      const key = await stageKey(m, this.index);
+      return { lm, links, layers: new StageLayers(lm, this.index), key };
+    }
     await warming; // a failure here keeps lm (this.own): the next call only warms again
-    const pipeline = new Pipeline(lm.model, links, plan.slots);
+    const expect = await Promise.all(links.map((l) => stageKey(m, l.index)));
+    const pipeline = new Pipeline(lm.model, links, plan.slots, undefined, expect);
     const engine = new Engine(
       { ...lm, model: pipeline },
       { maxQueue: intSetting(this.env.MAX_QUEUE, 256), prefillChunk: Math.min(64, plan.rows) },

@@ -204,6 +204,60 @@ describe("A model cut into 2 stages (Durable Objects in their own scripts)", () 
     expect((await stages())[0]).toMatchObject({ loaded: true, loads: 1 });
   });
 
+  it("Should never run two uploads' stages together: a re-upload reloads whichever is stale", async () => {
+    const key = (f: string) => `models/${STAGED_MODEL}/${f}`;
+    const get = async (f: string) =>
+      new Uint8Array(await (await bucket().get(key(f)))!.arrayBuffer());
+    const sha = async (b: Uint8Array) =>
+      Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", b)), (x) =>
+        x.toString(16).padStart(2, "0"),
+      ).join("");
+    const manifestA = await (await bucket().get(key("manifest.json")))!.text();
+    const m = JSON.parse(manifestA) as Manifest;
+    // Upload B: one MLP projection zeroed in each stage (h.1 in stage 0, h.3 in stage 1).
+    const A: Record<string, Uint8Array> = {};
+    const B: Record<string, Uint8Array> = {};
+    for (const name of ["h.1.mlp.c_proj.weight", "h.3.mlp.c_proj.weight"]) {
+      const t = m.tensors.find((x) => x.name === name)!;
+      const i = m.shards.findIndex((s) => s.offset <= t.offset && t.offset < s.offset + s.bytes);
+      const s = m.shards[i];
+      A[s.file] = await get(s.file);
+      B[s.file] = A[s.file].slice();
+      B[s.file].fill(0, t.offset - s.offset, t.offset - s.offset + t.bytes);
+      m.shards[i] = { ...s, sha256: await sha(B[s.file]) };
+    }
+    const put = async (files: Record<string, Uint8Array>, manifest: string) => {
+      for (const [f, bytes] of Object.entries(files)) await bucket().put(key(f), bytes);
+      await bucket().put(key("manifest.json"), manifest);
+    };
+    const textA = await texts(MODEL, greedy(PROMPTS[1]));
+    try {
+      expect(await texts(STAGED_MODEL, greedy(PROMPTS[1]))).toEqual(textA); // both hold A
+      await put(B, JSON.stringify(m));
+      // Stage 1 comes back with B while stage 0 keeps A: neither may run with the other.
+      await evict(1);
+      const r = await post("/v1/completions", { model: STAGED_MODEL, ...greedy(PROMPTS[1]) });
+      expect(r.status, JSON.stringify(r.json)).toBe(503);
+      expect(r.json.error).toMatchObject({ code: "weights_changed", type: "service_unavailable" });
+      expect(r.headers.get("retry-after")).toBe("1");
+      // The retry finds stage 0 reloaded: B whole, as both stages give it when loaded afresh.
+      const textB = await texts(STAGED_MODEL, greedy(PROMPTS[1]));
+      expect(textB).not.toEqual(textA);
+      await evict(0);
+      await evict(1);
+      expect(await texts(STAGED_MODEL, greedy(PROMPTS[1]))).toEqual(textB);
+      // Back to A, and stage 0 comes back first: stage 1 is the stale one, and reloads itself.
+      await put(A, manifestA);
+      await evict(0);
+      expect(await texts(STAGED_MODEL, greedy(PROMPTS[1]))).toEqual(textA);
+      expect((await stages())[1]).toMatchObject({ loaded: true, loads: 2 });
+    } finally {
+      await put(A, manifestA);
+      await evict(0);
+      await evict(1);
+    }
+  });
+
   it("Should answer 503 stage_over_budget while a stage does not fit, then serve once it does", async () => {
     const key = `models/${STAGED_MODEL}/manifest.json`;
     const original = await (await bucket().get(key))!.text();

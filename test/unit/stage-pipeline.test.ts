@@ -135,4 +135,47 @@ describe("Engine over a pipeline of 3 stages", () => {
       await generate(unstaged(), greedy("ROMEO:")),
     );
   });
+
+  it("Should stop computing and calling the stages once one says the weights changed", async () => {
+    const stages = new LocalStages(parts);
+    const links = stages.links();
+    const seen: (string | undefined)[] = [];
+    let changed = false;
+    const last: StageLink = {
+      index: 2,
+      forward: (b) => {
+        seen.push(b.expect);
+        if (!changed) return links[1].forward(b);
+        return Promise.resolve({ fault: { code: "weights_changed", message: "re-uploaded" } });
+      },
+    };
+    const pipeline = new Pipeline(parts[0].model, [links[0], last], parts[0].plan.slots, 1, [
+      "key-1",
+      "key-2",
+    ]);
+    const e = new Engine({ ...parts[0], model: pipeline }, { maxQueue: 4, prefillChunk: 16 });
+    expect(await generate(e, greedy("ROMEO:", 4))).toEqual(
+      await generate(unstaged(), greedy("ROMEO:", 4)),
+    );
+    expect(new Set(seen)).toEqual(new Set(["key-2"])); // each stage is told its own key
+    changed = true;
+    await expect(generate(e, greedy("ROMEO:"))).rejects.toThrow("re-uploaded");
+    expect(pipeline.stale?.fault.code).toBe("weights_changed");
+    // From now on nothing runs here or goes down: the stage's memory may be reloaded under it.
+    const calls = [stages.calls, seen.length];
+    let computed = 0;
+    const forwardLayers = parts[0].model.forwardLayers.bind(parts[0].model);
+    parts[0].model.forwardLayers = (...a: Parameters<typeof forwardLayers>) => {
+      computed++;
+      return forwardLayers(...a);
+    };
+    try {
+      await expect(generate(e, greedy("JULIET:"))).rejects.toThrow("re-uploaded");
+      pipeline.release(0);
+      await new Promise((r) => setTimeout(r, 10)); // the frees' flush, which must not call
+    } finally {
+      parts[0].model.forwardLayers = forwardLayers;
+    }
+    expect([stages.calls, seen.length, computed]).toEqual([...calls, 0]);
+  });
 });
