@@ -218,7 +218,8 @@ export class ModelRegistry {
     });
     try {
       // A request that got an evicted engine just before it was evicted finishes reading it in
-      // its current microtasks (routes use an engine synchronously once they have it).
+      // its current microtasks (routes use an engine synchronously once they have it, or take
+      // it again after an await: completions after the token limiter).
       if (memory) await new Promise((r) => setTimeout(r, 0));
       if (loading.abandoned) throw replaced();
       const budget = this.opts.budgetBytes;

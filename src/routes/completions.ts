@@ -14,12 +14,17 @@ import { chargeTokens } from "./rate-limit.js";
 export const completions = new Hono<AppEnv>().post("/completions", async (c) => {
   const deps = c.get("deps");
   const p = parseCompletionParams(await readJson(c), deps.caps);
-  const engine = await deps.engine(p.model);
+  let engine = await deps.engine(p.model);
   // Tokenize and fit the prompts (a 400 if they do not fit), charge their tokens and the tokens
   // they may generate (429 past the token limit), then start every sequence.
-  const fitted = promptIdsOf(p, engine, deps.caps.maxPromptTokens);
+  let fitted = promptIdsOf(p, engine, deps.caps.maxPromptTokens);
   const promptTokens = fitted.prompts.reduce((n, ids) => n + ids.length, 0);
-  await chargeTokens(c, promptTokens + fitted.prompts.length * p.bestOf * fitted.maxTokens);
+  if (await chargeTokens(c, promptTokens + fitted.prompts.length * p.bestOf * fitted.maxTokens)) {
+    // The limiter was asked: while it answered, the engine (idle: nothing of this request is in
+    // it yet) may have been evicted for another model's load. Start on what serves it now.
+    const now = await deps.engine(p.model);
+    if (now !== engine) [engine, fitted] = [now, promptIdsOf(p, now, deps.caps.maxPromptTokens)];
+  }
   const completion = startCompletion(p, engine, fitted);
   // A staged model's first stage answers whether it took them (a 503 here if not).
   await engine.accepted?.(completion.choices.map((ch) => ch.seq));

@@ -60,12 +60,13 @@ export async function limitRequests(c: Context<AppEnv>, next: Next): Promise<voi
 
 /**
  * Charge a completion's token reservation (its prompts' tokens, which it reads, plus sequences ×
- * max_tokens, the most it can generate) before it runs: ceil(tokens / tokenUnit) calls, stopping at the first refused one (then 429
- * `tokens`). The binding can only count up, so the reservation is charged, not what is used.
+ * max_tokens, the most it can generate) before it runs: ceil(tokens / tokenUnit) calls,
+ * stopping at the first refused one (then 429 `tokens`). The binding can only count up, so the
+ * reservation is charged, not what is used. True when the binding was asked (awaited).
  */
-export async function chargeTokens(c: Context<AppEnv>, tokens: number): Promise<void> {
+export async function chargeTokens(c: Context<AppEnv>, tokens: number): Promise<boolean> {
   const limits = c.get("deps").limits;
-  if (!limits?.tokens || tokens <= 0) return;
+  if (!limits?.tokens || tokens <= 0) return false;
   const key = c.get("client");
   const units = Math.ceil(tokens / limits.tokenUnit);
   for (let i = 0; i < units; i++) {
@@ -81,4 +82,5 @@ export async function chargeTokens(c: Context<AppEnv>, tokens: number): Promise<
       );
     }
   }
+  return true;
 }

@@ -11,6 +11,8 @@ import { ModelRegistry, type R2Listable } from "../../src/engine/registry.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { ModelLoadError, ModelNotFoundError, type WeightStore } from "../../src/model/loader.js";
 import { apiErrorOf } from "../../src/routes/errors.js";
+import { registryDeps } from "../../src/routes/context.js";
+import { createApp } from "../../src/routes/index.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
@@ -258,5 +260,47 @@ describe("ModelRegistry", () => {
     await wide.get("a");
     await wide.get("b");
     expect(wide.status().models.map((m) => m.id)).toEqual(["a", "b"]);
+  });
+
+  it("Should serve a completion whose idle model was evicted while it waited for the token limiter", async () => {
+    const bytes = await one();
+    const r = registry(store(["a", "b"]), (1.5 * bytes) / MiB); // room for one model
+    // A Rate Limiting binding that answers at once, except the one call a test holds.
+    let hold: Promise<void> | null = null;
+    const limiter = { limit: async () => (await hold, { success: true }) };
+    const caps = {
+      maxN: 4,
+      maxTokens: 256,
+      maxPromptTokens: 256,
+      maxChoices: 8,
+      maxBodyBytes: 1 << 20,
+      maxTokenizeChars: 1 << 17,
+      maxTokenizeTokens: 1 << 15,
+      maxResponseBytes: 1 << 21,
+      streamStallMs: 30_000,
+    };
+    const limits = { tokens: limiter, tokenUnit: 256, periodSeconds: 60 };
+    const app = createApp(() => registryDeps(r, caps, [], undefined, limits));
+    const complete = async (model: string) => {
+      const res = await app.request("/v1/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, prompt: "ROMEO:", max_tokens: 8, temperature: 0 }),
+      });
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const want = await complete("a");
+    expect(want.status).toBe(200);
+    let release!: () => void;
+    hold = new Promise((res) => (release = res));
+    const held = complete("a"); // a is resident and idle; this request waits for the limiter
+    await new Promise((res) => setTimeout(res, 10));
+    hold = null;
+    expect((await complete("b")).status).toBe(200); // loading b evicted a (idle)
+    expect(r.status().models.map((m) => m.id)).toEqual(["b"]);
+    release();
+    const got = await held; // before: 503 overloaded, from a's closed engine
+    expect(got.status, JSON.stringify(got.json)).toBe(200);
+    expect(got.json.choices[0].text).toBe(want.json.choices[0].text);
   });
 });
