@@ -43,20 +43,22 @@ export class ChoiceBuilder {
   private readonly matched: Int32Array;
 
   /**
-   * echoText: the prompt to return ahead of the completion, when it does not come as scored
-   * prompt events (pass null when the sequence scores its prompt: those events carry the text).
+   * echo: the prompt's ids, to return as text ahead of the completion, when they do not come as
+   * scored prompt events (pass null when the sequence scores its prompt: those events carry
+   * the text). They go through the same decoder, so a character the prompt leaves unfinished
+   * is finished by the completion, as with scored prompt events.
    */
   constructor(
     private readonly tok: Tokenizer,
     stops: string[],
     withLogprobs: boolean,
-    echoText: string | null,
+    echo: readonly number[] | null,
   ) {
     this.decoder = tok.createDecoder();
     this.logprobs = withLogprobs
       ? { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] }
       : null;
-    if (echoText !== null) this.text = echoText;
+    if (echo !== null) for (const id of echo) this.text += this.decoder.push(id);
     this.stops = stops.filter((s) => s.length > 0);
     this.fail = this.stops.map(failureTable);
     this.matched = new Int32Array(this.stops.length);
@@ -70,8 +72,9 @@ export class ChoiceBuilder {
         this.end(e);
         continue;
       }
-      const offset = this.text.length;
+      const at = this.text.length;
       const piece = this.decoder.push(e.id);
+      const offset = at + this.decoder.lead; // past a U+FFFD for bytes before it
       if (!e.prompt && this.start < 0) this.beginCompletion(offset);
       // Recorded before the stop check: a token whose text is cut keeps its entry if any of
       // its text remains (trimLogprobs drops the ones that start at or after the cut).

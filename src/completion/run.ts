@@ -101,14 +101,15 @@ function submitChoices(
           prompt: ids,
           maxTokens,
           sampling,
-          seed: p.seed === null ? randomSeed() : choiceSeed(p.seed, pi * p.bestOf + j),
+          // a prompt's text does not depend on the prompts sent with it (batching harnesses)
+          seed: p.seed === null ? randomSeed() : choiceSeed(p.seed, j),
           stopTokens: new Set(tok.eot === undefined || p.ignoreEos ? [] : [tok.eot]),
           logprobs: wantLogprobs ? (p.logprobs ?? 0) : null,
           echoLogprobs,
         };
         // The prompt as the model saw it (an empty one is <|endoftext|>), as echo+logprobs gives.
-        const echoText = p.echo && !echoLogprobs ? tok.decode(ids) : null;
-        const builder = new ChoiceBuilder(tok, p.stop, wantLogprobs, echoText);
+        const echo = p.echo && !echoLogprobs ? ids : null;
+        const builder = new ChoiceBuilder(tok, p.stop, wantLogprobs, echo);
         choices.push({ builder, seq: engine.submit(req), promptIndex: pi, index: pi * p.n + j });
       }
     });
@@ -203,7 +204,7 @@ function samplingOf(p: CompletionRequest): SamplingParams {
   };
 }
 
-/** Distinct, reproducible seeds per choice: splitmix64 of (seed, choice). */
+/** Distinct, reproducible seeds per choice of a prompt: splitmix64 of (seed, choice). */
 function choiceSeed(seed: bigint, choice: number): bigint {
   const M = (1n << 64n) - 1n;
   let z = (BigInt.asUintN(64, seed) + BigInt(choice + 1) * 0x9e3779b97f4a7c15n) & M;

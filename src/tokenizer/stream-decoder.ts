@@ -20,9 +20,14 @@ export class Utf8StreamDecoder implements StreamDecoder {
     private readonly textOf?: (id: number) => string,
   ) {}
 
+  lead = 0;
+
   push(id: number): string {
     const bytes = this.bytesOf(id);
-    if (this.textOf && this.pending.length === 0 && incompleteTail(bytes) === 0) {
+    const p = this.pending;
+    // held-back bytes (a valid start) the token does not continue: one U+FFFD of their own
+    this.lead = p.length > 0 && !continues(p, bytes[0]) ? 1 : 0;
+    if (this.textOf && p.length === 0 && incompleteTail(bytes) === 0) {
       return this.textOf(id);
     }
     const buf = new Uint8Array(this.pending.length + bytes.length);
@@ -38,6 +43,19 @@ export class Utf8StreamDecoder implements StreamDecoder {
     this.pending = new Uint8Array(0);
     return text;
   }
+}
+
+/**
+ * Whether byte b continues `open`, the start of a UTF-8 character that is valid so far
+ * (incompleteTail's bytes): a continuation byte, in the narrower range a lead allows second.
+ */
+function continues(open: Uint8Array, b: number | undefined): boolean {
+  if (b === undefined || (b & 0xc0) !== 0x80) return false;
+  if (open.length > 1) return true;
+  const lead = open[0];
+  const lo = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+  const hi = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+  return b >= lo && b <= hi;
 }
 
 /**

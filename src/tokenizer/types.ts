@@ -25,6 +25,12 @@ export interface EncodeOptions {
 export interface StreamDecoder {
   /** The text that is complete after this token; incomplete UTF-8 bytes are held back. */
   push(id: number): string;
+  /**
+   * UTF-16 units at the start of the last push's text that belong to bytes held back before
+   * it: 1 (a U+FFFD) when the token did not finish the character they started, else 0. The
+   * token's own text starts there.
+   */
+  readonly lead: number;
   /** Whatever is held back, with U+FFFD for an incomplete character; then starts afresh. */
   flush(): string;
 }

@@ -157,11 +157,42 @@ describe("ChoiceBuilder", () => {
   });
 
   it("Should return the echoed prompt ahead of the completion when it is not scored", () => {
-    const b = new ChoiceBuilder(tok, ["\n"], false, "ROMEO:\n");
+    const b = new ChoiceBuilder(tok, ["\n"], false, tok.encode("ROMEO:\n"));
     expect(b.takeDelta(false).text).toBe("ROMEO:\n"); // a stop in the prompt does not count
     b.push(gen(" Ay\nme"));
     b.finish();
     expect(b.takeDelta(true).text).toBe(" Ay");
+  });
+
+  it("Should give an echoed prompt that ends mid-character the same text, scored or not", () => {
+    const e = tok.encode("é");
+    expect(e.length, "é is two byte tokens here").toBe(2);
+    const prompt = [...tok.encode("caf"), e[0]];
+    const next = [{ id: e[1], prompt: false, logprob: -1, top: [{ id: e[1], logprob: -1 }] }];
+    const texts = [false, true].map((scoredPrompt) => {
+      const b = new ChoiceBuilder(tok, [], scoredPrompt, scoredPrompt ? null : prompt);
+      if (scoredPrompt) b.push(prompt.map((id) => ({ id, prompt: true, logprob: -1, top: [] })));
+      b.push(next);
+      b.finish();
+      return b.takeDelta(true).text;
+    });
+    expect(texts).toEqual(["café", "café"]); // the first was "caf\ufffd\ufffd"
+  });
+
+  it("Should give a token after an unfinished character the offset of its own text", () => {
+    const lead = tok.encode("é")[0]; // a byte that starts a character
+    for (const after of ["!", " is", "\n"]) {
+      const b = new ChoiceBuilder(tok, [], true, null);
+      b.push([...scored("cg"), { id: lead, prompt: true, logprob: -1, top: [] }, ...gen(after)]);
+      b.finish();
+      const { text, logprobs } = b.takeDelta(true);
+      expect(text).toBe("cg\ufffd" + after);
+      const lp = logprobs!;
+      const first = lp.tokens.length - tok.encode(after).length; // the generated token
+      expect(lp.text_offset[first]).toBe(3); // it was 2, the U+FFFD's
+      for (let i = 3; i < lp.tokens.length; i++)
+        expect(text.slice(lp.text_offset[i]).startsWith(lp.tokens[i])).toBe(true);
+    }
   });
 
   it("Should send a logprob entry with the chunk that completes its token's text", () => {

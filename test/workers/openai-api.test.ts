@@ -114,6 +114,16 @@ describe("Streaming", () => {
     for (const c of whole.choices) expect(by.get(c.index)!.text).toBe(c.text);
   });
 
+  it("Should give a seeded prompt the same choices alone as in a list, wherever it is", async () => {
+    const req = { max_tokens: 12, seed: 42, n: 2, temperature: 1.2 };
+    const alone = await complete({ ...req, prompt: "ROMEO:" });
+    const listed = await complete({ ...req, prompt: ["JULIET:", "KING:", "ROMEO:"] });
+    expect(listed.choices.slice(4).map((c: any) => c.text)).toEqual(
+      alone.choices.map((c: any) => c.text),
+    );
+    expect(alone.choices[0].text).not.toBe(alone.choices[1].text); // n still differ
+  });
+
   it("Should stream the same text and logprobs as the non-streamed request with the same seed", async () => {
     const body = { prompt: "KING RICHARD:", max_tokens: 30, seed: 11, top_p: 0.9, logprobs: 3 };
     const { chunks } = await stream(body);
