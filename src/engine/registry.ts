@@ -71,6 +71,8 @@ export interface ModelInfo {
 interface Loading extends Shared<Engine | StagedModel>, Reservation {
   /** Declared stalled and replaced: it reads, writes and allocates nothing more. */
   abandoned: boolean;
+  /** The WASM memory it loads into, once it has one; handed back when the load fails or stalls. */
+  memory?: WebAssembly.Memory;
 }
 
 const LOAD_STALL_MS = 10_000;
@@ -119,15 +121,23 @@ export class ModelRegistry {
       const loading = this.loads.get(name) ?? this.start(name, waitUntil);
       const got = await watch(loading, this.stallMs);
       if (got !== STALLED) return got instanceof Engine ? got : got.replica(from);
-      // Abandoned: it stops at its next read, and its reservation is free for the next load.
-      loading.abandoned = true;
-      if (this.loads.get(name) === loading) this.loads.delete(name);
+      // Abandoned: it stops at its next read, before it writes, and its reservation is free for
+      // the next load. Its memory is that load's to reuse: while a read it waits on is pending
+      // (slow, not lost) the memory stays alive, and a new one beside it could pass 128 MB.
+      this.abandon(name, loading);
       if (attempt >= 1) {
         throw new ModelLoadError(
           `model '${name}': loading made no progress for ${this.stallMs / 1000} s, twice; retry later`,
         );
       }
     }
+  }
+
+  private abandon(name: string, loading: Loading): void {
+    if (loading.abandoned) return;
+    loading.abandoned = true;
+    if (this.loads.get(name) === loading) this.loads.delete(name);
+    if (loading.memory) this.budget.giveBack(loading.memory);
   }
 
   private get stallMs(): number {
@@ -216,6 +226,7 @@ export class ModelRegistry {
       this.ready.delete(evicted);
       this.tokenizers.delete(evicted);
     });
+    loading.memory = memory;
     try {
       // A request that got an evicted engine just before it was evicted finishes reading it in
       // its current microtasks (routes use an engine synchronously once they have it, or take
@@ -233,6 +244,7 @@ export class ModelRegistry {
         slots: this.opts.slots,
         waitUntil,
         onProgress: beat,
+        onMemory: (m) => (loading.memory = m),
       });
       if (loading.abandoned) throw replaced(); // past its last read when it was replaced
       const engine = new Engine(lm, this.opts.engine);
@@ -241,8 +253,10 @@ export class ModelRegistry {
       return engine;
     } catch (e) {
       loading.reserved = 0;
-      // An abandoned load's reservation is free already: what it holds is the GC's.
-      if (memory && !loading.abandoned) this.budget.giveBack(memory);
+      // Its memory (an evicted model's, or a new one) for the next load, unless abandoned: it
+      // was given back then. The load writes nothing more once it has failed (every read's job
+      // has settled).
+      if (loading.memory && !loading.abandoned) this.budget.giveBack(loading.memory);
       throw e;
     }
   }

@@ -13,7 +13,7 @@ export interface Reservation {
 const size = (m: WebAssembly.Memory) => m.buffer.byteLength;
 
 export class WasmBudget {
-  /** An evicted model's memory that a load took and gave back when it failed; counted. */
+  /** An evicted model's memory, or one a load gave back when it failed or stalled; counted. */
   private spare: WebAssembly.Memory | undefined;
 
   constructor(
@@ -70,7 +70,7 @@ export class WasmBudget {
     return memory;
   }
 
-  /** A failed load's memory back (one a load took from an evicted model), for the next load. */
+  /** A failed or abandoned load's memory (an evicted model's, or its own), for the next load. */
   giveBack(m: WebAssembly.Memory): void {
     this.keep(m, 0);
   }

@@ -35,6 +35,12 @@ export interface LoadOptions {
   memory?: WebAssembly.Memory;
   /** Pages a new memory may later grow to when reused (default: exactly the plan's). */
   maxPages?: number;
+  /**
+   * Told the memory the load writes into, reused or new, before any shard is read: a caller
+   * that gives up on the load may hand it on once the load can no longer write (onProgress
+   * throws before every write after a read).
+   */
+  onMemory?: (memory: WebAssembly.Memory) => void;
   /** Called after every completed read: a heartbeat for whoever waits on this load. */
   onProgress?: () => void;
   /** Compiled kernels (a bundled .wasm import in the Worker); null selects the scalar twins. */
@@ -113,6 +119,7 @@ export async function loadModel(
       context: opts.context,
     });
   const memory = memoryFor(plan.pages, opts.memory, opts.maxPages);
+  opts.onMemory?.(memory);
   const kernels = opts.kernels ? instantiateKernels(opts.kernels, memory) : scalarKernels(memory);
   const image = new Uint8Array(memory.buffer, plan.weights, manifest.image_bytes);
   const cache = opts.cache === undefined ? defaultCache() : opts.cache;

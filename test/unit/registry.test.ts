@@ -198,6 +198,43 @@ describe("ModelRegistry", () => {
     expect(held(r)).toBeLessThanOrEqual(budget);
   });
 
+  it("Should load into the memory of a load it replaced whose shard read was slow, not lost", async () => {
+    const budget = 1.5 * (await one());
+    const s = store([MODEL]);
+    let resume!: () => void;
+    const late = new Promise<void>((r) => (resume = r));
+    let first = true;
+    const slow: WeightStore & R2Listable = {
+      ...s,
+      // The first load's first shard read is slow: it completes after the load was replaced.
+      get: (key) =>
+        first && key.endsWith("shard-000.bin")
+          ? ((first = false), late.then(() => s.get(key)))
+          : s.get(key),
+    };
+    const Memory = WebAssembly.Memory;
+    const made: WebAssembly.Memory[] = [];
+    WebAssembly.Memory = function (d: WebAssembly.MemoryDescriptor) {
+      const m = new Memory(d);
+      made.push(m);
+      return m;
+    } as unknown as typeof WebAssembly.Memory;
+    try {
+      const r = registry(slow, budget / MiB, 300);
+      const e = await r.get(MODEL); // restarted after 300 ms without progress
+      // One memory: the replaced load's, which its pending read keeps alive (a second one
+      // beside it would be two copies of the model while the read waits).
+      expect(made).toEqual([e.lm.kernels.memory]);
+      const want = await greedy(e);
+      resume();
+      await new Promise((r) => setTimeout(r, 200)); // the late read returns: it writes nothing
+      expect(await greedy(e)).toEqual(want);
+      expect(held(r)).toBeLessThanOrEqual(budget);
+    } finally {
+      WebAssembly.Memory = Memory;
+    }
+  });
+
   it("Should reuse one memory when a load evicts two models, and free the other", async () => {
     const bytes = await one();
     const budget = 2.2 * bytes; // a and c fit together; big (an image 0.8 of a model larger) alone
@@ -241,6 +278,17 @@ describe("ModelRegistry", () => {
     expect(r.status()).toMatchObject({ models: [], spare_bytes: memory.buffer.byteLength });
     expect((await r.get("a")).lm.kernels.memory).toBe(memory);
     expect(r.status().spare_bytes).toBe(0);
+    // A load into a new memory (nothing evicted for it) that fails leaves that memory too.
+    const fresh = registry(
+      {
+        ...s,
+        get: (key) =>
+          /^models\/broken\/(?!manifest)/.test(key) ? Promise.resolve(null) : s.get(key),
+      },
+      (1.5 * (await one())) / MiB,
+    );
+    await expect(fresh.get("broken")).rejects.toThrow(/is missing; re-upload it/);
+    expect(fresh.status().spare_bytes).toBe(memory.buffer.byteLength); // it was 0: left to GC
   });
 
   it("Should evict an idle model only for one that needs its memory, and reuse that memory", async () => {
