@@ -8,6 +8,8 @@ export class ApiCallError extends Error {
     message: string,
     readonly status: number,
     readonly code: string | null,
+    /** The request field the error is about, if the server named one. */
+    readonly param: string | null = null,
   ) {
     super(message);
   }
@@ -21,11 +23,14 @@ function headers(): Record<string, string> {
 }
 
 async function fail(res: Response): Promise<never> {
-  const j = (await res.json().catch(() => ({}))) as { error?: { message?: string; code?: string } };
+  const j = (await res.json().catch(() => ({}))) as {
+    error?: { message?: string; code?: string; param?: string };
+  };
   throw new ApiCallError(
     j.error?.message ?? `HTTP ${res.status}`,
     res.status,
     j.error?.code ?? null,
+    j.error?.param ?? null,
   );
 }
 

@@ -6,6 +6,7 @@ import type { Inspection } from "../inspect/types.js";
 import { apiJson } from "./api.js";
 import { cut, type Cut } from "./dist.js";
 import { $, el, pct, vis } from "./dom.js";
+import { isBytesName, nameBytes } from "./gen.js";
 import { runInspect } from "./run.js";
 import { addView, S, setStatus } from "./state.js";
 
@@ -139,11 +140,19 @@ async function step(): Promise<void> {
     }>("/v1/completions", body);
     const ch = r.choices[0];
     const tok = ch.logprobs?.tokens.length ? ch.logprobs.tokens[0] : ch.text;
-    const i = d.next.top.findIndex((t) => t.text === tok);
+    // A token that is part of a character is named by its bytes ("bytes:\xNN"), and the top
+    // list names every such token U+FFFD: it has no one bar to point at.
+    const part = isBytesName(tok);
+    const i = part ? -1 : d.next.top.findIndex((t) => t.text === tok);
     S.sampled = i;
     render(d);
+    const bytes = Array.from(nameBytes(tok), (b) => b.toString(16).padStart(2, "0")).join(" ");
     const what =
-      ch.text === "" && ch.finish_reason === "stop" ? "the end-of-text token" : JSON.stringify(tok);
+      ch.text === "" && ch.finish_reason === "stop"
+        ? "the end-of-text token"
+        : part
+          ? `a token that is part of a character (bytes ${bytes})`
+          : JSON.stringify(tok);
     const where = i >= 0 ? ` — rank ${i + 1}, drawn with p = ${pct(c.sample[i])}` : "";
     $("steps").append(el("li", { text: `sampled ${what}${where}` }));
     if (ch.text !== "") {

@@ -90,23 +90,33 @@ function renderCloud(d: Inspection): void {
     `A label is drawn only where it overlaps no other.`;
 }
 
+/** The token the list shows the neighbours of (-1: none yet); the latest render asking for one. */
 let neighbourFor = -1;
+let neighbourAsk = 0;
 async function renderNeighbours(d: Inspection): Promise<void> {
   const t = d.tokens[selIndex()];
-  $("neigh-title").textContent = `Nearest to ${JSON.stringify(t.text)}`;
   const list = $("neigh");
   if (neighbourFor === t.id && list.childElementCount) return;
+  const mine = ++neighbourAsk;
+  let items = d.neighbours && d.neighbours.id === t.id ? d.neighbours.items : null;
+  if (!items) {
+    // Nothing of another token's stays up while this one's are fetched, or if that fails.
+    neighbourFor = -1;
+    list.replaceChildren();
+    $("neigh-title").textContent = `Nearest to ${JSON.stringify(t.text)}`;
+    const got = await apiJson<NeighbourAnswer>("/v1/neighbours", {
+      model: S.model,
+      token_id: t.id,
+      k: 12,
+    }).catch((e: unknown) => {
+      if (mine === neighbourAsk) throw e;
+      return null;
+    });
+    if (!got || mine !== neighbourAsk) return; // a newer selection asked meanwhile: it draws
+    items = got.items;
+  }
   neighbourFor = t.id;
-  const items =
-    d.neighbours && d.neighbours.id === t.id
-      ? d.neighbours.items
-      : (
-          await apiJson<NeighbourAnswer>("/v1/neighbours", {
-            model: S.model,
-            token_id: t.id,
-            k: 12,
-          })
-        ).items;
+  $("neigh-title").textContent = `Nearest to ${JSON.stringify(t.text)}`;
   list.replaceChildren(
     ...items.map((n) =>
       el("li", {}, [

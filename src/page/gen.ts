@@ -24,6 +24,24 @@ let generated = "";
 const shade = (p: number) =>
   `hsla(${Math.round(120 * Math.sqrt(p))}, 85%, ${dark ? "45%" : "55%"}, 0.42)`;
 
+const BYTES_NAME = /^bytes:((?:\\x[0-9a-f]{2})+)$/;
+
+/** Whether a logprobs token name is OpenAI's for a token that is part of a character. */
+export const isBytesName = (name: string) => BYTES_NAME.test(name);
+
+/**
+ * A logprobs token name's bytes: "bytes:\xNN..." (OpenAI's name for a token that is part of a
+ * character) or its text's.
+ */
+export function nameBytes(name: string): Uint8Array {
+  const hex = BYTES_NAME.exec(name);
+  if (!hex) return new TextEncoder().encode(name);
+  return Uint8Array.from(hex[1].slice(2).split("\\x"), (h) => parseInt(h, 16));
+}
+
+/** The generated tokens' text so far: a character split across tokens shows with its last. */
+let shown = new TextDecoder();
+
 function appendTokens(out: HTMLElement, lp: Logprobs): void {
   lp.tokens.forEach((t, k) => {
     const p = Math.exp(lp.token_logprobs[k] ?? 0);
@@ -32,7 +50,7 @@ function appendTokens(out: HTMLElement, lp: Logprobs): void {
       .join(", ");
     const s = el("span", {
       class: "g",
-      text: t,
+      text: shown.decode(nameBytes(t), { stream: true }),
       title: `${JSON.stringify(t)}: p = ${pct(p)}${alts ? "\nalternatives: " + alts : ""}`,
     });
     s.style.background = shade(p);
@@ -66,7 +84,13 @@ async function generate(): Promise<void> {
   const prompt = $<HTMLTextAreaElement>("prompt").value;
   out.replaceChildren(el("span", { class: "prompt", text: prompt }));
   generated = "";
-  const max = Math.max(1, Math.min(200, Number($<HTMLInputElement>("max-tokens").value) || 60));
+  shown = new TextDecoder();
+  // at most what the context leaves after the prompt (as the last inspection counted it)
+  const room = S.data ? S.data.limits.max_prompt_tokens - S.data.tokens.length : 200;
+  const max = Math.max(
+    1,
+    Math.min(200, room, Number($<HTMLInputElement>("max-tokens").value) || 60),
+  );
   const body = { ...completionBody(prompt, max), stream: true, logprobs: 5 };
   abort = new AbortController();
   $<HTMLButtonElement>("generate").disabled = true;
@@ -105,6 +129,8 @@ async function generate(): Promise<void> {
         status.textContent = `${n} tokens · first after ${Math.round(first)} ms · ${(n / secs).toFixed(1)} tokens/s (measured by this page)`;
       }
     }
+    const rest = shown.decode(); // bytes of a character the generation did not finish
+    if (rest) out.append(rest);
     if (finish)
       status.textContent += ` · finished: ${finish === "stop" ? "end of text" : "max tokens"}`;
   } catch (e) {

@@ -4,7 +4,7 @@
 // trip can be shown next to the server's own figures.
 
 import type { Inspection } from "../inspect/types.js";
-import { apiJson, getJson } from "./api.js";
+import { ApiCallError, apiJson, getJson } from "./api.js";
 import { $ } from "./dom.js";
 import { failAll, renderAll, S, setStatus } from "./state.js";
 
@@ -67,6 +67,23 @@ export async function loadModels(): Promise<void> {
   }
 }
 
+/** The prompt S.data answers. */
+let inspected = "";
+
+/**
+ * Whether token `i` of the inspection of `before` is likely still token i of `now`: the text
+ * up to the end of the second token after it is unchanged (an edit can re-split the word it is
+ * in and the whitespace before that). Where this guesses wrong, the 400 for a position past
+ * the end selects the last token (runInspect).
+ */
+function kept(d: Inspection, before: string, now: string, i: number): boolean {
+  const next = d.tokens[i + 2];
+  if (!next) return false;
+  let same = 0;
+  while (same < before.length && same < now.length && before[same] === now[same]) same++;
+  return next.offset[1] <= same;
+}
+
 export async function runInspect(): Promise<void> {
   if (!S.model) return;
   clearTimeout(timer);
@@ -76,6 +93,8 @@ export async function runInspect(): Promise<void> {
   inflight?.abort();
   inflight = new AbortController();
   const prompt = $<HTMLTextAreaElement>("prompt").value;
+  // A selected token the edit reached (it may be gone, or another) gives way to the last one.
+  if (S.sel >= 0 && !(S.data && kept(S.data, inspected, prompt, S.sel))) S.sel = -1;
   const body = {
     model: S.model,
     prompt,
@@ -94,11 +113,17 @@ export async function runInspect(): Promise<void> {
     d = await apiJson<Inspection>("/v1/inspect", body, inflight.signal);
   } catch (e) {
     if (mine !== seq || (e as Error).name === "AbortError") return;
+    if (e instanceof ApiCallError && e.param === "position" && S.sel !== -1) {
+      // the selected token is past the end of a shortened prompt: select the last one instead
+      S.sel = -1;
+      return runInspect();
+    }
     setStatus((e as Error).message, true);
     failAll(`Not updated for this prompt: ${(e as Error).message}`);
     return;
   }
   if (mine !== seq) return;
+  inspected = prompt;
   S.roundTripMs = performance.now() - t0;
   document.body.dataset.fetchMs = String(Math.round(S.roundTripMs));
   localStorage.setItem(LAST_MODEL, S.model);

@@ -23,13 +23,21 @@ async function run(): Promise<void> {
   const prompt = $<HTMLTextAreaElement>("prompt").value;
   const seed = $<HTMLInputElement>("seed").value.trim() || "42";
   const box = $("temps");
+  // What the context leaves after the prompt (its tokens as the last inspection counted them)
+  const d = S.data;
+  const n = d ? Math.min(TOKENS, d.limits.max_prompt_tokens - d.tokens.length) : TOKENS;
+  if (n < 1) {
+    box.replaceChildren();
+    viewError("s-temps", "The prompt fills the model's context: there is no room to continue it.");
+    return;
+  }
   try {
     const texts = await Promise.all(
       TEMPERATURES.map((T) =>
         apiJson<Completion>(
           "/v1/completions",
           {
-            ...completionBody(prompt, TOKENS, T),
+            ...completionBody(prompt, n, T),
             seed: Number(seed),
             top_p: 1,
             top_k: 0,
@@ -49,7 +57,7 @@ async function run(): Promise<void> {
       ),
     );
     $("temps-note").textContent =
-      `${TOKENS} tokens each, seed ${seed}, no top-k / top-p / min-p. Run again: T = 0 never changes; the others change with the seed.`;
+      `${n} tokens each, seed ${seed}, no top-k / top-p / min-p. Run again: T = 0 never changes; the others change with the seed.`;
     viewError("s-temps", null);
     document.body.dataset.temps = String(Date.now());
   } catch (e) {

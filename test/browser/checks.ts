@@ -6,7 +6,14 @@ import type { Page } from "playwright-core";
 import { type Ctx, assert, inspectApi, median, nonBlank, setPrompt, setRange } from "./helpers.js";
 import { wteCosineTop } from "./wte.js";
 import { MODEL } from "./server.js";
-import { phoneAndShots, keyboard, longPrompt, requestPace, speed } from "./page-checks.js";
+import {
+  phoneAndShots,
+  keyboard,
+  longPrompt,
+  requestPace,
+  shortened,
+  speed,
+} from "./page-checks.js";
 
 export type { Ctx };
 const PROMPT = "ROMEO:\nBut soft, what light through yonder window breaks?";
@@ -256,6 +263,7 @@ export const checks: [string, (c: Ctx) => Promise<void>][] = [
     },
   ],
   ["A 200-token prompt updates every view", longPrompt],
+  ["A token selected past the end of a shortened prompt gives way to the last", shortened],
   ["Keystroke → every view updated (median printed)", speed],
   ["Typing on and on stays well under the API's request limit", requestPace],
   ["The keyboard reaches every control", keyboard],

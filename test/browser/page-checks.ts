@@ -24,6 +24,23 @@ export async function longPrompt({ page }: Ctx): Promise<void> {
   for (const s of ["s-att", "s-inside", "s-lens"]) await shot(page, s, "200-tokens");
 }
 
+export async function shortened({ page }: Ctx): Promise<void> {
+  await setPrompt(page, "ROMEO:\nBut soft, what light through yonder window breaks?");
+  const n = await page.locator("#chips .chip").count();
+  let before = await mark(page, "inspected");
+  await page.locator(`#chips .chip[data-i="${n - 3}"]`).click();
+  await changed(page, "inspected", before);
+  // The selected token is past the end of the new prompt: the last one is selected instead.
+  before = await mark(page, "inspected");
+  await page.fill("#prompt", "ROMEO: hi");
+  await changed(page, "inspected", before); // it timed out: every view failed, for good
+  const failed = await page.locator(".card.failed").count();
+  assert(failed === 0, `${failed} views failed after the prompt was shortened`);
+  const m = await page.locator("#chips .chip").count();
+  const pressed = await page.locator('#chips .chip[aria-pressed="true"]').getAttribute("data-i");
+  assert(pressed === String(m - 1), `chip ${pressed} of ${m} is selected, not the last`);
+}
+
 export async function speed({ page }: Ctx): Promise<void> {
   await setPrompt(page, "ROMEO:\nBut soft, what light through yonder");
   const times: number[] = [];
