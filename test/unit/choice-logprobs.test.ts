@@ -12,6 +12,7 @@ import { Tokenizer } from "../../src/tokenizer/index.js";
 import { loadReference, referenceForward, type RefModel } from "../reference/gpt2-f64.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { CORPUS_SNIPPET, FIXTURE_DIR, SOURCE_DIR } from "../setup/paths.js";
+import { testCaps } from "../helpers/caps.js";
 
 const MODEL = "tiny-shakespeare";
 let app: ReturnType<typeof createApp>;
@@ -26,17 +27,7 @@ beforeAll(() => {
     slots: 4,
     engine: { maxQueue: 8, prefillChunk: 16 }, // several prefill chunks for a 40-token prompt
   });
-  const deps = registryDeps(registry, {
-    maxN: 4,
-    maxTokens: 256,
-    maxPromptTokens: 256,
-    maxChoices: 8,
-    maxBodyBytes: 1 << 20,
-    maxTokenizeChars: 1 << 17,
-    maxTokenizeTokens: 1 << 15,
-    maxResponseBytes: 1 << 21,
-    streamStallMs: 30_000,
-  });
+  const deps = registryDeps(registry, testCaps());
   app = createApp(() => deps);
   ref = loadReference(SOURCE_DIR);
   tok = Tokenizer.fromBytes(new Uint8Array(readFileSync(`${FIXTURE_DIR}/tokenizer.bin`)));

@@ -16,6 +16,7 @@ import { createApp } from "../../src/routes/index.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
 import { FIXTURE_DIR } from "../setup/paths.js";
+import { testCaps } from "../helpers/caps.js";
 
 const MODEL = "tiny-shakespeare";
 const MiB = 1024 * 1024;
@@ -316,19 +317,9 @@ describe("ModelRegistry", () => {
     // A Rate Limiting binding that answers at once, except the one call a test holds.
     let hold: Promise<void> | null = null;
     const limiter = { limit: async () => (await hold, { success: true }) };
-    const caps = {
-      maxN: 4,
-      maxTokens: 256,
-      maxPromptTokens: 256,
-      maxChoices: 8,
-      maxBodyBytes: 1 << 20,
-      maxTokenizeChars: 1 << 17,
-      maxTokenizeTokens: 1 << 15,
-      maxResponseBytes: 1 << 21,
-      streamStallMs: 30_000,
-    };
+
     const limits = { tokens: limiter, tokenUnit: 256, periodSeconds: 60 };
-    const app = createApp(() => registryDeps(r, caps, [], undefined, limits));
+    const app = createApp(() => registryDeps(r, testCaps(), [], undefined, limits));
     const complete = async (model: string) => {
       const res = await app.request("/v1/completions", {
         method: "POST",
