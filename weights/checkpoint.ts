@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { expectedTensors, type ModelConfig } from "../src/model/manifest.js";
-import { openCheckpoint, SOURCE_DTYPES, type SourceTensor } from "./safetensors.js";
+import { openCheckpoint, readJsonFile, SOURCE_DTYPES, type SourceTensor } from "./safetensors.js";
 
 export interface HfCheckpoint {
   dir: string;
@@ -33,7 +33,7 @@ export function readConfig(dir: string): { config: ModelConfig; eosTokenId?: num
   const file = path.join(dir, "config.json");
   if (!fs.existsSync(file))
     throw new Error(`${file} not found: is ${dir} a Hugging Face model dir?`);
-  return parseConfig(JSON.parse(fs.readFileSync(file, "utf8")), file);
+  return parseConfig(readJsonFile(file), file);
 }
 
 /** Validates an HF GPT-2 config.json object. `where` names it in errors. */

@@ -19,6 +19,7 @@ import {
   parseOpenAITokenizer,
   serializeTokenizer,
   Tokenizer,
+  type TokenizerData,
 } from "../src/tokenizer/index.js";
 import { isLinearWeight, openHfCheckpoint, sourceDtypes, type HfCheckpoint } from "./checkpoint.js";
 import { stageLines } from "./inspect.js";
@@ -75,10 +76,9 @@ export function convertCheckpoint(
   const embeddingDtype = opts.embeddingDtype ?? dtype;
   const ck = openHfCheckpoint(hfDir);
   const warnings = [...ck.warnings];
-  fs.mkdirSync(outDir, { recursive: true });
-  removeOldOutput(outDir);
-
-  const tok = writeTokenizer(ck, outDir, warnings);
+  // Every refusal comes before the output directory is touched: a refused conversion leaves
+  // what an earlier one wrote there.
+  const tok = readTokenizer(ck, warnings);
   const config = { ...ck.config, eot_token: tok.eot };
   const { tensors, imageBytes } = layoutImage(config, { dtype, embeddingDtype });
   const kept = tensors.filter(
@@ -93,12 +93,27 @@ export function convertCheckpoint(
     format: FORMAT,
     name,
     config,
-    tokenizer: tok.entry,
+    tokenizer: { file: TOKENIZER_FILE, bytes: 0, sha256: "" }, // once written, below
     image_bytes: imageBytes,
     tensors,
     shards: [],
   };
   if (opts.stages) manifest.stages = planModelStages(manifest, opts.stages);
+  const files = new FileHandles();
+  try {
+    if (ck.lmHead) checkTied(files, ck.tensors.get("wte")!, ck.lmHead);
+  } catch (e) {
+    files.closeAll();
+    throw e;
+  }
+  fs.mkdirSync(outDir, { recursive: true });
+  removeOldOutput(outDir);
+  fs.writeFileSync(path.join(outDir, TOKENIZER_FILE), tok.bytes);
+  manifest.tokenizer = {
+    file: TOKENIZER_FILE,
+    bytes: tok.bytes.length,
+    sha256: sha256File(path.join(outDir, TOKENIZER_FILE)),
+  };
   const stages = manifest.stages?.list;
   const plan = planShards(
     tensors,
@@ -110,13 +125,11 @@ export function convertCheckpoint(
   log(`${name}: ${tensors.length} tensors, ${mib(imageBytes)} (${dtypes}), ${plan.length} shards`);
   if (manifest.stages) stageLines(manifest.stages).forEach((line) => log(line));
 
-  const files = new FileHandles();
   const writer = new ShardWriter(outDir, plan);
   const sourceBytes = tensors.reduce((n, t) => n + ck.tensors.get(t.name)!.bytes, 0);
   const progress = new Progress(`converting ${name}`, sourceBytes, opts.progress);
   const say = progress.wrap(log);
   try {
-    if (ck.lmHead) checkTied(files, ck.tensors.get("wte")!, ck.lmHead);
     for (const t of tensors) {
       writer.padTo(t.offset);
       const bad = writeTensor(writer, files, t, ck.tensors.get(t.name)!, progress);
@@ -154,21 +167,35 @@ function removeOldOutput(outDir: string): void {
     if (f === TOKENIZER_FILE || /^shard-\d+\.bin$/.test(f)) fs.rmSync(path.join(outDir, f));
 }
 
-/** Reads the tokenizer files, writes tokenizer.bin, and settles the eot id. */
-function writeTokenizer(ck: HfCheckpoint, outDir: string, warnings: string[]) {
+/** Reads and checks the tokenizer files: tokenizer.bin's bytes, and the eot id. */
+function readTokenizer(ck: HfCheckpoint, warnings: string[]) {
   const has = (f: string) => fs.existsSync(path.join(ck.dir, f));
   const read = (f: string) => fs.readFileSync(path.join(ck.dir, f), "utf8");
   let data;
+  let mergesFile = "merges.txt";
   if (has("vocab.json") && has("merges.txt"))
     data = parseHfTokenizer(read("vocab.json"), read("merges.txt"));
   else if (has("encoder.json") && has("vocab.bpe"))
-    data = parseOpenAITokenizer(read("encoder.json"), read("vocab.bpe"));
+    [data, mergesFile] = [
+      parseOpenAITokenizer(read("encoder.json"), read("vocab.bpe")),
+      "vocab.bpe",
+    ];
   else
     throw new Error(
       `${ck.dir}: no tokenizer. Expected vocab.json + merges.txt (Hugging Face) or ` +
         `encoder.json + vocab.bpe (OpenAI)` +
         (has("tokenizer.json") ? "; tokenizer.json alone is not supported yet" : ""),
     );
+  const orphans = unmergedTokens(data);
+  if (orphans.length) {
+    const some = orphans.slice(0, 3).map((id) => JSON.stringify(latin1(data.tokens[id])));
+    throw new Error(
+      `${ck.dir}: ${orphans.length} tokens of the vocabulary (ids ${orphans.slice(0, 3)}..., ` +
+        `bytes ${some.join(", ")}) are neither single bytes, special tokens nor made by a merge ` +
+        `in ${mergesFile} (${data.merges.length} merges), so text would be cut into other ` +
+        `tokens than the model was trained on. Is ${mergesFile} cut short? Download it again.`,
+    );
+  }
   const bytes = serializeTokenizer(data);
   const tokenizer = Tokenizer.fromBytes(bytes);
   const V = ck.config.n_vocab;
@@ -192,13 +219,26 @@ function writeTokenizer(ck: HfCheckpoint, outDir: string, warnings: string[]) {
       `config eos_token_id ${ck.eosTokenId} != tokenizer <|endoftext|> ${eot}; using ${eot}`,
     );
   if (!(eot >= 0 && eot < V)) throw new Error(`${ck.dir}: eot id ${eot} is outside [0, ${V})`);
-  fs.writeFileSync(path.join(outDir, TOKENIZER_FILE), bytes);
-  const entry = {
-    file: TOKENIZER_FILE,
-    bytes: bytes.length,
-    sha256: sha256File(path.join(outDir, TOKENIZER_FILE)),
-  };
-  return { entry, eot };
+  return { bytes, eot };
+}
+
+const latin1 = (b: Uint8Array) => String.fromCharCode(...b);
+
+/**
+ * Ids of a BPE vocabulary's tokens that BPE can never produce: not one byte, not a special
+ * token, and not the join of any merge's pair. A whole GPT-2-family vocabulary has none (its
+ * 50,257 tokens are 256 bytes, 50,000 merges and <|endoftext|>); a merges file cut short
+ * leaves the tokens of its lost merges.
+ */
+export function unmergedTokens(data: TokenizerData): number[] {
+  const made = new Set<string>();
+  for (const [l, r] of data.merges) made.add(latin1(data.tokens[l]) + latin1(data.tokens[r]));
+  const special = new Set(Object.values(data.specials));
+  const orphans: number[] = [];
+  data.tokens.forEach((b, id) => {
+    if (b.length > 1 && !special.has(id) && !made.has(latin1(b))) orphans.push(id);
+  });
+  return orphans;
 }
 
 /** Refuses an untied lm_head: compares it with wte bit for bit, chunk by chunk. */

@@ -3,7 +3,14 @@
 // pipeline stages) needs.
 import fs from "node:fs";
 import path from "node:path";
-import { ALIGN, tensorLayout, type Manifest, type StagePlan } from "../src/model/manifest.js";
+import {
+  ALIGN,
+  expectedTensors,
+  MODEL_NAME_RE,
+  tensorLayout,
+  type Manifest,
+  type StagePlan,
+} from "../src/model/manifest.js";
 import { ModelTooLargeError, planMemory, planServing, type MemoryPlan } from "../src/model/plan.js";
 import { stageManifest, stagePlanOptions } from "../src/model/stages.js";
 import { sha256File } from "./shard.js";
@@ -19,12 +26,36 @@ export function readManifest(dir: string): Manifest {
   const file = path.join(dir, "manifest.json");
   if (!fs.existsSync(file))
     throw new Error(`${file} not found: is ${dir} a converted model? (run "convert" first)`);
-  return JSON.parse(fs.readFileSync(file, "utf8"));
+  let m: Manifest;
+  try {
+    m = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message}); reconvert the model`);
+  }
+  const bad = (what: string) => new Error(`${file}: ${what}; reconvert the model`);
+  if (!m || typeof m !== "object" || !m.config || !Array.isArray(m.tensors) || !m.tokenizer)
+    throw bad("not a converted model's manifest (no config, tensors or tokenizer)");
+  // The name becomes R2 keys and a directory of stage configs that upload replaces
+  if (typeof m.name !== "string" || !MODEL_NAME_RE.test(m.name))
+    throw bad(`model name ${JSON.stringify(m.name)} does not match ${MODEL_NAME_RE}`);
+  if (!Array.isArray(m.shards)) throw bad("no shard list");
+  return m;
 }
 
 /** Size and SHA-256 of every file the manifest lists, plus the shard tiling. Returns problems. */
 export function verifyModelDir(dir: string, m: Manifest, log: (s: string) => void = () => {}) {
   const problems: string[] = [];
+  // The tensors the runtime looks up, in order, with their shapes (a stage runs only its own)
+  const want = expectedTensors(m.config).map((t) => `${t.name} [${t.shape}]`);
+  const have = m.tensors.map((t) => `${t.name} [${t.shape}]`);
+  const missing = want.filter((t) => !have.includes(t));
+  const extra = have.filter((t) => !want.includes(t));
+  if (missing.length || extra.length)
+    problems.push(
+      `the tensor list is not GPT-2's for its config` +
+        (missing.length ? `; missing ${missing.slice(0, 3).join(", ")}` : "") +
+        (extra.length ? `; unexpected ${extra.slice(0, 3).join(", ")}` : ""),
+    );
   let expect = 0;
   for (const s of m.shards) {
     if (s.offset !== expect) problems.push(`${s.file} starts at ${s.offset}, expected ${expect}`);

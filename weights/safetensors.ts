@@ -102,7 +102,7 @@ export function openCheckpoint(dir: string): Map<string, SourceTensor> {
       `${dir} has neither model.safetensors nor model.safetensors.index.json.${hint}`,
     );
   }
-  const weightMap: Record<string, string> = JSON.parse(fs.readFileSync(index, "utf8")).weight_map;
+  const weightMap: Record<string, string> = readJsonFile(index).weight_map;
   if (!weightMap) throw new Error(`${index} has no weight_map`);
   for (const file of new Set(Object.values(weightMap))) {
     if (!fs.existsSync(path.join(dir, file)))
@@ -206,4 +206,15 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata?: Record<st
   let p = 8 + head.length;
   for (const t of tensors) (out.set(t.data, p), (p += t.data.length));
   return out;
+}
+
+/** A JSON file's contents; a file that is not JSON (cut short, say) is named in the error. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function readJsonFile(file: string): any {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new Error(`${file} is not valid JSON (${e.message}): is the download complete?`);
+  }
 }
