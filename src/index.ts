@@ -62,7 +62,6 @@ export interface Env {
   RATE_LIMITS?: string;
   /** Comma-separated API keys (set as a secret); unset means no authentication. */
   API_KEYS?: string;
-  DEFAULT_MODEL?: string;
   /**
    * Replicas of every staged model and which continent each serves (src/stage/replicas.ts):
    * JSON, or a TOML table; unset is one replica named default, with no location hint.

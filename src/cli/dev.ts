@@ -3,6 +3,8 @@
 // (`wrangler dev -c gateway -c stage...`), sharing one local state. Node-only. Arguments go to
 // wrangler dev, e.g. `npm run dev -- --port 8799 --persist-to /tmp/state`.
 
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stagedModels, writeGatewayConfig } from "../../weights/stage-configs.js";
@@ -10,6 +12,14 @@ import { runWrangler } from "./wrangler.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const args = process.argv.slice(2);
+// The Worker imports the built kernels and page: build them once if this clone has not (npm
+// start and npm test do; after changing assembly/ or src/page/, npm run build again).
+const built = ["kernels.wasm", "kernels-relaxed.wasm", "page-assets.json"];
+if (!built.every((f) => existsSync(join(root, "build", f)))) {
+  console.log("> Building the WASM kernels and the page (npm run build)");
+  const r = spawnSync("npm", ["run", "--silent", "build"], { cwd: root, stdio: "inherit" });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
 const staged = stagedModels();
 const wrangler = ["dev"];
 if (staged.length) {
