@@ -35,7 +35,7 @@ export function nextTokens(
   let entropy = 0;
   for (let i = 0; i < V; i++) {
     const lp = logits[i] - max - lz1;
-    entropy -= Math.exp(lp) * lp;
+    if (lp !== -Infinity) entropy -= Math.exp(lp) * lp; // an id without text: p = 0
   }
   return {
     top: ids.map((id) => ({ id, text: tok.tokenString(id), logit: round(logits[id], 5) })),

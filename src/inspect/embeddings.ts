@@ -110,7 +110,8 @@ function nearest(lm: LoadedModel, x: Float64Array, exclude: number[], k: number)
   const w = wteRows(lm);
   let nx = 0;
   for (let j = 0; j < C; j++) nx += x[j] * x[j];
-  nx = Math.sqrt(nx) || 1;
+  if (nx === 0) return []; // a zero vector (an all-zero row): no token is nearer than another
+  nx = Math.sqrt(nx);
   const sims = new Float64Array(V);
   for (let i = 0; i < V; i++) {
     const r = w.read(i);

@@ -66,9 +66,15 @@ export interface LogitSummary {
  * is read (a q8 / q4 row dequantized) once for all of them, no V-long array is held, and each
  * logit is the f32 of its float64 dot product (row · h, summed in order). Softmax's statistics are
  * accumulated online: max, Σ e^(z−max) and Σ e^(z−max)·z, rescaled when the max moves. A −∞
- * logit is left out (its weight is 0), a NaN too, but it makes lz and the entropy NaN.
+ * logit is left out (its weight is 0), a NaN too, but it makes lz and the entropy NaN. Rows
+ * `keep` refuses (ids without text, whose logits the model makes −∞) are left out the same way.
  */
-export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number): LogitSummary[] {
+export function unembedSummaries(
+  wte: Matrix,
+  hs: ArrayLike<number>[],
+  k: number,
+  keep: (id: number) => boolean = () => true,
+): LogitSummary[] {
   const n = hs.length;
   const C = wte.cols;
   const H = new Float64Array(C * n); // H[j·n + v] = hs[v][j]: every vector's entry j side by side
@@ -83,6 +89,7 @@ export function unembedSummaries(wte: Matrix, hs: ArrayLike<number>[], k: number
   const ids = hs.map(() => new Array<number>());
   const vals = hs.map(() => new Array<number>());
   for (let i = 0; i < wte.rows; i++) {
+    if (!keep(i)) continue;
     const r = wte.read(i);
     z.fill(0);
     for (let j = 0; j < C; j++) {
@@ -135,7 +142,8 @@ function logitLens(f: FocusInput): LensLayer[] {
   const hs = Array.from({ length: cfg.n_layer + 1 }, (_, i) =>
     layerNorm(depth(f, i), g, b, cfg.eps),
   );
-  return unembedSummaries(w.matrix("wte"), hs, LENS_TOP).map((u, i) => ({
+  const keep = (id: number) => tok.isValidId(id); // as the model: an id without text is −∞
+  return unembedSummaries(w.matrix("wte"), hs, LENS_TOP, keep).map((u, i) => ({
     layer: i - 1,
     top: u.ids.map((id, j) => ({
       id,
@@ -267,7 +275,8 @@ function topNeurons(f: FocusInput, act: Float64Array, proj: Matrix): MlpFocus["n
     for (let i = 0; i < C; i++) dir[i] = act[n] * proj.read(i)[n];
     return dir;
   });
-  return unembedSummaries(wte, dirs, LENS_TOP).map((u, k) => ({
+  const keep = (id: number) => f.tok.isValidId(id);
+  return unembedSummaries(wte, dirs, LENS_TOP, keep).map((u, k) => ({
     index: top[k],
     act: round(act[top[k]], 4),
     pushes: u.ids.map((id, j) => ({

@@ -5,6 +5,7 @@
 
 import type { LoadedModel } from "../model/loader.js";
 import { kernelLogitOps } from "../sampler/index.js";
+import { TokenLimitError } from "../tokenizer/index.js";
 import { AttentionCollector } from "./attention.js";
 import { MAX_HIDDEN_VALUES, planChecked } from "./budget.js";
 import { nextTokens, scoreToken } from "./distribution.js";
@@ -17,6 +18,7 @@ import {
   MAX_NEIGHBOURS,
   maxInspectTokens,
   MAX_TOP_N,
+  tooLong,
   type InspectParams,
 } from "./params.js";
 import { round } from "./round.js";
@@ -35,6 +37,15 @@ export function inspect(lm: LoadedModel, p: InspectParams, withSlot: SlotRunner)
   const tok = lm.tokenizer;
   const cfg = lm.manifest.config;
   const { n_embd: C, n_layer: L, n_head: NH } = cfg;
+  // Counted first, stopping past the limit: the tokens' merge traces are built only for a
+  // prompt that is read (a long one took ~0.6 s and MiBs to be refused)
+  const cap = maxInspectTokens(lm.plan.context);
+  try {
+    tok.encode(p.prompt, { limit: cap });
+  } catch (e) {
+    if (e instanceof TokenLimitError) throw tooLong(lm.plan.context, `more than ${cap}`);
+    throw e;
+  }
   const tokens = promptTokens(tok, p.prompt);
   const ids = tokens.map((t) => t.id);
   const T = ids.length;

@@ -159,23 +159,26 @@ export const maxInspectTokens = (context: number) => Math.min(MAX_INSPECT_TOKENS
  * the context this server serves the model with (lm.plan.context: MAX_CONTEXT or the memory plan
  * may cap it below n_ctx); the forward pass has no KV positions past it.
  */
+/** The 400 for a prompt of `tokens` tokens (a count, or "more than N") past what is read. */
+export function tooLong(context: number, tokens: string): InspectParamError {
+  const limit =
+    context <= MAX_INSPECT_TOKENS
+      ? `This model's maximum context length is ${context} tokens`
+      : `/v1/inspect reads at most ${MAX_INSPECT_TOKENS} tokens`;
+  return new InspectParamError(
+    "prompt",
+    `${limit}, however your prompt has ${tokens} tokens. Please reduce your prompt.`,
+    "context_length_exceeded",
+  );
+}
+
 export function checkAgainstModel(
   p: InspectParams,
   tokens: number,
   cfg: { n_layer: number; n_head: number },
   context: number,
 ): number[] {
-  if (tokens > maxInspectTokens(context)) {
-    const limit =
-      context <= MAX_INSPECT_TOKENS
-        ? `This model's maximum context length is ${context} tokens`
-        : `/v1/inspect reads at most ${MAX_INSPECT_TOKENS} tokens`;
-    throw new InspectParamError(
-      "prompt",
-      `${limit}, however your prompt has ${tokens} tokens. Please reduce your prompt.`,
-      "context_length_exceeded",
-    );
-  }
+  if (tokens > maxInspectTokens(context)) throw tooLong(context, String(tokens));
   if (p.position >= tokens) {
     throw new InspectParamError(
       "position",

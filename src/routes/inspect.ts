@@ -37,12 +37,20 @@ export const inspect = new Hono<AppEnv>()
     if (p.plus.length > 0) {
       const plus = p.plus.map((t) => single(t, "plus"));
       const minus = p.minus.map((t) => single(t, "minus"));
+      const sorted = (ids: number[]) => [...ids].sort((a, b) => a - b).join();
+      if (sorted(plus) === sorted(minus)) {
+        throw invalid(
+          "minus",
+          "'plus' and 'minus' cancel out: their sum is the zero vector, which no token is nearer to than another.",
+        );
+      }
       const items = analogy(engine.lm, plus, minus, p.k);
+      // " king - man + woman": each term as written (a word in a sentence has its leading space)
       const text = [
         p.plus[0],
-        ...p.minus.map((t) => `- ${t}`),
-        ...p.plus.slice(1).map((t) => `+ ${t}`),
-      ].join(" ");
+        ...p.minus.map((t) => ` -${t.startsWith(" ") ? "" : " "}${t}`),
+        ...p.plus.slice(1).map((t) => ` +${t.startsWith(" ") ? "" : " "}${t}`),
+      ].join("");
       return c.json({ object: "neighbours", model: p.model, id: -1, text, items });
     }
     let id = p.tokenId;

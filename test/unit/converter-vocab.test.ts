@@ -10,6 +10,8 @@ import { afterAll, expect, it } from "vitest";
 import { Engine } from "../../src/engine/engine.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
 import { loadModel } from "../../src/model/loader.js";
+import { inspect } from "../../src/inspect/inspect.js";
+import { parseInspectParams } from "../../src/inspect/params.js";
 import { convertCheckpoint } from "../../weights/convert.js";
 import { encodeSafetensors, numel, readF32, readHeader } from "../../weights/safetensors.js";
 import { modelDirStore } from "../helpers/fs-store.js";
@@ -83,4 +85,18 @@ it("Should never produce the ids a padded vocabulary has no text for", async () 
   const sampled = greedyRequest(lm.tokenizer.encode("ROMEO:"), 16);
   sampled.sampling = { ...sampled.sampling, temperature: 1.5, top_p: 0.99 };
   expect((await generate(e, sampled)).every((id) => id < V)).toBe(true);
+  // /v1/inspect leaves them out as the model does: the logit lens and the neurons' pushes
+  // ranked them first and then failed to name them (a 500), and the entropy came out NaN.
+  const got = inspect(lm, parseInspectParams({ model: "padded", prompt: "ROMEO:" }), (job) =>
+    e.withSlot(job),
+  );
+  expect(Number.isFinite(got.next.entropy)).toBe(true);
+  expect(got.next.top.every((t) => t.id < V)).toBe(true);
+  for (const layer of got.focus.lens) {
+    expect(layer.top.every((t) => t.id < V && Number.isFinite(t.prob))).toBe(true);
+    expect(Number.isFinite(layer.entropy)).toBe(true);
+  }
+  for (const n of got.focus.mlp.neurons) expect(n.pushes.every((t) => t.id < V)).toBe(true);
+  const last = got.focus.lens.at(-1)!.top[0];
+  expect(last.id).toBe(got.next.top[0].id);
 });

@@ -65,6 +65,19 @@ describe("Hostile bodies", () => {
     expect(r.json.error.message).not.toContain("null");
   });
 
+  it("Should refuse an analogy whose terms cancel out, and write one with single spaces", async () => {
+    const zero = { model: MODEL, plus: [" the", " and"], minus: [" and", " the"] };
+    const r = await post("/v1/neighbours", JSON.stringify(zero));
+    expectError(r, 400);
+    expect(r.json.error).toMatchObject({ param: "minus" });
+    expect(r.json.error.message).toMatch(/cancel out/);
+    const ok = { model: MODEL, plus: [" king", " woman"], minus: [" man"], k: 3 };
+    const a = await post("/v1/neighbours", JSON.stringify(ok));
+    expect(a.status).toBe(200);
+    expect(a.json.text).toBe(" king - man + woman");
+    expect(a.json.items).toHaveLength(3);
+  });
+
   it("Should keep errors short whatever they echo", async () => {
     const long = "m".repeat(100_000);
     for (const [path, body] of [
