@@ -26,8 +26,11 @@ export const isLinearWeight = (name: string) => /\.(c_attn|c_proj|c_fc)\.weight$
 
 /** GPT-2 heads whose LM path is the tied wte; anything else is another model. */
 const ARCHITECTURES = ["GPT2LMHeadModel", "GPT2Model"];
-/** gelu_pytorch_tanh is the same tanh approximation as gelu_new; plain "gelu" (erf) is not. */
-const ACTIVATIONS = ["gelu_new", "gelu_pytorch_tanh"];
+/**
+ * gelu_pytorch_tanh and gelu_fast (0.5x(1 + tanh(0.79788456x(1 + 0.044715x²)))) are the same
+ * tanh approximation as gelu_new; plain "gelu" (erf) is not.
+ */
+const ACTIVATIONS = ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"];
 
 export function readConfig(dir: string): { config: ModelConfig; eosTokenId?: number } {
   const file = path.join(dir, "config.json");

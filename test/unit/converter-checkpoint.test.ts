@@ -228,13 +228,11 @@ describe("convert synthetic GPT-2 checkpoints", () => {
     );
   });
 
-  it("Should accept gelu_pytorch_tanh (the same tanh GELU) and old configs with n_ctx only", () => {
+  it("Should accept gelu_pytorch_tanh and gelu_fast (the same tanh GELU) and old configs with n_ctx only", () => {
     const { n_positions, ...old } = CONFIG;
-    const { config } = parseConfig({
-      ...old,
-      n_ctx: n_positions,
-      activation_function: "gelu_pytorch_tanh",
-    });
-    expect(config.n_ctx).toBe(4);
+    for (const activation_function of ["gelu_pytorch_tanh", "gelu_fast"]) {
+      const { config } = parseConfig({ ...old, n_ctx: n_positions, activation_function });
+      expect(config.n_ctx).toBe(4);
+    }
   });
 });
