@@ -245,6 +245,7 @@ export class ModelRegistry {
         waitUntil,
         onProgress: beat,
         onMemory: (m) => (loading.memory = m),
+        owned: () => !loading.abandoned,
       });
       if (loading.abandoned) throw replaced(); // past its last read when it was replaced
       const engine = new Engine(lm, this.opts.engine);

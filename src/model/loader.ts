@@ -41,6 +41,11 @@ export interface LoadOptions {
    * throws before every write after a read).
    */
   onMemory?: (memory: WebAssembly.Memory) => void;
+  /**
+   * False once the caller has handed that memory on: the shard cache writes still queued (they
+   * read the memory as the cache pulls them) then fail rather than store another load's bytes.
+   */
+  owned?: () => boolean;
   /** Called after every completed read: a heartbeat for whoever waits on this load. */
   onProgress?: () => void;
   /** Compiled kernels (a bundled .wasm import in the Worker); null selects the scalar twins. */
@@ -106,6 +111,7 @@ export async function loadModel(
 ): Promise<LoadedModel> {
   const t0 = performance.now();
   const beat = opts.onProgress ?? (() => {});
+  const owned = opts.owned ?? (() => true);
   const manifest = opts.manifest ?? (await fetchManifest(store, name));
   // Throws ModelTooLargeError before any shard is fetched.
   const plan =
@@ -132,7 +138,7 @@ export async function loadModel(
     if (cache && (await fromCache(cache, url, dest, s, beat))) return void shards.fromCache++;
     await fetchInto(store, name, s, dest, beat);
     shards.fromStore++;
-    if (cache) puts = puts.then(() => cache.put(url, shardResponse(dest)).catch(() => {}));
+    if (cache) puts = puts.then(() => cache.put(url, shardResponse(dest, owned)).catch(() => {}));
   });
   let tokenizer: Tokenizer | undefined;
   jobs.unshift(async () => {

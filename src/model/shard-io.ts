@@ -68,11 +68,13 @@ const CACHE_CHUNK = 1 << 20;
  * copy up front) with its length known, as the Cache API wants. Content-addressed keys never
  * change, so cache for a year.
  */
-export function shardResponse(bytes: Uint8Array): Response {
+export function shardResponse(bytes: Uint8Array, owned: () => boolean = () => true): Response {
   let at = 0;
   let body: ReadableStream<Uint8Array> = new ReadableStream<Uint8Array>(
     {
       pull(controller) {
+        // The memory went to another load (this one was abandoned): its bytes are not the shard
+        if (!owned()) return controller.error(new Error("the load was abandoned"));
         if (at >= bytes.length) return controller.close();
         controller.enqueue(bytes.slice(at, (at += CACHE_CHUNK))); // a copy: WASM memory can't be transferred
       },

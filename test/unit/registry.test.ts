@@ -3,22 +3,34 @@
 // store nor evicts a resident model, loads in flight reserve their memory against the budget, and
 // eviction hands one evicted model's WASM memory to the next model while the others are freed.
 
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { Engine, EngineSaturatedError } from "../../src/engine/engine.js";
 import { ModelRegistry, type R2Listable } from "../../src/engine/registry.js";
 import { loadKernelModule } from "../../src/kernels/node.js";
-import { ModelLoadError, ModelNotFoundError, type WeightStore } from "../../src/model/loader.js";
+import {
+  ModelLoadError,
+  ModelNotFoundError,
+  type ShardCache,
+  type WeightStore,
+} from "../../src/model/loader.js";
 import { apiErrorOf } from "../../src/routes/errors.js";
 import { registryDeps } from "../../src/routes/context.js";
 import { createApp } from "../../src/routes/index.js";
 import { defaultSamplingParams } from "../../src/sampler/index.js";
 import { modelDirStore } from "../helpers/fs-store.js";
-import { FIXTURE_DIR } from "../setup/paths.js";
+import { convertCheckpoint } from "../../weights/convert.js";
+import { FIXTURE_DIR, SOURCE_DIR } from "../setup/paths.js";
 import { testCaps } from "../helpers/caps.js";
 
 const MODEL = "tiny-shakespeare";
+const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "registry-test-"));
+afterAll(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
 
 /**
@@ -233,6 +245,70 @@ describe("ModelRegistry", () => {
       expect(held(r)).toBeLessThanOrEqual(budget);
     } finally {
       WebAssembly.Memory = Memory;
+    }
+  });
+
+  it("Should not let a replaced load's queued shard cache writes store the new load's bytes", async () => {
+    // The default model in 2 MiB shards: the first load verifies shard 0 (and queues its cache
+    // write, which reads WASM memory when the cache pulls it) while shard 1 is slow.
+    const out = path.join(tmpDir, "sharded");
+    convertCheckpoint(SOURCE_DIR, out, { name: MODEL, maxShardBytes: 2 * MiB });
+    const m = JSON.parse(fs.readFileSync(path.join(out, "manifest.json"), "utf8"));
+    expect(m.shards.length).toBeGreaterThan(2);
+    const s = modelDirStore(out, MODEL) as WeightStore & R2Listable;
+    let resume!: () => void;
+    const late = new Promise<void>((r) => (resume = r));
+    const gets = new Map<string, number>();
+    const queued: (() => Promise<void>)[] = [];
+    let holding = true; // the first load's cache writes wait; the new load's go at once
+    const slow: WeightStore & R2Listable = {
+      ...s,
+      list: async () => ({ delimitedPrefixes: [`models/${MODEL}/`], truncated: false }),
+      get: async (key) => {
+        const n = (gets.get(key) ?? 0) + 1;
+        gets.set(key, n);
+        if (key.endsWith("shard-001.bin") && n === 1) await late;
+        // the new load has zeroed the memory and reads shard 0 again: now the cache pulls
+        if (key.endsWith("shard-000.bin") && n === 2) {
+          holding = false;
+          for (const q of queued.splice(0)) await q();
+        }
+        return s.get(key);
+      },
+    };
+    const stored: [string, Uint8Array][] = []; // every write, the replaced load's too
+    const cache: ShardCache = {
+      match: async () => undefined,
+      put: (url, res) =>
+        new Promise<void>((done) => {
+          const write = async () => {
+            const body = await res.arrayBuffer().catch(() => null); // the body may fail
+            if (body) stored.push([url, new Uint8Array(body)]);
+            done();
+          };
+          if (holding) queued.push(write);
+          else void write();
+        }),
+      delete: async () => false,
+    };
+    const g = globalThis as { caches?: unknown };
+    const had = g.caches;
+    g.caches = { default: cache };
+    try {
+      const r = registry(slow, 112, 300);
+      const e = await r.get(MODEL); // restarted after 300 ms without progress
+      resume();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await greedy(e)).toHaveLength(12);
+      // Whatever was stored is the shard it is keyed by (the replaced load's write stored the
+      // new load's zeros)
+      expect(stored.length).toBeGreaterThan(0);
+      for (const [url, bytes] of stored) {
+        const shard = m.shards.find((x: { file: string }) => url.includes(`/${x.file}?`));
+        expect(createHash("sha256").update(bytes).digest("hex"), url).toBe(shard.sha256);
+      }
+    } finally {
+      g.caches = had;
     }
   });
 
