@@ -3,6 +3,7 @@
 // loads (its tensors and shards only, rebased into an image of its own). No Workers APIs here.
 
 import type { Manifest, ShardEntry, StagePlan, TensorEntry } from "./manifest.js";
+import { sha256Hex } from "./shard-io.js";
 import {
   kvChoices,
   layout,
@@ -304,8 +305,5 @@ export async function stageKey(m: Manifest, i: number): Promise<string> {
     shards: entry.shards.map((k) => m.shards[k]?.sha256 ?? null),
     plan: [slots, context, kv, rows, logit_rows],
   });
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(what));
-  return Array.from(new Uint8Array(digest).subarray(0, 12), (b) =>
-    b.toString(16).padStart(2, "0"),
-  ).join("");
+  return (await sha256Hex(new TextEncoder().encode(what))).slice(0, 24); // 12 bytes
 }

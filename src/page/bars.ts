@@ -5,7 +5,7 @@
 import type { Inspection } from "../inspect/types.js";
 import { apiJson } from "./api.js";
 import { cut, type Cut } from "./dist.js";
-import { $, el, pct, vis } from "./dom.js";
+import { $, el, hex, pct, vis } from "./dom.js";
 import { isBytesName, nameBytes } from "./gen.js";
 import { runInspect } from "./run.js";
 import { addView, S, setStatus } from "./state.js";
@@ -146,7 +146,7 @@ async function step(): Promise<void> {
     const i = part ? -1 : d.next.top.findIndex((t) => t.text === tok);
     S.sampled = i;
     render(d);
-    const bytes = Array.from(nameBytes(tok), (b) => b.toString(16).padStart(2, "0")).join(" ");
+    const bytes = hex(Array.from(nameBytes(tok)));
     const what =
       ch.text === "" && ch.finish_reason === "stop"
         ? "the end-of-text token"

@@ -46,11 +46,10 @@ export const inspect = new Hono<AppEnv>()
       }
       const items = analogy(engine.lm, plus, minus, p.k);
       // " king - man + woman": each term as written (a word in a sentence has its leading space)
-      const text = [
-        p.plus[0],
-        ...p.minus.map((t) => ` -${t.startsWith(" ") ? "" : " "}${t}`),
-        ...p.plus.slice(1).map((t) => ` +${t.startsWith(" ") ? "" : " "}${t}`),
-      ].join("");
+      const term = (op: string) => (t: string) => ` ${op}${t.startsWith(" ") ? "" : " "}${t}`;
+      const text = [p.plus[0], ...p.minus.map(term("-")), ...p.plus.slice(1).map(term("+"))].join(
+        "",
+      );
       return c.json({ object: "neighbours", model: p.model, id: -1, text, items });
     }
     let id = p.tokenId;
