@@ -3,6 +3,7 @@
 // written shard by shard; the largest buffer is one linear weight being transposed (4C·C floats).
 // --dtype q8/q4 quantizes the linear weights (and wte, unless --embedding-dtype says otherwise);
 // --stages cuts the layers into pipeline stages (src/model/stages.ts) and its shards with them.
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { quantBytes, quantizeRows, scaleCount } from "../src/kernels/quant.js";
@@ -25,13 +26,7 @@ import { isLinearWeight, openHfCheckpoint, sourceDtypes, type HfCheckpoint } fro
 import { stageLines } from "./inspect.js";
 import { Progress, type ProgressStream } from "./progress.js";
 import { FileHandles, numel, readF32, type SourceTensor } from "./safetensors.js";
-import {
-  DEFAULT_MAX_SHARD_BYTES,
-  layoutImage,
-  planShards,
-  sha256File,
-  ShardWriter,
-} from "./shard.js";
+import { DEFAULT_MAX_SHARD_BYTES, layoutImage, planShards, ShardWriter } from "./shard.js";
 import { planModelStages, stageShards, type StageRequest } from "./stage-plan.js";
 
 export interface ConvertOptions {
@@ -93,7 +88,7 @@ export function convertCheckpoint(
     format: FORMAT,
     name,
     config,
-    tokenizer: { file: TOKENIZER_FILE, bytes: 0, sha256: "" }, // once written, below
+    tokenizer: tok.entry,
     image_bytes: imageBytes,
     tensors,
     shards: [],
@@ -109,11 +104,6 @@ export function convertCheckpoint(
   fs.mkdirSync(outDir, { recursive: true });
   removeOldOutput(outDir);
   fs.writeFileSync(path.join(outDir, TOKENIZER_FILE), tok.bytes);
-  manifest.tokenizer = {
-    file: TOKENIZER_FILE,
-    bytes: tok.bytes.length,
-    sha256: sha256File(path.join(outDir, TOKENIZER_FILE)),
-  };
   const stages = manifest.stages?.list;
   const plan = planShards(
     tensors,
@@ -167,7 +157,7 @@ function removeOldOutput(outDir: string): void {
     if (f === TOKENIZER_FILE || /^shard-\d+\.bin$/.test(f)) fs.rmSync(path.join(outDir, f));
 }
 
-/** Reads and checks the tokenizer files: tokenizer.bin's bytes, and the eot id. */
+/** Reads and checks the tokenizer files: tokenizer.bin's bytes and manifest entry, the eot id. */
 function readTokenizer(ck: HfCheckpoint, warnings: string[]) {
   const has = (f: string) => fs.existsSync(path.join(ck.dir, f));
   const read = (f: string) => fs.readFileSync(path.join(ck.dir, f), "utf8");
@@ -219,7 +209,12 @@ function readTokenizer(ck: HfCheckpoint, warnings: string[]) {
       `config eos_token_id ${ck.eosTokenId} != tokenizer <|endoftext|> ${eot}; using ${eot}`,
     );
   if (!(eot >= 0 && eot < V)) throw new Error(`${ck.dir}: eot id ${eot} is outside [0, ${V})`);
-  return { bytes, eot };
+  const entry = {
+    file: TOKENIZER_FILE,
+    bytes: bytes.length,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+  };
+  return { bytes, entry, eot };
 }
 
 const latin1 = (b: Uint8Array) => String.fromCharCode(...b);
